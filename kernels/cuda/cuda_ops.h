@@ -1,0 +1,53 @@
+// CUDA kernels behind kernels/ops.h: the same raw-pointer signatures as the CPU twins
+// (kernels/cpu/cpu_ops.h), on device memory, enqueued on `stream` (a cudaStream_t).
+// Only compiled when the build has CUDA (RPT_WITH_CUDA).
+// fp32 for now; the bf16 mixed-precision path extends these with typed overloads.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/ops.h"
+
+namespace rpt::cuda {
+
+void fill(void* stream, float* dst, int64_t n, float value);
+void add(void* stream, float* out, const float* a, const float* b, int64_t n);
+void accumulate(void* stream, float* dst, const float* src, int64_t n);
+void scale(void* stream, float* x, int64_t n, float factor);
+void copy(void* stream, float* dst, const float* src, int64_t n);
+
+void embedding_forward(void* stream, float* out, const int32_t* tokens, const float* wte, int64_t N, int64_t V, int64_t C);
+void embedding_backward(void* stream, float* dwte, const float* dout, const int32_t* tokens, int64_t N, int64_t V, int64_t C);
+
+void rmsnorm_forward(void* stream, float* out, float* rstd, const float* in, const float* weight, int64_t N, int64_t C, float eps);
+void rmsnorm_backward(void* stream, float* din, float* dweight, const float* dout, const float* in, const float* weight,
+                      const float* rstd, int64_t N, int64_t C);
+
+void matmul_forward(void* stream, float* out, const float* in, const float* weight, const float* bias, int64_t N, int64_t IC,
+                    int64_t OC);
+void matmul_backward(void* stream, float* din, float* dweight, float* dbias, const float* dout, const float* in,
+                     const float* weight, int64_t N, int64_t IC, int64_t OC);
+
+void rope_forward(void* stream, float* x, const int32_t* positions, int64_t N, int64_t heads, int64_t D, float theta);
+void rope_backward(void* stream, float* dx, const int32_t* positions, int64_t N, int64_t heads, int64_t D, float theta);
+
+void attention_forward(void* stream, float* out, float* lse, const float* q, const float* k, const float* v, int64_t B, int64_t T,
+                       int64_t H, int64_t KVH, int64_t D);
+void attention_backward(void* stream, float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
+                        const float* v, const float* out, const float* lse, int64_t B, int64_t T, int64_t H,
+                        int64_t KVH, int64_t D);
+
+void swiglu_forward(void* stream, float* out, const float* gate, const float* up, int64_t n);
+void swiglu_backward(void* stream, float* dgate, float* dup, const float* dout, const float* gate, const float* up, int64_t n);
+
+void logsoftmax_forward(void* stream, float* logprob, float* entropy, float* lse, const float* logits, const int32_t* targets,
+                        int64_t N, int64_t V, float inv_temperature);
+void logsoftmax_backward(void* stream, float* logits, const float* dlogprob, const float* lse, const int32_t* targets, int64_t N,
+                         int64_t V, float inv_temperature);
+void topk_entropy(void* stream, float* entropy, const float* logits, int64_t N, int64_t V, int k);
+void argmax(void* stream, int32_t* out, const float* logits, int64_t N, int64_t V);
+
+void adamw_update(void* stream, float* params, const float* grads, float* m, float* v, int64_t n, const ops::AdamWSettings& s);
+double sum_squares(void* stream, const float* x, int64_t n);
+
+}  // namespace rpt::cuda

@@ -1,0 +1,116 @@
+// The op API: every numeric op the model and the RL engine use, declared once on tensor
+// views. Each call validates shapes, then runs the CUDA kernel when ctx.device is cuda
+// and the CPU twin (kernels/cpu/) otherwise. Model and RL code are written once against
+// this header and never see which backend ran.
+//
+// Conventions
+//   N = rows (tokens, B*T flattened), C = channels, V = vocabulary, F = FFN width,
+//   H = query heads, KVH = key/value heads, D = head dim.
+//   Linear weights use the Hugging Face layout (out_features, in_features).
+//   Backward ops ACCUMULATE (+=) into parameter gradients and into `din` of matmul,
+//   rmsnorm and embedding (the residual stream sums several branches); the others
+//   overwrite, as stated per op.
+//   Empty tensors (data == nullptr) mark optional arguments.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/tensor.h"
+
+namespace rpt {
+
+// Where ops run. `stream` is a cudaStream_t on the GPU backend, unused on the CPU.
+struct OpContext {
+    DeviceKind device = DeviceKind::cpu;
+    void* stream = nullptr;
+};
+
+namespace ops {
+
+// ---- elementwise -------------------------------------------------------------------
+void fill(const OpContext& ctx, Tensor dst, float value);            // dst[:] = value
+void add(const OpContext& ctx, Tensor out, Tensor a, Tensor b);      // out = a + b
+void accumulate(const OpContext& ctx, Tensor dst, Tensor src);       // dst += src
+void scale(const OpContext& ctx, Tensor x, float factor);            // x *= factor
+void copy(const OpContext& ctx, Tensor dst, Tensor src);             // dst = src
+
+// ---- embedding ---------------------------------------------------------------------
+// out (N, C) = wte (V, C)[tokens (N)]
+void embedding_forward(const OpContext& ctx, Tensor out, Tensor tokens, Tensor wte);
+// dwte (V, C) += dout (N, C) scattered by tokens (N). Deterministic: no atomics.
+void embedding_backward(const OpContext& ctx, Tensor dwte, Tensor dout, Tensor tokens);
+
+// ---- RMSNorm (Hugging Face convention: weight * x / sqrt(mean(x^2) + eps)) ----------
+// out (N, C), rstd (N) saved for backward, in (N, C), weight (C)
+void rmsnorm_forward(const OpContext& ctx, Tensor out, Tensor rstd, Tensor in, Tensor weight, float eps);
+// din (N, C) +=, dweight (C) +=
+void rmsnorm_backward(const OpContext& ctx, Tensor din, Tensor dweight, Tensor dout, Tensor in, Tensor weight,
+                      Tensor rstd);
+
+// ---- matmul (a Linear layer) ---------------------------------------------------------
+// out (N, OC) = in (N, IC) @ weight (OC, IC)^T + bias (OC, optional)
+void matmul_forward(const OpContext& ctx, Tensor out, Tensor in, Tensor weight, Tensor bias);
+// din (N, IC) += dout @ weight (din optional); dweight (OC, IC) += dout^T @ in;
+// dbias (OC) += column sums of dout (optional)
+void matmul_backward(const OpContext& ctx, Tensor din, Tensor dweight, Tensor dbias, Tensor dout, Tensor in,
+                     Tensor weight);
+
+// ---- RoPE, rotate-half layout ----------------------------------------------------------
+// x (N, heads, D) rotated in place: pair (i, i + D/2) by angle positions[n] * theta^(-2i/D).
+void rope_forward(const OpContext& ctx, Tensor x, Tensor positions, float theta);
+// dx (N, heads, D) rotated back in place (the transpose of the forward rotation).
+void rope_backward(const OpContext& ctx, Tensor dx, Tensor positions, float theta);
+
+// ---- causal grouped-query attention ----------------------------------------------------
+// q (B, T, H, D), k and v (B, T, KVH, D) -> out (B, T, H, D), lse (B, H, T) the
+// log-sum-exp of each query's scaled scores. Query head h reads KV head h / (H / KVH);
+// scores are scaled by 1/sqrt(D); query t sees keys 0..t.
+void attention_forward(const OpContext& ctx, Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v);
+// dq (B, T, H, D), dk and dv (B, T, KVH, D) overwritten.
+void attention_backward(const OpContext& ctx, Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor q, Tensor k,
+                        Tensor v, Tensor out, Tensor lse);
+
+// ---- SwiGLU ------------------------------------------------------------------------
+// out (N, F) = silu(gate) * up
+void swiglu_forward(const OpContext& ctx, Tensor out, Tensor gate, Tensor up);
+// dgate, dup (N, F) overwritten.
+void swiglu_backward(const OpContext& ctx, Tensor dgate, Tensor dup, Tensor dout, Tensor gate, Tensor up);
+
+// ---- fused log-softmax over the vocabulary ------------------------------------------
+// For each row n of z = logits (N, V) * inv_temperature:
+//   lse (N) = log sum_v exp(z_v), logprob (N) = z[targets[n]] - lse (0 where target < 0),
+//   entropy (N, optional) = -sum_v p_v log p_v.
+// Streams over vocabulary chunks with an online max/sum; never writes probabilities.
+void logsoftmax_forward(const OpContext& ctx, Tensor logprob, Tensor entropy, Tensor lse, Tensor logits,
+                        Tensor targets, float inv_temperature);
+// Overwrites logits (N, V) with dL/dlogits given dlogprob (N) = dL/dlogprob:
+//   dlogits[n, v] = dlogprob[n] * inv_temperature * (onehot(targets[n])_v - p_v).
+// Rows with target < 0 or dlogprob == 0 become zero.
+void logsoftmax_backward(const OpContext& ctx, Tensor logits, Tensor dlogprob, Tensor lse, Tensor targets,
+                         float inv_temperature);
+// entropy (N) of the softmax renormalised over each row's top-k logits (natural log):
+// the proxy-model score RPT uses to choose positions.
+void topk_entropy(const OpContext& ctx, Tensor entropy, Tensor logits, int k);
+// out (N, i32) = argmax_v logits[n, v] (lowest index on ties)
+void argmax(const OpContext& ctx, Tensor out, Tensor logits);
+
+// ---- optimizer -----------------------------------------------------------------------
+struct AdamWSettings {
+    float lr = 1e-3f;
+    float beta1 = 0.9f;
+    float beta2 = 0.999f;
+    float eps = 1e-8f;
+    float weight_decay = 0.0f;
+    int64_t step = 1;         // 1-based, for bias correction
+    float grad_scale = 1.0f;  // multiplies grads first (gradient clipping)
+};
+// PyTorch AdamW: g = grad_scale * grads; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+// params *= 1 - lr wd; params -= lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps).
+// params, grads, m, v share one shape.
+void adamw_update(const OpContext& ctx, Tensor params, Tensor grads, Tensor m, Tensor v, const AdamWSettings& s);
+// sum of x^2 over all elements, accumulated in double in a fixed order (deterministic
+// whatever the thread count); the basis of the global gradient norm.
+double sum_squares(const OpContext& ctx, Tensor x);
+
+}  // namespace ops
+}  // namespace rpt
