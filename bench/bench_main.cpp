@@ -1,0 +1,30 @@
+// rpt_bench: one binary, one subcommand per benchmark (see bench/benches.h).
+#include <cstdio>
+#include <cstring>
+
+#include "bench/benches.h"
+
+namespace {
+
+struct BenchEntry {
+    const char* name;
+    int (*run)(int, char**);
+    const char* what;
+};
+
+constexpr BenchEntry kBenches[] = {
+    {"matmul", rpt::bench::matmul, "CPU matmul GFLOP/s at the model's shapes vs the fp32 peak"},
+    {"training", rpt::bench::training, "pre-training tokens/s and GFLOP/s for a preset"},
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc >= 2) {
+        for (const BenchEntry& b : kBenches)
+            if (std::strcmp(argv[1], b.name) == 0) return b.run(argc - 1, argv + 1);
+    }
+    std::fprintf(stderr, "usage: rpt_bench NAME [flags]\n");
+    for (const BenchEntry& b : kBenches) std::fprintf(stderr, "  %-10s %s\n", b.name, b.what);
+    return 2;
+}

@@ -1,0 +1,10 @@
+// Each benchmark is a function run by `rpt_bench NAME [flags]`; it prints a human table
+// and writes its raw numbers as JSON to the path given by --json (if any).
+#pragma once
+
+namespace rpt::bench {
+
+int matmul(int argc, char** argv);    // bench/bench_matmul.cpp
+int training(int argc, char** argv);  // bench/bench_training.cpp
+
+}  // namespace rpt::bench
