@@ -11,6 +11,8 @@ CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(shell command -v $(NVCC) 2>/dev/null))
 # The CPU backend is the hot path of the demo: let the compiler use this machine's SIMD.
 ARCH_FLAGS ?= -march=native
 
+comma := ,
+
 CXXFLAGS ?= -O3 $(ARCH_FLAGS) -g
 CXXFLAGS += -std=c++17 -Wall -Wextra -fopenmp -I. -MMD -MP
 LDLIBS   += -fopenmp -lfmt -lpcre2-8 -lutf8proc -lpthread
@@ -23,14 +25,13 @@ BENCH_SRCS:= $(wildcard bench/*.cpp)
 CU_SRCS   := $(wildcard kernels/cuda/*.cu)
 
 ifeq ($(CUDA),1)
-  CUDA_GENCODE := $(foreach a,$(subst $(,), ,$(CUDA_ARCH)),-gencode arch=compute_$(a),code=sm_$(a))
+  CUDA_GENCODE := $(foreach a,$(subst $(comma), ,$(CUDA_ARCH)),-gencode arch=compute_$(a),code=sm_$(a))
   NVCCFLAGS ?= -O3 -lineinfo
   NVCCFLAGS += -std=c++17 $(CUDA_GENCODE) -I. -Xcompiler -Wall,-Wextra -Werror all-warnings -MMD -MP -Xptxas -v
   CXXFLAGS  += -DRPT_WITH_CUDA -I$(CUDA_HOME)/include
   LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcublasLt -lcublas
   CU_OBJS   := $(CU_SRCS:%.cu=$(BUILD)/%.o)
 endif
-, := ,
 
 LIB_OBJS   := $(LIB_SRCS:%.cpp=$(BUILD)/%.o) $(CU_OBJS)
 CLI_OBJS   := $(CLI_SRCS:%.cpp=$(BUILD)/%.o)

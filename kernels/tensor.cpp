@@ -11,6 +11,7 @@ size_t dtype_size(DType dtype) {
         case DType::f32: return 4;
         case DType::bf16: return 2;
         case DType::i32: return 4;
+        case DType::u8: return 1;
     }
     return 0;
 }
@@ -20,6 +21,7 @@ const char* dtype_name(DType dtype) {
         case DType::f32: return "f32";
         case DType::bf16: return "bf16";
         case DType::i32: return "i32";
+        case DType::u8: return "u8";
     }
     return "?";
 }
@@ -51,6 +53,11 @@ int32_t* Tensor::i32() const {
 uint16_t* Tensor::bf16() const {
     if (dtype != DType::bf16) throw std::logic_error("expected a bf16 tensor, got " + describe());
     return static_cast<uint16_t*>(data);
+}
+
+uint8_t* Tensor::u8() const {
+    if (dtype != DType::u8) throw std::logic_error("expected a u8 tensor, got " + describe());
+    return static_cast<uint8_t*>(data);
 }
 
 Tensor make_tensor(void* data, DType dtype, DeviceKind device, std::initializer_list<int64_t> shape) {

@@ -11,7 +11,7 @@
 namespace rpt {
 
 enum class DeviceKind : uint8_t { cpu, cuda };
-enum class DType : uint8_t { f32, bf16, i32 };
+enum class DType : uint8_t { f32, bf16, i32, u8 };
 
 constexpr int kMaxTensorDims = 4;
 
@@ -36,6 +36,7 @@ struct Tensor {
     float* f32() const;
     int32_t* i32() const;
     uint16_t* bf16() const;
+    uint8_t* u8() const;
     // The same memory seen with another shape of equal element count.
     Tensor reshaped(std::initializer_list<int64_t> new_shape) const;
     // Rows [begin, end) along the first dimension.

@@ -1,0 +1,123 @@
+#include "kernels/buffer.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#ifdef RPT_WITH_CUDA
+#include <cuda_runtime.h>
+#endif
+
+namespace rpt {
+namespace {
+
+constexpr size_t kAlignment = 64;  // a cache line, and the widest vector load
+
+size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+
+std::string gib(size_t bytes) { return fmt::format("{:.2f} GiB", double(bytes) / (1024.0 * 1024.0 * 1024.0)); }
+
+#ifdef RPT_WITH_CUDA
+void cuda_check(cudaError_t err, const char* what) {
+    if (err != cudaSuccess) throw std::runtime_error(fmt::format("CUDA error in {}: {}", what, cudaGetErrorString(err)));
+}
+#endif
+
+}  // namespace
+
+Buffer::Buffer(DeviceKind device, size_t bytes, const char* what) : bytes_(bytes), device_(device) {
+    if (bytes == 0) return;
+    if (device == DeviceKind::cpu) {
+        data_ = std::aligned_alloc(kAlignment, round_up(bytes, kAlignment));
+        if (!data_) throw std::runtime_error(fmt::format("out of host memory allocating {} ({})", what, gib(bytes)));
+        std::memset(data_, 0, bytes);
+        return;
+    }
+#ifdef RPT_WITH_CUDA
+    const cudaError_t err = cudaMalloc(&data_, bytes);
+    if (err != cudaSuccess) {
+        data_ = nullptr;
+        throw std::runtime_error(fmt::format("out of GPU memory allocating {} ({}): {}", what, gib(bytes),
+                                             cudaGetErrorString(err)));
+    }
+    cuda_check(cudaMemset(data_, 0, bytes), what);
+#else
+    throw std::runtime_error(fmt::format("cannot allocate {} on a GPU: this build has no CUDA backend", what));
+#endif
+}
+
+void Buffer::release() {
+    if (!data_) return;
+    if (device_ == DeviceKind::cpu) {
+        std::free(data_);
+    } else {
+#ifdef RPT_WITH_CUDA
+        cudaFree(data_);
+#endif
+    }
+    data_ = nullptr;
+}
+
+Buffer::~Buffer() { release(); }
+
+Buffer::Buffer(Buffer&& other) noexcept : data_(other.data_), bytes_(other.bytes_), device_(other.device_) {
+    other.data_ = nullptr;
+    other.bytes_ = 0;
+}
+
+Buffer& Buffer::operator=(Buffer&& other) noexcept {
+    if (this != &other) {
+        release();
+        data_ = other.data_;
+        bytes_ = other.bytes_;
+        device_ = other.device_;
+        other.data_ = nullptr;
+        other.bytes_ = 0;
+    }
+    return *this;
+}
+
+Tensor Buffer::view(DType dtype, size_t byte_offset, std::initializer_list<int64_t> shape) const {
+    Tensor t = make_tensor(static_cast<char*>(data_) + byte_offset, dtype, device_, shape);
+    if (byte_offset + t.nbytes() > bytes_)
+        throw std::out_of_range(fmt::format("view {} at byte {} exceeds a buffer of {} bytes", t.describe(),
+                                            byte_offset, bytes_));
+    return t;
+}
+
+void copy_to_host(void* dst, const Tensor& src) {
+    if (src.device == DeviceKind::cpu) {
+        std::memcpy(dst, src.data, src.nbytes());
+        return;
+    }
+#ifdef RPT_WITH_CUDA
+    cuda_check(cudaMemcpy(dst, src.data, src.nbytes(), cudaMemcpyDeviceToHost), "copy_to_host");
+#else
+    throw std::runtime_error("copy_to_host: this build has no CUDA backend");
+#endif
+}
+
+void copy_from_host(const Tensor& dst, const void* src) {
+    if (dst.device == DeviceKind::cpu) {
+        std::memcpy(dst.data, src, dst.nbytes());
+        return;
+    }
+#ifdef RPT_WITH_CUDA
+    cuda_check(cudaMemcpy(dst.data, src, dst.nbytes(), cudaMemcpyHostToDevice), "copy_from_host");
+#else
+    throw std::runtime_error("copy_from_host: this build has no CUDA backend");
+#endif
+}
+
+Tensor Arena::carve(DType dtype, std::initializer_list<int64_t> shape) {
+    Tensor t = make_tensor(nullptr, dtype, buffer_ ? buffer_->device() : DeviceKind::cpu, shape);
+    const size_t offset = used_;
+    used_ = round_up(used_ + t.nbytes(), kAlignment);
+    if (buffer_) t = buffer_->view(dtype, offset, shape);
+    return t;
+}
+
+}  // namespace rpt

@@ -1,0 +1,17 @@
+// Choosing the backend at start-up: `--device auto|cpu|cuda`.
+#pragma once
+
+#include <string_view>
+
+#include "kernels/ops.h"
+
+namespace rpt {
+
+// Number of usable GPUs (0 on a CPU-only build or a machine without a driver/GPU).
+int gpu_count();
+
+// "auto" picks the GPU when one is present and otherwise runs on the CPU, saying so on
+// stderr; "cuda" without a GPU is an error naming the flag. `announce` prints the choice.
+OpContext make_context(std::string_view device, bool announce);
+
+}  // namespace rpt

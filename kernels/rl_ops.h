@@ -1,0 +1,121 @@
+// The op API of the RPT engine: batched decoding over a shared-prefix KV cache,
+// sampling, the prefix-matching reward and GRPO. Like kernels/ops.h, each op validates
+// shapes and runs the CUDA kernel or the CPU twin (kernels/cpu/) by ctx.device.
+//
+// Rollout layout. B contexts, G rollouts each, S = B * G sequence slots; slot s belongs
+// to group (context) s / G. The context's KV (the "prefix") is computed once and shared
+// by its G slots without copying; each slot appends its own generated KV (the "suffix").
+// Decoding works on A <= S active rows at a time; `slots` (A) maps each row to its slot,
+// so finished sequences drop out of the batch and stop costing compute.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/ops.h"
+
+namespace rpt {
+namespace ops {
+
+// ---- KV cache ----------------------------------------------------------------------
+// suffix (S, Tmax, KVH, D): suffix[slots[a], index[a]] = kv (A, KVH, D).
+void kv_cache_append(const OpContext& ctx, Tensor suffix, Tensor kv, Tensor slots, Tensor index);
+
+// One decoding step of attention for A active rows. Row a (slot s = slots[a], group
+// g = s / group_size) attends to prefix keys 0 .. prefix_len[g]-1 of its group and to
+// suffix keys 0 .. suffix_len[a]-1 of its own slot (the current token's KV already
+// appended), all with scale 1/sqrt(D) and GQA head mapping h -> h / (H / KVH).
+//   out (A, H, D), q (A, H, D)
+//   prefix_k, prefix_v (B, Tp, KVH, D), prefix_len (B) i32
+//   suffix_k, suffix_v (S, Tmax, KVH, D), suffix_len (A) i32, slots (A) i32
+void decode_attention(const OpContext& ctx, Tensor out, Tensor q, Tensor prefix_k, Tensor prefix_v, Tensor prefix_len,
+                      Tensor suffix_k, Tensor suffix_v, Tensor suffix_len, Tensor slots, int group_size);
+
+// ---- sampling ----------------------------------------------------------------------
+struct SamplingSettings {
+    float temperature = 1.0f;  // <= 0 or greedy: argmax
+    float top_p = 1.0f;        // nucleus mass kept, in (0, 1]
+    int top_k = 0;             // 0: no limit
+    bool greedy = false;
+    uint64_t seed = 0;
+    uint64_t step = 0;         // the training step, part of the RNG key
+};
+// Draws one token per row of logits (A, V). Row a's uniform comes from the
+// counter-based RNG keyed by (seed, step, sequence_ids[a], positions[a]) only, so a
+// sample does not depend on batch composition, row order or rank count. Among kept
+// tokens (top-k, then top-p over the temperature softmax, ties kept together) the
+// draw is by inverse CDF in vocabulary order.
+//   tokens (A) i32 out, logprob (A) out: log-prob of the drawn token under the
+//   temperature softmax over the FULL vocabulary (the behaviour policy's log-prob
+//   without truncation; 0 for greedy).
+//   sequence_ids (A) i32, positions (A) i32
+void sample_tokens(const OpContext& ctx, Tensor tokens, Tensor logprob, Tensor logits, Tensor sequence_ids,
+                   Tensor positions, const SamplingSettings& s);
+
+// ---- prefix-matching reward (DESIGN §1, paper eq. 3) --------------------------------
+// Where the prediction is in a response's bytes: after the last `think_close` (if
+// given; no think_close -> no prediction), the text inside the last `answer_open` ...
+// `answer_close` pair. When `brace_matched` is set (the \boxed{...} template),
+// answer_close is ignored and the prediction ends at the brace that closes the `{`
+// ending answer_open, counting nested braces; an unclosed answer is no prediction.
+struct RewardFormat {
+    const char* think_close = "</think>";
+    const char* answer_open = "<answer>";
+    const char* answer_close = "</answer>";
+    bool brace_matched = false;
+    int max_response_bytes = 4096;  // longer responses are judged on their first bytes
+};
+// For each slot s (group g = s / group_size):
+//   y = prediction bytes of response_tokens[s, 0:response_len[s]], detokenised with the
+//       byte table (token_offsets (V+1) i32, token_bytes (nbytes) u8);
+//   truth bytes g_bytes = truth_bytes[g, 0:truth_len[g]] (the document from position t);
+//   boundaries L_gt = truth_boundaries[g, 0:boundary_count[g]], the cumulative byte
+//       lengths of the document's own tokens from t on;
+//   reward[s] = 1 iff |y| > 0, y == g_bytes[0:|y|] and |y| is in L_gt; else 0.
+//   prediction_len[s] (i32) = |y|, or -1 when there is no prediction (format failure).
+// Shapes: rewards (S) f32, prediction_len (S) i32, response_tokens (S, R) i32,
+// response_len (S) i32, truth_bytes (B, Lmax) u8, truth_len (B) i32,
+// truth_boundaries (B, Kmax) i32, boundary_count (B) i32.
+void prefix_reward(const OpContext& ctx, Tensor rewards, Tensor prediction_len, Tensor response_tokens,
+                   Tensor response_len, Tensor token_offsets, Tensor token_bytes, Tensor truth_bytes,
+                   Tensor truth_len, Tensor truth_boundaries, Tensor boundary_count, int group_size,
+                   const RewardFormat& format);
+
+// ---- GRPO --------------------------------------------------------------------------
+// advantages (S) from rewards (S), groups of group_size consecutive slots:
+//   A_i = (r_i - mean(r)) / (std(r) + eps), std unbiased (n - 1); without
+//   scale_by_std (Dr. GRPO): A_i = r_i - mean(r). A group of one has A = 0.
+void grpo_advantages(const OpContext& ctx, Tensor advantages, Tensor rewards, int group_size, float eps,
+                     bool scale_by_std);
+
+enum class LossAggregation : uint8_t {
+    token_mean,               // sum over all tokens / number of tokens in the whole batch
+    seq_mean_token_mean,      // mean over sequences of each sequence's token mean
+    constant_normalizer,      // Dr. GRPO: sum / (num_sequences * max_response_tokens)
+};
+
+struct PolicyLossSettings {
+    float clip_low = 0.2f;   // ratio floor 1 - clip_low
+    float clip_high = 0.2f;  // ratio ceiling 1 + clip_high
+    float kl_beta = 0.0f;    // weight of the k3 KL to the reference policy (0: off)
+    LossAggregation aggregation = LossAggregation::token_mean;
+    // Totals over the whole optimizer step (all micro-batches and ranks), so that
+    // summing coefficients across micro-batches gives the full-batch mean:
+    int64_t total_tokens = 1;      // token_mean
+    int64_t total_sequences = 1;   // seq_mean_token_mean and constant_normalizer
+    int64_t max_response_tokens = 1;  // constant_normalizer
+};
+// Per token (S, R) with mask (S, R) f32 in {0, 1} marking response tokens:
+//   rho = exp(logp - logp_old), l = -min(rho A, clip(rho, 1-cl, 1+ch) A) + beta k3,
+//   k3 = exp(logp_ref - logp) - (logp_ref - logp) - 1.
+// Outputs:
+//   coef (S, R) = w * dl/dlogp, the dL/dlogprob the model's backward consumes, where w
+//                 is the aggregation weight of the token (0 where mask is 0);
+//   token_loss (S, R) = w * l (sums to the step's loss);
+//   clipped (S, R) = 1 where the clipped branch is active (no gradient), else 0;
+//   kl (S, R) = k3 where masked in (0 when kl_beta is 0 and logp_ref is empty).
+// advantages (S); logp_ref may be empty when kl_beta == 0.
+void policy_loss(const OpContext& ctx, Tensor coef, Tensor token_loss, Tensor clipped, Tensor kl, Tensor logp,
+                 Tensor logp_old, Tensor logp_ref, Tensor advantages, Tensor mask, const PolicyLossSettings& s);
+
+}  // namespace ops
+}  // namespace rpt

@@ -1,0 +1,157 @@
+#include "model/config.h"
+
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+namespace rpt {
+namespace {
+
+void require(bool ok, const std::string& what) {
+    if (!ok) throw std::invalid_argument("model config: " + what);
+}
+
+}  // namespace
+
+void ModelConfig::validate() const {
+    require(vocab_size > 0, fmt::format("vocab_size must be positive, got {}", vocab_size));
+    require(hidden_size > 0, fmt::format("hidden_size must be positive, got {}", hidden_size));
+    require(num_layers > 0, fmt::format("num_hidden_layers must be positive, got {}", num_layers));
+    require(num_heads > 0, fmt::format("num_attention_heads must be positive, got {}", num_heads));
+    require(num_kv_heads > 0, fmt::format("num_key_value_heads must be positive, got {}", num_kv_heads));
+    require(intermediate_size > 0, fmt::format("intermediate_size must be positive, got {}", intermediate_size));
+    require(max_position_embeddings > 0,
+            fmt::format("max_position_embeddings must be positive, got {}", max_position_embeddings));
+    require(head_dim > 0 && head_dim % 2 == 0, fmt::format("head_dim must be positive and even, got {}", head_dim));
+    require(num_heads % num_kv_heads == 0, fmt::format("num_key_value_heads ({}) must divide num_attention_heads ({})",
+                                                       num_kv_heads, num_heads));
+    require(rope_theta > 0, fmt::format("rope_theta must be positive, got {}", rope_theta));
+    require(rms_norm_eps > 0, fmt::format("rms_norm_eps must be positive, got {}", rms_norm_eps));
+    require(bos_token_id < vocab_size && eos_token_id < vocab_size, "bos/eos token id outside the vocabulary");
+}
+
+int64_t ModelConfig::num_matmul_parameters() const {
+    const int64_t C = hidden_size, F = intermediate_size;
+    const int64_t attention = C * qkv_dim() + qkv_dim() + int64_t(q_dim()) * C;
+    const int64_t mlp = 3 * C * F;
+    const int64_t norms = 2 * C;
+    return num_layers * (attention + mlp + norms) + C + int64_t(vocab_size) * C;
+}
+
+int64_t ModelConfig::num_parameters() const {
+    const int64_t embedding = int64_t(vocab_size) * hidden_size;
+    return num_matmul_parameters() + (tie_word_embeddings ? 0 : embedding);
+}
+
+double ModelConfig::training_flops_per_token(int T) const {
+    return 6.0 * double(num_matmul_parameters()) + 12.0 * num_layers * hidden_size * double(T);
+}
+
+nlohmann::json ModelConfig::to_hf_json() const {
+    nlohmann::json j = {
+        {"architectures", {"Qwen2ForCausalLM"}},
+        {"model_type", "qwen2"},
+        {"vocab_size", vocab_size},
+        {"hidden_size", hidden_size},
+        {"num_hidden_layers", num_layers},
+        {"num_attention_heads", num_heads},
+        {"num_key_value_heads", num_kv_heads},
+        {"head_dim", head_dim},
+        {"intermediate_size", intermediate_size},
+        {"max_position_embeddings", max_position_embeddings},
+        {"rope_theta", rope_theta},
+        {"rms_norm_eps", rms_norm_eps},
+        {"tie_word_embeddings", tie_word_embeddings},
+        {"hidden_act", "silu"},
+        {"attention_dropout", 0.0},
+        {"initializer_range", 0.02},
+        {"use_cache", true},
+        {"use_sliding_window", false},
+        {"sliding_window", nullptr},
+        {"max_window_layers", num_layers},
+        {"rope_scaling", nullptr},
+        {"torch_dtype", "float32"},
+    };
+    j["bos_token_id"] = bos_token_id >= 0 ? nlohmann::json(bos_token_id) : nlohmann::json(nullptr);
+    j["eos_token_id"] = eos_token_id >= 0 ? nlohmann::json(eos_token_id) : nlohmann::json(nullptr);
+    return j;
+}
+
+ModelConfig ModelConfig::from_hf_json(const nlohmann::json& j, const std::string& source) {
+    auto fail = [&](const std::string& why) -> void {
+        throw std::invalid_argument(fmt::format("{}: {}", source, why));
+    };
+    if (!j.is_object()) fail("config must be a JSON object");
+    auto get_int = [&](const char* key, bool required, int fallback) -> int {
+        if (!j.contains(key) || j[key].is_null()) {
+            if (required) fail(fmt::format("missing field '{}'", key));
+            return fallback;
+        }
+        if (!j[key].is_number_integer()) fail(fmt::format("field '{}' must be an integer", key));
+        return j[key].get<int>();
+    };
+    auto get_float = [&](const char* key, float fallback) -> float {
+        if (!j.contains(key) || j[key].is_null()) return fallback;
+        if (!j[key].is_number()) fail(fmt::format("field '{}' must be a number", key));
+        return j[key].get<float>();
+    };
+    if (j.contains("model_type") && j["model_type"].is_string() && j["model_type"] != "qwen2")
+        fail(fmt::format("model_type '{}' is not supported (only qwen2)", j["model_type"].get<std::string>()));
+    if (j.contains("rope_scaling") && !j["rope_scaling"].is_null())
+        fail("field 'rope_scaling' is set: scaled RoPE is not supported");
+    if (j.contains("use_sliding_window") && j["use_sliding_window"].is_boolean() && j["use_sliding_window"].get<bool>())
+        fail("field 'use_sliding_window' is true: sliding-window attention is not supported");
+
+    ModelConfig c;
+    c.vocab_size = get_int("vocab_size", true, 0);
+    c.hidden_size = get_int("hidden_size", true, 0);
+    c.num_layers = get_int("num_hidden_layers", true, 0);
+    c.num_heads = get_int("num_attention_heads", true, 0);
+    c.num_kv_heads = get_int("num_key_value_heads", false, c.num_heads);
+    c.intermediate_size = get_int("intermediate_size", true, 0);
+    c.max_position_embeddings = get_int("max_position_embeddings", false, 32768);
+    c.head_dim = get_int("head_dim", false, c.num_heads > 0 ? c.hidden_size / c.num_heads : 0);
+    if (!j.contains("head_dim") && c.num_heads > 0 && c.hidden_size % c.num_heads != 0)
+        fail(fmt::format("num_attention_heads ({}) must divide hidden_size ({})", c.num_heads, c.hidden_size));
+    c.rope_theta = get_float("rope_theta", 10000.0f);
+    c.rms_norm_eps = get_float("rms_norm_eps", 1e-6f);
+    if (j.contains("tie_word_embeddings")) {
+        if (!j["tie_word_embeddings"].is_boolean()) fail("field 'tie_word_embeddings' must be a boolean");
+        c.tie_word_embeddings = j["tie_word_embeddings"].get<bool>();
+    }
+    c.bos_token_id = get_int("bos_token_id", false, -1);
+    c.eos_token_id = get_int("eos_token_id", false, -1);
+    try {
+        c.validate();
+    } catch (const std::invalid_argument& e) {
+        fail(e.what());
+    }
+    return c;
+}
+
+ModelConfig model_preset(std::string_view name) {
+    ModelConfig c;
+    if (name == "tiny") {
+        c.vocab_size = 512;
+        c.hidden_size = 128;
+        c.num_layers = 4;
+        c.num_heads = 4;
+        c.num_kv_heads = 2;
+        c.intermediate_size = 384;
+    } else if (name == "small") {
+        c.vocab_size = 8192;
+        c.hidden_size = 512;
+        c.num_layers = 8;
+        c.num_heads = 8;
+        c.num_kv_heads = 2;
+        c.intermediate_size = 1536;
+    } else {
+        throw std::invalid_argument(fmt::format("unknown model preset '{}' (choose tiny or small)", name));
+    }
+    c.head_dim = c.hidden_size / c.num_heads;
+    c.max_position_embeddings = 256;
+    c.validate();
+    return c;
+}
+
+}  // namespace rpt

@@ -1,0 +1,52 @@
+// The transformer's shape: a Qwen2 configuration. Presets for the demo and benchmarks,
+// validation with clear errors, and the mapping to/from Hugging Face config.json.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+namespace rpt {
+
+struct ModelConfig {
+    int vocab_size = 0;
+    int hidden_size = 0;          // C
+    int num_layers = 0;           // L
+    int num_heads = 0;            // H
+    int num_kv_heads = 0;         // KVH
+    int head_dim = 0;             // D (hidden_size / num_heads unless the checkpoint says otherwise)
+    int intermediate_size = 0;    // F
+    int max_position_embeddings = 0;  // the context length T_max
+    float rope_theta = 10000.0f;
+    float rms_norm_eps = 1e-6f;
+    bool tie_word_embeddings = false;
+    // Token ids the model's files name (-1 when absent).
+    int bos_token_id = -1;
+    int eos_token_id = -1;
+
+    int q_dim() const { return num_heads * head_dim; }      // H * D
+    int kv_dim() const { return num_kv_heads * head_dim; }  // KVH * D
+    int qkv_dim() const { return q_dim() + 2 * kv_dim(); }
+
+    // Throws std::invalid_argument naming the first field that makes no sense.
+    void validate() const;
+    int64_t num_parameters() const;
+    // Parameters that do matmul FLOPs per token: everything but the embedding table
+    // (the lm_head counts even when tied).
+    int64_t num_matmul_parameters() const;
+    // fwd+bwd FLOPs of one token at context length T (PaLM convention, as the peer
+    // baseline counts: 6 * matmul params + 12 * L * C * T).
+    double training_flops_per_token(int T) const;
+
+    // The Hugging Face Qwen2 config.json fields.
+    nlohmann::json to_hf_json() const;
+    // `source` names the file in error messages.
+    static ModelConfig from_hf_json(const nlohmann::json& j, const std::string& source);
+};
+
+// "tiny" (~0.9M parameters, the CPU demo) and "small" (~32M); throws on other names.
+ModelConfig model_preset(std::string_view name);
+
+}  // namespace rpt

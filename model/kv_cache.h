@@ -1,0 +1,61 @@
+// The KV cache of batched rollouts (B contexts x G rollouts, S = B * G slots), laid out
+// for the shared-prefix decode-attention kernel (kernels/rl_ops.h): each context's
+// keys and values are computed and stored once (the prefix) and read by all G of its
+// rollouts; each slot appends only what it generates (the suffix). Also holds the
+// decode step's scratch rows. Sizes are fixed at construction and checked against a
+// memory budget first.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels/buffer.h"
+#include "kernels/ops.h"
+#include "model/config.h"
+
+namespace rpt {
+
+struct KvCacheShape {
+    int contexts = 0;         // B
+    int group_size = 0;       // G
+    int prefix_capacity = 0;  // Tp, the longest context prefix
+    int suffix_capacity = 0;  // R, the most tokens a rollout generates
+    int slots() const { return contexts * group_size; }
+};
+
+class KvCache {
+public:
+    // Bytes of the cache proper (keys and values), the number the budget is about.
+    static size_t kv_bytes(const ModelConfig& config, const KvCacheShape& shape, DeviceKind device);
+    // Throws std::invalid_argument naming the knobs when kv_bytes exceeds budget_bytes.
+    KvCache(const ModelConfig& config, OpContext ctx, const KvCacheShape& shape, size_t budget_bytes);
+
+    const KvCacheShape& shape() const { return shape_; }
+    size_t bytes() const { return buffer_.bytes(); }
+
+    // Per layer.
+    std::vector<Tensor> prefix_k, prefix_v;  // L x (B, Tp, KVH, D)
+    std::vector<Tensor> suffix_k, suffix_v;  // L x (S, R, KVH, D)
+    Tensor prefix_len;                       // (B) i32
+
+    // Decode-step rows (first A rows used in a step of A active sequences).
+    Tensor tokens;        // (S) i32
+    Tensor positions;     // (S) i32  RoPE position of the token being fed
+    Tensor slots;         // (S) i32
+    Tensor suffix_index;  // (S) i32  where this token's KV goes in the slot's suffix
+    Tensor suffix_len;    // (S) i32  suffix_index + 1
+    Tensor hidden_a, hidden_b;  // (S, C) ping-pong residual stream
+    Tensor ln1, ln2;      // (S, C)
+    Tensor rstd1, rstd2;  // (S)
+    Tensor q, attn;       // (S, H, D)
+    Tensor k, v;          // (S, KVH, D)
+    Tensor mid;           // (S, C)
+    Tensor gate, up, act; // (S, F)
+    Tensor logits;        // (S, V)
+
+private:
+    KvCacheShape shape_;
+    Buffer buffer_;
+};
+
+}  // namespace rpt

@@ -1,0 +1,351 @@
+#include "model/transformer.h"
+
+#include <algorithm>
+#include <functional>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "kernels/rl_ops.h"
+
+namespace rpt {
+namespace {
+
+// The lm head's logits are computed in row chunks of at most this many bytes, so a
+// 150k vocabulary never needs an (N, V) buffer; small models fit in one chunk and skip
+// the recomputation in backward.
+constexpr int64_t kLogitsBudgetBytes = int64_t(128) << 20;
+
+int64_t logits_rows_per_chunk(int64_t N, int64_t V) {
+    return std::min(N, std::max<int64_t>(1, kLogitsBudgetBytes / (V * int64_t(sizeof(float)))));
+}
+
+}  // namespace
+
+Transformer::Transformer(const ModelConfig& config, OpContext ctx)
+    : config_(config),
+      ctx_(ctx),
+      layout_(config),
+      param_buffer_(ctx.device, size_t(layout_.total()) * sizeof(float), "parameters"),
+      grad_buffer_(ctx.device, size_t(layout_.total()) * sizeof(float), "gradients"),
+      params_(layout_.views(param_buffer_)),
+      grads_(layout_.views(grad_buffer_)) {}
+
+void Transformer::init_weights(uint64_t seed) {
+    std::vector<float> host(size_t(layout_.total()));
+    init_parameters(layout_, host.data(), seed);
+    copy_from_host(params_.flat, host.data());
+}
+
+void Transformer::zero_grad() { ops::fill(ctx_, grads_.flat, 0.0f); }
+
+int64_t Transformer::logits_chunk_rows() const {
+    return logits_rows_per_chunk(int64_t(acts_.B) * acts_.T, config_.vocab_size);
+}
+
+Activations Transformer::carve_activations(Arena& arena, int B, int T) const {
+    const int64_t N = int64_t(B) * T, C = config_.hidden_size, F = config_.intermediate_size;
+    const int64_t H = config_.num_heads, KVH = config_.num_kv_heads, D = config_.head_dim;
+    Activations a;
+    a.B = B;
+    a.T = T;
+    a.tokens = arena.carve(DType::i32, {N});
+    a.targets = arena.carve(DType::i32, {N});
+    a.positions = arena.carve(DType::i32, {N});
+    for (int l = 0; l < config_.num_layers; ++l) {
+        LayerActivations la;
+        la.input = arena.carve(DType::f32, {N, C});
+        la.ln1 = arena.carve(DType::f32, {N, C});
+        la.ln1_rstd = arena.carve(DType::f32, {N});
+        la.q = arena.carve(DType::f32, {N, H, D});
+        la.k = arena.carve(DType::f32, {N, KVH, D});
+        la.v = arena.carve(DType::f32, {N, KVH, D});
+        la.attn = arena.carve(DType::f32, {N, H, D});
+        la.attn_lse = arena.carve(DType::f32, {B, H, T});
+        la.mid = arena.carve(DType::f32, {N, C});
+        la.ln2 = arena.carve(DType::f32, {N, C});
+        la.ln2_rstd = arena.carve(DType::f32, {N});
+        la.gate = arena.carve(DType::f32, {N, F});
+        la.up = arena.carve(DType::f32, {N, F});
+        la.act = arena.carve(DType::f32, {N, F});
+        a.layers.push_back(la);
+    }
+    a.residual = arena.carve(DType::f32, {N, C});
+    a.lnf = arena.carve(DType::f32, {N, C});
+    a.lnf_rstd = arena.carve(DType::f32, {N});
+    const int64_t R = logits_rows_per_chunk(N, config_.vocab_size);
+    a.logits = arena.carve(DType::f32, {R, int64_t(config_.vocab_size)});
+    a.lse = arena.carve(DType::f32, {N});
+    a.logprob = arena.carve(DType::f32, {N});
+    a.entropy = arena.carve(DType::f32, {N});
+    a.topk_entropy = arena.carve(DType::f32, {N});
+    a.argmax = arena.carve(DType::i32, {N});
+    a.dlogprob = arena.carve(DType::f32, {N});
+    a.dresidual = arena.carve(DType::f32, {N, C});
+    a.dnorm = arena.carve(DType::f32, {N, C});
+    a.dattn = arena.carve(DType::f32, {N, H, D});
+    a.dq = arena.carve(DType::f32, {N, H, D});
+    a.dk = arena.carve(DType::f32, {N, KVH, D});
+    a.dv = arena.carve(DType::f32, {N, KVH, D});
+    a.dgate = arena.carve(DType::f32, {N, F});
+    a.dup = arena.carve(DType::f32, {N, F});
+    a.dact = arena.carve(DType::f32, {N, F});
+    return a;
+}
+
+void Transformer::ensure_batch(int B, int T) {
+    if (B <= 0 || T <= 0) throw std::invalid_argument(fmt::format("batch shape ({}, {}) must be positive", B, T));
+    if (T > config_.max_position_embeddings)
+        throw std::invalid_argument(fmt::format("sequence length {} exceeds the model's context of {} tokens", T,
+                                                config_.max_position_embeddings));
+    if (acts_.B == B && acts_.T == T) return;
+    Arena measure(nullptr);
+    carve_activations(measure, B, T);
+    // Reuse the allocation when the new shape fits: rollouts and training alternate shapes.
+    if (measure.used() > act_buffer_.bytes()) {
+        act_buffer_ = Buffer();  // free the old one before allocating the new one
+        act_buffer_ = Buffer(ctx_.device, measure.used(), "activations");
+    }
+    Arena arena(&act_buffer_);
+    acts_ = carve_activations(arena, B, T);
+    std::vector<int32_t> positions(size_t(B) * T);
+    for (int b = 0; b < B; ++b)
+        for (int t = 0; t < T; ++t) positions[size_t(b) * T + t] = t;
+    copy_from_host(acts_.positions, positions.data());
+    resident_chunk_begin_ = -1;
+}
+
+void layer_forward(const OpContext& ctx, const ModelConfig& config, const LayerTensors& w, const LayerRows& r,
+                   const std::function<void()>& attention) {
+    const int64_t N = r.input.dim(0);
+    const int64_t QD = config.q_dim(), KVD = config.kv_dim(), F = config.intermediate_size;
+    // Attention branch: x + o_proj(attention(rope(q), rope(k), v)) with q, k, v from ln1(x).
+    ops::rmsnorm_forward(ctx, r.ln1, r.ln1_rstd, r.input, w.ln1_weight, config.rms_norm_eps);
+    ops::matmul_forward(ctx, r.q.reshaped({N, QD}), r.ln1, w.qkv_weight.rows(0, QD), w.qkv_bias.rows(0, QD));
+    ops::matmul_forward(ctx, r.k.reshaped({N, KVD}), r.ln1, w.qkv_weight.rows(QD, QD + KVD),
+                        w.qkv_bias.rows(QD, QD + KVD));
+    ops::matmul_forward(ctx, r.v.reshaped({N, KVD}), r.ln1, w.qkv_weight.rows(QD + KVD, QD + 2 * KVD),
+                        w.qkv_bias.rows(QD + KVD, QD + 2 * KVD));
+    ops::rope_forward(ctx, r.q, r.positions, config.rope_theta);
+    ops::rope_forward(ctx, r.k, r.positions, config.rope_theta);
+    attention();
+    ops::matmul_forward(ctx, r.mid, r.attn.reshaped({N, QD}), w.o_weight, Tensor{});
+    ops::add(ctx, r.mid, r.mid, r.input);
+
+    // MLP branch: mid + down(silu(gate(ln2)) * up(ln2)).
+    ops::rmsnorm_forward(ctx, r.ln2, r.ln2_rstd, r.mid, w.ln2_weight, config.rms_norm_eps);
+    ops::matmul_forward(ctx, r.gate, r.ln2, w.gate_up_weight.rows(0, F), Tensor{});
+    ops::matmul_forward(ctx, r.up, r.ln2, w.gate_up_weight.rows(F, 2 * F), Tensor{});
+    ops::swiglu_forward(ctx, r.act, r.gate, r.up);
+    ops::matmul_forward(ctx, r.out, r.act, w.down_weight, Tensor{});
+    ops::add(ctx, r.out, r.out, r.mid);
+}
+
+void Transformer::layer_forward_batch(int l) {
+    LayerActivations& a = acts_.layers[l];
+    const Tensor& out = (l + 1 < config_.num_layers) ? acts_.layers[l + 1].input : acts_.residual;
+    const int64_t B = acts_.B, T = acts_.T;
+    const int64_t H = config_.num_heads, KVH = config_.num_kv_heads, D = config_.head_dim;
+    const LayerRows rows{a.input, out, a.ln1, a.ln1_rstd, a.q, a.k, a.v, a.attn, a.mid, a.ln2, a.ln2_rstd,
+                         a.gate, a.up, a.act, acts_.positions};
+    layer_forward(ctx_, config_, params_.layers[l], rows, [&]() {
+        ops::attention_forward(ctx_, a.attn.reshaped({B, T, H, D}), a.attn_lse, a.q.reshaped({B, T, H, D}),
+                               a.k.reshaped({B, T, KVH, D}), a.v.reshaped({B, T, KVH, D}));
+    });
+}
+
+void Transformer::head_chunk_logits(int64_t row_begin, int64_t row_end) {
+    ops::matmul_forward(ctx_, acts_.logits.rows(0, row_end - row_begin), acts_.lnf.rows(row_begin, row_end),
+                        params_.lm_head, Tensor{});
+    resident_chunk_begin_ = row_begin;
+}
+
+void Transformer::forward(const int32_t* tokens, const int32_t* targets, int B, int T, const HeadRequest& request,
+                          float inv_temperature) {
+    ensure_batch(B, T);
+    const int64_t N = int64_t(B) * T;
+    for (int64_t i = 0; i < N; ++i) {
+        if (tokens[i] < 0 || tokens[i] >= config_.vocab_size)
+            throw std::invalid_argument(fmt::format("token id {} at position {} is outside the vocabulary of {}",
+                                                    tokens[i], i, config_.vocab_size));
+        if (targets[i] >= config_.vocab_size)
+            throw std::invalid_argument(fmt::format("target id {} at position {} is outside the vocabulary of {}",
+                                                    targets[i], i, config_.vocab_size));
+    }
+    copy_from_host(acts_.tokens, tokens);
+    copy_from_host(acts_.targets, targets);
+    last_request_ = request;
+    last_inv_temperature_ = inv_temperature;
+
+    ops::embedding_forward(ctx_, acts_.layers[0].input, acts_.tokens, params_.embedding);
+    for (int l = 0; l < config_.num_layers; ++l) layer_forward_batch(l);
+    if (request.skip_head) return;
+    ops::rmsnorm_forward(ctx_, acts_.lnf, acts_.lnf_rstd, acts_.residual, params_.final_norm, config_.rms_norm_eps);
+
+    const int64_t R = logits_chunk_rows();
+    for (int64_t begin = 0; begin < N; begin += R) {
+        const int64_t end = std::min(N, begin + R);
+        head_chunk_logits(begin, end);
+        const Tensor logits = acts_.logits.rows(0, end - begin);
+        ops::logsoftmax_forward(ctx_, acts_.logprob.rows(begin, end),
+                                request.entropy ? acts_.entropy.rows(begin, end) : Tensor{},
+                                acts_.lse.rows(begin, end), logits, acts_.targets.rows(begin, end), inv_temperature);
+        if (request.topk_entropy > 0)
+            ops::topk_entropy(ctx_, acts_.topk_entropy.rows(begin, end), logits, request.topk_entropy);
+        if (request.argmax) ops::argmax(ctx_, acts_.argmax.rows(begin, end), logits);
+    }
+}
+
+void Transformer::prefill(KvCache& cache, const std::vector<std::vector<int32_t>>& prefixes) {
+    const KvCacheShape& shape = cache.shape();
+    const int B = int(prefixes.size());
+    if (B != shape.contexts) throw std::invalid_argument("prefill: one prefix per context of the cache");
+    int T = 1;
+    for (const auto& p : prefixes) T = std::max<int>(T, int(p.size()));
+    if (T > shape.prefix_capacity)
+        throw std::invalid_argument(fmt::format("prefill: a prefix of {} tokens exceeds the cache's {}", T,
+                                                shape.prefix_capacity));
+    // Right padding is harmless: causal attention never lets a real token see a pad.
+    std::vector<int32_t> tokens(size_t(B) * T, 0), targets(size_t(B) * T, -1), lengths(static_cast<size_t>(B));
+    for (int b = 0; b < B; ++b) {
+        std::copy(prefixes[b].begin(), prefixes[b].end(), tokens.begin() + int64_t(b) * T);
+        lengths[size_t(b)] = int32_t(prefixes[b].size());
+    }
+    HeadRequest request;
+    request.skip_head = true;
+    forward(tokens.data(), targets.data(), B, T, request);
+    const int64_t KVD = config_.kv_dim();
+    for (int l = 0; l < config_.num_layers; ++l) {
+        const LayerActivations& a = acts_.layers[l];
+        for (int b = 0; b < B; ++b) {  // (B, T) rows into (B, Tp) rows
+            const int64_t src = int64_t(b) * T, dst = int64_t(b) * shape.prefix_capacity;
+            ops::copy(ctx_, cache.prefix_k[l].reshaped({int64_t(B) * shape.prefix_capacity, KVD}).rows(dst, dst + T),
+                      a.k.reshaped({int64_t(B) * T, KVD}).rows(src, src + T));
+            ops::copy(ctx_, cache.prefix_v[l].reshaped({int64_t(B) * shape.prefix_capacity, KVD}).rows(dst, dst + T),
+                      a.v.reshaped({int64_t(B) * T, KVD}).rows(src, src + T));
+        }
+    }
+    copy_from_host(cache.prefix_len, lengths.data());
+}
+
+void Transformer::decode_step(KvCache& cache, int A) {
+    const int64_t C = config_.hidden_size;
+    const int G = cache.shape().group_size;
+    const Tensor tokens = cache.tokens.rows(0, A), positions = cache.positions.rows(0, A);
+    const Tensor slots = cache.slots.rows(0, A), index = cache.suffix_index.rows(0, A);
+    const Tensor suffix_len = cache.suffix_len.rows(0, A);
+    Tensor x = cache.hidden_a.rows(0, A), y = cache.hidden_b.rows(0, A);
+    ops::embedding_forward(ctx_, x, tokens, params_.embedding);
+    for (int l = 0; l < config_.num_layers; ++l) {
+        const LayerRows rows{x, y, cache.ln1.rows(0, A), cache.rstd1.rows(0, A), cache.q.rows(0, A),
+                             cache.k.rows(0, A), cache.v.rows(0, A), cache.attn.rows(0, A), cache.mid.rows(0, A),
+                             cache.ln2.rows(0, A), cache.rstd2.rows(0, A), cache.gate.rows(0, A),
+                             cache.up.rows(0, A), cache.act.rows(0, A), positions};
+        layer_forward(ctx_, config_, params_.layers[l], rows, [&]() {
+            ops::kv_cache_append(ctx_, cache.suffix_k[l], rows.k, slots, index);
+            ops::kv_cache_append(ctx_, cache.suffix_v[l], rows.v, slots, index);
+            ops::decode_attention(ctx_, rows.attn, rows.q, cache.prefix_k[l], cache.prefix_v[l], cache.prefix_len,
+                                  cache.suffix_k[l], cache.suffix_v[l], suffix_len, slots, G);
+        });
+        std::swap(x, y);
+    }
+    // Final norm into ln1 (free now), then the head.
+    const Tensor normed = cache.ln1.rows(0, A);
+    ops::rmsnorm_forward(ctx_, normed, cache.rstd1.rows(0, A), x, params_.final_norm, config_.rms_norm_eps);
+    ops::matmul_forward(ctx_, cache.logits.rows(0, A), normed.reshaped({A, C}), params_.lm_head, Tensor{});
+}
+
+void Transformer::layer_backward(int l) {
+    const LayerTensors& w = params_.layers[l];
+    const LayerTensors& g = grads_.layers[l];
+    const LayerActivations& a = acts_.layers[l];
+    Activations& s = acts_;  // scratch; s.dresidual holds dL/d(layer output) on entry
+    const int64_t N = int64_t(acts_.B) * acts_.T, B = acts_.B, T = acts_.T;
+    const int64_t H = config_.num_heads, KVH = config_.num_kv_heads, D = config_.head_dim;
+    const int64_t QD = config_.q_dim(), KVD = config_.kv_dim(), F = config_.intermediate_size;
+
+    // MLP branch.
+    ops::fill(ctx_, s.dact, 0.0f);
+    ops::matmul_backward(ctx_, s.dact, g.down_weight, Tensor{}, s.dresidual, a.act, w.down_weight);
+    ops::swiglu_backward(ctx_, s.dgate, s.dup, s.dact, a.gate, a.up);
+    ops::fill(ctx_, s.dnorm, 0.0f);
+    ops::matmul_backward(ctx_, s.dnorm, g.gate_up_weight.rows(0, F), Tensor{}, s.dgate, a.ln2,
+                         w.gate_up_weight.rows(0, F));
+    ops::matmul_backward(ctx_, s.dnorm, g.gate_up_weight.rows(F, 2 * F), Tensor{}, s.dup, a.ln2,
+                         w.gate_up_weight.rows(F, 2 * F));
+    // The residual passes dL/dout through unchanged; the norm adds its share: now dL/dmid.
+    ops::rmsnorm_backward(ctx_, s.dresidual, g.ln2_weight, s.dnorm, a.mid, w.ln2_weight, a.ln2_rstd);
+
+    // Attention branch.
+    ops::fill(ctx_, s.dattn, 0.0f);
+    ops::matmul_backward(ctx_, s.dattn.reshaped({N, QD}), g.o_weight, Tensor{}, s.dresidual,
+                         a.attn.reshaped({N, QD}), w.o_weight);
+    ops::attention_backward(ctx_, s.dq.reshaped({B, T, H, D}), s.dk.reshaped({B, T, KVH, D}),
+                            s.dv.reshaped({B, T, KVH, D}), s.dattn.reshaped({B, T, H, D}),
+                            a.q.reshaped({B, T, H, D}), a.k.reshaped({B, T, KVH, D}), a.v.reshaped({B, T, KVH, D}),
+                            a.attn.reshaped({B, T, H, D}), a.attn_lse);
+    ops::rope_backward(ctx_, s.dq, acts_.positions, config_.rope_theta);
+    ops::rope_backward(ctx_, s.dk, acts_.positions, config_.rope_theta);
+    ops::fill(ctx_, s.dnorm, 0.0f);
+    ops::matmul_backward(ctx_, s.dnorm, g.qkv_weight.rows(0, QD), g.qkv_bias.rows(0, QD), s.dq.reshaped({N, QD}),
+                         a.ln1, w.qkv_weight.rows(0, QD));
+    ops::matmul_backward(ctx_, s.dnorm, g.qkv_weight.rows(QD, QD + KVD), g.qkv_bias.rows(QD, QD + KVD),
+                         s.dk.reshaped({N, KVD}), a.ln1, w.qkv_weight.rows(QD, QD + KVD));
+    ops::matmul_backward(ctx_, s.dnorm, g.qkv_weight.rows(QD + KVD, QD + 2 * KVD),
+                         g.qkv_bias.rows(QD + KVD, QD + 2 * KVD), s.dv.reshaped({N, KVD}), a.ln1,
+                         w.qkv_weight.rows(QD + KVD, QD + 2 * KVD));
+    ops::rmsnorm_backward(ctx_, s.dresidual, g.ln1_weight, s.dnorm, a.input, w.ln1_weight, a.ln1_rstd);
+}
+
+void Transformer::backward(const float* dlogprob) {
+    if (acts_.B == 0) throw std::logic_error("backward() before forward()");
+    const int64_t N = int64_t(acts_.B) * acts_.T;
+    copy_from_host(acts_.dlogprob, dlogprob);
+
+    // Head, chunk by chunk; the chunk still resident from forward goes first.
+    ops::fill(ctx_, acts_.dnorm, 0.0f);
+    const int64_t R = logits_chunk_rows();
+    const int64_t last_begin = (N - 1) / R * R;
+    for (int64_t begin = last_begin; begin >= 0; begin -= R) {
+        const int64_t end = std::min(N, begin + R);
+        if (resident_chunk_begin_ != begin) head_chunk_logits(begin, end);
+        const Tensor dlogits = acts_.logits.rows(0, end - begin);
+        ops::logsoftmax_backward(ctx_, dlogits, acts_.dlogprob.rows(begin, end), acts_.lse.rows(begin, end),
+                                 acts_.targets.rows(begin, end), last_inv_temperature_);
+        resident_chunk_begin_ = -1;  // the buffer now holds gradients
+        ops::matmul_backward(ctx_, acts_.dnorm.rows(begin, end), grads_.lm_head, Tensor{}, dlogits,
+                             acts_.lnf.rows(begin, end), params_.lm_head);
+    }
+    ops::fill(ctx_, acts_.dresidual, 0.0f);
+    ops::rmsnorm_backward(ctx_, acts_.dresidual, grads_.final_norm, acts_.dnorm, acts_.residual, params_.final_norm,
+                          acts_.lnf_rstd);
+    for (int l = config_.num_layers - 1; l >= 0; --l) layer_backward(l);
+    ops::embedding_backward(ctx_, grads_.embedding, acts_.dresidual, acts_.tokens);
+}
+
+namespace {
+template <typename T>
+std::vector<T> host_copy(const Tensor& t, int64_t n) {
+    std::vector<T> out(static_cast<size_t>(n));
+    if (n > 0) copy_to_host(out.data(), t.rows(0, n));
+    return out;
+}
+}  // namespace
+
+std::vector<float> Transformer::logprobs() const {
+    return host_copy<float>(acts_.logprob, int64_t(acts_.B) * acts_.T);
+}
+std::vector<float> Transformer::entropies() const {
+    if (!last_request_.entropy) throw std::logic_error("entropies() needs HeadRequest::entropy");
+    return host_copy<float>(acts_.entropy, int64_t(acts_.B) * acts_.T);
+}
+std::vector<float> Transformer::topk_entropies() const {
+    if (last_request_.topk_entropy <= 0) throw std::logic_error("topk_entropies() needs HeadRequest::topk_entropy");
+    return host_copy<float>(acts_.topk_entropy, int64_t(acts_.B) * acts_.T);
+}
+std::vector<int32_t> Transformer::argmax_tokens() const {
+    if (!last_request_.argmax) throw std::logic_error("argmax_tokens() needs HeadRequest::argmax");
+    return host_copy<int32_t>(acts_.argmax, int64_t(acts_.B) * acts_.T);
+}
+
+}  // namespace rpt

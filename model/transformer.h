@@ -1,0 +1,164 @@
+// The Qwen2 decoder: parameters, gradients and activations on one device, forward and
+// backward over a (B, T) token batch. Written once against kernels/ops.h, so the same
+// code runs on the CPU twins and on the CUDA kernels.
+//
+// The loss is not fixed here: forward() yields per-token log-probabilities of the
+// targets (and optionally entropies), and backward() takes dL/dlogprob per token. NTP
+// passes -weight/sum(weights); the RL trainer passes its GRPO coefficients.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "kernels/buffer.h"
+#include "kernels/ops.h"
+#include "model/config.h"
+#include "model/kv_cache.h"
+#include "model/parameters.h"
+
+namespace rpt {
+
+// What the head computes besides the target log-probs.
+struct HeadRequest {
+    bool entropy = false;  // full-softmax entropy per token
+    int topk_entropy = 0;  // > 0: entropy of the top-k renormalised softmax (the proxy score)
+    bool argmax = false;   // greedy next token per position
+    bool skip_head = false;  // layers only (a prefill for the KV cache): no logits at all
+};
+
+// Activations of one (B, T) batch shape; N = B * T.
+struct LayerActivations {
+    Tensor input;     // (N, C)   residual stream entering the layer
+    Tensor ln1;       // (N, C)
+    Tensor ln1_rstd;  // (N)
+    Tensor q;         // (N, H, D)   after RoPE
+    Tensor k;         // (N, KVH, D) after RoPE
+    Tensor v;         // (N, KVH, D)
+    Tensor attn;      // (N, H, D)
+    Tensor attn_lse;  // (B, H, T)
+    Tensor mid;       // (N, C)   input + attention branch
+    Tensor ln2;       // (N, C)
+    Tensor ln2_rstd;  // (N)
+    Tensor gate;      // (N, F)
+    Tensor up;        // (N, F)
+    Tensor act;       // (N, F)   silu(gate) * up
+};
+
+struct Activations {
+    int B = 0, T = 0;
+    Tensor tokens;     // (N) i32
+    Tensor targets;    // (N) i32, -1 = no target
+    Tensor positions;  // (N) i32, t within the row
+    std::vector<LayerActivations> layers;
+    Tensor residual;   // (N, C)  output of the last layer
+    Tensor lnf;        // (N, C)
+    Tensor lnf_rstd;   // (N)
+    Tensor logits;     // (R, V)  one chunk of R rows at a time (R = N when it fits the budget)
+    Tensor lse;        // (N)
+    Tensor logprob;    // (N)
+    Tensor entropy;    // (N)
+    Tensor topk_entropy;  // (N)
+    Tensor argmax;     // (N) i32
+    Tensor dlogprob;   // (N)
+    // Backward scratch, shared by all layers.
+    Tensor dresidual;  // (N, C)
+    Tensor dnorm;      // (N, C)
+    Tensor dattn;      // (N, H, D)
+    Tensor dq;         // (N, H, D)
+    Tensor dk;         // (N, KVH, D)
+    Tensor dv;         // (N, KVH, D)
+    Tensor dgate;      // (N, F)
+    Tensor dup;        // (N, F)
+    Tensor dact;       // (N, F)
+};
+
+// The tensors one decoder layer reads and writes for a set of N rows: a training batch
+// (N = B * T) or one decoding step (N = active sequences).
+struct LayerRows {
+    Tensor input;      // (N, C)
+    Tensor out;        // (N, C)
+    Tensor ln1;        // (N, C)
+    Tensor ln1_rstd;   // (N)
+    Tensor q;          // (N, H, D)
+    Tensor k;          // (N, KVH, D)
+    Tensor v;          // (N, KVH, D)
+    Tensor attn;       // (N, H, D)  written by the attention callback
+    Tensor mid;        // (N, C)
+    Tensor ln2;        // (N, C)
+    Tensor ln2_rstd;   // (N)
+    Tensor gate;       // (N, F)
+    Tensor up;         // (N, F)
+    Tensor act;        // (N, F)
+    Tensor positions;  // (N) i32, RoPE positions
+};
+
+// One decoder layer over `rows`; `attention` fills rows.attn from rows.q/k/v (causal
+// attention in training, cached attention when decoding). Shared by both paths so the
+// layer is written once.
+void layer_forward(const OpContext& ctx, const ModelConfig& config, const LayerTensors& weights,
+                   const LayerRows& rows, const std::function<void()>& attention);
+
+class Transformer {
+public:
+    Transformer(const ModelConfig& config, OpContext ctx);
+
+    const ModelConfig& config() const { return config_; }
+    const ParameterLayout& layout() const { return layout_; }
+    const OpContext& context() const { return ctx_; }
+    const ModelTensors& params() const { return params_; }
+    const ModelTensors& grads() const { return grads_; }
+    const Activations& activations() const { return acts_; }
+
+    void init_weights(uint64_t seed);
+    void zero_grad();
+
+    // tokens, targets: host arrays of B*T ids (targets -1 where no loss is taken).
+    // Fills activations().logprob and what `request` asks for.
+    void forward(const int32_t* tokens, const int32_t* targets, int B, int T, const HeadRequest& request = {},
+                 float inv_temperature = 1.0f);
+    // Accumulates parameter gradients of L given dL/dlogprob (host array of B*T, for the
+    // batch of the last forward).
+    void backward(const float* dlogprob);
+
+    // Runs the layers over each context's prefix (host token lists, right-padded to the
+    // longest) and stores their keys and values as the cache's shared prefixes.
+    void prefill(KvCache& cache, const std::vector<std::vector<int32_t>>& prefixes);
+    // One decoding step for the first A rows of the cache's step tensors (tokens,
+    // positions, slots, suffix_index, suffix_len, already filled): appends their KV and
+    // leaves next-token logits in cache.logits (A, V).
+    void decode_step(KvCache& cache, int A);
+
+    // Host copies of per-token outputs of the last forward.
+    std::vector<float> logprobs() const;
+    std::vector<float> entropies() const;
+    std::vector<float> topk_entropies() const;
+    std::vector<int32_t> argmax_tokens() const;
+
+    // Bytes held by parameters, gradients and activations (for the start-up report).
+    size_t parameter_bytes() const { return param_buffer_.bytes(); }
+    size_t activation_bytes() const { return act_buffer_.bytes(); }
+
+private:
+    void ensure_batch(int B, int T);
+    Activations carve_activations(Arena& arena, int B, int T) const;
+    void layer_forward_batch(int l);
+    void layer_backward(int l);
+    int64_t logits_chunk_rows() const;
+    void head_chunk_logits(int64_t row_begin, int64_t row_end);
+
+    ModelConfig config_;
+    OpContext ctx_;
+    ParameterLayout layout_;
+    Buffer param_buffer_;  // (P) fp32
+    Buffer grad_buffer_;   // (P) fp32
+    Buffer act_buffer_;
+    ModelTensors params_;
+    ModelTensors grads_;
+    Activations acts_;
+    HeadRequest last_request_;
+    float last_inv_temperature_ = 1.0f;
+    int64_t resident_chunk_begin_ = -1;  // logits rows held in acts_.logits, -1 if none
+};
+
+}  // namespace rpt

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# End-to-end checks of the `rpt` binary: bad input gives one clear line and a non-zero
+# exit without leaving partial files; the pipeline commands run and resume; the quick
+# demo runs. Usage: tests/e2e/run_all.sh build/rpt
+set -u
+RPT=$(realpath "${1:-build/rpt}")
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK"
+passed=0
+failed=0
+
+ok()   { passed=$((passed + 1)); echo "  ok   $1"; }
+bad()  { failed=$((failed + 1)); echo "  FAIL $1"; [ -n "${2:-}" ] && sed 's/^/       /' <<<"$2" | head -20; }
+
+# expect_error NAME NEEDLE CMD...: non-zero exit, one line on stderr mentioning NEEDLE.
+expect_error() {
+  local name=$1 needle=$2; shift 2
+  local err rc
+  err=$("$@" 2>&1 >/dev/null); rc=$?
+  if [ $rc -eq 0 ]; then bad "$name (exit 0)" "$err"; return; fi
+  if [ $rc -ge 128 ]; then bad "$name (crashed, status $rc)" "$err"; return; fi
+  if ! grep -q -- "$needle" <<<"$err"; then bad "$name (message lacks '$needle')" "$err"; return; fi
+  if [ "$(grep -c . <<<"$err")" -ne 1 ]; then bad "$name (more than one line)" "$err"; return; fi
+  ok "$name"
+}
+
+# expect_success NAME CMD...
+expect_success() {
+  local name=$1; shift
+  local out
+  if out=$("$@" 2>&1); then ok "$name"; else bad "$name" "$out"; fi
+}
+
+echo "e2e: bad input"
+expect_error "unknown subcommand" "nosuch" "$RPT" nosuch
+expect_error "unknown flag" "--bogus" "$RPT" data synth --out x.jsonl --bogus
+expect_error "missing required flag" "--out" "$RPT" data synth
+expect_error "bad flag value" "--docs" "$RPT" data synth --out x.jsonl --docs -3
+expect_error "missing corpus file" "nofile.jsonl" "$RPT" tokenizer train --corpus nofile.jsonl --vocab 300 --out t.json
+printf '{"text": "fine"}\n{"text": oops}\n' > malformed.jsonl
+expect_error "malformed JSONL names file:line" "malformed.jsonl:2" "$RPT" tokenizer train --corpus malformed.jsonl --vocab 300 --out t.json
+[ ! -e t.json ] && ok "no tokenizer written after an error" || bad "tokenizer written after an error"
+printf '{"txt": "x"}\n' > nofield.jsonl
+expect_error "missing field names it" "text" "$RPT" tokenizer train --corpus nofield.jsonl --vocab 300 --out t.json
+expect_error "unknown preset" "--preset" "$RPT" pretrain --preset huge --out ck
+expect_error "missing checkpoint dir" "config.json" "$RPT" pretrain --model nodir --out ck
+
+echo "e2e: pipeline"
+expect_success "data synth" "$RPT" data synth --out corpus.jsonl --docs 400 --seed 2
+[ "$(wc -l < corpus.jsonl)" -eq 400 ] && ok "400 documents written" || bad "document count"
+expect_success "tokenizer train" "$RPT" tokenizer train --corpus corpus.jsonl --vocab 512 --out tok.json
+expect_success "pretrain 6 steps" "$RPT" pretrain --preset tiny --corpus corpus.jsonl --tokenizer tok.json --out full \
+  --steps 6 --batch 2 --seq 64 --eval-docs 4 --metrics full.jsonl --device cpu
+[ "$(wc -l < full.jsonl)" -eq 6 ] && ok "6 metrics lines" || bad "metrics lines" "$(cat full.jsonl)"
+expect_success "pretrain, stop at step 3" "$RPT" pretrain --preset tiny --corpus corpus.jsonl --tokenizer tok.json \
+  --out part --steps 6 --stop-at 3 --batch 2 --seq 64 --eval-docs 4 --device cpu
+expect_success "resume to step 6" "$RPT" pretrain --resume part --corpus corpus.jsonl --out part --steps 6 \
+  --batch 2 --seq 64 --eval-docs 4 --device cpu
+cmp -s part/model.safetensors full/model.safetensors && ok "resumed run is bit-identical" \
+  || bad "resumed run differs from the uninterrupted one"
+cmp -s part/optimizer.safetensors full/optimizer.safetensors && ok "resumed optimizer state is bit-identical" \
+  || bad "resumed optimizer state differs"
+for f in config.json model.safetensors tokenizer.json optimizer.safetensors trainer_state.json; do
+  [ -f "full/$f" ] || bad "checkpoint lacks $f"
+done
+ok "checkpoint has all five files"
+printf 'garbage' > full_bad.safetensors
+mkdir -p garbled && cp full/config.json full/tokenizer.json garbled/ && cp full_bad.safetensors garbled/model.safetensors
+expect_error "garbled safetensors" "model.safetensors" "$RPT" pretrain --model garbled --out ck2 --steps 2
+[ ! -e ck2 ] && ok "no checkpoint written after an error" || bad "checkpoint written after an error"
+expect_error "steps already reached" "--steps" "$RPT" pretrain --resume full --out full --steps 6 --device cpu
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,78 @@
+// rpt pretrain: next-token-prediction training of a preset or an existing checkpoint.
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "kernels/context.h"
+#include "model/bpe_trainer.h"
+#include "model/checkpoint.h"
+#include "rl/ntp_trainer.h"
+#include "rl/special_tokens.h"
+#include "tools/cli/commands.h"
+#include "tools/cli/corpus_flags.h"
+#include "tools/cli/model_setup.h"
+
+namespace rpt::cli {
+namespace {
+
+struct PretrainFlags {
+    CorpusFlags corpus;
+    ModelFlags model;
+    NtpOptions ntp;
+    double heldout_fraction = 0.05;
+};
+
+void run_pretrain(const PretrainFlags& f) {
+    const std::vector<std::string> docs = f.corpus.load();
+    ModelSetup setup = setup_model(f.model, docs, /*with_optimizer=*/true);
+    NtpOptions ntp = f.ntp;
+    ntp.out_dir = f.model.out;
+    const int32_t eot = end_of_text_id(setup.tokenizer);
+    const TokenizedCorpus corpus = tokenize_corpus(docs, setup.tokenizer, eot, f.model.seed, f.heldout_fraction);
+    std::fprintf(stderr, "data: %zu training documents (%zu tokens), %zu held out\n", corpus.train_documents,
+                 corpus.train_stream.size(), corpus.heldout.size());
+    if (setup.state.step >= ntp.steps)
+        throw std::invalid_argument(fmt::format("--steps {}: the checkpoint is already at step {}", ntp.steps,
+                                                setup.state.step));
+    train_ntp(*setup.model, *setup.optimizer, setup.tokenizer, corpus, ntp, setup.state);
+    std::fprintf(stderr, "wrote checkpoint %s (step %lld)\n", f.model.out.c_str(), (long long)setup.state.step);
+}
+
+}  // namespace
+
+void add_pretrain_command(CLI::App& app) {
+    CLI::App* cmd = app.add_subcommand("pretrain", "next-token-prediction training (AdamW, warmup + cosine)");
+    auto f = std::make_shared<PretrainFlags>();
+    f->corpus.add_to(*cmd);
+    f->model.add_to(*cmd, /*needs_out=*/true);
+    NtpOptions& o = f->ntp;
+    cmd->add_option("--steps", o.steps, "optimizer steps in total")->check(CLI::PositiveNumber);
+    cmd->add_option("--stop-at", o.stop_at, "stop after this step (checkpointed; --resume continues)")
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--batch", o.batch_size, "sequences per micro-batch")->check(CLI::PositiveNumber);
+    cmd->add_option("--seq", o.seq_len, "tokens per sequence")->check(CLI::PositiveNumber);
+    cmd->add_option("--grad-accum", o.grad_accum, "micro-batches per step")->check(CLI::PositiveNumber);
+    cmd->add_option("--lr", o.adamw.lr, "peak learning rate")->check(CLI::PositiveNumber);
+    cmd->add_option("--min-lr-ratio", o.min_lr_ratio, "cosine floor as a fraction of the peak")->check(CLI::Range(0.0, 1.0));
+    cmd->add_option("--warmup", o.warmup_steps, "linear warmup steps")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--weight-decay", o.adamw.weight_decay, "AdamW decoupled weight decay (matrices only)")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--beta1", o.adamw.beta1, "AdamW beta1")->check(CLI::Range(0.0, 1.0));
+    cmd->add_option("--beta2", o.adamw.beta2, "AdamW beta2")->check(CLI::Range(0.0, 1.0));
+    cmd->add_option("--grad-clip", o.adamw.max_grad_norm, "clip the global gradient norm (0: off)")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--eval-every", o.eval_every, "held-out evaluation every N steps (0: at the end)")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--eval-docs", o.eval_docs, "held-out documents per evaluation")->check(CLI::PositiveNumber);
+    cmd->add_option("--checkpoint-every", o.checkpoint_every, "checkpoint every N steps (0: at the end)")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--log-every", o.log_every, "progress line every N steps")->check(CLI::PositiveNumber);
+    cmd->add_option("--data-seed", o.seed, "seed of batch sampling");
+    cmd->add_option("--heldout-fraction", f->heldout_fraction, "share of documents held out")->check(CLI::Range(0.0, 0.5));
+    cmd->add_option("--metrics", o.metrics_path, "write one JSON object per step to this file");
+    cmd->callback([f]() { run_pretrain(*f); });
+}
+
+}  // namespace rpt::cli

@@ -1,0 +1,37 @@
+// rpt: one binary, one subcommand per job (DESIGN §7). Errors end the program with one
+// line on stderr and a non-zero exit status.
+#include <cstdio>
+#include <exception>
+
+#include <CLI/CLI.hpp>
+
+#include "tools/cli/commands.h"
+
+namespace {
+
+constexpr int kExitError = 1;
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"rpt: Reinforcement Pre-Training (arXiv 2506.08007) in C++17/CUDA"};
+    app.require_subcommand(1);
+    app.set_help_all_flag("--help-all", "help for every command");
+    rpt::cli::add_data_command(app);
+    rpt::cli::add_tokenizer_command(app);
+    rpt::cli::add_pretrain_command(app);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::fprintf(stderr, "rpt: error: %s (see rpt --help)\n", e.what());
+        return kExitError;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "rpt: error: %s\n", e.what());
+        return kExitError;
+    }
+    return 0;
+}
