@@ -104,7 +104,7 @@ double ntp_step(Transformer& model, AdamW& optimizer, const std::vector<int32_t>
 }
 
 void train_ntp(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer, const TokenizedCorpus& corpus,
-               const NtpOptions& o, TrainerState& state) {
+               const NtpOptions& o, TrainerState& state, const NtpStepHook& hook) {
     const bool resumed = state.step > 0;
     MetricsWriter metrics = o.metrics_path.empty() ? MetricsWriter() : MetricsWriter(o.metrics_path, resumed);
     const int64_t tokens_per_step = int64_t(o.batch_size) * o.seq_len * o.grad_accum;
@@ -128,7 +128,11 @@ void train_ntp(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
         window_loss += loss;
         ++window_steps;
         const float lr = cosine_lr(step, o.warmup_steps, o.steps, o.adamw.lr, o.min_lr_ratio);
-        nlohmann::json record = {{"step", step}, {"loss", loss}, {"lr", lr}, {"tokens", step * tokens_per_step}};
+        nlohmann::json record = {{"step", step},
+                                 {"loss", loss},
+                                 {"lr", lr},
+                                 {"tokens", step * tokens_per_step},
+                                 {"flops", flops_per_step}};
 
         const bool last = step == end;
         if ((o.eval_every > 0 && step % o.eval_every == 0) || last) {
@@ -153,6 +157,7 @@ void train_ntp(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
             window_steps = 0;
             window_start = now;
         }
+        if (hook) hook(step, record);
         metrics.write(record);
         if ((o.checkpoint_every > 0 && step % o.checkpoint_every == 0) || last) save();
     }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -47,10 +48,14 @@ struct NtpEval {
 NtpEval evaluate_next_token(Transformer& model, const std::vector<TokenizedDocument>& docs, int batch_size,
                             int seq_len, int max_docs);
 
+// Called after every step with its metrics record (e.g. the demo's periodic
+// evaluation); may add fields.
+using NtpStepHook = std::function<void(int64_t step, nlohmann::json& record)>;
+
 // Trains from state.step to options.steps; updates `state`. Writes a checkpoint to
 // options.out_dir every checkpoint_every steps and at the end.
 void train_ntp(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer, const TokenizedCorpus& corpus,
-               const NtpOptions& options, TrainerState& state);
+               const NtpOptions& options, TrainerState& state, const NtpStepHook& hook = nullptr);
 
 // One NTP optimizer step on the windows of batch `step` (exposed for the RPT demo's
 // equal-compute baseline); returns the mean loss.

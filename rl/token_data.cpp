@@ -30,12 +30,20 @@ size_t token_index_at_byte(const Tokenizer& tokenizer, const std::vector<int32_t
     return tokens.size();
 }
 
+std::vector<std::vector<int32_t>> tokenize_documents(const std::vector<std::string>& documents,
+                                                     const Tokenizer& tokenizer) {
+    std::vector<std::vector<int32_t>> out(documents.size());
+#pragma omp parallel for schedule(dynamic, 16)
+    for (size_t i = 0; i < documents.size(); ++i) out[i] = tokenizer.encode(documents[i]);
+    return out;
+}
+
 TokenizedCorpus tokenize_corpus(const std::vector<std::string>& documents, const Tokenizer& tokenizer,
                                 int32_t end_of_text, uint64_t seed, double heldout_fraction) {
+    std::vector<std::vector<int32_t>> ids = tokenize_documents(documents, tokenizer);
     std::vector<TokenizedDocument> docs(documents.size());
-#pragma omp parallel for schedule(dynamic, 16)
     for (size_t i = 0; i < documents.size(); ++i) {
-        docs[i].tokens = tokenizer.encode(documents[i]);
+        docs[i].tokens = std::move(ids[i]);
         const size_t answer = answer_start_byte(documents[i]);
         docs[i].answer_begin = answer == std::string::npos ? docs[i].tokens.size()
                                                            : token_index_at_byte(tokenizer, docs[i].tokens, answer);

@@ -34,6 +34,10 @@ size_t answer_start_byte(const std::string& text);
 TokenizedCorpus tokenize_corpus(const std::vector<std::string>& documents, const Tokenizer& tokenizer,
                                 int32_t end_of_text, uint64_t seed, double heldout_fraction);
 
+// Every document's tokens, indexed like the corpus (in parallel).
+std::vector<std::vector<int32_t>> tokenize_documents(const std::vector<std::string>& documents,
+                                                     const Tokenizer& tokenizer);
+
 // Token index of the first token that starts at or after `byte_offset` (tokens' bytes
 // concatenate to the document, so offsets are cumulative token byte lengths).
 size_t token_index_at_byte(const Tokenizer& tokenizer, const std::vector<int32_t>& tokens, size_t byte_offset);

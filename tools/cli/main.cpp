@@ -20,6 +20,9 @@ int main(int argc, char** argv) {
     rpt::cli::add_data_command(app);
     rpt::cli::add_tokenizer_command(app);
     rpt::cli::add_pretrain_command(app);
+    rpt::cli::add_rpt_commands(app);
+    rpt::cli::add_demo_command(app);
+    rpt::cli::add_plot_command(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

@@ -49,47 +49,42 @@ void report(const ModelSetup& s) {
 
 }  // namespace
 
+namespace {
+
+// The tokenizer a run uses: the checkpoint's, the --tokenizer file, or one trained on docs.
+Tokenizer choose_tokenizer(const ModelFlags& flags, const std::string& source, const ModelConfig& config,
+                           const std::vector<std::string>& docs) {
+    if (!source.empty()) return read_checkpoint_tokenizer(source);
+    if (!flags.tokenizer.empty()) return Tokenizer::load(flags.tokenizer);
+    std::fprintf(stderr, "training a %d-token BPE tokenizer on the corpus\n", config.vocab_size);
+    return train_bpe(docs, config.vocab_size, default_special_tokens());
+}
+
+}  // namespace
+
 ModelSetup setup_model(const ModelFlags& flags, const std::vector<std::string>& docs, bool with_optimizer) {
-    ModelSetup s;
-    s.ctx = make_context(flags.device, /*announce=*/true);
+    const OpContext ctx = make_context(flags.device, /*announce=*/true);
     const std::string& source = !flags.resume.empty() ? flags.resume : flags.model_dir;
-    if (!source.empty()) {
-        const ModelConfig config = read_checkpoint_config(source);
-        s.tokenizer = read_checkpoint_tokenizer(source);
-        if (s.tokenizer.vocab_size() > config.vocab_size)
-            throw std::invalid_argument(fmt::format("{}: tokenizer has {} tokens but the model's vocab_size is {}",
-                                                    source, s.tokenizer.vocab_size(), config.vocab_size));
-        s.model = std::make_unique<Transformer>(config, s.ctx);
-        load_checkpoint_weights(source, *s.model);
-        if (with_optimizer) s.optimizer = std::make_unique<AdamW>(s.model->layout(), s.ctx);
-        if (!flags.resume.empty()) {
-            if (!has_training_state(flags.resume))
-                throw std::invalid_argument(fmt::format("--resume {}: no trainer_state.json/optimizer.safetensors "
-                                                        "(use --model to start from its weights)",
-                                                        flags.resume));
-            if (!s.optimizer) s.optimizer = std::make_unique<AdamW>(s.model->layout(), s.ctx);
-            s.state = load_training_state(flags.resume, *s.optimizer);
-            std::fprintf(stderr, "resumed %s at step %lld\n", flags.resume.c_str(), (long long)s.state.step);
-        }
-        report(s);
-        return s;
-    }
-    if (flags.preset.empty()) throw std::invalid_argument("give one of --preset, --model or --resume");
-    ModelConfig config = model_preset(flags.preset);
-    if (!flags.tokenizer.empty()) {
-        s.tokenizer = Tokenizer::load(flags.tokenizer);
-    } else {
-        std::fprintf(stderr, "training a %d-token BPE tokenizer on the corpus\n", config.vocab_size);
-        s.tokenizer = train_bpe(docs, config.vocab_size, default_special_tokens());
-    }
+    if (source.empty() && flags.preset.empty()) throw std::invalid_argument("give one of --preset, --model or --resume");
+    ModelConfig config = source.empty() ? model_preset(flags.preset) : read_checkpoint_config(source);
+    ModelSetup s{ctx, choose_tokenizer(flags, source, config, docs), nullptr, nullptr, {}};
     if (s.tokenizer.vocab_size() > config.vocab_size)
-        throw std::invalid_argument(fmt::format("--tokenizer {}: {} tokens do not fit the {} preset's vocabulary of {}",
-                                                flags.tokenizer, s.tokenizer.vocab_size(), flags.preset,
-                                                config.vocab_size));
-    config.eos_token_id = end_of_text_id(s.tokenizer);
-    s.model = std::make_unique<Transformer>(config, s.ctx);
-    s.model->init_weights(flags.seed);
-    if (with_optimizer) s.optimizer = std::make_unique<AdamW>(s.model->layout(), s.ctx);
+        throw std::invalid_argument(fmt::format("{}: the tokenizer's {} tokens do not fit the model's vocab_size of {}",
+                                                source.empty() ? "--tokenizer " + flags.tokenizer : source,
+                                                s.tokenizer.vocab_size(), config.vocab_size));
+    if (source.empty()) config.eos_token_id = end_of_text_id(s.tokenizer);
+    s.model = std::make_unique<Transformer>(config, ctx);
+    if (source.empty()) s.model->init_weights(flags.seed);
+    else load_checkpoint_weights(source, *s.model);
+    if (with_optimizer || !flags.resume.empty()) s.optimizer = std::make_unique<AdamW>(s.model->layout(), ctx);
+    if (!flags.resume.empty()) {
+        if (!has_training_state(flags.resume))
+            throw std::invalid_argument(fmt::format("--resume {}: no trainer_state.json/optimizer.safetensors "
+                                                    "(use --model to start from its weights)",
+                                                    flags.resume));
+        s.state = load_training_state(flags.resume, *s.optimizer);
+        std::fprintf(stderr, "resumed %s at step %lld\n", flags.resume.c_str(), (long long)s.state.step);
+    }
     report(s);
     return s;
 }

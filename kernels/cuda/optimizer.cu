@@ -1,0 +1,111 @@
+// The optimizer step: fused AdamW, and the deterministic sum of squares behind the global
+// gradient norm.
+#include <cmath>
+
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/cuda_ops.h"
+
+namespace rpt::cuda {
+
+namespace {
+
+constexpr int kAdamThreads = 256;
+// sum_squares: a fixed grid (independent of the GPU) so the partial sums, and therefore
+// the rounding of the result, are the same on every device and every run.
+constexpr int kSumSquaresBlocks = 1024;
+constexpr int kSumSquaresThreads = 256;
+constexpr int kFinishThreads = 1024;  // one thread per partial in the second stage
+static_assert(kFinishThreads == kSumSquaresBlocks, "the finishing block reads one partial per thread");
+
+struct AdamParams {
+    float lr, beta1, beta2, eps, decay_factor, grad_scale, bias_correction1, bias_correction2;
+};
+
+// One fused pass: read p, g, m, v (16 bytes) and write p, m, v (12 bytes) per parameter,
+// the minimum traffic for AdamW; 128-bit packs when all four arrays are aligned.
+template <int W>
+__global__ void adamw_kernel(float* params, const float* grads, float* m, float* v, int64_t packs, AdamParams a) {
+    for (int64_t p = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; p < packs; p += int64_t(gridDim.x) * blockDim.x) {
+        Pack<W> w = load_pack<W>(params, p), mm = load_pack<W>(m, p), vv = load_pack<W>(v, p);
+        const Pack<W> g = load_pack<W>(grads, p);
+#pragma unroll
+        for (int l = 0; l < W; ++l) {
+            const float grad = g.v[l] * a.grad_scale;
+            mm.v[l] = a.beta1 * mm.v[l] + (1.0f - a.beta1) * grad;
+            vv.v[l] = a.beta2 * vv.v[l] + (1.0f - a.beta2) * grad * grad;
+            const float m_hat = mm.v[l] / a.bias_correction1;
+            const float v_hat = vv.v[l] / a.bias_correction2;
+            w.v[l] *= a.decay_factor;
+            w.v[l] -= a.lr * m_hat / (sqrtf(v_hat) + a.eps);
+        }
+        store_pack<W>(params, p, w);
+        store_pack<W>(m, p, mm);
+        store_pack<W>(v, p, vv);
+    }
+}
+
+// Stage 1: block b sums x^2 over its grid-stride share in double (fp32 would lose digits
+// over 10^9 parameters), reduces with the fixed-order block_sum, writes partials[b].
+__global__ void __launch_bounds__(kSumSquaresThreads)
+    sum_squares_partial_kernel(double* partials, const float* x, int64_t n) {
+    __shared__ double scratch[kWarpSize];
+    double acc = 0.0;
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+        const double xi = x[i];
+        acc += xi * xi;
+    }
+    acc = block_sum(acc, scratch);
+    if (threadIdx.x == 0) partials[blockIdx.x] = acc;
+}
+
+// Stage 2: one block, one partial per thread, one fixed-order block_sum.
+__global__ void __launch_bounds__(kFinishThreads) sum_squares_finish_kernel(double* result, const double* partials) {
+    __shared__ double scratch[kWarpSize];
+    const double total = block_sum(partials[threadIdx.x], scratch);
+    if (threadIdx.x == 0) *result = total;
+}
+
+}  // namespace
+
+void adamw_update(void* stream, float* params, const float* grads, float* m, float* v, int64_t n,
+                  const ops::AdamWSettings& s) {
+    if (n <= 0) return;
+    cudaStream_t st = as_stream(stream);
+    const double t = static_cast<double>(s.step);
+    const AdamParams a{s.lr,
+                       s.beta1,
+                       s.beta2,
+                       s.eps,
+                       1.0f - s.lr * s.weight_decay,
+                       s.grad_scale,
+                       static_cast<float>(1.0 - std::pow(static_cast<double>(s.beta1), t)),
+                       static_cast<float>(1.0 - std::pow(static_cast<double>(s.beta2), t))};
+    const bool aligned = is_aligned16(params) && is_aligned16(grads) && is_aligned16(m) && is_aligned16(v);
+    const int64_t packs = aligned ? n / kPackWidth : 0, done = packs * kPackWidth;
+    if (packs > 0) {
+        adamw_kernel<kPackWidth><<<grid_for(packs, kAdamThreads), kAdamThreads, 0, st>>>(params, grads, m, v, packs, a);
+        RPT_CUDA_LAUNCH_CHECK();
+    }
+    if (done < n) {
+        adamw_kernel<1><<<grid_for(n - done, kAdamThreads), kAdamThreads, 0, st>>>(params + done, grads + done, m + done,
+                                                                                  v + done, n - done, a);
+        RPT_CUDA_LAUNCH_CHECK();
+    }
+}
+
+double sum_squares(void* stream, const float* x, int64_t n) {
+    if (n <= 0) return 0.0;
+    cudaStream_t st = as_stream(stream);
+    ScratchBuffer partials((kSumSquaresBlocks + 1) * sizeof(double), st, "sum_squares partials");
+    double* result = partials.as<double>() + kSumSquaresBlocks;
+    sum_squares_partial_kernel<<<kSumSquaresBlocks, kSumSquaresThreads, 0, st>>>(partials.as<double>(), x, n);
+    RPT_CUDA_LAUNCH_CHECK();
+    sum_squares_finish_kernel<<<1, kFinishThreads, 0, st>>>(result, partials.as<double>());
+    RPT_CUDA_LAUNCH_CHECK();
+    double host = 0.0;
+    RPT_CUDA_CHECK(cudaMemcpyAsync(&host, result, sizeof(double), cudaMemcpyDeviceToHost, st));
+    RPT_CUDA_CHECK(cudaStreamSynchronize(st));
+    return host;
+}
+
+}  // namespace rpt::cuda

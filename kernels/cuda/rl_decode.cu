@@ -1,0 +1,281 @@
+// Decoding over the shared-prefix KV cache on the GPU: appending one step's K/V to the
+// active slots' suffix caches, and one step of attention for every active row.
+//
+// Row a (slot s, group g = s / group_size) attends to its group's prefix keys
+// [0, prefix_len[g]) followed by its own suffix keys [0, suffix_len[a]). The prefix is
+// stored once per group and read in place by all G slots of the group (which also makes
+// it L2-resident while they run), never copied.
+//
+// Why it is fast: decode attention is a memory-bound matrix-vector product. Each block
+// serves one (row, KV head, split of the keys) and all query heads that share that KV
+// head (GQA), so every K/V row is loaded from memory once per group of heads, not once
+// per head. Keys are split into fixed chunks of kKeysPerSplit (flash-decoding), so a long
+// context spreads over many SMs even when few rows are active; a small combine kernel
+// merges the per-split softmax states. Inside a block, each warp streams its own keys
+// with coalesced loads (lane = head-dim element), kKeyUnroll keys in flight at once, and
+// keeps an online softmax per head in registers; warps merge through shared memory.
+// The split count depends only on the cache capacity (Tp + Tmax), never on A, so a row's
+// result does not depend on which other rows are in the batch.
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/rl_ops_cuda.h"
+
+namespace rpt::cuda {
+namespace {
+
+constexpr int kAppendThreads = 256;
+constexpr int kDecodeWarps = 4;
+constexpr int kDecodeThreads = kDecodeWarps * kWarpSize;
+constexpr int kMaxGroupHeads = 8;    // query heads one block serves (a KV head's group, chunked)
+constexpr int kKeysPerSplit = 256;   // keys per block: long contexts use several blocks per row
+constexpr int kMaxHeadDim = 256;
+
+// suffix[slots[a], index[a]] = kv[a]; one thread per float, rows outside the cache skipped.
+__global__ void kv_cache_append_kernel(float* suffix, const float* kv, const int32_t* slots, const int32_t* index,
+                                       int64_t A, int64_t S, int64_t Tmax, int64_t row) {
+    for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < A * row; i += int64_t(gridDim.x) * blockDim.x) {
+        const int64_t a = i / row, c = i % row;
+        const int64_t s = slots[a], t = index[a];
+        if (s < 0 || s >= S || t < 0 || t >= Tmax) continue;
+        suffix[(s * Tmax + t) * row + c] = kv[i];
+    }
+}
+
+struct DecodeArgs {
+    float* out;
+    float* partial_o;   // (A, H, splits, D) unnormalised outputs per split (splits > 1)
+    float* partial_ml;  // (A, H, splits, 2) running max and sum of each split
+    const float* q;
+    const float *prefix_k, *prefix_v, *suffix_k, *suffix_v;
+    const int32_t *prefix_len, *suffix_len, *slots;
+    int64_t B, Tp, S, Tmax, H, KVH, D, group_size;
+    int splits, head_chunks;
+    float scale;
+};
+
+// The row's slot, group and key count; false when the slot lies outside the cache.
+__device__ __forceinline__ bool row_keys(const DecodeArgs& p, int64_t a, int64_t& s, int64_t& g, int64_t& P,
+                                         int64_t& n) {
+    s = p.slots[a];
+    g = s / p.group_size;
+    if (s < 0 || s >= p.S || g >= p.B) return false;
+    P = min(max(int64_t(p.prefix_len[g]), int64_t(0)), p.Tp);
+    n = P + min(max(int64_t(p.suffix_len[a]), int64_t(0)), p.Tmax);
+    return true;
+}
+
+// One block = (split of the keys, KV head x chunk of its query heads, row).
+// EPL = head-dim elements per lane (D <= 32 * EPL); lane l owns elements l, l + 32, ...
+template <int EPL>
+__global__ void __launch_bounds__(kDecodeThreads) decode_attention_kernel(DecodeArgs p) {
+    constexpr int kDim = kWarpSize * EPL;
+    constexpr int kKeyUnroll = EPL >= 8 ? 2 : 4;  // keys loaded before any is used
+    __shared__ float q_s[kMaxGroupHeads][kDim];
+    __shared__ float acc_s[kDecodeWarps][kMaxGroupHeads][kDim];
+    __shared__ float ml_s[kDecodeWarps][kMaxGroupHeads][2];
+
+    const int split = blockIdx.x;
+    const int64_t a = blockIdx.z;
+    const int64_t kvh = blockIdx.y / p.head_chunks, chunk = blockIdx.y % p.head_chunks;
+    int64_t s, g, P, n;
+    if (!row_keys(p, a, s, g, P, n)) return;
+    const int64_t j0 = int64_t(split) * kKeysPerSplit;
+    if (p.splits > 1 && j0 >= n) return;  // the combine reads only the splits that hold keys
+    const int64_t j1 = min(n, j0 + kKeysPerSplit);
+    const int64_t heads_per_kv = p.H / p.KVH;
+    const int64_t h0 = kvh * heads_per_kv + chunk * kMaxGroupHeads;
+    const int nh = int(min(int64_t(kMaxGroupHeads), heads_per_kv - chunk * kMaxGroupHeads));
+    const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
+
+    // q pre-scaled by 1/sqrt(D), zero-padded to kDim.
+    for (int i = threadIdx.x; i < kMaxGroupHeads * kDim; i += kDecodeThreads) {
+        const int h = i / kDim, d = i % kDim;
+        q_s[h][d] = (h < nh && d < p.D) ? p.q[(a * p.H + h0 + h) * p.D + d] * p.scale : 0.0f;
+    }
+    __syncthreads();
+
+    float m[kMaxGroupHeads], l[kMaxGroupHeads], acc[kMaxGroupHeads][EPL];
+#pragma unroll
+    for (int h = 0; h < kMaxGroupHeads; ++h) {
+        m[h] = -INFINITY;
+        l[h] = 0.0f;
+#pragma unroll
+        for (int e = 0; e < EPL; ++e) acc[h][e] = 0.0f;
+    }
+
+    const int64_t key_stride = p.KVH * p.D;
+    const float* pk = p.prefix_k + g * p.Tp * key_stride + kvh * p.D;
+    const float* pv = p.prefix_v + g * p.Tp * key_stride + kvh * p.D;
+    const float* sk = p.suffix_k + s * p.Tmax * key_stride + kvh * p.D;
+    const float* sv = p.suffix_v + s * p.Tmax * key_stride + kvh * p.D;
+
+    for (int64_t jb = j0 + warp; jb < j1; jb += int64_t(kDecodeWarps) * kKeyUnroll) {
+        float kr[kKeyUnroll][EPL], vr[kKeyUnroll][EPL];
+#pragma unroll
+        for (int u = 0; u < kKeyUnroll; ++u) {
+            const int64_t j = jb + int64_t(u) * kDecodeWarps;
+            const bool valid = j < j1;
+            const float* kp = j < P ? pk + j * key_stride : sk + (j - P) * key_stride;
+            const float* vp = j < P ? pv + j * key_stride : sv + (j - P) * key_stride;
+#pragma unroll
+            for (int e = 0; e < EPL; ++e) {
+                const int d = lane + e * kWarpSize;
+                const bool in = valid && d < p.D;
+                kr[u][e] = in ? kp[d] : 0.0f;
+                vr[u][e] = in ? vp[d] : 0.0f;
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < kKeyUnroll; ++u) {
+            if (jb + int64_t(u) * kDecodeWarps >= j1) continue;  // warp-uniform
+#pragma unroll
+            for (int h = 0; h < kMaxGroupHeads; ++h) {
+                if (h >= nh) continue;  // block-uniform
+                float partial = 0.0f;
+#pragma unroll
+                for (int e = 0; e < EPL; ++e) partial += q_s[h][lane + e * kWarpSize] * kr[u][e];
+                const float score = warp_sum(partial);
+                const float m_new = fmaxf(m[h], score);
+                const float correction = expf(m[h] - m_new);  // 0 on the first key (m = -inf)
+                const float w = expf(score - m_new);
+                l[h] = l[h] * correction + w;
+#pragma unroll
+                for (int e = 0; e < EPL; ++e) acc[h][e] = acc[h][e] * correction + w * vr[u][e];
+                m[h] = m_new;
+            }
+        }
+    }
+
+    // Merge the warps' softmax states: rescale each to the common max.
+#pragma unroll
+    for (int h = 0; h < kMaxGroupHeads; ++h) {
+#pragma unroll
+        for (int e = 0; e < EPL; ++e) acc_s[warp][h][lane + e * kWarpSize] = acc[h][e];
+        if (lane == 0) {
+            ml_s[warp][h][0] = m[h];
+            ml_s[warp][h][1] = l[h];
+        }
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < nh * kDim; i += kDecodeThreads) {
+        const int h = i / kDim, d = i % kDim;
+        if (d >= p.D) continue;
+        float mm = -INFINITY;
+#pragma unroll
+        for (int w = 0; w < kDecodeWarps; ++w) mm = fmaxf(mm, ml_s[w][h][0]);
+        float sum = 0.0f, o = 0.0f;
+        if (mm != -INFINITY) {
+#pragma unroll
+            for (int w = 0; w < kDecodeWarps; ++w) {
+                const float c = expf(ml_s[w][h][0] - mm);  // 0 for a warp without keys
+                sum += ml_s[w][h][1] * c;
+                o += acc_s[w][h][d] * c;
+            }
+        }
+        const int64_t head_row = a * p.H + h0 + h;
+        if (p.splits == 1) {
+            p.out[head_row * p.D + d] = sum > 0.0f ? o / sum : 0.0f;  // no keys: zero output
+        } else {
+            const int64_t part = head_row * p.splits + split;
+            p.partial_o[part * p.D + d] = o;
+            if (d == 0) {
+                p.partial_ml[part * 2] = mm;
+                p.partial_ml[part * 2 + 1] = sum;
+            }
+        }
+    }
+}
+
+// out[a, h] = sum_k exp(m_k - M) o_k / sum_k exp(m_k - M) l_k over the splits k that hold
+// keys. One block per (row, head), one thread per head-dim element.
+__global__ void decode_combine_kernel(DecodeArgs p) {
+    const int64_t head_row = blockIdx.x, a = head_row / p.H;
+    int64_t s, g, P, n;
+    if (!row_keys(p, a, s, g, P, n)) return;
+    const int used = int(ceil_div<int64_t>(n, kKeysPerSplit));
+    const float* ml = p.partial_ml + head_row * p.splits * 2;
+    float mm = -INFINITY;
+    for (int k = 0; k < used; ++k) mm = fmaxf(mm, ml[2 * k]);
+    for (int64_t d = threadIdx.x; d < p.D; d += blockDim.x) {
+        float sum = 0.0f, o = 0.0f;
+        for (int k = 0; k < used; ++k) {
+            const float c = expf(ml[2 * k] - mm);
+            sum += ml[2 * k + 1] * c;
+            o += p.partial_o[(head_row * p.splits + k) * p.D + d] * c;
+        }
+        p.out[head_row * p.D + d] = sum > 0.0f ? o / sum : 0.0f;
+    }
+}
+
+template <int EPL>
+void launch_decode(cudaStream_t stream, const DecodeArgs& p, dim3 grid) {
+    decode_attention_kernel<EPL><<<grid, kDecodeThreads, 0, stream>>>(p);
+    RPT_CUDA_LAUNCH_CHECK();
+}
+
+}  // namespace
+
+void kv_cache_append(void* stream, float* suffix, const float* kv, const int32_t* slots, const int32_t* index,
+                     int64_t A, int64_t S, int64_t Tmax, int64_t KVH, int64_t D) {
+    const int64_t row = KVH * D;
+    kv_cache_append_kernel<<<grid_for(A * row, kAppendThreads), kAppendThreads, 0, as_stream(stream)>>>(
+        suffix, kv, slots, index, A, S, Tmax, row);
+    RPT_CUDA_LAUNCH_CHECK();
+}
+
+void decode_attention(void* stream, float* out, const float* q, const float* prefix_k, const float* prefix_v,
+                      const int32_t* prefix_len, const float* suffix_k, const float* suffix_v,
+                      const int32_t* suffix_len, const int32_t* slots, int64_t A, int64_t B, int64_t Tp, int64_t S,
+                      int64_t Tmax, int64_t H, int64_t KVH, int64_t D, int64_t group_size) {
+    if (D > kMaxHeadDim)
+        throw std::invalid_argument("decode_attention: head dim " + std::to_string(D) + " exceeds the CUDA limit " +
+                                    std::to_string(kMaxHeadDim));
+    if (A > kMaxGridY)
+        throw std::invalid_argument("decode_attention: more than " + std::to_string(kMaxGridY) + " active rows");
+    cudaStream_t st = as_stream(stream);
+    DecodeArgs p{};
+    p.out = out;
+    p.q = q;
+    p.prefix_k = prefix_k;
+    p.prefix_v = prefix_v;
+    p.suffix_k = suffix_k;
+    p.suffix_v = suffix_v;
+    p.prefix_len = prefix_len;
+    p.suffix_len = suffix_len;
+    p.slots = slots;
+    p.B = B;
+    p.Tp = Tp;
+    p.S = S;
+    p.Tmax = Tmax;
+    p.H = H;
+    p.KVH = KVH;
+    p.D = D;
+    p.group_size = group_size;
+    p.scale = 1.0f / sqrtf(static_cast<float>(D));
+    p.head_chunks = static_cast<int>(ceil_div<int64_t>(H / KVH, kMaxGroupHeads));
+    p.splits = static_cast<int>(ceil_div<int64_t>(Tp + Tmax > 0 ? Tp + Tmax : 1, kKeysPerSplit));
+    const int64_t gy = KVH * p.head_chunks;
+    if (gy > kMaxGridY) throw std::invalid_argument("decode_attention: too many heads for the grid");
+    // Scratch only when the keys are split; freed on the stream after the combine.
+    const size_t partial_floats = p.splits > 1 ? static_cast<size_t>(A * H * p.splits * (D + 2)) : 0;
+    ScratchBuffer scratch(partial_floats * sizeof(float), st, "decode attention partials");
+    if (p.splits > 1) {
+        p.partial_o = scratch.as<float>();
+        p.partial_ml = p.partial_o + A * H * p.splits * D;
+    }
+    const dim3 grid(static_cast<unsigned>(p.splits), static_cast<unsigned>(gy), static_cast<unsigned>(A));
+    if (D <= kWarpSize) launch_decode<1>(st, p, grid);
+    else if (D <= 2 * kWarpSize) launch_decode<2>(st, p, grid);
+    else if (D <= 4 * kWarpSize) launch_decode<4>(st, p, grid);
+    else launch_decode<8>(st, p, grid);
+    if (p.splits > 1) {
+        const int threads = static_cast<int>(ceil_div<int64_t>(D, kWarpSize) * kWarpSize);
+        decode_combine_kernel<<<static_cast<unsigned>(A * H), threads, 0, st>>>(p);
+        RPT_CUDA_LAUNCH_CHECK();
+    }
+}
+
+}  // namespace rpt::cuda

@@ -1,0 +1,229 @@
+// The dispatch point of the RL op API (kernels/rl_ops.h): validate shapes and settings
+// once, then call the CPU twin (kernels/cpu/rl_ops_cpu.h) or the CUDA kernel
+// (kernels/cuda/rl_ops_cuda.h) with raw pointers. Same pattern as kernels/ops.cpp.
+//
+// Only shapes and settings are checked here; index values (slots, token ids, lengths)
+// live in tensors that may be on the GPU, so the kernels guard them themselves.
+#include "kernels/rl_ops.h"
+
+#include <cstring>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "kernels/cpu/rl_ops_cpu.h"
+#ifdef RPT_WITH_CUDA
+#include "kernels/cuda/rl_ops_cuda.h"
+#endif
+
+namespace rpt::ops {
+namespace {
+
+// The longest marker string (</think>, \boxed{, ...) the reward accepts: markers travel
+// to the GPU inside the kernel's parameter block.
+constexpr size_t kMaxMarkerBytes = rl_detail::kMaxMarkerBytes;
+
+[[noreturn]] void fail(const char* op, const std::string& why) {
+    throw std::invalid_argument(fmt::format("{}: {}", op, why));
+}
+
+void expect(bool ok, const char* op, const std::string& why) {
+    if (!ok) fail(op, why);
+}
+
+void expect_device(const OpContext& ctx, const char* op, std::initializer_list<const Tensor*> tensors) {
+    for (const Tensor* t : tensors)
+        if (!t->empty() && t->device != ctx.device)
+            fail(op, fmt::format("tensor {} is not on the context's device ({})", t->describe(),
+                                 device_name(ctx.device)));
+}
+
+void expect_numel(const char* op, const Tensor& t, int64_t n, const char* name) {
+    expect(t.numel() == n, op, fmt::format("{} has {} elements, expected {}", name, t.numel(), n));
+}
+
+void expect_dtype(const char* op, const Tensor& t, DType dtype, const char* name) {
+    expect(t.dtype == dtype, op, fmt::format("{} must be {}, got {}", name, dtype_name(dtype), t.describe()));
+}
+
+bool on_gpu(const OpContext& ctx) { return ctx.device == DeviceKind::cuda; }
+
+#ifdef RPT_WITH_CUDA
+#define RPT_RL_DISPATCH(ctx, name, ...)                             \
+    do {                                                            \
+        if (on_gpu(ctx)) cuda::name((ctx).stream, __VA_ARGS__);     \
+        else cpu::name(__VA_ARGS__);                                \
+    } while (0)
+#else
+#define RPT_RL_DISPATCH(ctx, name, ...)                                                       \
+    do {                                                                                      \
+        if (on_gpu(ctx)) fail(#name, "this build has no CUDA backend (rebuild with CUDA=1)"); \
+        cpu::name(__VA_ARGS__);                                                               \
+    } while (0)
+#endif
+
+float* opt_f32(const Tensor& t) { return t.empty() ? nullptr : t.f32(); }
+
+}  // namespace
+
+void kv_cache_append(const OpContext& ctx, Tensor suffix, Tensor kv, Tensor slots, Tensor index) {
+    constexpr const char* op = "kv_cache_append";
+    expect_device(ctx, op, {&suffix, &kv, &slots, &index});
+    expect(suffix.ndim == 4, op, "suffix must be (S, Tmax, KVH, D), got " + suffix.describe());
+    const int64_t S = suffix.dim(0), Tmax = suffix.dim(1), KVH = suffix.dim(2), D = suffix.dim(3);
+    const int64_t A = slots.numel();
+    expect_dtype(op, slots, DType::i32, "slots");
+    expect_dtype(op, index, DType::i32, "index");
+    expect_numel(op, index, A, "index");
+    expect_numel(op, kv, A * KVH * D, "kv");
+    if (A == 0) return;
+    RPT_RL_DISPATCH(ctx, kv_cache_append, suffix.f32(), kv.f32(), slots.i32(), index.i32(), A, S, Tmax, KVH, D);
+}
+
+void decode_attention(const OpContext& ctx, Tensor out, Tensor q, Tensor prefix_k, Tensor prefix_v, Tensor prefix_len,
+                      Tensor suffix_k, Tensor suffix_v, Tensor suffix_len, Tensor slots, int group_size) {
+    constexpr const char* op = "decode_attention";
+    expect_device(ctx, op,
+                  {&out, &q, &prefix_k, &prefix_v, &prefix_len, &suffix_k, &suffix_v, &suffix_len, &slots});
+    expect(q.ndim == 3, op, "q must be (A, H, D), got " + q.describe());
+    expect(prefix_k.ndim == 4 && suffix_k.ndim == 4, op, "prefix_k and suffix_k must be (rows, T, KVH, D)");
+    const int64_t A = q.dim(0), H = q.dim(1), D = q.dim(2);
+    const int64_t B = prefix_k.dim(0), Tp = prefix_k.dim(1), KVH = prefix_k.dim(2);
+    const int64_t S = suffix_k.dim(0), Tmax = suffix_k.dim(1);
+    expect(group_size > 0, op, fmt::format("group_size = {} must be positive", group_size));
+    expect(prefix_k.dim(3) == D && suffix_k.dim(3) == D, op, "prefix_k / suffix_k head dim mismatches q");
+    expect(suffix_k.dim(2) == KVH, op, "suffix_k and prefix_k have different KV head counts");
+    expect(KVH > 0 && H % KVH == 0, op, fmt::format("{} query heads not divisible by {} kv heads", H, KVH));
+    expect(S == B * group_size, op,
+           fmt::format("suffix has {} slots, expected B * group_size = {} * {}", S, B, group_size));
+    expect_numel(op, prefix_v, prefix_k.numel(), "prefix_v");
+    expect_numel(op, suffix_v, suffix_k.numel(), "suffix_v");
+    expect_numel(op, out, A * H * D, "out");
+    expect_numel(op, prefix_len, B, "prefix_len");
+    expect_numel(op, suffix_len, A, "suffix_len");
+    expect_numel(op, slots, A, "slots");
+    expect_dtype(op, prefix_len, DType::i32, "prefix_len");
+    expect_dtype(op, suffix_len, DType::i32, "suffix_len");
+    expect_dtype(op, slots, DType::i32, "slots");
+    if (A == 0) return;
+    RPT_RL_DISPATCH(ctx, decode_attention, out.f32(), q.f32(), prefix_k.f32(), prefix_v.f32(), prefix_len.i32(),
+                    suffix_k.f32(), suffix_v.f32(), suffix_len.i32(), slots.i32(), A, B, Tp, S, Tmax, H, KVH, D,
+                    static_cast<int64_t>(group_size));
+}
+
+void sample_tokens(const OpContext& ctx, Tensor tokens, Tensor logprob, Tensor logits, Tensor sequence_ids,
+                   Tensor positions, const SamplingSettings& s) {
+    constexpr const char* op = "sample_tokens";
+    expect_device(ctx, op, {&tokens, &logprob, &logits, &sequence_ids, &positions});
+    expect(logits.ndim >= 1, op, "logits must be (A, V)");
+    const int64_t V = logits.dim(-1), A = logits.numel() / V;
+    expect(V > 0, op, "empty vocabulary");
+    expect(V <= INT32_MAX, op, "vocabulary does not fit int32 token ids");
+    expect_numel(op, tokens, A, "tokens");
+    expect_numel(op, logprob, A, "logprob");
+    expect_numel(op, sequence_ids, A, "sequence_ids");
+    expect_numel(op, positions, A, "positions");
+    expect_dtype(op, tokens, DType::i32, "tokens");
+    expect_dtype(op, sequence_ids, DType::i32, "sequence_ids");
+    expect_dtype(op, positions, DType::i32, "positions");
+    expect(s.top_p > 0.0f && s.top_p <= 1.0f, op, fmt::format("top_p = {} must be in (0, 1]", s.top_p));
+    expect(s.top_k >= 0, op, fmt::format("top_k = {} must be >= 0", s.top_k));
+    if (A == 0) return;
+    RPT_RL_DISPATCH(ctx, sample_tokens, tokens.i32(), logprob.f32(), logits.f32(), sequence_ids.i32(),
+                    positions.i32(), A, V, s);
+}
+
+void prefix_reward(const OpContext& ctx, Tensor rewards, Tensor prediction_len, Tensor response_tokens,
+                   Tensor response_len, Tensor token_offsets, Tensor token_bytes, Tensor truth_bytes,
+                   Tensor truth_len, Tensor truth_boundaries, Tensor boundary_count, int group_size,
+                   const RewardFormat& format) {
+    constexpr const char* op = "prefix_reward";
+    expect_device(ctx, op,
+                  {&rewards, &prediction_len, &response_tokens, &response_len, &token_offsets, &token_bytes,
+                   &truth_bytes, &truth_len, &truth_boundaries, &boundary_count});
+    expect(response_tokens.ndim == 2, op, "response_tokens must be (S, R), got " + response_tokens.describe());
+    expect(truth_bytes.ndim == 2, op, "truth_bytes must be (B, Lmax), got " + truth_bytes.describe());
+    expect(truth_boundaries.ndim == 2, op, "truth_boundaries must be (B, Kmax), got " + truth_boundaries.describe());
+    const int64_t S = response_tokens.dim(0), R = response_tokens.dim(1);
+    const int64_t B = truth_bytes.dim(0), Lmax = truth_bytes.dim(1), Kmax = truth_boundaries.dim(1);
+    const int64_t V = token_offsets.numel() - 1;
+    expect(group_size > 0, op, fmt::format("group_size = {} must be positive", group_size));
+    expect(S == B * group_size, op, fmt::format("{} slots, expected B * group_size = {} * {}", S, B, group_size));
+    expect(V > 0, op, "token_offsets must hold V + 1 >= 2 entries");
+    expect_numel(op, rewards, S, "rewards");
+    expect_numel(op, prediction_len, S, "prediction_len");
+    expect_numel(op, response_len, S, "response_len");
+    expect_numel(op, truth_len, B, "truth_len");
+    expect_numel(op, boundary_count, B, "boundary_count");
+    expect(truth_boundaries.dim(0) == B, op, "truth_boundaries has a different B than truth_bytes");
+    expect_dtype(op, rewards, DType::f32, "rewards");
+    expect_dtype(op, prediction_len, DType::i32, "prediction_len");
+    expect_dtype(op, response_tokens, DType::i32, "response_tokens");
+    expect_dtype(op, response_len, DType::i32, "response_len");
+    expect_dtype(op, token_offsets, DType::i32, "token_offsets");
+    expect_dtype(op, token_bytes, DType::u8, "token_bytes");
+    expect_dtype(op, truth_bytes, DType::u8, "truth_bytes");
+    expect_dtype(op, truth_len, DType::i32, "truth_len");
+    expect_dtype(op, truth_boundaries, DType::i32, "truth_boundaries");
+    expect_dtype(op, boundary_count, DType::i32, "boundary_count");
+    expect(format.answer_open && format.answer_open[0], op, "answer_open must be a non-empty string");
+    const size_t open_len = std::strlen(format.answer_open);
+    expect(open_len <= kMaxMarkerBytes, op, fmt::format("answer_open longer than {} bytes", kMaxMarkerBytes));
+    if (format.think_close)
+        expect(std::strlen(format.think_close) <= kMaxMarkerBytes, op,
+               fmt::format("think_close longer than {} bytes", kMaxMarkerBytes));
+    if (format.brace_matched) {
+        expect(format.answer_open[open_len - 1] == '{', op, "with brace_matched, answer_open must end with '{'");
+    } else {
+        expect(format.answer_close && format.answer_close[0], op, "answer_close must be a non-empty string");
+        expect(std::strlen(format.answer_close) <= kMaxMarkerBytes, op,
+               fmt::format("answer_close longer than {} bytes", kMaxMarkerBytes));
+    }
+    expect(format.max_response_bytes > 0 && format.max_response_bytes <= rl_detail::kMaxResponseBytes, op,
+           fmt::format("max_response_bytes = {} must be in [1, {}]", format.max_response_bytes,
+                       rl_detail::kMaxResponseBytes));
+    if (S == 0) return;
+    RPT_RL_DISPATCH(ctx, prefix_reward, rewards.f32(), prediction_len.i32(), response_tokens.i32(),
+                    response_len.i32(), token_offsets.i32(), token_bytes.u8(), truth_bytes.u8(), truth_len.i32(),
+                    truth_boundaries.i32(), boundary_count.i32(), S, R, V, Lmax, Kmax,
+                    static_cast<int64_t>(group_size), format);
+}
+
+void grpo_advantages(const OpContext& ctx, Tensor advantages, Tensor rewards, int group_size, float eps,
+                     bool scale_by_std) {
+    constexpr const char* op = "grpo_advantages";
+    expect_device(ctx, op, {&advantages, &rewards});
+    const int64_t S = rewards.numel();
+    expect(group_size > 0, op, fmt::format("group_size = {} must be positive", group_size));
+    expect(S % group_size == 0, op, fmt::format("{} rewards are not whole groups of {}", S, group_size));
+    expect_numel(op, advantages, S, "advantages");
+    if (S == 0) return;
+    RPT_RL_DISPATCH(ctx, grpo_advantages, advantages.f32(), rewards.f32(), S, static_cast<int64_t>(group_size), eps,
+                    scale_by_std);
+}
+
+void policy_loss(const OpContext& ctx, Tensor coef, Tensor token_loss, Tensor clipped, Tensor kl, Tensor logp,
+                 Tensor logp_old, Tensor logp_ref, Tensor advantages, Tensor mask, const PolicyLossSettings& s) {
+    constexpr const char* op = "policy_loss";
+    expect_device(ctx, op, {&coef, &token_loss, &clipped, &kl, &logp, &logp_old, &logp_ref, &advantages, &mask});
+    expect(logp.ndim == 2, op, "logp must be (S, R), got " + logp.describe());
+    const int64_t S = logp.dim(0), R = logp.dim(1), n = S * R;
+    expect_numel(op, coef, n, "coef");
+    expect_numel(op, token_loss, n, "token_loss");
+    if (!clipped.empty()) expect_numel(op, clipped, n, "clipped");
+    if (!kl.empty()) expect_numel(op, kl, n, "kl");
+    expect_numel(op, logp_old, n, "logp_old");
+    if (!logp_ref.empty()) expect_numel(op, logp_ref, n, "logp_ref");
+    expect_numel(op, advantages, S, "advantages");
+    expect_numel(op, mask, n, "mask");
+    expect(s.kl_beta == 0.0f || !logp_ref.empty(), op, "kl_beta != 0 needs logp_ref");
+    expect(s.clip_low >= 0.0f && s.clip_low <= 1.0f && s.clip_high >= 0.0f, op,
+           "clip_low must be in [0, 1] and clip_high >= 0");
+    expect(s.total_tokens > 0 && s.total_sequences > 0 && s.max_response_tokens > 0, op,
+           "total_tokens, total_sequences and max_response_tokens must be positive");
+    if (n == 0) return;
+    RPT_RL_DISPATCH(ctx, policy_loss, coef.f32(), token_loss.f32(), opt_f32(clipped), opt_f32(kl), logp.f32(),
+                    logp_old.f32(), opt_f32(logp_ref), advantages.f32(), mask.f32(), S, R, s);
+}
+
+}  // namespace rpt::ops

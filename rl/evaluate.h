@@ -1,0 +1,54 @@
+// Next-token evaluation on scored positions (DESIGN §1, evaluation): (a) standard —
+// the model's argmax next token equals x_t; (b) next-token reasoning — the prefix
+// reward of one rollout under the template (greedy, or sampled at a stated
+// temperature). Reported per nested entropy split.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/tokenizer.h"
+#include "model/transformer.h"
+#include "rl/positions.h"
+#include "rl/templates.h"
+
+namespace rpt {
+
+struct EvalOptions {
+    int context_tokens = 64;   // left context shown for both modes
+    int max_new_tokens = 8;    // reasoning-mode response budget
+    bool greedy = true;        // reasoning mode: greedy, else sampled at `temperature`
+    float temperature = 0.8f;
+    uint64_t seed = 1;
+    int batch = 64;            // positions per forward / rollout batch
+    int truth_tokens = 8;
+    size_t kv_budget_bytes = size_t(4) << 30;
+    bool reasoning = true;     // also run reasoning mode
+};
+
+struct SplitResult {
+    const char* name = "";
+    float threshold = 0;
+    int64_t positions = 0;
+    double standard = 0;   // accuracy
+    double reasoning = 0;  // mean reward
+    double format = 0;     // share of rollouts with a prediction in format
+};
+
+struct EvalReport {
+    std::vector<SplitResult> splits;  // easy, medium, hard
+    int64_t rollout_tokens = 0;
+    std::string mode;                 // "greedy" or "sampled (T=...)"
+};
+
+// `docs` indexed by corpus document id; `positions` typically the held-out ones.
+EvalReport evaluate_positions(Transformer& model, const Tokenizer& tokenizer, const PromptTemplate& format,
+                              const std::vector<std::vector<int32_t>>& docs,
+                              const std::vector<ScoredPosition>& positions, const EntropySplits& splits,
+                              const EvalOptions& options);
+
+// Up to n positions spread evenly over the list (deterministic).
+std::vector<ScoredPosition> subsample_positions(const std::vector<ScoredPosition>& positions, size_t n);
+
+}  // namespace rpt

@@ -1,0 +1,40 @@
+// The rollout engine: G sampled responses for each of B prompts, decoded in one batch
+// over a shared-prefix KV cache. Each prompt's context is prefilled once; its G slots
+// read that prefix and append only their own tokens. Finished sequences leave the
+// active set, so later steps run on fewer rows.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels/rl_ops.h"
+#include "model/transformer.h"
+
+namespace rpt {
+
+struct RolloutSettings {
+    int group_size = 8;        // G
+    int max_new_tokens = 16;   // per response, stop token included
+    ops::SamplingSettings sampling;  // seed and step form the RNG key with sequence ids
+    size_t kv_budget_bytes = size_t(4) << 30;
+};
+
+struct RolloutResult {
+    int contexts = 0, group_size = 0;
+    std::vector<std::vector<int32_t>> responses;      // S = B * G, slot s of context s / G
+    std::vector<std::vector<float>> sampler_logprobs; // S, per response token
+    int64_t prompt_tokens = 0;     // prefilled once per context
+    int64_t generated_tokens = 0;  // sum of response lengths
+    int64_t decode_rows = 0;       // rows processed over all decode steps (= generated_tokens)
+    int64_t decode_steps = 0;
+    size_t kv_cache_bytes = 0;
+    double seconds = 0;
+};
+
+// `context_ids` (B) identify the contexts for the RNG: response g of context c draws
+// with sequence id c * G + g, whatever the batch it is decoded in.
+RolloutResult generate_rollouts(Transformer& model, const std::vector<std::vector<int32_t>>& prompts,
+                                const std::vector<int64_t>& context_ids, const std::vector<int32_t>& stop_ids,
+                                const RolloutSettings& settings);
+
+}  // namespace rpt

@@ -1,0 +1,199 @@
+#include "rl/rpt_trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "kernels/rng.h"
+#include "rl/metrics.h"
+#include "rl/reward.h"
+#include "rl/rollout.h"
+
+namespace rpt {
+namespace {
+
+// Contexts drawn in refill round r of step k get ids ((k * kMaxRounds + r) * B + b): the
+// sampler's key, unique per context and independent of which rank decodes it.
+constexpr int64_t kMaxRounds = 4;
+constexpr int kMaxResponseBytes = 4096;
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+struct ContextBatch {
+    std::vector<std::vector<int32_t>> prompts;
+    std::vector<int64_t> ids;
+    std::vector<TruthSpan> truths;
+};
+
+ContextBatch draw_contexts(const TemplateTokens& tokens, const std::vector<std::vector<int32_t>>& docs,
+                           const std::vector<ScoredPosition>& positions, const RptOptions& o, int64_t step, int round,
+                           int count) {
+    ContextBatch batch;
+    for (int b = 0; b < count; ++b) {
+        const uint64_t pick = hash_keys(o.seed, uint64_t(step), uint64_t(round), uint64_t(b)) % positions.size();
+        const ScoredPosition& p = positions[pick];
+        const auto& doc = docs.at(size_t(p.doc));
+        batch.prompts.push_back(build_prompt(tokens, doc, size_t(p.position), o.context_tokens));
+        batch.ids.push_back((step * kMaxRounds + round) * o.contexts + b);
+        batch.truths.push_back({&doc, size_t(p.position)});
+    }
+    return batch;
+}
+
+// Appends the groups of `more` whose rewards are not all equal (or all groups when
+// keep_uniform) to `into`.
+void keep_groups(const ContextBatch& more, const RolloutResult& rollouts, const RewardResult& rewards, int G,
+                 bool keep_uniform, int limit, ContextBatch& into, RolloutResult& into_rollouts,
+                 RewardResult& into_rewards) {
+    for (size_t b = 0; b < more.prompts.size() && int(into.prompts.size()) < limit; ++b) {
+        const auto first = rewards.rewards.begin() + int64_t(b) * G;
+        const bool uniform = std::all_of(first, first + G, [&](float r) { return r == *first; });
+        if (uniform && !keep_uniform) continue;
+        into.prompts.push_back(more.prompts[b]);
+        into.ids.push_back(more.ids[b]);
+        into.truths.push_back(more.truths[b]);
+        for (int g = 0; g < G; ++g) {
+            const size_t s = b * size_t(G) + size_t(g);
+            into_rollouts.responses.push_back(rollouts.responses[s]);
+            into_rollouts.sampler_logprobs.push_back(rollouts.sampler_logprobs[s]);
+            into_rewards.rewards.push_back(rewards.rewards[s]);
+            into_rewards.prediction_len.push_back(rewards.prediction_len[s]);
+        }
+    }
+}
+
+}  // namespace
+
+double forward_flops_per_token(const ModelConfig& c, double T) {
+    return 2.0 * double(c.num_matmul_parameters()) + 4.0 * c.num_layers * c.hidden_size * T;
+}
+
+void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer, const PromptTemplate& format,
+               const std::vector<std::vector<int32_t>>& docs, const std::vector<ScoredPosition>& positions,
+               const RptOptions& o, TrainerState& state, const RptStepHook& hook) {
+    if (positions.empty()) throw std::invalid_argument("RPT needs training positions (none passed the filter)");
+    const ModelConfig& config = model.config();
+    const TemplateTokens tokens = bind_template(format, tokenizer);
+    const RewardScorer scorer(tokenizer, format, model.context(), o.truth_tokens, kMaxResponseBytes);
+    const int G = o.group_size;
+    const bool resumed = state.step > 0;
+    MetricsWriter metrics = o.metrics_path.empty() ? MetricsWriter() : MetricsWriter(o.metrics_path, resumed);
+    ProgressClock clock(state.step, o.steps);
+    const int32_t think_close = tokens.think_close.size() == 1 ? tokens.think_close[0] : -1;
+
+    RolloutSettings rs;
+    rs.group_size = G;
+    rs.max_new_tokens = o.max_new_tokens;
+    rs.kv_budget_bytes = o.kv_budget_bytes;
+    rs.sampling.temperature = o.temperature;
+    rs.sampling.top_p = o.top_p;
+    rs.sampling.top_k = o.top_k;
+    rs.sampling.seed = o.seed;
+    GrpoSettings grpo = o.grpo;
+    grpo.temperature = o.temperature;
+
+    for (int64_t step = state.step + 1; step <= o.steps; ++step) {
+        RptStepRecord rec;
+        rec.step = step;
+        rs.sampling.step = uint64_t(step);
+
+        // Rollouts (and refills when dynamic sampling drops uniform groups).
+        ContextBatch batch;
+        RolloutResult rollouts;
+        rollouts.group_size = G;
+        RewardResult rewards;
+        int64_t groups_seen = 0, uniform_groups = 0, generated = 0, decode_rows = 0;
+        double flops = 0;
+        for (int round = 0; round < (o.dynamic_sampling ? o.max_refill_rounds + 1 : 1); ++round) {
+            const int need = o.contexts - int(batch.prompts.size());
+            if (need <= 0) break;
+            const ContextBatch more = draw_contexts(tokens, docs, positions, o, step, round, need);
+            auto t0 = std::chrono::steady_clock::now();
+            const RolloutResult r = generate_rollouts(model, more.prompts, more.ids, tokens.stop_ids, rs);
+            rec.seconds_rollout += seconds_since(t0);
+            generated += r.generated_tokens;
+            decode_rows += r.decode_rows;
+            for (const auto& p : more.prompts) flops += double(p.size()) * forward_flops_per_token(config, double(p.size()));
+            flops += double(r.decode_rows) * forward_flops_per_token(config, double(o.context_tokens + o.max_new_tokens));
+            t0 = std::chrono::steady_clock::now();
+            const RewardResult rw = scorer.score(r.responses, more.truths, G);
+            rec.seconds_reward += seconds_since(t0);
+            for (size_t b = 0; b < more.prompts.size(); ++b) {
+                const auto first = rw.rewards.begin() + int64_t(b) * G;
+                uniform_groups += std::all_of(first, first + G, [&](float x) { return x == *first; });
+                ++groups_seen;
+            }
+            const bool last_round = !o.dynamic_sampling || round == o.max_refill_rounds;
+            keep_groups(more, r, rw, G, !o.dynamic_sampling || last_round, o.contexts, batch, rollouts, rewards);
+        }
+        rollouts.contexts = int(batch.prompts.size());
+
+        // Statistics of what was sampled.
+        const size_t S = rollouts.responses.size();
+        for (size_t s = 0; s < S; ++s) {
+            rec.reward_mean += rewards.rewards[s] / double(S);
+            rec.format_rate += (rewards.prediction_len[s] >= 0 ? 1.0 : 0.0) / double(S);
+            rec.response_len += double(rollouts.responses[s].size()) / double(S);
+            const auto& resp = rollouts.responses[s];
+            const auto close = std::find(resp.begin(), resp.end(), think_close);
+            rec.reasoning_len += double(close == resp.end() ? 0 : close - resp.begin()) / double(S);
+        }
+        rec.all_equal_fraction = groups_seen ? double(uniform_groups) / double(groups_seen) : 0.0;
+
+        // GRPO update.
+        rec.lr = cosine_lr(step, o.warmup_steps, o.steps, o.adamw.lr, o.min_lr_ratio);
+        const auto t_update = std::chrono::steady_clock::now();
+        rec.grpo = grpo_update(model, optimizer, nullptr, batch.prompts, rollouts, rewards.rewards, grpo, float(rec.lr),
+                               o.adamw);
+        rec.seconds_update = seconds_since(t_update);
+        const double train_T = double(o.context_tokens + o.max_new_tokens);
+        flops += double(rec.grpo.train_tokens) * 3.0 * forward_flops_per_token(config, train_T);
+        rec.flops = flops;
+        rec.rollout_tokens_per_s = double(generated) / std::max(1e-9, rec.seconds_rollout);
+        rec.train_tokens_per_s = double(rec.grpo.train_tokens) / std::max(1e-9, rec.seconds_update);
+        state.step = step;
+
+        nlohmann::json record = {
+            {"step", step},
+            {"reward_mean", rec.reward_mean},
+            {"all_equal_fraction", rec.all_equal_fraction},
+            {"format_rate", rec.format_rate},
+            {"response_len", rec.response_len},
+            {"reasoning_len", rec.reasoning_len},
+            {"clip_fraction", rec.grpo.clip_fraction},
+            {"kl", rec.grpo.kl},
+            {"entropy", rec.grpo.entropy},
+            {"loss", rec.grpo.loss},
+            {"grad_norm", rec.grpo.grad_norm},
+            {"lr", rec.lr},
+            {"rollout_tokens_per_s", rec.rollout_tokens_per_s},
+            {"train_tokens_per_s", rec.train_tokens_per_s},
+            {"seconds_rollout", rec.seconds_rollout},
+            {"seconds_reward", rec.seconds_reward},
+            {"seconds_update", rec.seconds_update},
+            {"decode_rows", decode_rows},
+            {"flops", rec.flops},
+        };
+        if (hook) hook(rec, record);
+        if (!o.quiet && (step % o.log_every == 0 || step == o.steps))
+            std::fprintf(stderr,
+                         "rpt step %5lld/%lld | reward %.3f | format %.2f | uniform %.2f | clip %.3f | "
+                         "%6.0f rollout tok/s | %6.0f train tok/s | ETA %s\n",
+                         (long long)step, (long long)o.steps, rec.reward_mean, rec.format_rate,
+                         rec.all_equal_fraction, rec.grpo.clip_fraction, rec.rollout_tokens_per_s,
+                         rec.train_tokens_per_s, format_duration(clock.eta(step)).c_str());
+        metrics.write(record);
+        if (!o.out_dir.empty() && ((o.checkpoint_every > 0 && step % o.checkpoint_every == 0) || step == o.steps)) {
+            state.rng_state = o.seed;
+            state.data_cursor = uint64_t(step);
+            save_checkpoint(o.out_dir, model, tokenizer, &optimizer, &state);
+        }
+    }
+}
+
+}  // namespace rpt

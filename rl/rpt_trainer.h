@@ -1,0 +1,74 @@
+// The RPT training loop (DESIGN §1): sample contexts from filtered positions, roll out G
+// responses each over a shared-prefix KV cache, score them with the prefix-matching
+// reward, and take a GRPO step. Checkpoints and resume like pre-training; a progress
+// line and one JSONL record per step.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "model/checkpoint.h"
+#include "model/optimizer.h"
+#include "model/tokenizer.h"
+#include "model/transformer.h"
+#include "rl/grpo.h"
+#include "rl/positions.h"
+#include "rl/templates.h"
+
+namespace rpt {
+
+struct RptOptions {
+    int contexts = 16;          // B contexts per step
+    int group_size = 8;         // G rollouts per context
+    int max_new_tokens = 8;     // response budget (reasoning + answer)
+    int context_tokens = 64;    // left context shown
+    int truth_tokens = 8;       // ground-truth tokens kept for the reward
+    float temperature = 0.8f;
+    float top_p = 1.0f;
+    int top_k = 0;
+    bool dynamic_sampling = false;  // drop all-equal groups and refill (DAPO)
+    int max_refill_rounds = 3;
+    GrpoSettings grpo;
+    AdamWConfig adamw;
+    int64_t steps = 100;
+    int64_t warmup_steps = 0;
+    float min_lr_ratio = 1.0f;  // 1: constant after warmup
+    uint64_t seed = 1;
+    size_t kv_budget_bytes = size_t(4) << 30;
+    std::string out_dir;
+    std::string metrics_path;
+    int64_t checkpoint_every = 0;
+    int64_t log_every = 1;
+    bool quiet = false;
+};
+
+// FLOPs of one forward token at context length T (matmuls + attention scores), and of
+// forward + backward (the PaLM convention the benches use).
+double forward_flops_per_token(const ModelConfig& c, double T);
+
+struct RptStepRecord {
+    int64_t step = 0;
+    double reward_mean = 0;
+    double all_equal_fraction = 0;  // groups whose G rewards are all equal
+    double format_rate = 0;         // responses with a prediction in format
+    double response_len = 0;        // mean tokens per response
+    double reasoning_len = 0;       // mean tokens before the think-close marker
+    GrpoStats grpo;
+    double lr = 0;
+    double rollout_tokens_per_s = 0, train_tokens_per_s = 0;
+    double seconds_rollout = 0, seconds_reward = 0, seconds_update = 0;
+    double flops = 0;               // this step's FLOPs (rollout + update)
+};
+
+// Called after every step (e.g. the demo's periodic evaluation); may add fields.
+using RptStepHook = std::function<void(const RptStepRecord&, nlohmann::json& record)>;
+
+// `docs` indexed by corpus id; `positions` are the training positions (already
+// filtered). Trains from state.step to options.steps.
+void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer, const PromptTemplate& format,
+               const std::vector<std::vector<int32_t>>& docs, const std::vector<ScoredPosition>& positions,
+               const RptOptions& options, TrainerState& state, const RptStepHook& hook = nullptr);
+
+}  // namespace rpt

@@ -1,0 +1,147 @@
+#include "rl/templates.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "model/file_io.h"
+#include "rl/special_tokens.h"
+
+namespace rpt {
+namespace {
+
+// The paper's prompt "v0" (arXiv 2506.08007, appendix), inside the R1-Distill chat frame.
+constexpr const char* kV0Instruction =
+    "Complete the given text under ### Context by predicting the next token, and wrap it in \\boxed{}. Please "
+    "reason step by step to find the most probable next token as the final answer, and enclose it in \\boxed{} "
+    "(note: the token may begin with a space, e.g., \\boxed{ para} or \\boxed{ =}; do not use \\text{}). "
+    "### Context ";
+
+std::vector<PromptTemplate> builtin_templates() {
+    PromptTemplate compact;
+    compact.name = "compact";
+    compact.prompt_prefix = kContextOpen;
+    compact.prompt_suffix = kThinkOpen;
+    compact.think_close = kThinkClose;
+    compact.answer_open = kAnswerOpen;
+    compact.answer_close = kAnswerClose;
+    compact.stop = {kAnswerClose, kEndOfText};
+
+    PromptTemplate v0;
+    v0.name = "v0-r1-distill";
+    v0.prompt_prefix = std::string("<｜begin▁of▁sentence｜><｜User｜>") + kV0Instruction;
+    v0.prompt_suffix = "<｜Assistant｜><think>\n";
+    v0.think_close = "</think>";
+    v0.answer_open = "\\boxed{";
+    v0.answer_close = "}";
+    v0.brace_matched = true;
+    v0.stop = {"<｜end▁of▁sentence｜>"};
+    return {compact, v0};
+}
+
+}  // namespace
+
+nlohmann::json PromptTemplate::to_json() const {
+    return {{"name", name},           {"prompt_prefix", prompt_prefix}, {"prompt_suffix", prompt_suffix},
+            {"think_close", think_close}, {"answer_open", answer_open}, {"answer_close", answer_close},
+            {"brace_matched", brace_matched}, {"stop", stop}};
+}
+
+PromptTemplate PromptTemplate::from_json(const nlohmann::json& j, const std::string& source) {
+    auto text = [&](const char* key) -> std::string {
+        if (!j.contains(key) || !j[key].is_string())
+            throw std::invalid_argument(fmt::format("{}: template field '{}' must be a string", source, key));
+        return j[key].get<std::string>();
+    };
+    if (!j.is_object()) throw std::invalid_argument(fmt::format("{}: a template must be a JSON object", source));
+    PromptTemplate t;
+    t.name = j.value("name", source);
+    t.prompt_prefix = text("prompt_prefix");
+    t.prompt_suffix = text("prompt_suffix");
+    t.think_close = text("think_close");
+    t.answer_open = text("answer_open");
+    t.answer_close = text("answer_close");
+    t.brace_matched = j.value("brace_matched", false);
+    if (!j.contains("stop") || !j["stop"].is_array())
+        throw std::invalid_argument(fmt::format("{}: template field 'stop' must be an array of strings", source));
+    for (const auto& s : j["stop"]) {
+        if (!s.is_string()) throw std::invalid_argument(fmt::format("{}: template field 'stop' must hold strings", source));
+        t.stop.push_back(s.get<std::string>());
+    }
+    if (t.answer_open.empty()) throw std::invalid_argument(fmt::format("{}: template field 'answer_open' is empty", source));
+    if (t.brace_matched && t.answer_open.back() != '{')
+        throw std::invalid_argument(fmt::format("{}: brace_matched needs 'answer_open' to end with '{{'", source));
+    return t;
+}
+
+ops::RewardFormat PromptTemplate::reward_format(int max_response_bytes) const {
+    ops::RewardFormat f;
+    f.think_close = think_close.empty() ? nullptr : think_close.c_str();
+    f.answer_open = answer_open.c_str();
+    f.answer_close = answer_close.c_str();
+    f.brace_matched = brace_matched;
+    f.max_response_bytes = max_response_bytes;
+    return f;
+}
+
+std::vector<std::string> builtin_template_names() {
+    std::vector<std::string> names;
+    for (const PromptTemplate& t : builtin_templates()) names.push_back(t.name);
+    return names;
+}
+
+PromptTemplate load_template(const std::string& name_or_path) {
+    for (const PromptTemplate& t : builtin_templates())
+        if (t.name == name_or_path) return t;
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(read_file(name_or_path));
+    } catch (const nlohmann::json::parse_error& e) {
+        throw std::invalid_argument(fmt::format("{}: invalid JSON: {}", name_or_path, e.what()));
+    }
+    return PromptTemplate::from_json(j, name_or_path);
+}
+
+TemplateTokens bind_template(const PromptTemplate& t, const Tokenizer& tokenizer) {
+    TemplateTokens b;
+    b.prefix = tokenizer.encode(t.prompt_prefix);
+    b.suffix = tokenizer.encode(t.prompt_suffix);
+    b.think_close = tokenizer.encode(t.think_close);
+    b.answer_open = tokenizer.encode(t.answer_open);
+    b.answer_close = tokenizer.encode(t.answer_close);
+    for (const std::string& s : t.stop) {
+        const std::vector<int32_t> ids = tokenizer.encode(s);
+        if (ids.size() != 1)
+            throw std::invalid_argument(fmt::format("template '{}': stop string '{}' is {} tokens with this tokenizer, "
+                                                    "not one", t.name, s, ids.size()));
+        b.stop_ids.push_back(ids[0]);
+    }
+    if (const auto eot = tokenizer.token_id(kEndOfText))
+        if (std::find(b.stop_ids.begin(), b.stop_ids.end(), *eot) == b.stop_ids.end()) b.stop_ids.push_back(*eot);
+    return b;
+}
+
+std::vector<int32_t> build_prompt(const TemplateTokens& t, const std::vector<int32_t>& doc, size_t position,
+                                  int context_tokens) {
+    if (position == 0 || position > doc.size())
+        throw std::invalid_argument(fmt::format("position {} outside a document of {} tokens", position, doc.size()));
+    const size_t begin = position > size_t(context_tokens) ? position - size_t(context_tokens) : 0;
+    std::vector<int32_t> prompt = t.prefix;
+    prompt.insert(prompt.end(), doc.begin() + int64_t(begin), doc.begin() + int64_t(position));
+    prompt.insert(prompt.end(), t.suffix.begin(), t.suffix.end());
+    return prompt;
+}
+
+std::vector<int32_t> format_example(const TemplateTokens& t, const std::vector<int32_t>& doc, size_t position,
+                                    int context_tokens, int answer_tokens) {
+    std::vector<int32_t> ex = build_prompt(t, doc, position, context_tokens);
+    ex.insert(ex.end(), t.think_close.begin(), t.think_close.end());
+    ex.insert(ex.end(), t.answer_open.begin(), t.answer_open.end());
+    const size_t end = std::min(doc.size(), position + size_t(std::max(1, answer_tokens)));
+    ex.insert(ex.end(), doc.begin() + int64_t(position), doc.begin() + int64_t(end));
+    ex.insert(ex.end(), t.answer_close.begin(), t.answer_close.end());
+    return ex;
+}
+
+}  // namespace rpt

@@ -1,0 +1,65 @@
+// RPT prompt templates (DESIGN §1). A template is data: the text around the context,
+// the markers that delimit the prediction in a response, and the stop strings. Two
+// are built in (the paper's v0 prompt for R1-Distill checkpoints, and a compact
+// special-token template for models trained from scratch); any other is read from a
+// JSON file with the same fields.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "kernels/rl_ops.h"
+#include "model/tokenizer.h"
+
+namespace rpt {
+
+struct PromptTemplate {
+    std::string name;
+    std::string prompt_prefix;  // text before the context
+    std::string prompt_suffix;  // text after the context (ends where the model starts)
+    std::string think_close;    // the prediction must come after this
+    std::string answer_open;    // the prediction follows this...
+    std::string answer_close;   // ...and ends here (ignored when brace_matched)
+    bool brace_matched = false; // \boxed{...}: the answer ends at the matching brace
+    std::vector<std::string> stop;  // generation stops on any of these tokens
+
+    nlohmann::json to_json() const;
+    static PromptTemplate from_json(const nlohmann::json& j, const std::string& source);
+    // The reward kernel's view (pointers into this template's strings).
+    ops::RewardFormat reward_format(int max_response_bytes) const;
+};
+
+// "compact", "v0-r1-distill", or a path to a JSON file.
+PromptTemplate load_template(const std::string& name_or_path);
+std::vector<std::string> builtin_template_names();
+
+// A template bound to a tokenizer: its fixed token sequences and stop token ids.
+struct TemplateTokens {
+    std::vector<int32_t> prefix;
+    std::vector<int32_t> suffix;
+    std::vector<int32_t> stop_ids;  // single-token stop strings (and end-of-text)
+    // The training target of a formatted example: think_close + answer_open, the
+    // answer tokens, then answer_close (see format_example).
+    std::vector<int32_t> think_close;
+    std::vector<int32_t> answer_open;
+    std::vector<int32_t> answer_close;
+};
+// Throws naming the template and string when a stop string is not a single token.
+TemplateTokens bind_template(const PromptTemplate& t, const Tokenizer& tokenizer);
+
+// The prompt for predicting document token `position` with at most `context_tokens`
+// tokens of left context: prefix + doc[position - k, position) + suffix. The context
+// is the document's own tokens, never re-tokenised.
+std::vector<int32_t> build_prompt(const TemplateTokens& t, const std::vector<int32_t>& doc, size_t position,
+                                  int context_tokens);
+
+// A complete formatted example whose answer is `answer` (the true next tokens), with
+// an empty reasoning trace: prompt + think_close + answer_open + answer + answer_close.
+// Mixed into pre-training so a model trained from scratch starts RPT answering in format.
+std::vector<int32_t> format_example(const TemplateTokens& t, const std::vector<int32_t>& doc, size_t position,
+                                    int context_tokens, int answer_tokens);
+
+}  // namespace rpt

@@ -1,0 +1,349 @@
+// The CUDA RL kernels (kernels/cuda/rl_*.cu) against their CPU twins, through the op API
+// of kernels/rl_ops.h, on random inputs: KV-cache append, decode attention (short and
+// split-key contexts, GQA, head dims 8..256), sampling (greedy, temperature, top-k,
+// top-p), the prefix reward (tag and \boxed{} formats, long responses), GRPO advantages
+// and the policy loss. Outputs are poisoned (NaN, or -7 for ints) before each run, so an
+// element a kernel forgets to write fails. Every test skips when no GPU is present.
+#ifdef RPT_WITH_CUDA
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "kernels/context.h"
+#include "kernels/cuda/device.h"
+#include "kernels/rl_ops.h"
+#include "tests/test_util.h"
+
+namespace rpt {
+namespace {
+
+using Vec = std::vector<float>;
+using IVec = std::vector<int32_t>;
+using BVec = std::vector<uint8_t>;
+
+constexpr double kTolerance = 1e-5;
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+#define SKIP_WITHOUT_GPU() \
+    if (::rpt::gpu_count() == 0) GTEST_SKIP() << "no GPU"
+
+template <typename T>
+constexpr DType dtype_of() {
+    return std::is_same_v<T, float> ? DType::f32 : (std::is_same_v<T, int32_t> ? DType::i32 : DType::u8);
+}
+
+// Host data with a device copy; views for both backends.
+template <typename T>
+struct Both {
+    std::vector<T> host;
+    std::vector<int64_t> shape;
+    DeviceBuffer dev;
+
+    Both(std::vector<T> values, std::vector<int64_t> dims)
+        : host(std::move(values)), shape(std::move(dims)), dev(std::max<size_t>(host.size(), 1) * sizeof(T), "test") {
+        copy_host_to_device(dev.data(), host.data(), host.size() * sizeof(T));
+    }
+    Tensor view(void* data, DeviceKind device) const {
+        Tensor t;
+        t.data = data;
+        t.dtype = dtype_of<T>();
+        t.device = device;
+        t.ndim = static_cast<int>(shape.size());
+        for (size_t a = 0; a < shape.size(); ++a) t.shape[a] = shape[a];
+        return t;
+    }
+    Tensor cpu() { return view(host.data(), DeviceKind::cpu); }
+    Tensor gpu() const { return view(dev.data(), DeviceKind::cuda); }
+    std::vector<T> download() const {
+        std::vector<T> out(host.size());
+        copy_device_to_host(out.data(), dev.data(), out.size() * sizeof(T));
+        return out;
+    }
+};
+
+// An output: poisoned on both sides.
+Both<float> out_f32(std::vector<int64_t> dims) {
+    int64_t n = 1;
+    for (int64_t d : dims) n *= d;
+    return Both<float>(Vec(n, kNaN), dims);
+}
+Both<int32_t> out_i32(std::vector<int64_t> dims) {
+    int64_t n = 1;
+    for (int64_t d : dims) n *= d;
+    return Both<int32_t>(IVec(n, -7), dims);
+}
+
+struct Gpu {
+    CudaStream stream;
+    OpContext ctx{DeviceKind::cuda, stream.handle()};
+    OpContext cpu{};
+    void sync() { stream.synchronize(); }
+};
+
+// ================================ decode =============================================
+
+TEST(CudaRlDecode, KvCacheAppendMatchesCpu) {
+    SKIP_WITHOUT_GPU();
+    Gpu g;
+    constexpr int64_t S = 6, Tmax = 9, KVH = 2, D = 24, A = 4;
+    Both<float> suffix(test::random_floats(S * Tmax * KVH * D, 1), {S, Tmax, KVH, D});
+    Both<float> kv(test::random_floats(A * KVH * D, 2), {A, KVH, D});
+    Both<int32_t> slots(IVec{5, 0, 3, 2}, {A}), index(IVec{8, 0, 4, 1}, {A});
+    ops::kv_cache_append(g.cpu, suffix.cpu(), kv.cpu(), slots.cpu(), index.cpu());
+    ops::kv_cache_append(g.ctx, suffix.gpu(), kv.gpu(), slots.gpu(), index.gpu());
+    g.sync();
+    EXPECT_TRUE(test::bitwise_equal(suffix.download(), suffix.host));
+}
+
+struct DecodeShape {
+    int64_t B, G, Tp, Tmax, H, KVH, D;
+};
+
+TEST(CudaRlDecode, AttentionMatchesCpu) {
+    SKIP_WITHOUT_GPU();
+    Gpu g;
+    // GQA ratios 1, 2, 3, 6 and 12 (more heads per KV head than one block serves), head
+    // dims 8..256 (every per-lane width), short contexts (one split) and long ones that
+    // split the keys over several blocks, with empty prefixes drawn at random.
+    const DecodeShape shapes[] = {{2, 3, 9, 5, 2, 2, 8},      {3, 2, 17, 6, 4, 2, 64},  {2, 4, 40, 7, 6, 2, 128},
+                                  {1, 5, 5, 3, 3, 1, 96},     {2, 2, 600, 90, 12, 2, 128}, {2, 3, 300, 300, 12, 1, 64},
+                                  {1, 2, 700, 20, 4, 4, 256}, {2, 2, 257, 1, 2, 1, 32}};
+    uint32_t seed = 100;
+    for (const DecodeShape& sh : shapes) {
+        const int64_t S = sh.B * sh.G;
+        IVec active;
+        for (int64_t s = S - 1; s >= 0; --s)
+            if (s % 3 != 1) active.push_back(static_cast<int32_t>(s));
+        const int64_t A = static_cast<int64_t>(active.size());
+        IVec plen = test::random_ints(sh.B, ++seed, 0, static_cast<int32_t>(sh.Tp));
+        plen[0] = static_cast<int32_t>(sh.Tp);
+        Both<float> q(test::random_floats(A * sh.H * sh.D, ++seed), {A, sh.H, sh.D});
+        Both<float> pk(test::random_floats(sh.B * sh.Tp * sh.KVH * sh.D, ++seed), {sh.B, sh.Tp, sh.KVH, sh.D});
+        Both<float> pv(test::random_floats(sh.B * sh.Tp * sh.KVH * sh.D, ++seed), {sh.B, sh.Tp, sh.KVH, sh.D});
+        Both<float> sk(test::random_floats(S * sh.Tmax * sh.KVH * sh.D, ++seed), {S, sh.Tmax, sh.KVH, sh.D});
+        Both<float> sv(test::random_floats(S * sh.Tmax * sh.KVH * sh.D, ++seed), {S, sh.Tmax, sh.KVH, sh.D});
+        Both<int32_t> prefix_len(plen, {sh.B});
+        Both<int32_t> suffix_len(test::random_ints(A, ++seed, 1, static_cast<int32_t>(sh.Tmax)), {A});
+        Both<int32_t> slots(active, {A});
+        Both<float> out = out_f32({A, sh.H, sh.D});
+        ops::decode_attention(g.cpu, out.cpu(), q.cpu(), pk.cpu(), pv.cpu(), prefix_len.cpu(), sk.cpu(), sv.cpu(),
+                              suffix_len.cpu(), slots.cpu(), static_cast<int>(sh.G));
+        ops::decode_attention(g.ctx, out.gpu(), q.gpu(), pk.gpu(), pv.gpu(), prefix_len.gpu(), sk.gpu(), sv.gpu(),
+                              suffix_len.gpu(), slots.gpu(), static_cast<int>(sh.G));
+        g.sync();
+        EXPECT_LT(test::rel_error(out.download(), out.host), kTolerance)
+            << "Tp " << sh.Tp << " H " << sh.H << " KVH " << sh.KVH << " D " << sh.D;
+    }
+}
+
+// ================================ sampling ===========================================
+
+TEST(CudaRlSampling, DrawsMatchCpu) {
+    SKIP_WITHOUT_GPU();
+    Gpu g;
+    for (int64_t V : {7, 1000, 50257}) {
+        constexpr int64_t A = 48;
+        Both<float> logits(test::random_floats(A * V, 3 + V, -4.0f, 4.0f), {A, V});
+        IVec ids(A), pos(A);
+        for (int64_t a = 0; a < A; ++a) ids[a] = static_cast<int32_t>(1000 + 7 * a), pos[a] = static_cast<int32_t>(a % 5);
+        Both<int32_t> seq(ids, {A}), positions(pos, {A});
+        struct Case {
+            float T, p;
+            int k;
+            bool greedy;
+        };
+        for (const Case& c : {Case{1.0f, 1.0f, 0, false}, Case{0.8f, 1.0f, 0, false}, Case{0.7f, 1.0f, 20, false},
+                              Case{1.0f, 0.9f, 0, false}, Case{0.9f, 0.5f, 50, false}, Case{1.0f, 1.0f, 0, true}}) {
+            ops::SamplingSettings s;
+            s.temperature = c.T;
+            s.top_p = c.p;
+            s.top_k = c.k;
+            s.greedy = c.greedy;
+            s.seed = 42;
+            s.step = 3;
+            Both<int32_t> tokens = out_i32({A});
+            Both<float> logprob = out_f32({A});
+            ops::sample_tokens(g.cpu, tokens.cpu(), logprob.cpu(), logits.cpu(), seq.cpu(), positions.cpu(), s);
+            ops::sample_tokens(g.ctx, tokens.gpu(), logprob.gpu(), logits.gpu(), seq.gpu(), positions.gpu(), s);
+            g.sync();
+            const IVec got = tokens.download();
+            const Vec lp = logprob.download();
+            // Masses are summed in double on both backends, so a draw can only differ when
+            // u * mass lands within expf rounding (~1e-7 relative) of a token's edge.
+            int differ = 0;
+            for (int64_t a = 0; a < A; ++a) {
+                if (got[a] != tokens.host[a]) {
+                    ++differ;
+                    continue;
+                }
+                EXPECT_NEAR(lp[a], logprob.host[a], 1e-4f * (1.0f + std::fabs(logprob.host[a])));
+            }
+            EXPECT_LE(differ, 1) << "V " << V << " T " << c.T << " p " << c.p << " k " << c.k;
+        }
+    }
+}
+
+// ================================ reward =============================================
+
+TEST(CudaRlReward, MatchesCpu) {
+    SKIP_WITHOUT_GPU();
+    Gpu g;
+    // Vocabulary: markers, digits and words, multi-byte pieces.
+    const std::vector<std::string> vocab = {"</think>", "<answer>", "</answer>", "\\boxed{", "{", "}", " ", "1",
+                                            "2",        "3",        " 12",       "x",       "\xC3", "\xA9", "\xC3\xA9",
+                                            "ab",       " the",     "\n"};
+    IVec offsets{0};
+    BVec bytes;
+    for (const std::string& t : vocab) {
+        bytes.insert(bytes.end(), t.begin(), t.end());
+        offsets.push_back(static_cast<int32_t>(bytes.size()));
+    }
+    const int64_t V = static_cast<int64_t>(vocab.size());
+    constexpr int64_t B = 6, G = 8, S = B * G, R = 3000, Lmax = 40, Kmax = 20;
+    std::mt19937 rng(5);
+    auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+    // Truths: random token strings from the non-marker part of the vocabulary.
+    BVec truth(B * Lmax, 0);
+    IVec tlen(B), bounds(B * Kmax, 0), bcount(B);
+    std::vector<IVec> truth_tokens(B);
+    for (int64_t b = 0; b < B; ++b) {
+        int n = 0, k = 0;
+        while (k < Kmax) {
+            const int t = pick(4, static_cast<int>(V) - 1);
+            if (n + static_cast<int>(vocab[t].size()) > Lmax) break;
+            for (char ch : vocab[t]) truth[b * Lmax + n++] = static_cast<uint8_t>(ch);
+            bounds[b * Kmax + k++] = n;
+            truth_tokens[b].push_back(t);
+        }
+        tlen[b] = n;
+        bcount[b] = k;
+    }
+    for (bool boxed : {false, true}) {
+        for (int max_bytes : {4096, 60000}) {
+            // Responses: filler, then (usually) </think>, an answer holding a prefix of
+            // the truth or noise, and (usually) the closing marker.
+            IVec tokens(S * R, 0), lens(S);
+            for (int64_t s = 0; s < S; ++s) {
+                IVec r;
+                const int filler = s % 5 == 0 ? 2500 : pick(0, 40);  // some long responses
+                for (int i = 0; i < filler; ++i) r.push_back(pick(6, static_cast<int>(V) - 1));
+                if (pick(0, 9) > 0) r.push_back(0);
+                r.push_back(boxed ? 3 : 1);
+                const IVec& tt = truth_tokens[s / G];
+                const int take = pick(0, static_cast<int>(tt.size()));
+                for (int i = 0; i < take; ++i) r.push_back(tt[i]);
+                if (pick(0, 3) == 0) r.push_back(pick(6, static_cast<int>(V) - 1));
+                if (pick(0, 9) > 0) r.push_back(boxed ? 5 : 2);
+                if (pick(0, 4) == 0) r.push_back(-3);  // an invalid id: no bytes
+                r.resize(std::min<size_t>(r.size(), R));
+                std::copy(r.begin(), r.end(), tokens.begin() + s * R);
+                lens[s] = static_cast<int32_t>(r.size());
+            }
+            ops::RewardFormat f;
+            if (boxed) {
+                f.answer_open = "\\boxed{";
+                f.brace_matched = true;
+            }
+            f.max_response_bytes = max_bytes;
+            Both<int32_t> tok(tokens, {S, R}), len(lens, {S}), off(offsets, {V + 1}), tl(tlen, {B}),
+                bd(bounds, {B, Kmax}), bc(bcount, {B});
+            Both<uint8_t> tb(bytes, {static_cast<int64_t>(bytes.size())}), tr(truth, {B, Lmax});
+            Both<float> rewards = out_f32({S});
+            Both<int32_t> pred = out_i32({S});
+            ops::prefix_reward(g.cpu, rewards.cpu(), pred.cpu(), tok.cpu(), len.cpu(), off.cpu(), tb.cpu(), tr.cpu(),
+                               tl.cpu(), bd.cpu(), bc.cpu(), static_cast<int>(G), f);
+            ops::prefix_reward(g.ctx, rewards.gpu(), pred.gpu(), tok.gpu(), len.gpu(), off.gpu(), tb.gpu(), tr.gpu(),
+                               tl.gpu(), bd.gpu(), bc.gpu(), static_cast<int>(G), f);
+            g.sync();
+            EXPECT_EQ(rewards.download(), rewards.host) << "boxed " << boxed << " max bytes " << max_bytes;
+            EXPECT_EQ(pred.download(), pred.host) << "boxed " << boxed << " max bytes " << max_bytes;
+            float total = 0.0f;
+            for (float r : rewards.host) total += r;
+            EXPECT_GT(total, 0.0f);  // the inputs exercise both outcomes
+            EXPECT_LT(total, static_cast<float>(S));
+        }
+    }
+}
+
+// ================================ GRPO ===============================================
+
+TEST(CudaRlGrpo, AdvantagesMatchCpu) {
+    SKIP_WITHOUT_GPU();
+    Gpu g;
+    for (int G : {1, 4, 8, 16}) {
+        for (bool scale : {true, false}) {
+            const int64_t S = 37 * G;
+            Vec r = test::random_floats(S, 7 + G, 0.0f, 1.0f);
+            for (int i = 0; i < G; ++i) r[i] = 1.0f;  // an all-equal group
+            Both<float> rewards(r, {S});
+            Both<float> adv = out_f32({S});
+            ops::grpo_advantages(g.cpu, adv.cpu(), rewards.cpu(), G, 1e-6f, scale);
+            ops::grpo_advantages(g.ctx, adv.gpu(), rewards.gpu(), G, 1e-6f, scale);
+            g.sync();
+            EXPECT_LT(test::rel_error(adv.download(), adv.host), kTolerance) << G << " " << scale;
+        }
+    }
+}
+
+TEST(CudaRlGrpo, PolicyLossMatchesCpu) {
+    SKIP_WITHOUT_GPU();
+    Gpu g;
+    constexpr int64_t S = 19, R = 300;
+    Vec lp = test::random_floats(S * R, 1, -4.0f, -0.1f), old(S * R);
+    const Vec delta = test::random_floats(S * R, 2, -0.5f, 0.5f);
+    for (int64_t i = 0; i < S * R; ++i) old[i] = lp[i] - delta[i];
+    Vec m(S * R, 1.0f);
+    const IVec lens = test::random_ints(S, 3, 0, static_cast<int32_t>(R));
+    for (int64_t s = 0; s < S; ++s)
+        for (int64_t r = lens[s]; r < R; ++r) m[s * R + r] = 0.0f;
+    Both<float> logp(lp, {S, R}), logp_old(old, {S, R}), logp_ref(test::random_floats(S * R, 4, -4.0f, -0.1f), {S, R}),
+        adv(test::random_floats(S, 5, -2.0f, 2.0f), {S}), mask(m, {S, R});
+    for (auto agg : {ops::LossAggregation::token_mean, ops::LossAggregation::seq_mean_token_mean,
+                     ops::LossAggregation::constant_normalizer}) {
+        for (float beta : {0.0f, 0.04f}) {
+            ops::PolicyLossSettings s;
+            s.aggregation = agg;
+            s.kl_beta = beta;
+            s.clip_high = 0.28f;
+            s.total_tokens = 4000;
+            s.total_sequences = S;
+            s.max_response_tokens = R;
+            Both<float> coef = out_f32({S, R}), loss = out_f32({S, R}), clipped = out_f32({S, R}),
+                        kl = out_f32({S, R});
+            const bool with_ref = beta > 0;
+            ops::policy_loss(g.cpu, coef.cpu(), loss.cpu(), clipped.cpu(), kl.cpu(), logp.cpu(), logp_old.cpu(),
+                             with_ref ? logp_ref.cpu() : Tensor{}, adv.cpu(), mask.cpu(), s);
+            ops::policy_loss(g.ctx, coef.gpu(), loss.gpu(), clipped.gpu(), kl.gpu(), logp.gpu(), logp_old.gpu(),
+                             with_ref ? logp_ref.gpu() : Tensor{}, adv.gpu(), mask.gpu(), s);
+            g.sync();
+            EXPECT_LT(test::rel_error(coef.download(), coef.host), kTolerance);
+            EXPECT_LT(test::rel_error(loss.download(), loss.host), kTolerance);
+            EXPECT_LT(test::rel_error(kl.download(), kl.host), kTolerance);
+            // The clipped flag may only differ where rho sits on a clip edge within rounding.
+            const Vec c = clipped.download();
+            int differ = 0;
+            for (int64_t i = 0; i < S * R; ++i) differ += c[i] != clipped.host[i];
+            EXPECT_LE(differ, 2);
+        }
+    }
+    // Optional outputs left out.
+    Both<float> coef = out_f32({S, R}), loss = out_f32({S, R});
+    ops::policy_loss(g.ctx, coef.gpu(), loss.gpu(), Tensor{}, Tensor{}, logp.gpu(), logp_old.gpu(), Tensor{},
+                     adv.gpu(), mask.gpu(), ops::PolicyLossSettings{});
+    ops::policy_loss(g.cpu, coef.cpu(), loss.cpu(), Tensor{}, Tensor{}, logp.cpu(), logp_old.cpu(), Tensor{},
+                     adv.cpu(), mask.cpu(), ops::PolicyLossSettings{});
+    g.sync();
+    EXPECT_LT(test::rel_error(coef.download(), coef.host), kTolerance);
+}
+
+}  // namespace
+}  // namespace rpt
+
+#endif  // RPT_WITH_CUDA

@@ -1,0 +1,175 @@
+// rpt filter | train | eval: the RPT pipeline on a checkpoint and a corpus.
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "rl/corpus.h"
+#include "rl/evaluate.h"
+#include "rl/positions.h"
+#include "rl/rpt_trainer.h"
+#include "rl/templates.h"
+#include "rl/token_data.h"
+#include "tools/cli/commands.h"
+#include "tools/cli/corpus_flags.h"
+#include "tools/cli/model_setup.h"
+#include "tools/cli/rpt_flags.h"
+
+namespace rpt::cli {
+namespace {
+
+constexpr int kFilterBatch = 16;
+
+// Positions whose document falls in the wanted side of the held-out split.
+std::vector<ScoredPosition> split_side(const std::vector<ScoredPosition>& all, uint64_t seed, double fraction,
+                                       bool heldout, size_t num_docs, const std::string& positions_path) {
+    std::vector<ScoredPosition> out;
+    for (const ScoredPosition& p : all) {
+        if (size_t(p.doc) >= num_docs)
+            throw std::invalid_argument(fmt::format("{}: document {} is not in the corpus ({} documents): was it "
+                                                    "scored on another corpus?",
+                                                    positions_path, p.doc, num_docs));
+        if (is_heldout(seed, size_t(p.doc), fraction) == heldout) out.push_back(p);
+    }
+    return out;
+}
+
+struct FilterFlags {
+    CorpusFlags corpus;
+    ModelFlags model;
+    std::string out;
+    int seq_len = 256;
+    size_t max_docs = 0;
+    EntropySplits splits;
+    float train_threshold = 0.5f;
+};
+
+void run_filter(const FilterFlags& f) {
+    const std::vector<std::string> texts = f.corpus.load();
+    ModelSetup setup = setup_model(f.model, texts, false);
+    const size_t n = f.max_docs > 0 ? std::min(f.max_docs, texts.size()) : texts.size();
+    std::vector<std::string> used(texts.begin(), texts.begin() + int64_t(n));
+    std::vector<int64_t> ids(n);
+    for (size_t i = 0; i < n; ++i) ids[i] = int64_t(i);
+    const auto docs = tokenize_documents(used, setup.tokenizer);
+    const int T = std::min(f.seq_len, setup.model->config().max_position_embeddings);
+    const std::vector<ScoredPosition> scored = score_positions(*setup.model, docs, ids, T, kFilterBatch);
+    write_positions(f.out, scored);
+    int64_t pass = 0;
+    for (const ScoredPosition& p : scored) pass += p.entropy > f.train_threshold;
+    std::printf("scored %zu positions of %zu documents with top-%d entropy -> %s\n", scored.size(), n, kProxyTopK,
+                f.out.c_str());
+    std::printf("%s\n", describe_splits(scored, f.splits).c_str());
+    std::printf("pass the training threshold (> %.2f): %lld (%.1f%%)\n", f.train_threshold, (long long)pass,
+                scored.empty() ? 0.0 : 100.0 * double(pass) / double(scored.size()));
+}
+
+struct TrainFlags {
+    CorpusFlags corpus;
+    ModelFlags model;
+    std::string positions;
+    std::string template_name = "compact";
+    RptOptions rpt;
+    std::string aggregation = "token-mean";
+    float kv_budget_mb = 4096;
+    float entropy_threshold = 0.5f;
+    double heldout_fraction = 0.05;
+};
+
+void run_train(TrainFlags f) {
+    finish_rpt_options(f.rpt, f.aggregation, f.kv_budget_mb);
+    f.rpt.out_dir = f.model.out;
+    const PromptTemplate format = load_template(f.template_name);
+    const std::vector<std::string> texts = f.corpus.load();
+    ModelSetup setup = setup_model(f.model, texts, true);
+    const auto docs = tokenize_documents(texts, setup.tokenizer);
+    const auto train = positions_above(
+        split_side(read_positions(f.positions), f.model.seed, f.heldout_fraction, false, docs.size(), f.positions),
+        f.entropy_threshold);
+    std::fprintf(stderr, "RPT: %zu training positions (entropy > %.2f), template %s, %d contexts x %d rollouts\n",
+                 train.size(), f.entropy_threshold, format.name.c_str(), f.rpt.contexts, f.rpt.group_size);
+    train_rpt(*setup.model, *setup.optimizer, setup.tokenizer, format, docs, train, f.rpt, setup.state);
+    std::fprintf(stderr, "wrote checkpoint %s (step %lld)\n", f.model.out.c_str(), (long long)setup.state.step);
+}
+
+struct EvalFlags {
+    CorpusFlags corpus;
+    ModelFlags model;
+    std::string positions;
+    std::string template_name = "compact";
+    EvalOptions eval;
+    std::string mode = "both";
+    EntropySplits splits;
+    size_t max_positions = 2000;
+    bool all_docs = false;
+    double heldout_fraction = 0.05;
+};
+
+void run_eval(EvalFlags f) {
+    const PromptTemplate format = load_template(f.template_name);
+    const std::vector<std::string> texts = f.corpus.load();
+    ModelSetup setup = setup_model(f.model, texts, false);
+    const auto docs = tokenize_documents(texts, setup.tokenizer);
+    std::vector<ScoredPosition> positions = read_positions(f.positions);
+    if (!f.all_docs) positions = split_side(positions, f.model.seed, f.heldout_fraction, true, docs.size(), f.positions);
+    positions = subsample_positions(positions_above(positions, f.splits.easy), f.max_positions);
+    f.eval.reasoning = f.mode != "standard";
+    const EvalReport report = evaluate_positions(*setup.model, setup.tokenizer, format, docs, positions, f.splits, f.eval);
+    print_eval_table({{f.model.model_dir, report}}, f.eval.reasoning);
+    if (f.mode == "reasoning")
+        std::printf("(standard accuracy is printed too: it costs one forward pass per position)\n");
+}
+
+}  // namespace
+
+void add_rpt_commands(CLI::App& app) {
+    {
+        CLI::App* cmd = app.add_subcommand("filter", "score every position of a corpus by a proxy model's top-16 entropy");
+        auto f = std::make_shared<FilterFlags>();
+        f->corpus.add_to(*cmd);
+        f->model.add_to(*cmd, false);
+        cmd->add_option("--out", f->out, "positions JSONL to write")->required();
+        cmd->add_option("--seq", f->seq_len, "window length")->check(CLI::PositiveNumber);
+        cmd->add_option("--max-docs", f->max_docs, "score only the first N documents (0: all)");
+        cmd->add_option("--train-threshold", f->train_threshold, "entropy a training position must exceed");
+        add_split_flags(*cmd, f->splits);
+        cmd->callback([f]() {
+            if (f->model.model_dir.empty()) throw std::invalid_argument("--model: the proxy checkpoint is required");
+            run_filter(*f);
+        });
+    }
+    {
+        CLI::App* cmd = app.add_subcommand("train", "RPT: GRPO with the prefix-matching reward on filtered positions");
+        auto f = std::make_shared<TrainFlags>();
+        f->corpus.add_to(*cmd);
+        f->model.add_to(*cmd, true);
+        cmd->add_option("--positions", f->positions, "positions JSONL from `rpt filter`")->required();
+        cmd->add_option("--template", f->template_name, "compact, v0-r1-distill, or a template JSON file");
+        cmd->add_option("--entropy-threshold", f->entropy_threshold, "train on positions above this entropy");
+        cmd->add_option("--heldout-fraction", f->heldout_fraction, "documents held out (as in pretrain)")
+            ->check(CLI::Range(0.0, 0.5));
+        add_rpt_flags(*cmd, f->rpt, f->aggregation, f->kv_budget_mb);
+        cmd->callback([f]() { run_train(*f); });
+    }
+    {
+        CLI::App* cmd = app.add_subcommand("eval", "next-token accuracy per entropy split, standard and reasoning modes");
+        auto f = std::make_shared<EvalFlags>();
+        f->corpus.add_to(*cmd);
+        f->model.add_to(*cmd, false);
+        cmd->add_option("--positions", f->positions, "positions JSONL from `rpt filter`")->required();
+        cmd->add_option("--template", f->template_name, "compact, v0-r1-distill, or a template JSON file");
+        cmd->add_option("--max-positions", f->max_positions, "evaluate at most N positions (spread evenly)");
+        cmd->add_flag("--all-docs", f->all_docs, "evaluate positions of every document, not only held-out ones");
+        cmd->add_option("--heldout-fraction", f->heldout_fraction, "documents held out (as in pretrain)")
+            ->check(CLI::Range(0.0, 0.5));
+        add_eval_flags(*cmd, f->eval, f->mode);
+        add_split_flags(*cmd, f->splits);
+        cmd->callback([f]() {
+            if (f->model.model_dir.empty()) throw std::invalid_argument("--model: the checkpoint to evaluate is required");
+            run_eval(*f);
+        });
+    }
+}
+
+}  // namespace rpt::cli

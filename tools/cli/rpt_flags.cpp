@@ -1,0 +1,99 @@
+#include "tools/cli/rpt_flags.h"
+
+#include <cstdio>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+namespace rpt::cli {
+
+void add_split_flags(CLI::App& command, EntropySplits& s) {
+    command.add_option("--easy", s.easy, "entropy threshold of the easy split")->check(CLI::NonNegativeNumber);
+    command.add_option("--medium", s.medium, "entropy threshold of the medium split")->check(CLI::NonNegativeNumber);
+    command.add_option("--hard", s.hard, "entropy threshold of the hard split")->check(CLI::NonNegativeNumber);
+}
+
+void add_rpt_flags(CLI::App& cmd, RptOptions& o, std::string& aggregation, float& kv_budget_mb) {
+    cmd.add_option("--steps", o.steps, "RPT steps in total")->check(CLI::PositiveNumber);
+    cmd.add_option("--contexts", o.contexts, "contexts (groups) per step")->check(CLI::PositiveNumber);
+    cmd.add_option("--rollouts", o.group_size, "rollouts per context (G)")->check(CLI::Range(1, 1024));
+    cmd.add_option("--max-new-tokens", o.max_new_tokens, "response budget per rollout")->check(CLI::PositiveNumber);
+    cmd.add_option("--context-tokens", o.context_tokens, "left context shown to the policy")->check(CLI::PositiveNumber);
+    cmd.add_option("--truth-tokens", o.truth_tokens, "ground-truth tokens kept for the reward")->check(CLI::PositiveNumber);
+    cmd.add_option("--temperature", o.temperature, "sampling temperature")->check(CLI::PositiveNumber);
+    cmd.add_option("--top-p", o.top_p, "nucleus mass")->check(CLI::Range(0.0, 1.0));
+    cmd.add_option("--top-k", o.top_k, "keep the k most likely tokens (0: all)")->check(CLI::NonNegativeNumber);
+    cmd.add_flag("--dynamic-sampling", o.dynamic_sampling, "drop groups whose rewards are all equal and refill");
+    cmd.add_option("--clip-low", o.grpo.loss.clip_low, "PPO ratio clip below 1")->check(CLI::Range(0.0, 1.0));
+    cmd.add_option("--clip-high", o.grpo.loss.clip_high, "PPO ratio clip above 1")->check(CLI::NonNegativeNumber);
+    cmd.add_option("--aggregation", aggregation, "token-mean, seq-mean-token-mean or dr-grpo")
+        ->check(CLI::IsMember({"token-mean", "seq-mean-token-mean", "dr-grpo"}));
+    cmd.add_flag("!--no-std-scale", o.grpo.scale_by_std, "advantages without std division (Dr. GRPO)");
+    cmd.add_option("--updates-per-batch", o.grpo.updates_per_batch, "optimizer steps per rollout batch")
+        ->check(CLI::PositiveNumber);
+    cmd.add_option("--micro-batch", o.grpo.micro_batch_rows, "sequences per forward/backward")->check(CLI::PositiveNumber);
+    cmd.add_option("--lr", o.adamw.lr, "learning rate")->check(CLI::PositiveNumber);
+    cmd.add_option("--warmup", o.warmup_steps, "linear warmup steps")->check(CLI::NonNegativeNumber);
+    cmd.add_option("--min-lr-ratio", o.min_lr_ratio, "cosine floor (1: constant)")->check(CLI::Range(0.0, 1.0));
+    cmd.add_option("--weight-decay", o.adamw.weight_decay, "AdamW weight decay")->check(CLI::NonNegativeNumber);
+    cmd.add_option("--grad-clip", o.adamw.max_grad_norm, "global gradient-norm clip (0: off)")
+        ->check(CLI::NonNegativeNumber);
+    cmd.add_option("--kv-budget-mb", kv_budget_mb, "largest KV cache allowed (MiB)")->check(CLI::PositiveNumber);
+    cmd.add_option("--rl-seed", o.seed, "seed of context sampling and rollouts");
+    cmd.add_option("--metrics", o.metrics_path, "write one JSON object per step to this file");
+    cmd.add_option("--checkpoint-every", o.checkpoint_every, "checkpoint every N steps (0: at the end)")
+        ->check(CLI::NonNegativeNumber);
+    cmd.add_option("--log-every", o.log_every, "progress line every N steps")->check(CLI::PositiveNumber);
+}
+
+void finish_rpt_options(RptOptions& o, const std::string& aggregation, float kv_budget_mb) {
+    if (aggregation == "token-mean") o.grpo.loss.aggregation = ops::LossAggregation::token_mean;
+    else if (aggregation == "seq-mean-token-mean") o.grpo.loss.aggregation = ops::LossAggregation::seq_mean_token_mean;
+    else if (aggregation == "dr-grpo") o.grpo.loss.aggregation = ops::LossAggregation::constant_normalizer;
+    else throw std::invalid_argument("--aggregation: unknown value '" + aggregation + "'");
+    o.kv_budget_bytes = size_t(double(kv_budget_mb) * 1048576.0);
+}
+
+void add_eval_flags(CLI::App& cmd, EvalOptions& o, std::string& mode) {
+    cmd.add_option("--mode", mode, "standard, reasoning or both")->check(CLI::IsMember({"standard", "reasoning", "both"}));
+    cmd.add_flag("!--sampled", o.greedy, "reasoning mode samples at --eval-temperature instead of greedy decoding");
+    cmd.add_option("--eval-temperature", o.temperature, "temperature of sampled reasoning mode")
+        ->check(CLI::PositiveNumber);
+    cmd.add_option("--eval-context-tokens", o.context_tokens, "left context shown")->check(CLI::PositiveNumber);
+    cmd.add_option("--eval-max-new-tokens", o.max_new_tokens, "reasoning response budget")->check(CLI::PositiveNumber);
+}
+
+std::string describe_splits(const std::vector<ScoredPosition>& positions, const EntropySplits& s) {
+    int64_t easy = 0, medium = 0, hard = 0;
+    for (const ScoredPosition& p : positions) {
+        easy += p.entropy > s.easy;
+        medium += p.entropy > s.medium;
+        hard += p.entropy > s.hard;
+    }
+    return fmt::format("easy (>{}) {} | medium (>{}) {} | hard (>{}) {} | scored {}", s.easy, easy, s.medium, medium,
+                       s.hard, hard, positions.size());
+}
+
+void print_eval_table(const std::vector<std::pair<std::string, EvalReport>>& rows, bool reasoning) {
+    if (rows.empty()) return;
+    std::string header = fmt::format("{:<16}", "checkpoint");
+    for (const SplitResult& s : rows[0].second.splits) header += fmt::format(" | {:>6} std", s.name);
+    if (reasoning)
+        for (const SplitResult& s : rows[0].second.splits) header += fmt::format(" | {:>6} rsn", s.name);
+    std::printf("%s\n%s\n", header.c_str(), std::string(header.size(), '-').c_str());
+    for (const auto& [name, report] : rows) {
+        std::string line = fmt::format("{:<16}", name);
+        for (const SplitResult& s : report.splits) line += fmt::format(" | {:>10.1f}", 100.0 * s.standard);
+        if (reasoning)
+            for (const SplitResult& s : report.splits) line += fmt::format(" | {:>10.1f}", 100.0 * s.reasoning);
+        std::printf("%s\n", line.c_str());
+    }
+    const EvalReport& first = rows[0].second;
+    std::printf("(%% of positions; std = argmax next token, rsn = prefix reward of one %s rollout; positions per "
+                "split:",
+                first.mode.c_str());
+    for (const SplitResult& s : first.splits) std::printf(" %s %lld", s.name, (long long)s.positions);
+    std::printf(")\n");
+}
+
+}  // namespace rpt::cli

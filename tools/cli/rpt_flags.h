@@ -1,0 +1,27 @@
+// Flags of the RPT commands (filter, train, eval, demo): entropy splits, the template,
+// sampling, GRPO and evaluation settings, bound to CLI11 options in one place.
+#pragma once
+
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "rl/evaluate.h"
+#include "rl/positions.h"
+#include "rl/rpt_trainer.h"
+
+namespace rpt::cli {
+
+void add_split_flags(CLI::App& command, EntropySplits& splits);
+// Training-side RPT flags (rollouts, sampling, GRPO, optimizer, schedule).
+void add_rpt_flags(CLI::App& command, RptOptions& options, std::string& aggregation, float& kv_budget_mb);
+// Resolves the aggregation name and the KV budget into `options`.
+void finish_rpt_options(RptOptions& options, const std::string& aggregation, float kv_budget_mb);
+void add_eval_flags(CLI::App& command, EvalOptions& options, std::string& mode);
+
+// "easy 123 | medium 45 | hard 6 | total 999" for a positions list.
+std::string describe_splits(const std::vector<ScoredPosition>& positions, const EntropySplits& splits);
+// Prints the accuracy table of one or more evaluated checkpoints.
+void print_eval_table(const std::vector<std::pair<std::string, EvalReport>>& rows, bool reasoning);
+
+}  // namespace rpt::cli
