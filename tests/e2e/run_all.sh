@@ -13,15 +13,18 @@ failed=0
 ok()   { passed=$((passed + 1)); echo "  ok   $1"; }
 bad()  { failed=$((failed + 1)); echo "  FAIL $1"; [ -n "${2:-}" ] && sed 's/^/       /' <<<"$2" | head -20; }
 
-# expect_error NAME NEEDLE CMD...: non-zero exit, one line on stderr mentioning NEEDLE.
+# expect_error NAME NEEDLE CMD...: non-zero exit, exactly one "rpt: error:" line on stderr,
+# mentioning NEEDLE (progress lines before it are fine).
 expect_error() {
   local name=$1 needle=$2; shift 2
   local err rc
   err=$("$@" 2>&1 >/dev/null); rc=$?
   if [ $rc -eq 0 ]; then bad "$name (exit 0)" "$err"; return; fi
   if [ $rc -ge 128 ]; then bad "$name (crashed, status $rc)" "$err"; return; fi
-  if ! grep -q -- "$needle" <<<"$err"; then bad "$name (message lacks '$needle')" "$err"; return; fi
-  if [ "$(grep -c . <<<"$err")" -ne 1 ]; then bad "$name (more than one line)" "$err"; return; fi
+  local errors
+  errors=$(grep "^rpt: error:" <<<"$err")
+  if [ "$(grep -c . <<<"$errors")" -ne 1 ]; then bad "$name (not exactly one error line)" "$err"; return; fi
+  if ! grep -q -- "$needle" <<<"$errors"; then bad "$name (message lacks '$needle')" "$err"; return; fi
   ok "$name"
 }
 
@@ -61,10 +64,11 @@ cmp -s part/model.safetensors full/model.safetensors && ok "resumed run is bit-i
   || bad "resumed run differs from the uninterrupted one"
 cmp -s part/optimizer.safetensors full/optimizer.safetensors && ok "resumed optimizer state is bit-identical" \
   || bad "resumed optimizer state differs"
+missing=""
 for f in config.json model.safetensors tokenizer.json optimizer.safetensors trainer_state.json; do
-  [ -f "full/$f" ] || bad "checkpoint lacks $f"
+  [ -f "full/$f" ] || missing="$missing $f"
 done
-ok "checkpoint has all five files"
+[ -z "$missing" ] && ok "checkpoint has all five files" || bad "checkpoint lacks$missing"
 printf 'garbage' > full_bad.safetensors
 mkdir -p garbled && cp full/config.json full/tokenizer.json garbled/ && cp full_bad.safetensors garbled/model.safetensors
 expect_error "garbled safetensors" "model.safetensors" "$RPT" pretrain --model garbled --out ck2 --steps 2

@@ -46,7 +46,7 @@ void add_pretrain_command(CLI::App& app) {
     CLI::App* cmd = app.add_subcommand("pretrain", "next-token-prediction training (AdamW, warmup + cosine)");
     auto f = std::make_shared<PretrainFlags>();
     f->corpus.add_to(*cmd);
-    f->model.add_to(*cmd, /*needs_out=*/true);
+    f->model.add_to(*cmd, "output checkpoint directory");
     NtpOptions& o = f->ntp;
     cmd->add_option("--steps", o.steps, "optimizer steps in total")->check(CLI::PositiveNumber);
     cmd->add_option("--stop-at", o.stop_at, "stop after this step (checkpointed; --resume continues)")

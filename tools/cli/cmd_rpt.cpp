@@ -128,7 +128,7 @@ void add_rpt_commands(CLI::App& app) {
         CLI::App* cmd = app.add_subcommand("filter", "score every position of a corpus by a proxy model's top-16 entropy");
         auto f = std::make_shared<FilterFlags>();
         f->corpus.add_to(*cmd);
-        f->model.add_to(*cmd, false);
+        f->model.add_to(*cmd, nullptr);
         cmd->add_option("--out", f->out, "positions JSONL to write")->required();
         cmd->add_option("--seq", f->seq_len, "window length")->check(CLI::PositiveNumber);
         cmd->add_option("--max-docs", f->max_docs, "score only the first N documents (0: all)");
@@ -143,7 +143,7 @@ void add_rpt_commands(CLI::App& app) {
         CLI::App* cmd = app.add_subcommand("train", "RPT: GRPO with the prefix-matching reward on filtered positions");
         auto f = std::make_shared<TrainFlags>();
         f->corpus.add_to(*cmd);
-        f->model.add_to(*cmd, true);
+        f->model.add_to(*cmd, "output checkpoint directory");
         cmd->add_option("--positions", f->positions, "positions JSONL from `rpt filter`")->required();
         cmd->add_option("--template", f->template_name, "compact, v0-r1-distill, or a template JSON file");
         cmd->add_option("--entropy-threshold", f->entropy_threshold, "train on positions above this entropy");
@@ -156,7 +156,7 @@ void add_rpt_commands(CLI::App& app) {
         CLI::App* cmd = app.add_subcommand("eval", "next-token accuracy per entropy split, standard and reasoning modes");
         auto f = std::make_shared<EvalFlags>();
         f->corpus.add_to(*cmd);
-        f->model.add_to(*cmd, false);
+        f->model.add_to(*cmd, nullptr);
         cmd->add_option("--positions", f->positions, "positions JSONL from `rpt filter`")->required();
         cmd->add_option("--template", f->template_name, "compact, v0-r1-distill, or a template JSON file");
         cmd->add_option("--max-positions", f->max_positions, "evaluate at most N positions (spread evenly)");

@@ -2,6 +2,8 @@
 // line on stderr and a non-zero exit status.
 #include <cstdio>
 #include <exception>
+#include <stdexcept>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
@@ -17,13 +19,19 @@ int main(int argc, char** argv) {
     CLI::App app{"rpt: Reinforcement Pre-Training (arXiv 2506.08007) in C++17/CUDA"};
     app.require_subcommand(1);
     app.set_help_all_flag("--help-all", "help for every command");
-    rpt::cli::add_data_command(app);
-    rpt::cli::add_tokenizer_command(app);
-    rpt::cli::add_pretrain_command(app);
-    rpt::cli::add_rpt_commands(app);
-    rpt::cli::add_demo_command(app);
-    rpt::cli::add_plot_command(app);
     try {
+        rpt::cli::add_data_command(app);
+        rpt::cli::add_tokenizer_command(app);
+        rpt::cli::add_pretrain_command(app);
+        rpt::cli::add_rpt_commands(app);
+        rpt::cli::add_demo_command(app);
+        rpt::cli::add_plot_command(app);
+        // CLI11 reports a mistyped command as "a subcommand is required": name it instead.
+        bool known = argc <= 1 || argv[1][0] == '-';
+        for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
+            known = known || sub->get_name() == argv[1];
+        if (!known)
+            throw std::invalid_argument(std::string("unknown command '") + argv[1] + "' (see rpt --help)");
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
         return app.exit(e);

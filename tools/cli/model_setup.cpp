@@ -11,7 +11,7 @@
 
 namespace rpt::cli {
 
-void ModelFlags::add_to(CLI::App& command, bool needs_out) {
+void ModelFlags::add_to(CLI::App& command, const char* out_help) {
     auto* preset_opt = command.add_option("--preset", preset, "start a fresh model: tiny or small")
                            ->check(CLI::IsMember({"tiny", "small"}));
     auto* model_opt = command.add_option("--model", model_dir, "start from a checkpoint / Hugging Face directory");
@@ -19,8 +19,7 @@ void ModelFlags::add_to(CLI::App& command, bool needs_out) {
     preset_opt->excludes(model_opt)->excludes(resume_opt);
     model_opt->excludes(resume_opt);
     command.add_option("--tokenizer", tokenizer, "tokenizer.json for a fresh --preset model");
-    auto* out_opt = command.add_option("--out", out, "output checkpoint directory");
-    if (needs_out) out_opt->required();
+    if (out_help) command.add_option("--out", out, out_help)->required();
     command.add_option("--device", device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
     command.add_option("--seed", seed, "seed of parameter initialisation and data splits");
 }

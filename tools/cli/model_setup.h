@@ -27,7 +27,8 @@ struct ModelFlags {
     std::string device = "auto";
     uint64_t seed = 1;      // parameter initialisation
 
-    void add_to(CLI::App& command, bool needs_out);
+    // out_help: the --out flag's help, or nullptr when the command has its own --out.
+    void add_to(CLI::App& command, const char* out_help);
 };
 
 struct ModelSetup {
