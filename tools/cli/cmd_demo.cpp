@@ -45,7 +45,7 @@ struct DemoFlags {
     size_t filter_docs = 1500;
     size_t eval_positions = 600;
     int eval_points = 6;  // evaluations along each run for the plot
-    float format_share = 0.1f;  // share of pre-training tokens in template-formatted examples
+    float format_share = 0.25f;  // share of pre-training tokens in template-formatted examples
 };
 
 constexpr double kHeldoutFraction = 0.1;
@@ -217,7 +217,7 @@ void run_demo(DemoFlags f) {
     ntp.log_every = std::max<int64_t>(1, ntp.steps / 5);
     ntp.metrics_path = dir + "/ntp.jsonl";
     ntp.out_dir = dir + "/ntp";
-    std::fprintf(stderr, "RPT used %.3f PFLOP; continued NTP gets %lld steps of %.3f TFLOP\n", rpt_flops * 1e-15,
+    std::fprintf(stderr, "RPT used %.2f TFLOP; continued NTP gets %lld steps of %.3f TFLOP\n", rpt_flops * 1e-12,
                  (long long)ntp.steps, ntp_step_flops * 1e-12);
     const int64_t ntp_eval_every = std::max<int64_t>(1, ntp.steps / f.eval_points);
     {
@@ -239,9 +239,9 @@ void run_demo(DemoFlags f) {
                           evaluate_positions(m, tokenizer, format, docs, eval_positions, splits, eval));
     }
     std::printf("\nrpt demo%s: tiny model, %zu documents, %d pre-training steps, %d RPT steps (%d contexts x %d "
-                "rollouts) vs %lld continued-NTP steps at equal compute (%.3f PFLOP)\n\n",
+                "rollouts) vs %lld continued-NTP steps at equal compute (%.2f TFLOP)\n\n",
                 f.quick ? " --quick" : "", texts.size(), f.pretrain_steps, f.rpt_steps, rpt.contexts,
-                rpt.group_size, (long long)ntp.steps, rpt_flops * 1e-15);
+                rpt.group_size, (long long)ntp.steps, rpt_flops * 1e-12);
     print_eval_table(rows, true);
 
     nlohmann::json summary = {{"quick", f.quick}, {"seed", f.seed}, {"rpt_flops", rpt_flops},
@@ -267,6 +267,8 @@ void add_demo_command(CLI::App& app) {
     cmd->add_option("--device", f->device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
     cmd->add_option("--rpt-steps", f->rpt_steps, "RPT steps")->check(CLI::PositiveNumber);
     cmd->add_option("--pretrain-steps", f->pretrain_steps, "pre-training steps")->check(CLI::PositiveNumber);
+    cmd->add_option("--format-share", f->format_share, "share of pre-training tokens in template-formatted examples")
+        ->check(CLI::Range(0.0, 0.9));
     cmd->callback([f]() { run_demo(*f); });
 }
 

@@ -27,7 +27,7 @@ constexpr Curve kCurves[] = {
     {"eval_hard_standard", "held-out hard standard accuracy", 2},
     {"eval_hard_reasoning", "held-out hard reasoning accuracy", 2},
 };
-constexpr double kPeta = 1e15;
+constexpr double kTera = 1e12;
 
 std::string quoted(const std::string& s) {
     std::string out = "\"";
@@ -62,7 +62,7 @@ void plot_metrics(const std::vector<PlotSeries>& runs, const std::string& out, c
                 throw std::runtime_error(fmt::format("{}:{}: not a JSON object", runs[r].metrics_path, line_no));
             }
             if (j.contains("flops") && j["flops"].is_number()) cumulative_flops += j["flops"].get<double>();
-            const double x = x_field == "flops" ? cumulative_flops / kPeta : j.value("step", 0.0);
+            const double x = x_field == "flops" ? cumulative_flops / kTera : j.value("step", 0.0);
             for (size_t c = 0; c < std::size(kCurves); ++c)
                 if (j.contains(kCurves[c].field) && j[kCurves[c].field].is_number())
                     rows[c] += fmt::format("{} {}\n", x, j[kCurves[c].field].get<double>());
@@ -79,7 +79,7 @@ void plot_metrics(const std::vector<PlotSeries>& runs, const std::string& out, c
     if (plots[1].empty() && plots[2].empty())
         throw std::runtime_error("no reward or hard-split accuracy fields in the metrics files");
 
-    const std::string xlabel = x_field == "flops" ? "training compute (PFLOP)" : "step";
+    const std::string xlabel = x_field == "flops" ? "training compute (TFLOP)" : "step";
     std::string script = fmt::format(
         "set terminal {} size 1000,800\nset output {}\nset multiplot layout 2,1\nset grid\nset key outside right\n"
         "set xlabel {}\n",
