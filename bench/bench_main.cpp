@@ -15,6 +15,7 @@ struct BenchEntry {
 constexpr BenchEntry kBenches[] = {
     {"matmul", rpt::bench::matmul, "CPU matmul GFLOP/s at the model's shapes vs the fp32 peak"},
     {"training", rpt::bench::training, "pre-training tokens/s and GFLOP/s for a preset"},
+    {"decode", rpt::bench::decode, "KV-cache decode tokens/s and bytes/s; shared vs copied prefix"},
 };
 
 }  // namespace

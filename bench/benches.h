@@ -6,5 +6,6 @@ namespace rpt::bench {
 
 int matmul(int argc, char** argv);    // bench/bench_matmul.cpp
 int training(int argc, char** argv);  // bench/bench_training.cpp
+int decode(int argc, char** argv);    // bench/bench_decode.cpp
 
 }  // namespace rpt::bench

@@ -40,6 +40,7 @@ RolloutResult generate_rollouts(Transformer& model, const std::vector<std::vecto
     model.prefill(cache, prefixes);
 
     RolloutResult r;
+    r.prefill_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     r.contexts = B;
     r.group_size = G;
     r.responses.assign(size_t(S), {});

@@ -28,7 +28,8 @@ struct RolloutResult {
     int64_t decode_rows = 0;       // rows processed over all decode steps (= generated_tokens)
     int64_t decode_steps = 0;
     size_t kv_cache_bytes = 0;
-    double seconds = 0;
+    double seconds = 0;          // the whole call
+    double prefill_seconds = 0;  // of which the shared-prefix prefill
 };
 
 // `context_ids` (B) identify the contexts for the RNG: response g of context c draws

@@ -1,0 +1,131 @@
+// rpt_bench decode: batched KV-cache decoding on this machine's backend.
+//   1. Throughput: B prompts of P tokens, G = 1, `gen` greedy tokens each (the PyTorch
+//      peer's decode benchmark: config B, batch 8 or 64, prompt 64, 193 new tokens).
+//      Reported as tokens/s and as achieved bytes/s against the roofline of one decode
+//      step (all weights once + every row's KV cache), measured against this machine's
+//      own memory bandwidth (a triad over arrays far larger than the caches).
+//   2. Shared prefix vs copied prefix: B contexts x G rollouts decoded with one shared
+//      prefix per group, against the same work with every rollout holding its own copy
+//      of the prefix (B*G contexts, G = 1): KV memory and time.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "bench/benches.h"
+#include "kernels/context.h"
+#include "kernels/rng.h"
+#include "model/file_io.h"
+#include "model/kv_cache.h"
+#include "model/transformer.h"
+#include "rl/rollout.h"
+
+namespace rpt::bench {
+namespace {
+
+constexpr size_t kTriadElements = size_t(64) << 20;  // 3 arrays x 256 MiB: far past any cache
+
+// Sustained bytes/s of a = b + s * c over large arrays (3 streams), the decode ceiling.
+double measure_bandwidth() {
+    std::vector<float> a(kTriadElements), b(kTriadElements, 1.0f), c(kTriadElements, 2.0f);
+    double best = 0;
+    for (int rep = 0; rep < 4; ++rep) {
+        const auto t0 = std::chrono::steady_clock::now();
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < kTriadElements; ++i) a[i] = b[i] + 0.5f * c[i];
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        best = std::max(best, 3.0 * double(kTriadElements) * sizeof(float) / s);
+    }
+    return best;
+}
+
+std::vector<std::vector<int32_t>> random_prompts(int n, int length, int vocab, uint64_t seed) {
+    std::vector<std::vector<int32_t>> prompts(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i)
+        for (int t = 0; t < length; ++t) prompts[i].push_back(int32_t(hash_keys(seed, i, t) % uint64_t(vocab)));
+    return prompts;
+}
+
+struct DecodeRun {
+    double seconds = 0;  // decoding only (after the prefill), as the peer times it
+    int64_t tokens = 0;
+    size_t kv_bytes = 0;
+};
+
+DecodeRun decode(Transformer& model, const std::vector<std::vector<int32_t>>& prompts, int group, int gen) {
+    RolloutSettings s;
+    s.group_size = group;
+    s.max_new_tokens = gen;
+    s.sampling.greedy = true;
+    std::vector<int64_t> ids(prompts.size());
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = int64_t(i);
+    const RolloutResult r = generate_rollouts(model, prompts, ids, /*stop_ids=*/{}, s);
+    return {r.seconds - r.prefill_seconds, r.generated_tokens, r.kv_cache_bytes};
+}
+
+}  // namespace
+
+int decode(int argc, char** argv) {
+    CLI::App app{"batched KV-cache decoding: tokens/s, bytes/s vs roofline, shared vs copied prefix"};
+    std::string preset = "small", json_path, device = "cpu";
+    std::vector<int> batches = {8, 64};
+    int prompt = 64, gen = 193, group = 8, group_contexts = 8, group_gen = 32;
+    app.add_option("--preset", preset)->check(CLI::IsMember({"tiny", "small"}));
+    app.add_option("--batch", batches, "batch sizes of the throughput runs");
+    app.add_option("--prompt", prompt);
+    app.add_option("--gen", gen);
+    app.add_option("--group", group, "rollouts per context in the shared-prefix comparison");
+    app.add_option("--group-contexts", group_contexts);
+    app.add_option("--group-gen", group_gen);
+    app.add_option("--device", device);
+    app.add_option("--json", json_path);
+    CLI11_PARSE(app, argc, argv);
+
+    const OpContext ctx = make_context(device, false);
+    ModelConfig config = model_preset(preset);
+    config.max_position_embeddings = std::max(config.max_position_embeddings, prompt + gen);
+    Transformer model(config, ctx);
+    model.init_weights(1);
+    const double bandwidth = ctx.device == DeviceKind::cpu ? measure_bandwidth() : 0.0;
+    const double weight_bytes = double(config.num_parameters()) * sizeof(float);
+    const double kv_bytes_per_token = 2.0 * config.num_layers * config.kv_dim() * sizeof(float);
+    nlohmann::json out = {{"bench", "decode"}, {"preset", preset}, {"device", device_name(ctx.device)},
+                          {"bandwidth_gbs", bandwidth * 1e-9}};
+    std::printf("decode %s on %s (memory bandwidth %.1f GB/s measured by triad)\n", preset.c_str(),
+                device_name(ctx.device), bandwidth * 1e-9);
+    for (int B : batches) {
+        const DecodeRun r = decode(model, random_prompts(B, prompt, config.vocab_size, 7), 1, gen);
+        // Bytes a decode step must move at least: the weights once, then every row's
+        // cache up to its current length (prompt + i), summed over the gen steps.
+        double bytes = 0;
+        for (int i = 0; i < gen; ++i) bytes += weight_bytes + double(B) * kv_bytes_per_token * double(prompt + i);
+        const double achieved = bytes / r.seconds;
+        std::printf("  batch %3d: %8.0f tokens/s, %6.1f GB/s moved (%.0f%% of bandwidth)\n", B,
+                    double(r.tokens) / r.seconds, achieved * 1e-9, bandwidth > 0 ? 100.0 * achieved / bandwidth : 0.0);
+        out["throughput"].push_back({{"batch", B}, {"prompt", prompt}, {"gen", gen}, {"seconds", r.seconds},
+                                     {"tokens_per_s", double(r.tokens) / r.seconds}, {"bytes_per_s", achieved}});
+    }
+    const auto prompts = random_prompts(group_contexts, prompt, config.vocab_size, 9);
+    std::vector<std::vector<int32_t>> copied;
+    for (const auto& p : prompts)
+        for (int g = 0; g < group; ++g) copied.push_back(p);
+    const DecodeRun shared = decode(model, prompts, group, group_gen);
+    const DecodeRun copy = decode(model, copied, 1, group_gen);
+    std::printf("  %d contexts x %d rollouts, %d new tokens: shared prefix %.1f MiB KV, %.3f s; copied prefix "
+                "%.1f MiB KV, %.3f s (%.2fx memory, %.2fx time)\n",
+                group_contexts, group, group_gen, double(shared.kv_bytes) / 1048576.0, shared.seconds,
+                double(copy.kv_bytes) / 1048576.0, copy.seconds, double(copy.kv_bytes) / double(shared.kv_bytes),
+                copy.seconds / shared.seconds);
+    out["shared_prefix"] = {{"contexts", group_contexts}, {"group", group}, {"gen", group_gen},
+                            {"shared_kv_bytes", shared.kv_bytes}, {"shared_seconds", shared.seconds},
+                            {"copied_kv_bytes", copy.kv_bytes}, {"copied_seconds", copy.seconds}};
+    if (!json_path.empty()) write_file_atomic(json_path, out.dump(2) + "\n");
+    return 0;
+}
+
+}  // namespace rpt::bench
