@@ -15,7 +15,10 @@ struct BenchEntry {
 constexpr BenchEntry kBenches[] = {
     {"matmul", rpt::bench::matmul, "CPU matmul GFLOP/s at the model's shapes vs the fp32 peak"},
     {"training", rpt::bench::training, "pre-training tokens/s and GFLOP/s for a preset"},
+    {"rpt-step", rpt::bench::rpt_step, "one RPT step (B contexts x G rollouts) split by phase"},
     {"decode", rpt::bench::decode, "KV-cache decode tokens/s and bytes/s; shared vs copied prefix"},
+    {"comm", rpt::bench::comm, "allreduce / ZeRO bus bandwidth over message sizes (run under mpirun)"},
+    {"tokenizer", rpt::bench::tokenizer, "tokenizer encode/decode MB/s on a text; checkpoint load GB/s"},
 };
 
 }  // namespace

@@ -7,5 +7,8 @@ namespace rpt::bench {
 int matmul(int argc, char** argv);    // bench/bench_matmul.cpp
 int training(int argc, char** argv);  // bench/bench_training.cpp
 int decode(int argc, char** argv);    // bench/bench_decode.cpp
+int rpt_step(int argc, char** argv);  // bench/bench_rpt_step.cpp
+int comm(int argc, char** argv);      // bench/bench_comm.cpp
+int tokenizer(int argc, char** argv);  // bench/bench_tokenizer.cpp
 
 }  // namespace rpt::bench

@@ -69,4 +69,6 @@ print(f"  batch {b}: rpt {mine['tokens_per_s']:.0f} tok/s vs PyTorch {peer['deco
 PY
   done
 fi
+echo; echo "== one RPT step"
+"$BUILD/rpt_bench" rpt-step --preset tiny --contexts 32 --rollouts 8 --json "$OUT/rpt_step.json"
 echo; echo "raw results in $OUT/"

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <stdexcept>
 #include <vector>
 
@@ -18,6 +19,8 @@ namespace fs = std::filesystem;
 
 constexpr const char* kConfigFile = "config.json";
 constexpr const char* kWeightsFile = "model.safetensors";
+// Large Hugging Face checkpoints are split into shards listed by this index.
+constexpr const char* kWeightsIndexFile = "model.safetensors.index.json";
 constexpr const char* kTokenizerFile = "tokenizer.json";
 constexpr const char* kOptimizerFile = "optimizer.safetensors";
 constexpr const char* kStateFile = "trainer_state.json";
@@ -54,6 +57,16 @@ void publish_directory(const std::string& tmp, const std::string& dir) {
 
 void save_checkpoint(const std::string& dir, const Transformer& model, const Tokenizer& tokenizer,
                      const AdamW* optimizer, const TrainerState* state) {
+    // Under data parallelism every rank calls this: the moments are gathered (ZeRO
+    // shards them), rank 0 writes, and the barrier keeps the others from running ahead
+    // of a checkpoint that might still fail (rank 0's error then aborts them all).
+    Comm* comm = optimizer ? optimizer->comm() : nullptr;
+    std::vector<float> m, v;
+    if (optimizer && state) optimizer->moments_to_host(m, v);
+    if (comm && comm->rank() != 0) {
+        comm->barrier();
+        return;
+    }
     const fs::path target(dir);
     if (target.has_parent_path()) ensure_directory(target.parent_path().string());
     const std::string tmp = fmt::format("{}.tmp-{}", dir, getpid());
@@ -71,7 +84,6 @@ void save_checkpoint(const std::string& dir, const Transformer& model, const Tok
         write_safetensors_f32(join(tmp, kWeightsFile), tensors, {{"format", "pt"}});
 
         if (optimizer && state) {
-            const std::vector<float> m = to_host(optimizer->m()), v = to_host(optimizer->v());
             const int64_t P = model.layout().total();
             write_safetensors_f32(join(tmp, kOptimizerFile), {{kMomentM, {P}, m.data()}, {kMomentV, {P}, v.data()}},
                                   {{"format", "rpt-adamw"}});
@@ -84,6 +96,7 @@ void save_checkpoint(const std::string& dir, const Transformer& model, const Tok
             write_file_atomic(join(tmp, kStateFile), s.dump(2) + "\n");
         }
         publish_directory(tmp, dir);
+        if (comm) comm->barrier();
     } catch (...) {
         std::error_code ec;
         fs::remove_all(tmp, ec);
@@ -105,12 +118,61 @@ ModelConfig read_checkpoint_config(const std::string& dir) {
 
 Tokenizer read_checkpoint_tokenizer(const std::string& dir) { return Tokenizer::load(join(dir, kTokenizerFile)); }
 
+namespace {
+
+// The shard file of each tensor, from model.safetensors.index.json. Shard names are
+// taken verbatim from the index (never constructed from a pattern) but must be plain
+// file names inside `dir`, so a hostile index cannot point outside the checkpoint.
+std::map<std::string, std::string> read_weight_map(const std::string& path) {
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(read_file(path));
+    } catch (const nlohmann::json::parse_error& e) {
+        throw std::runtime_error(fmt::format("{}: invalid JSON: {}", path, e.what()));
+    }
+    if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
+        throw std::runtime_error(fmt::format("{}: missing object field 'weight_map'", path));
+    std::map<std::string, std::string> map;
+    for (const auto& [name, shard] : j["weight_map"].items()) {
+        if (!shard.is_string())
+            throw std::runtime_error(fmt::format("{}: weight_map['{}'] must be a file name string", path, name));
+        const std::string file = shard.get<std::string>();
+        if (file.empty() || file == "." || file == ".." || file.find('/') != std::string::npos ||
+            file.find('\\') != std::string::npos)
+            throw std::runtime_error(
+                fmt::format("{}: weight_map['{}'] = '{}' is not a file name in the checkpoint directory", path, name, file));
+        map.emplace(name, file);
+    }
+    return map;
+}
+
+}  // namespace
+
 void load_checkpoint_weights(const std::string& dir, Transformer& model) {
-    const SafetensorsFile file = SafetensorsFile::open(join(dir, kWeightsFile));
-    const ParameterLayout& layout = model.layout();
-    std::vector<float> host(static_cast<size_t>(layout.total()));
-    for (const ParameterEntry& e : layout.entries()) file.read_f32(e.name, e.shape, host.data() + e.offset);
+    std::vector<float> host(static_cast<size_t>(model.layout().total()));
+    read_checkpoint_tensors(dir, model.layout(), host.data());
     copy_from_host(model.params().flat, host.data());
+}
+
+void read_checkpoint_tensors(const std::string& dir, const ParameterLayout& layout, float* host) {
+    const std::string single = join(dir, kWeightsFile), index = join(dir, kWeightsIndexFile);
+    // A single file wins over an index, as in transformers.
+    if (fs::exists(single) || !fs::exists(index)) {
+        const SafetensorsFile file = SafetensorsFile::open(single);
+        for (const ParameterEntry& e : layout.entries()) file.read_f32(e.name, e.shape, host + e.offset);
+    } else {
+        const std::map<std::string, std::string> weight_map = read_weight_map(index);
+        std::map<std::string, SafetensorsFile> shards;  // opened (mapped and validated) once each
+        for (const ParameterEntry& e : layout.entries()) {
+            const auto it = weight_map.find(e.name);
+            if (it == weight_map.end())
+                throw std::runtime_error(fmt::format("{}: weight_map has no entry for tensor '{}'", index, e.name));
+            auto shard = shards.find(it->second);
+            if (shard == shards.end())
+                shard = shards.emplace(it->second, SafetensorsFile::open(join(dir, it->second.c_str()))).first;
+            shard->second.read_f32(e.name, e.shape, host + e.offset);
+        }
+    }
 }
 
 bool has_training_state(const std::string& dir) {
@@ -142,12 +204,12 @@ TrainerState load_training_state(const std::string& dir, AdamW& optimizer) {
         throw std::runtime_error(fmt::format("{}: wrong field type: {}", path, e.what()));
     }
     const SafetensorsFile file = SafetensorsFile::open(join(dir, kOptimizerFile));
-    const int64_t P = optimizer.m().numel();
-    std::vector<float> host(static_cast<size_t>(P));
-    file.read_f32(kMomentM, {P}, host.data());
-    copy_from_host(optimizer.m(), host.data());
-    file.read_f32(kMomentV, {P}, host.data());
-    copy_from_host(optimizer.v(), host.data());
+    // The file holds the full moments; each rank keeps its ZeRO shard (or all of them).
+    const int64_t P = optimizer.parameter_count();
+    std::vector<float> m(static_cast<size_t>(P)), v(static_cast<size_t>(P));
+    file.read_f32(kMomentM, {P}, m.data());
+    file.read_f32(kMomentV, {P}, v.data());
+    optimizer.load_moments(m.data(), v.data());
     return s;
 }
 

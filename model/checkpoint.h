@@ -27,16 +27,22 @@ struct TrainerState {
     nlohmann::json extra = nlohmann::json::object();  // trainer-specific settings and counters
 };
 
-// `optimizer` and `state` may be null (an inference-only checkpoint).
+// `optimizer` and `state` may be null (an inference-only checkpoint). With an optimizer
+// on a multi-rank Comm this is collective: every rank calls it, the full moments are
+// gathered (ZeRO), and rank 0 alone writes.
 void save_checkpoint(const std::string& dir, const Transformer& model, const Tokenizer& tokenizer,
                      const AdamW* optimizer, const TrainerState* state);
 
 ModelConfig read_checkpoint_config(const std::string& dir);
 Tokenizer read_checkpoint_tokenizer(const std::string& dir);
-// Loads every parameter, checking names and shapes against the model's config.
+// Loads every parameter, checking names and shapes against the model's config. Reads
+// model.safetensors, or else the shards that model.safetensors.index.json names.
 void load_checkpoint_weights(const std::string& dir, Transformer& model);
+// The same into host memory (layout.total() floats), without a model: for conversions.
+void read_checkpoint_tensors(const std::string& dir, const ParameterLayout& layout, float* host);
 bool has_training_state(const std::string& dir);
-// Restores AdamW moments and returns the trainer state.
+// Restores AdamW moments (this rank's ZeRO shard of the stored full moments, so a run
+// resumes on any number of ranks) and returns the trainer state.
 TrainerState load_training_state(const std::string& dir, AdamW& optimizer);
 
 }  // namespace rpt

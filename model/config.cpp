@@ -97,10 +97,25 @@ ModelConfig ModelConfig::from_hf_json(const nlohmann::json& j, const std::string
     };
     if (j.contains("model_type") && j["model_type"].is_string() && j["model_type"] != "qwen2")
         fail(fmt::format("model_type '{}' is not supported (only qwen2)", j["model_type"].get<std::string>()));
-    if (j.contains("rope_scaling") && !j["rope_scaling"].is_null())
-        fail("field 'rope_scaling' is set: scaled RoPE is not supported");
+    // RoPE settings: transformers < 5 writes rope_theta (+ rope_scaling), transformers 5
+    // writes rope_parameters {rope_type, rope_theta}. Only plain ("default") RoPE is
+    // computed; any other type is rejected rather than silently mis-computed.
+    auto check_rope_type = [&](const char* key) {
+        if (!j.contains(key) || j[key].is_null()) return;
+        const nlohmann::json& r = j[key];
+        if (!r.is_object()) fail(fmt::format("field '{}' must be an object", key));
+        const nlohmann::json type = r.contains("rope_type") ? r["rope_type"] : r.value("type", nlohmann::json());
+        if (!(type.is_string() && type.get<std::string>() == "default") || r.contains("factor"))
+            fail(fmt::format("field '{}' asks for scaled RoPE ({}): not supported", key, r.dump()));
+    };
+    check_rope_type("rope_scaling");
+    check_rope_type("rope_parameters");
     if (j.contains("use_sliding_window") && j["use_sliding_window"].is_boolean() && j["use_sliding_window"].get<bool>())
         fail("field 'use_sliding_window' is true: sliding-window attention is not supported");
+    if (j.contains("layer_types") && j["layer_types"].is_array())
+        for (const nlohmann::json& t : j["layer_types"])
+            if (t != "full_attention")
+                fail(fmt::format("field 'layer_types' lists {}: only full_attention is supported", t.dump()));
 
     ModelConfig c;
     c.vocab_size = get_int("vocab_size", true, 0);
@@ -114,13 +129,25 @@ ModelConfig ModelConfig::from_hf_json(const nlohmann::json& j, const std::string
     if (!j.contains("head_dim") && c.num_heads > 0 && c.hidden_size % c.num_heads != 0)
         fail(fmt::format("num_attention_heads ({}) must divide hidden_size ({})", c.num_heads, c.hidden_size));
     c.rope_theta = get_float("rope_theta", 10000.0f);
+    if (j.contains("rope_parameters") && j["rope_parameters"].is_object() && j["rope_parameters"].contains("rope_theta")) {
+        const nlohmann::json& theta = j["rope_parameters"]["rope_theta"];
+        if (!theta.is_number()) fail("field 'rope_parameters.rope_theta' must be a number");
+        c.rope_theta = theta.get<float>();
+    }
     c.rms_norm_eps = get_float("rms_norm_eps", 1e-6f);
     if (j.contains("tie_word_embeddings")) {
         if (!j["tie_word_embeddings"].is_boolean()) fail("field 'tie_word_embeddings' must be a boolean");
         c.tie_word_embeddings = j["tie_word_embeddings"].get<bool>();
     }
     c.bos_token_id = get_int("bos_token_id", false, -1);
-    c.eos_token_id = get_int("eos_token_id", false, -1);
+    // Some checkpoints list several end tokens; the first is the end of text.
+    if (j.contains("eos_token_id") && j["eos_token_id"].is_array()) {
+        const nlohmann::json& ids = j["eos_token_id"];
+        if (ids.empty() || !ids[0].is_number_integer()) fail("field 'eos_token_id' must be an integer or a list of them");
+        c.eos_token_id = ids[0].get<int>();
+    } else {
+        c.eos_token_id = get_int("eos_token_id", false, -1);
+    }
     try {
         c.validate();
     } catch (const std::invalid_argument& e) {

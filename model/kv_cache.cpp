@@ -60,11 +60,11 @@ size_t KvCache::kv_bytes(const ModelConfig& config, const KvCacheShape& shape, D
     return measure_kv_bytes(config, shape);
 }
 
-KvCache::KvCache(const ModelConfig& config, OpContext ctx, const KvCacheShape& shape, size_t budget_bytes)
-    : shape_(shape) {
+void KvCache::check_budget(const ModelConfig& config, const KvCacheShape& shape, DeviceKind device,
+                           size_t budget_bytes) {
     if (shape.contexts <= 0 || shape.group_size <= 0 || shape.prefix_capacity <= 0 || shape.suffix_capacity <= 0)
         throw std::invalid_argument("KV cache shape must be positive");
-    const size_t kv = kv_bytes(config, shape, ctx.device);
+    const size_t kv = kv_bytes(config, shape, device);
     if (kv > budget_bytes)
         throw std::invalid_argument(fmt::format(
             "the KV cache needs {:.1f} MiB ({} contexts x {} rollouts, prefix {} + {} new tokens, {} layers) but "
@@ -72,6 +72,11 @@ KvCache::KvCache(const ModelConfig& config, OpContext ctx, const KvCacheShape& s
             "--kv-budget-mb",
             double(kv) / 1048576.0, shape.contexts, shape.group_size, shape.prefix_capacity, shape.suffix_capacity,
             config.num_layers, double(budget_bytes) / 1048576.0));
+}
+
+KvCache::KvCache(const ModelConfig& config, OpContext ctx, const KvCacheShape& shape, size_t budget_bytes)
+    : shape_(shape) {
+    check_budget(config, shape, ctx.device, budget_bytes);
     Arena measure(nullptr);
     carve_all(measure, config, shape, this);
     prefix_k.clear();

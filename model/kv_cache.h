@@ -28,6 +28,9 @@ public:
     // Bytes of the cache proper (keys and values), the number the budget is about.
     static size_t kv_bytes(const ModelConfig& config, const KvCacheShape& shape, DeviceKind device);
     // Throws std::invalid_argument naming the knobs when kv_bytes exceeds budget_bytes.
+    static void check_budget(const ModelConfig& config, const KvCacheShape& shape, DeviceKind device,
+                             size_t budget_bytes);
+    // Checks the budget first (check_budget), then allocates.
     KvCache(const ModelConfig& config, OpContext ctx, const KvCacheShape& shape, size_t budget_bytes);
 
     const KvCacheShape& shape() const { return shape_; }

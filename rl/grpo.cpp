@@ -45,7 +45,7 @@ GrpoStats grpo_update(Transformer& policy, AdamW& optimizer, Transformer* refere
         R = std::max(R, len);
         response_tokens += len;
         // A zero advantage gives a zero gradient unless a KL term pulls on it: skip the row.
-        if (advantages[s] != 0.0f || settings.loss.kl_beta > 0)
+        if (advantages[s] != 0.0f || settings.loss.kl_beta > 0 || !settings.skip_zero_advantage)
             rows.push_back({s, int(prompts[size_t(s / G)].size()), len});
     }
     ops::PolicyLossSettings loss = settings.loss;

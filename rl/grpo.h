@@ -20,6 +20,9 @@ struct GrpoSettings {
     ops::PolicyLossSettings loss;    // clip range, KL weight, aggregation (totals are filled in here)
     int micro_batch_rows = 64;       // sequences per forward/backward
     int updates_per_batch = 1;       // 1: exactly on-policy
+    // Rows with advantage 0 contribute no gradient (without KL): skipping them saves
+    // their forward/backward. Off: every row is computed (benchmarks, debugging).
+    bool skip_zero_advantage = true;
 };
 
 struct GrpoStats {

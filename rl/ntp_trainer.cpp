@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -15,41 +16,57 @@ namespace {
 constexpr int32_t kNoTarget = -1;
 
 // Window b of micro-batch `micro` of step `step` starts at a position drawn from
-// (seed, step, micro, b) alone: resuming at any step replays the same data.
-void fill_windows(const std::vector<int32_t>& stream, const NtpOptions& o, int64_t step, int micro,
-                  std::vector<int32_t>& tokens, std::vector<int32_t>& targets) {
-    const int B = o.batch_size, T = o.seq_len;
+// (seed, step, micro, b) alone: resuming at any step, on any number of ranks, replays
+// the same data. This rank fills the windows b = rank, rank + ranks, ... of the B.
+void fill_windows(const std::vector<int32_t>& stream, const NtpOptions& o, int64_t step, int micro, int rank,
+                  int ranks, std::vector<int32_t>& tokens, std::vector<int32_t>& targets) {
+    const int local_batch = o.batch_size / ranks, T = o.seq_len;
     if (stream.size() < size_t(T) + 1)
         throw std::invalid_argument(fmt::format("the training stream has {} tokens, fewer than seq_len + 1 = {}",
                                                 stream.size(), T + 1));
     const uint64_t starts = stream.size() - size_t(T);
-    tokens.resize(size_t(B) * T);
-    targets.resize(size_t(B) * T);
-    for (int b = 0; b < B; ++b) {
+    tokens.resize(size_t(local_batch) * T);
+    targets.resize(size_t(local_batch) * T);
+    for (int j = 0; j < local_batch; ++j) {
+        const int b = j * ranks + rank;
         const uint64_t start = hash_keys(o.seed, uint64_t(step), uint64_t(micro), uint64_t(b)) % starts;
-        std::copy_n(stream.begin() + int64_t(start), T, tokens.begin() + int64_t(b) * T);
-        std::copy_n(stream.begin() + int64_t(start) + 1, T, targets.begin() + int64_t(b) * T);
+        std::copy_n(stream.begin() + int64_t(start), T, tokens.begin() + int64_t(j) * T);
+        std::copy_n(stream.begin() + int64_t(start) + 1, T, targets.begin() + int64_t(j) * T);
     }
+}
+
+int comm_rank(const Comm* comm) { return comm ? comm->rank() : 0; }
+int comm_size(const Comm* comm) { return comm ? comm->size() : 1; }
+
+void check_batch_divides(const NtpOptions& o, int ranks) {
+    if (o.batch_size % ranks != 0)
+        throw std::invalid_argument(fmt::format("--batch {} is not divisible by the {} ranks (each rank takes B/N "
+                                                "sequences of the global batch B)",
+                                                o.batch_size, ranks));
 }
 
 }  // namespace
 
 NtpEval evaluate_next_token(Transformer& model, const std::vector<TokenizedDocument>& docs, int batch_size,
-                            int seq_len, int max_docs) {
+                            int seq_len, int max_docs, Comm* comm) {
     NtpEval r;
     const size_t n = std::min(docs.size(), size_t(std::max(0, max_docs)));
+    const int rank = comm_rank(comm), ranks = comm_size(comm);
+    std::vector<size_t> mine;  // this rank's documents: i % ranks == rank
+    for (size_t i = size_t(rank); i < n; i += size_t(ranks)) mine.push_back(i);
     const int T = seq_len;
+    // Sums, reduced over ranks at the end: loss, tokens, correct, answer tokens, answer correct.
     double loss_sum = 0;
-    int64_t correct = 0, answer_correct = 0;
+    int64_t counts[4] = {0, 0, 0, 0};
     std::vector<int32_t> tokens, targets;
     std::vector<uint8_t> is_answer;
-    for (size_t first = 0; first < n; first += size_t(batch_size)) {
-        const int B = int(std::min(size_t(batch_size), n - first));
+    for (size_t first = 0; first < mine.size(); first += size_t(batch_size)) {
+        const int B = int(std::min(size_t(batch_size), mine.size() - first));
         tokens.assign(size_t(B) * T, 0);
         targets.assign(size_t(B) * T, kNoTarget);
         is_answer.assign(size_t(B) * T, 0);
         for (int b = 0; b < B; ++b) {
-            const TokenizedDocument& d = docs[first + size_t(b)];
+            const TokenizedDocument& d = docs[mine[first + size_t(b)]];
             const size_t len = std::min(d.tokens.size(), size_t(T) + 1);
             for (size_t t = 0; t + 1 < len; ++t) {
                 tokens[size_t(b) * T + t] = d.tokens[t];
@@ -65,48 +82,83 @@ NtpEval evaluate_next_token(Transformer& model, const std::vector<TokenizedDocum
         for (size_t i = 0; i < targets.size(); ++i) {
             if (targets[i] == kNoTarget) continue;
             loss_sum -= logprob[i];
-            ++r.tokens;
+            ++counts[0];
             const bool hit = argmax[i] == targets[i];
-            correct += hit;
+            counts[1] += hit;
             if (is_answer[i]) {
-                ++r.answer_tokens;
-                answer_correct += hit;
+                ++counts[2];
+                counts[3] += hit;
             }
         }
     }
+    if (ranks > 1) {
+        comm->allreduce_sum_host(&loss_sum, 1);
+        comm->allreduce_sum_host(counts, 4);
+    }
+    r.tokens = counts[0];
+    r.answer_tokens = counts[2];
     if (r.tokens > 0) {
         r.loss = loss_sum / double(r.tokens);
-        r.accuracy = double(correct) / double(r.tokens);
+        r.accuracy = double(counts[1]) / double(r.tokens);
     }
-    if (r.answer_tokens > 0) r.answer_accuracy = double(answer_correct) / double(r.answer_tokens);
+    if (r.answer_tokens > 0) r.answer_accuracy = double(counts[3]) / double(r.answer_tokens);
     return r;
+}
+
+NtpStepResult ntp_train_step(Transformer& model, AdamW& optimizer, const std::vector<int32_t>& stream,
+                             const NtpOptions& o, int64_t step) {
+    Comm* comm = optimizer.comm();
+    const int rank = comm_rank(comm), ranks = comm_size(comm);
+    check_batch_divides(o, ranks);
+    std::vector<int32_t> tokens, targets;
+    const int local_batch = o.batch_size / ranks;
+    const int64_t local_tokens = int64_t(local_batch) * o.seq_len * o.grad_accum;
+    // Mean loss over this rank's tokens: each token's gradient weight is -1/count. The
+    // optimizer averages over ranks, and every rank has the same count, so the update
+    // follows the mean over the global batch.
+    const std::vector<float> dlogprob(size_t(local_batch) * o.seq_len, -1.0f / float(local_tokens));
+    NtpStepResult result;
+    double loss = 0;
+    model.zero_grad();
+    for (int micro = 0; micro < o.grad_accum; ++micro) {
+        fill_windows(stream, o, step, micro, rank, ranks, tokens, targets);
+        model.forward(tokens.data(), targets.data(), local_batch, o.seq_len);
+        for (float lp : model.logprobs()) loss -= lp;
+        model.backward(dlogprob.data());
+    }
+    if (step == o.nan_step && rank == o.nan_rank)
+        ops::fill(model.context(), model.grads().flat.rows(0, 1), std::numeric_limits<float>::quiet_NaN());
+    loss /= double(local_tokens);
+    if (ranks > 1) loss = comm->allreduce_sum(loss) / double(ranks);
+    result.loss = loss;
+    // The reduced loss is the same on every rank, so all of them skip or stop together.
+    if (!std::isfinite(loss)) {
+        if (o.adamw.skip_nonfinite) {
+            result.skipped = true;
+            return result;
+        }
+        throw std::runtime_error(fmt::format("step {}: loss is {} (no update applied)", step, loss));
+    }
+    const float lr = cosine_lr(step, o.warmup_steps, o.steps, o.adamw.lr, o.min_lr_ratio);
+    result.grad_norm = optimizer.step(model.params().flat, model.grads().flat, lr, o.adamw);
+    result.skipped = !std::isfinite(result.grad_norm);
+    return result;
 }
 
 double ntp_step(Transformer& model, AdamW& optimizer, const std::vector<int32_t>& stream, const NtpOptions& o,
                 int64_t step) {
-    std::vector<int32_t> tokens, targets;
-    const int64_t tokens_per_step = int64_t(o.batch_size) * o.seq_len * o.grad_accum;
-    // Mean loss over every token of the step: each token's gradient weight is -1/count.
-    const std::vector<float> dlogprob(size_t(o.batch_size) * o.seq_len, -1.0f / float(tokens_per_step));
-    double loss = 0;
-    model.zero_grad();
-    for (int micro = 0; micro < o.grad_accum; ++micro) {
-        fill_windows(stream, o, step, micro, tokens, targets);
-        model.forward(tokens.data(), targets.data(), o.batch_size, o.seq_len);
-        for (float lp : model.logprobs()) loss -= lp;
-        model.backward(dlogprob.data());
-    }
-    loss /= double(tokens_per_step);
-    if (!std::isfinite(loss)) throw std::runtime_error(fmt::format("step {}: loss is {} (no update applied)", step, loss));
-    const float lr = cosine_lr(step, o.warmup_steps, o.steps, o.adamw.lr, o.min_lr_ratio);
-    optimizer.step(model.params().flat, model.grads().flat, lr, o.adamw);
-    return loss;
+    return ntp_train_step(model, optimizer, stream, o, step).loss;
 }
 
 void train_ntp(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer, const TokenizedCorpus& corpus,
                const NtpOptions& o, TrainerState& state, const NtpStepHook& hook) {
+    Comm* comm = optimizer.comm();
+    check_batch_divides(o, comm_size(comm));
+    const bool root = comm_rank(comm) == 0;
+    const bool quiet = o.quiet || !root;  // rank 0 alone prints and writes metrics
     const bool resumed = state.step > 0;
-    MetricsWriter metrics = o.metrics_path.empty() ? MetricsWriter() : MetricsWriter(o.metrics_path, resumed);
+    MetricsWriter metrics =
+        o.metrics_path.empty() || !root ? MetricsWriter() : MetricsWriter(o.metrics_path, resumed);
     const int64_t tokens_per_step = int64_t(o.batch_size) * o.seq_len * o.grad_accum;
     const double flops_per_step = model.config().training_flops_per_token(o.seq_len) * double(tokens_per_step);
     ProgressClock clock(state.step, o.stop_at > 0 ? std::min(o.stop_at, o.steps) : o.steps);
@@ -118,29 +170,43 @@ void train_ntp(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
         if (o.out_dir.empty()) return;
         state.data_cursor = uint64_t(state.step);
         state.rng_state = o.seed;
-        save_checkpoint(o.out_dir, model, tokenizer, &optimizer, &state);
+        save_checkpoint(o.out_dir, model, tokenizer, &optimizer, &state);  // collective; rank 0 writes
     };
 
     const int64_t end = o.stop_at > 0 ? std::min(o.stop_at, o.steps) : o.steps;
     for (int64_t step = state.step + 1; step <= end; ++step) {
-        const double loss = ntp_step(model, optimizer, corpus.train_stream, o, step);
+        if (step == o.fail_step && comm_rank(comm) == o.fail_rank)
+            throw std::runtime_error(fmt::format("step {}: failure injected by --debug-fail-at", step));
+        const NtpStepResult r = ntp_train_step(model, optimizer, corpus.train_stream, o, step);
+        const double loss = r.loss;
         state.step = step;
-        window_loss += loss;
-        ++window_steps;
+        if (r.skipped) {
+            if (!quiet)
+                std::fprintf(stderr, "step %lld: loss %g, gradient norm %g: non-finite, update skipped\n",
+                             (long long)step, r.loss, r.grad_norm);
+        } else {
+            window_loss += loss;
+            ++window_steps;
+        }
         const float lr = cosine_lr(step, o.warmup_steps, o.steps, o.adamw.lr, o.min_lr_ratio);
         nlohmann::json record = {{"step", step},
                                  {"loss", loss},
+                                 {"grad_norm", r.grad_norm},
                                  {"lr", lr},
                                  {"tokens", step * tokens_per_step},
                                  {"flops", flops_per_step}};
+        if (r.skipped) record["skipped"] = true;
+        if (!std::isfinite(loss)) record["loss"] = nullptr;  // JSON has no NaN
+        if (!std::isfinite(r.grad_norm)) record["grad_norm"] = nullptr;
 
         const bool last = step == end;
         if ((o.eval_every > 0 && step % o.eval_every == 0) || last) {
-            const NtpEval e = evaluate_next_token(model, corpus.heldout, o.batch_size, o.seq_len, o.eval_docs);
+            const NtpEval e =
+                evaluate_next_token(model, corpus.heldout, o.batch_size, o.seq_len, o.eval_docs, comm);
             record["eval_loss"] = e.loss;
             record["eval_accuracy"] = e.accuracy;
             record["eval_answer_accuracy"] = e.answer_accuracy;
-            if (!o.quiet)
+            if (!quiet)
                 std::fprintf(stderr, "  eval @ step %lld: held-out loss %.4f, accuracy %.3f, answer accuracy %.3f\n",
                              (long long)step, e.loss, e.accuracy, e.answer_accuracy);
         }
@@ -149,9 +215,10 @@ void train_ntp(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
             const double tok_s = double(window_steps * tokens_per_step) / std::max(1e-9, now - window_start);
             record["tokens_per_s"] = tok_s;
             record["gflops"] = tok_s * flops_per_step / double(tokens_per_step) * 1e-9;
-            if (!o.quiet)
+            if (!quiet)
                 std::fprintf(stderr, "step %6lld/%lld | loss %.4f | lr %.2e | %8.0f tok/s | ETA %s\n",
-                             (long long)step, (long long)o.steps, window_loss / double(window_steps), lr, tok_s,
+                             (long long)step, (long long)o.steps,
+                             window_loss / double(std::max<int64_t>(1, window_steps)), lr, tok_s,
                              format_duration(clock.eta(step)).c_str());
             window_loss = 0;
             window_steps = 0;

@@ -104,6 +104,7 @@ RolloutResult generate_rollouts(Transformer& model, const std::vector<std::vecto
             const int s = active[a];
             r.responses[s].push_back(out_tokens[a]);
             r.sampler_logprobs[s].push_back(out_lp[a]);
+            if (settings.on_token) settings.on_token(s, out_tokens[a]);
             const bool stop = std::find(stop_ids.begin(), stop_ids.end(), out_tokens[a]) != stop_ids.end();
             if (!stop) {
                 next_token[s] = out_tokens[a];

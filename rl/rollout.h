@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "kernels/rl_ops.h"
@@ -17,6 +18,9 @@ struct RolloutSettings {
     int max_new_tokens = 16;   // per response, stop token included
     ops::SamplingSettings sampling;  // seed and step form the RNG key with sequence ids
     size_t kv_budget_bytes = size_t(4) << 30;
+    // Called with each token as soon as it is sampled (stop tokens included), in slot
+    // order within a step: lets `rpt generate` stream text. Empty: not called.
+    std::function<void(int slot, int32_t token)> on_token;
 };
 
 struct RolloutResult {

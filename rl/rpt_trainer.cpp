@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <memory>
 #include <stdexcept>
 
 #include <fmt/format.h>
 
 #include "kernels/rng.h"
+#include "model/kv_cache.h"
 #include "rl/metrics.h"
 #include "rl/reward.h"
 #include "rl/rollout.h"
@@ -97,6 +99,24 @@ void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
     GrpoSettings grpo = o.grpo;
     grpo.temperature = o.temperature;
 
+    // The frozen reference of the optional KL term: the policy as this run found it.
+    std::unique_ptr<Transformer> reference;
+    if (grpo.loss.kl_beta > 0) {
+        reference = std::make_unique<Transformer>(config, model.context());
+        ops::copy(model.context(), reference->params().flat, model.params().flat);
+    }
+    {
+        // The largest cache a step can need, reported once and checked against the budget now
+        // rather than after the first rollouts.
+        size_t longest_prompt = tokens.prefix.size() + tokens.suffix.size() + size_t(o.context_tokens);
+        const KvCacheShape shape{o.contexts, G, int(longest_prompt), o.max_new_tokens};
+        const size_t kv = KvCache::kv_bytes(config, shape, model.context().device);
+        if (!o.quiet)
+            std::fprintf(stderr, "KV cache: %.1f MiB per rollout batch (%d contexts x %d rollouts, budget %.0f MiB)\n",
+                         double(kv) / 1048576.0, o.contexts, G, double(o.kv_budget_bytes) / 1048576.0);
+        KvCache::check_budget(config, shape, model.context().device, o.kv_budget_bytes);
+    }
+
     for (int64_t step = state.step + 1; step <= o.steps; ++step) {
         RptStepRecord rec;
         rec.step = step;
@@ -148,7 +168,7 @@ void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
         // GRPO update.
         rec.lr = cosine_lr(step, o.warmup_steps, o.steps, o.adamw.lr, o.min_lr_ratio);
         const auto t_update = std::chrono::steady_clock::now();
-        rec.grpo = grpo_update(model, optimizer, nullptr, batch.prompts, rollouts, rewards.rewards, grpo, float(rec.lr),
+        rec.grpo = grpo_update(model, optimizer, reference.get(), batch.prompts, rollouts, rewards.rewards, grpo, float(rec.lr),
                                o.adamw);
         rec.seconds_update = seconds_since(t_update);
         const double train_T = double(o.context_tokens + o.max_new_tokens);

@@ -26,6 +26,8 @@ void add_rpt_flags(CLI::App& cmd, RptOptions& o, std::string& aggregation, float
     cmd.add_flag("--dynamic-sampling", o.dynamic_sampling, "drop groups whose rewards are all equal and refill");
     cmd.add_option("--clip-low", o.grpo.loss.clip_low, "PPO ratio clip below 1")->check(CLI::Range(0.0, 1.0));
     cmd.add_option("--clip-high", o.grpo.loss.clip_high, "PPO ratio clip above 1")->check(CLI::NonNegativeNumber);
+    cmd.add_option("--kl-beta", o.grpo.loss.kl_beta, "weight of the k3 KL to the starting policy (0: off)")
+        ->check(CLI::NonNegativeNumber);
     cmd.add_option("--aggregation", aggregation, "token-mean, seq-mean-token-mean or dr-grpo")
         ->check(CLI::IsMember({"token-mean", "seq-mean-token-mean", "dr-grpo"}));
     cmd.add_flag("!--no-std-scale", o.grpo.scale_by_std, "advantages without std division (Dr. GRPO)");

@@ -1,0 +1,82 @@
+// rpt_bench rpt-step: the time of one RPT step split by phase (rollout, reward, update)
+// at B contexts x G rollouts, on this machine's backend, for a preset model with random
+// weights. The work per step depends on what the model knows only through response
+// lengths (a random model rarely samples a stop token early), so the mean length is
+// reported with the times.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "bench/benches.h"
+#include "kernels/context.h"
+#include "model/bpe_trainer.h"
+#include "model/file_io.h"
+#include "rl/rpt_trainer.h"
+#include "rl/special_tokens.h"
+#include "rl/synth_corpus.h"
+#include "rl/token_data.h"
+
+namespace rpt::bench {
+
+int rpt_step(int argc, char** argv) {
+    CLI::App app{"one RPT step split by phase"};
+    std::string preset = "tiny", device = "cpu", json_path;
+    int contexts = 32, group = 8, max_new = 8, context_tokens = 64, steps = 3;
+    app.add_option("--preset", preset)->check(CLI::IsMember({"tiny", "small"}));
+    app.add_option("--contexts", contexts);
+    app.add_option("--rollouts", group);
+    app.add_option("--max-new-tokens", max_new);
+    app.add_option("--context-tokens", context_tokens);
+    app.add_option("--steps", steps, "measured steps (after one warm-up)");
+    app.add_option("--device", device);
+    app.add_option("--json", json_path);
+    CLI11_PARSE(app, argc, argv);
+
+    const OpContext ctx = make_context(device, false);
+    const ModelConfig base = model_preset(preset);
+    const std::vector<std::string> texts = synth_corpus(1, 400);
+    const Tokenizer tokenizer = train_bpe(texts, base.vocab_size, default_special_tokens());
+    const auto docs = tokenize_documents(texts, tokenizer);
+    std::vector<ScoredPosition> positions;
+    for (size_t d = 0; d < docs.size(); ++d)
+        for (size_t p = 1; p < docs[d].size(); p += 7) positions.push_back({int64_t(d), int32_t(p), 1.0f});
+    Transformer model(base, ctx);
+    model.init_weights(1);
+    AdamW opt(model.layout(), ctx);
+    TrainerState state;
+    RptOptions o;
+    o.contexts = contexts;
+    o.group_size = group;
+    o.max_new_tokens = max_new;
+    o.context_tokens = context_tokens;
+    o.steps = steps + 1;
+    o.quiet = true;
+    o.grpo.skip_zero_advantage = false;  // time the update of every row, as with informative rewards
+    double rollout = 0, reward = 0, update = 0, tokens = 0;
+    train_rpt(model, opt, tokenizer, load_template("compact"), docs, positions, o, state,
+              [&](const RptStepRecord& r, nlohmann::json&) {
+                  if (r.step == 1) return;  // warm-up
+                  rollout += r.seconds_rollout / steps;
+                  reward += r.seconds_reward / steps;
+                  update += r.seconds_update / steps;
+                  tokens += r.response_len / steps;
+              });
+    const double total = rollout + reward + update;
+    std::printf("RPT step, %s, %d contexts x %d rollouts, up to %d new tokens (mean %.1f), on %s: %.3f s = rollout "
+                "%.3f (%.0f%%) + reward %.4f (%.1f%%) + update %.3f (%.0f%%)\n",
+                preset.c_str(), contexts, group, max_new, tokens, device_name(ctx.device), total, rollout,
+                100 * rollout / total, reward, 100 * reward / total, update, 100 * update / total);
+    if (!json_path.empty())
+        write_file_atomic(json_path, nlohmann::json({{"bench", "rpt-step"}, {"preset", preset}, {"contexts", contexts},
+                                                     {"rollouts", group}, {"device", device_name(ctx.device)},
+                                                     {"seconds_rollout", rollout}, {"seconds_reward", reward},
+                                                     {"seconds_update", update}, {"mean_response_tokens", tokens}})
+                                             .dump(2) +
+                                         "\n");
+    return 0;
+}
+
+}  // namespace rpt::bench

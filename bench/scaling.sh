@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Weak scaling of a pre-training step on CPU ranks: N = 1..4 ranks under mpirun, each
+# with the same per-rank batch (so the global batch grows with N), one OpenMP thread per
+# rank. Efficiency(N) = tokens/s(N) / (N x tokens/s(1)); 1.0 is perfect. On a machine
+# with fewer cores than ranks the extra ranks share cores (--oversubscribe) and the
+# efficiency shows that, not the communication cost alone.
+# Usage: bench/scaling.sh BUILD_DIR [MAX_RANKS]   (writes BUILD_DIR/bench/scaling.json)
+set -euo pipefail
+BUILD=$(realpath "${1:-build}")
+MAX_RANKS=${2:-4}
+PER_RANK_BATCH=4
+SEQ=128
+STEPS=8         # the first LOG_EVERY steps warm up; tokens/s is the last window's
+LOG_EVERY=4
+OUT="$BUILD/bench"
+mkdir -p "$OUT"
+if ! grep -q "distributed: MPI yes" <<<"$("$BUILD/rpt" --help 2>&1)"; then
+  echo "scaling: skipped: this build has no MPI"; exit 0
+fi
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+export OMP_NUM_THREADS=1
+"$BUILD/rpt" data synth --out "$WORK/corpus.jsonl" --docs 400 --seed 2 >/dev/null 2>&1
+"$BUILD/rpt" tokenizer train --corpus "$WORK/corpus.jsonl" --vocab 512 --out "$WORK/tok.json" >/dev/null 2>&1
+echo "weak scaling, preset tiny, $PER_RANK_BATCH x $SEQ tokens per rank per step, $(getconf _NPROCESSORS_ONLN) cores"
+printf '%6s %12s %12s\n' ranks tokens/s efficiency
+base=""
+rows=""
+for ((n = 1; n <= MAX_RANKS; n++)); do
+  mpirun --oversubscribe --allow-run-as-root --mca btl self,vader --mca btl_vader_single_copy_mechanism none \
+    -np $n "$BUILD/rpt" pretrain --preset tiny --corpus "$WORK/corpus.jsonl" --tokenizer "$WORK/tok.json" \
+    --out "$WORK/ck$n" --steps $STEPS --batch $((PER_RANK_BATCH * n)) --seq $SEQ --eval-every 0 --eval-docs 1 \
+    --log-every $LOG_EVERY --device cpu --metrics "$WORK/m$n.jsonl" >/dev/null 2>&1
+  tok_s=$(tail -1 "$WORK/m$n.jsonl" | sed -E 's/.*"tokens_per_s":([0-9.eE+-]+).*/\1/')
+  [ -z "$base" ] && base=$tok_s
+  eff=$(awk -v t="$tok_s" -v b="$base" -v n=$n 'BEGIN { printf "%.2f", t / (n * b) }')
+  printf '%6d %12.0f %12s\n' $n "$tok_s" "$eff"
+  rows="$rows${rows:+,}{\"ranks\": $n, \"tokens_per_s\": $tok_s, \"efficiency\": $eff}"
+done
+echo "{\"bench\": \"weak_scaling\", \"cores\": $(getconf _NPROCESSORS_ONLN), \"per_rank_batch\": $PER_RANK_BATCH, \"seq\": $SEQ, \"rows\": [$rows]}" \
+  > "$OUT/scaling.json"
+echo "raw results: $OUT/scaling.json"
