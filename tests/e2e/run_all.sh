@@ -75,5 +75,35 @@ expect_error "garbled safetensors" "model.safetensors" "$RPT" pretrain --model g
 [ ! -e ck2 ] && ok "no checkpoint written after an error" || bad "checkpoint written after an error"
 expect_error "steps already reached" "--steps" "$RPT" pretrain --resume full --out full --steps 6 --device cpu
 
+echo "e2e: RPT commands"
+expect_success "filter" "$RPT" filter --model full --corpus corpus.jsonl --out pos.jsonl --max-docs 60 --device cpu
+[ -s pos.jsonl ] && ok "positions written" || bad "no positions written"
+expect_success "train 2 RPT steps" "$RPT" train --model full --corpus corpus.jsonl --positions pos.jsonl --out rptck \
+  --steps 2 --contexts 4 --rollouts 4 --max-new-tokens 4 --metrics rpt.jsonl --device cpu
+[ "$(wc -l < rpt.jsonl)" -eq 2 ] && grep -q reward_mean rpt.jsonl && ok "2 RPT metrics lines" || bad "RPT metrics" "$(cat rpt.jsonl)"
+expect_success "resume RPT to step 3" "$RPT" train --resume rptck --corpus corpus.jsonl --positions pos.jsonl \
+  --out rptck --steps 3 --contexts 4 --rollouts 4 --max-new-tokens 4 --device cpu
+grep -q '"step": 3' rptck/trainer_state.json && ok "RPT resumed to step 3" || bad "RPT resume" "$(cat rptck/trainer_state.json)"
+expect_success "eval both modes" "$RPT" eval --model rptck --corpus corpus.jsonl --positions pos.jsonl --all-docs \
+  --max-positions 40 --device cpu
+expect_success "plot" "$RPT" plot --metrics rpt.jsonl --out rpt.svg --x step
+[ -s rpt.svg ] && ok "plot drawn" || bad "no plot"
+expect_error "KV budget names the knob" "--kv-budget-mb" "$RPT" train --model full --corpus corpus.jsonl \
+  --positions pos.jsonl --out never --steps 1 --kv-budget-mb 0.01 --device cpu
+printf '{"doc": 0, "pos": 3, "entropy": 1.0}\n{"doc": 0}\n' > badpos.jsonl
+expect_error "malformed positions name file:line" "badpos.jsonl:2" "$RPT" train --model full --corpus corpus.jsonl \
+  --positions badpos.jsonl --out never --steps 1 --device cpu
+expect_error "unknown template" "nosuch.json" "$RPT" train --model full --corpus corpus.jsonl \
+  --positions pos.jsonl --out never --steps 1 --template nosuch.json --device cpu
+[ ! -e never ] && ok "no checkpoint after RPT errors" || bad "checkpoint written after an error"
+
+echo "e2e: the quick demo"
+if out=$("$RPT" demo --quick --out demo --device cpu 2>demo.err); then
+  grep -q "RPT" <<<"$out" && grep -q "NTP-continued" <<<"$out" && ok "demo table printed" || bad "demo table" "$out"
+  [ -s demo/summary.json ] && [ -s demo/curves.svg ] && ok "demo summary and plot written" || bad "demo outputs missing"
+else
+  bad "demo --quick" "$(tail -20 demo.err)"
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
