@@ -127,7 +127,9 @@ int tokenizer(int argc, char** argv) {
     nlohmann::json results;
 
     const std::vector<std::string> docs = load_docs(text_path, format);
+    const auto load_start = Clock::now();
     const Tokenizer tok = Tokenizer::load(tokenizer_path);
+    const double load_s = seconds_since(load_start);
     double bytes = 0;
     for (const std::string& d : docs) bytes += double(d.size());
     std::vector<std::vector<int32_t>> ids(docs.size());
@@ -149,11 +151,12 @@ int tokenizer(int argc, char** argv) {
     std::printf("tokenizer %s (%d tokens) on %s: %zu documents, %.2f MB, %.0f tokens (%.2f bytes/token)\n",
                 tokenizer_path.c_str(), tok.vocab_size(), text_path.c_str(), docs.size(), bytes / kMB, tokens,
                 bytes / tokens);
+    std::printf("  load tokenizer.json   %8.1f ms\n", load_s * 1e3);
     std::printf("  encode, 1 thread      %8.2f MB/s\n", bytes / kMB / encode_1);
     std::printf("  encode, %2d threads    %8.2f MB/s\n", threads, bytes / kMB / encode_n);
     std::printf("  decode, 1 thread      %8.2f MB/s\n", bytes / kMB / decode_1);
     results["tokenizer"] = {{"file", text_path},          {"tokenizer", tokenizer_path}, {"documents", docs.size()},
-                            {"bytes", bytes},              {"tokens", tokens},           {"threads", threads},
+                            {"bytes", bytes},              {"tokens", tokens},           {"load_seconds", load_s},           {"threads", threads},
                             {"encode_mb_s_1", bytes / kMB / encode_1}, {"encode_mb_s_n", bytes / kMB / encode_n},
                             {"decode_mb_s_1", bytes / kMB / decode_1}};
 

@@ -6,7 +6,9 @@
 #      since this script only runs where a GPU is present;
 #   3. run them again, on small shapes (RPT_TEST_SMALL=1), under compute-sanitizer memcheck;
 #   4. print the kernel timings the tests measured (step 2, CUDA events, mean of 5 runs)
-#      and write every raw result to build/gpu-check.json.
+#      and write every raw result to build/gpu-check.json;
+#   5. the NCCL backend (tests/mpi/nccl_check.sh): MPI bootstrap, collectives' bus
+#      bandwidth, a ZeRO-1 run over NCCL against the plain GPU run.
 # Exits non-zero on any failure. Sized to finish well under 8 minutes on one H100.
 set -uo pipefail
 
@@ -34,7 +36,8 @@ build_start=$(date +%s)
 # The dependency stamp of the main build tree covers this one too (same machine).
 mkdir -p "$build_dir"
 [ -f "$out_dir/.deps-installed" ] && touch "$build_dir/.deps-installed"
-make -j"$jobs" BUILD="$build_dir" CUDA=1 CUDA_ARCH="$arch" "$build_dir/rpt_tests" || fail "build"
+make -j"$jobs" BUILD="$build_dir" CUDA=1 CUDA_ARCH="$arch" "$build_dir/rpt_tests" "$build_dir/rpt" \
+    "$build_dir/rpt_bench" "$build_dir/rpt_st_diff" || fail "build"
 build_s=$(( $(date +%s) - build_start ))
 bash tools/ptxas-check.sh "$build_dir" | tee "$out_dir/gpu-check-ptxas.txt"
 ptxas_rc=${PIPESTATUS[0]}
@@ -103,7 +106,13 @@ fi
 echo
 echo "raw results: $report (test log $test_log, memcheck log $memcheck_log)"
 
+# ---- 5. NCCL: bootstrap over MPI, collectives, a ZeRO-1 run (skipped without NCCL/MPI) ----
+nccl_log="$out_dir/gpu-check-nccl.log"
+bash tests/mpi/nccl_check.sh "$build_dir" 2>&1 | tee "$nccl_log"
+nccl_rc=${PIPESTATUS[0]}
+
 [ "$tests_rc" -eq 0 ] || fail "CUDA tests (see $test_log)"
 [ "$skipped" -eq 0 ] || fail "$skipped CUDA test(s) skipped on a GPU machine"
 [ "$memcheck_rc" -eq 0 ] || fail "compute-sanitizer memcheck (rc $memcheck_rc, see $memcheck_log)"
+[ "$nccl_rc" -eq 0 ] || fail "NCCL checks (see $nccl_log)"
 echo "gpu-check: OK"

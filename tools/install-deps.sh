@@ -11,6 +11,7 @@ PACKAGES=(
   libutf8proc-dev     # NFC normalisation
   libgtest-dev        # unit tests
   gnuplot-nox         # demo plots
+  libopenmpi-dev openmpi-bin  # MPI: multi-rank training (mpirun), NCCL bootstrap
 )
 
 missing=()

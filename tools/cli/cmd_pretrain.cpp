@@ -1,4 +1,5 @@
-// rpt pretrain: next-token-prediction training of a preset or an existing checkpoint.
+// rpt pretrain: next-token-prediction training of a preset or an existing checkpoint;
+// data parallel (optionally ZeRO-1) when launched by mpirun/srun.
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -22,31 +23,51 @@ struct PretrainFlags {
     ModelFlags model;
     NtpOptions ntp;
     double heldout_fraction = 0.05;
+    // "RANK:STEP", hidden: exercise the failure paths (an error, a NaN gradient).
+    std::string debug_fail_at, debug_nan_at;
 };
 
-void run_pretrain(const PretrainFlags& f) {
+// Parses a hidden debugging flag's RANK:STEP.
+void parse_rank_step(const char* flag, const std::string& spec, int& rank, int64_t& step) {
+    const size_t colon = spec.find(':');
+    try {
+        if (colon == std::string::npos) throw std::invalid_argument("no colon");
+        rank = std::stoi(spec.substr(0, colon));
+        step = std::stoll(spec.substr(colon + 1));
+    } catch (const std::exception&) {
+        throw std::invalid_argument(fmt::format("{} '{}': expected RANK:STEP", flag, spec));
+    }
+}
+
+void run_pretrain(const PretrainFlags& f, const MpiRuntime& runtime) {
     const std::vector<std::string> docs = f.corpus.load();
-    ModelSetup setup = setup_model(f.model, docs, /*with_optimizer=*/true);
+    ModelSetup setup = setup_model(f.model, docs, /*with_optimizer=*/true, &runtime);
+    const bool root = setup.comm->is_root();
     NtpOptions ntp = f.ntp;
     ntp.out_dir = f.model.out;
+    if (!f.debug_fail_at.empty()) parse_rank_step("--debug-fail-at", f.debug_fail_at, ntp.fail_rank, ntp.fail_step);
+    if (!f.debug_nan_at.empty()) parse_rank_step("--debug-nan-at", f.debug_nan_at, ntp.nan_rank, ntp.nan_step);
     const int32_t eot = end_of_text_id(setup.tokenizer);
     const TokenizedCorpus corpus = tokenize_corpus(docs, setup.tokenizer, eot, f.model.seed, f.heldout_fraction);
-    std::fprintf(stderr, "data: %zu training documents (%zu tokens), %zu held out\n", corpus.train_documents,
-                 corpus.train_stream.size(), corpus.heldout.size());
+    if (root)
+        std::fprintf(stderr, "data: %zu training documents (%zu tokens), %zu held out\n", corpus.train_documents,
+                     corpus.train_stream.size(), corpus.heldout.size());
     if (setup.state.step >= ntp.steps)
         throw std::invalid_argument(fmt::format("--steps {}: the checkpoint is already at step {}", ntp.steps,
                                                 setup.state.step));
     train_ntp(*setup.model, *setup.optimizer, setup.tokenizer, corpus, ntp, setup.state);
-    std::fprintf(stderr, "wrote checkpoint %s (step %lld)\n", f.model.out.c_str(), (long long)setup.state.step);
+    if (root)
+        std::fprintf(stderr, "wrote checkpoint %s (step %lld)\n", f.model.out.c_str(), (long long)setup.state.step);
 }
 
 }  // namespace
 
-void add_pretrain_command(CLI::App& app) {
+void add_pretrain_command(CLI::App& app, const MpiRuntime& runtime) {
     CLI::App* cmd = app.add_subcommand("pretrain", "next-token-prediction training (AdamW, warmup + cosine)");
     auto f = std::make_shared<PretrainFlags>();
     f->corpus.add_to(*cmd);
     f->model.add_to(*cmd, "output checkpoint directory");
+    f->model.add_zero_flag(*cmd);
     NtpOptions& o = f->ntp;
     cmd->add_option("--steps", o.steps, "optimizer steps in total")->check(CLI::PositiveNumber);
     cmd->add_option("--stop-at", o.stop_at, "stop after this step (checkpointed; --resume continues)")
@@ -72,7 +93,12 @@ void add_pretrain_command(CLI::App& app) {
     cmd->add_option("--data-seed", o.seed, "seed of batch sampling");
     cmd->add_option("--heldout-fraction", f->heldout_fraction, "share of documents held out")->check(CLI::Range(0.0, 0.5));
     cmd->add_option("--metrics", o.metrics_path, "write one JSON object per step to this file");
-    cmd->callback([f]() { run_pretrain(*f); });
+    cmd->add_flag("--skip-nonfinite", o.adamw.skip_nonfinite,
+                  "skip a step whose loss or gradient norm is NaN/inf (default: stop with the step number)");
+    // Hidden (empty group): the multi-rank failure test makes one rank throw at a step.
+    cmd->add_option("--debug-fail-at", f->debug_fail_at, "RANK:STEP: that rank fails at that step")->group("");
+    cmd->add_option("--debug-nan-at", f->debug_nan_at, "RANK:STEP: NaN in that rank's gradient")->group("");
+    cmd->callback([f, &runtime]() { run_pretrain(*f, runtime); });
 }
 
 }  // namespace rpt::cli

@@ -24,6 +24,10 @@ void ModelFlags::add_to(CLI::App& command, const char* out_help) {
     command.add_option("--seed", seed, "seed of parameter initialisation and data splits");
 }
 
+void ModelFlags::add_zero_flag(CLI::App& command) {
+    command.add_flag("--zero", zero, "ZeRO-1: shard the AdamW moments over the MPI ranks");
+}
+
 int32_t end_of_text_id(const Tokenizer& tokenizer) {
     const auto id = tokenizer.token_id(kEndOfText);
     if (!id) throw std::invalid_argument(fmt::format("the tokenizer has no '{}' token", kEndOfText));
@@ -33,6 +37,7 @@ int32_t end_of_text_id(const Tokenizer& tokenizer) {
 namespace {
 
 void report(const ModelSetup& s) {
+    if (!s.comm->is_root()) return;
     const ModelConfig& c = s.model->config();
     std::fprintf(stderr,
                  "model: %d layers, hidden %d, %d heads (%d kv), ffn %d, vocab %d, context %d: %.2fM parameters\n",
@@ -40,10 +45,14 @@ void report(const ModelSetup& s) {
                  c.max_position_embeddings, double(c.num_parameters()) * 1e-6);
     std::fprintf(stderr, "memory on %s: parameters %.1f MiB, gradients %.1f MiB%s\n", device_name(s.ctx.device),
                  double(s.model->parameter_bytes()) / 1048576.0, double(s.model->parameter_bytes()) / 1048576.0,
-                 s.optimizer ? fmt::format(", AdamW moments {:.1f} MiB",
-                                           2.0 * double(s.model->parameter_bytes()) / 1048576.0)
+                 s.optimizer ? fmt::format(", AdamW moments {:.1f} MiB{}",
+                                           2.0 * double(s.optimizer->m().nbytes()) / 1048576.0,
+                                           s.optimizer->sharded() ? " (this rank's ZeRO-1 shard)" : "")
                                    .c_str()
                              : "");
+    if (s.comm->size() > 1)
+        std::fprintf(stderr, "distributed: %d ranks (%s)%s\n", s.comm->size(), s.comm->backend(),
+                     s.optimizer && s.optimizer->sharded() ? ", ZeRO-1" : "");
 }
 
 }  // namespace
@@ -52,21 +61,27 @@ namespace {
 
 // The tokenizer a run uses: the checkpoint's, the --tokenizer file, or one trained on docs.
 Tokenizer choose_tokenizer(const ModelFlags& flags, const std::string& source, const ModelConfig& config,
-                           const std::vector<std::string>& docs) {
+                           const std::vector<std::string>& docs, bool announce) {
     if (!source.empty()) return read_checkpoint_tokenizer(source);
     if (!flags.tokenizer.empty()) return Tokenizer::load(flags.tokenizer);
-    std::fprintf(stderr, "training a %d-token BPE tokenizer on the corpus\n", config.vocab_size);
+    // Every rank trains the same (deterministic) tokenizer on the same documents.
+    if (announce) std::fprintf(stderr, "training a %d-token BPE tokenizer on the corpus\n", config.vocab_size);
     return train_bpe(docs, config.vocab_size, default_special_tokens());
 }
 
 }  // namespace
 
-ModelSetup setup_model(const ModelFlags& flags, const std::vector<std::string>& docs, bool with_optimizer) {
-    const OpContext ctx = make_context(flags.device, /*announce=*/true);
+ModelSetup setup_model(const ModelFlags& flags, const std::vector<std::string>& docs, bool with_optimizer,
+                       const MpiRuntime* runtime) {
+    const bool root = !runtime || runtime->rank() == 0;
+    // Before any CUDA allocation: ranks on a node spread over its GPUs.
+    if (runtime && runtime->active()) bind_local_gpu(runtime->local_rank());
+    const OpContext ctx = make_context(flags.device, /*announce=*/root);
     const std::string& source = !flags.resume.empty() ? flags.resume : flags.model_dir;
     if (source.empty() && flags.preset.empty()) throw std::invalid_argument("give one of --preset, --model or --resume");
+    if (flags.zero && !with_optimizer) throw std::invalid_argument("--zero applies to training only");
     ModelConfig config = source.empty() ? model_preset(flags.preset) : read_checkpoint_config(source);
-    ModelSetup s{ctx, choose_tokenizer(flags, source, config, docs), nullptr, nullptr, {}};
+    ModelSetup s{ctx, make_comm(runtime, ctx), choose_tokenizer(flags, source, config, docs, root), nullptr, nullptr, {}};
     if (s.tokenizer.vocab_size() > config.vocab_size)
         throw std::invalid_argument(fmt::format("{}: the tokenizer's {} tokens do not fit the model's vocab_size of {}",
                                                 source.empty() ? "--tokenizer " + flags.tokenizer : source,
@@ -75,14 +90,15 @@ ModelSetup setup_model(const ModelFlags& flags, const std::vector<std::string>& 
     s.model = std::make_unique<Transformer>(config, ctx);
     if (source.empty()) s.model->init_weights(flags.seed);
     else load_checkpoint_weights(source, *s.model);
-    if (with_optimizer || !flags.resume.empty()) s.optimizer = std::make_unique<AdamW>(s.model->layout(), ctx);
+    if (with_optimizer || !flags.resume.empty())
+        s.optimizer = std::make_unique<AdamW>(s.model->layout(), ctx, s.comm.get(), flags.zero);
     if (!flags.resume.empty()) {
         if (!has_training_state(flags.resume))
             throw std::invalid_argument(fmt::format("--resume {}: no trainer_state.json/optimizer.safetensors "
                                                     "(use --model to start from its weights)",
                                                     flags.resume));
         s.state = load_training_state(flags.resume, *s.optimizer);
-        std::fprintf(stderr, "resumed %s at step %lld\n", flags.resume.c_str(), (long long)s.state.step);
+        if (root) std::fprintf(stderr, "resumed %s at step %lld\n", flags.resume.c_str(), (long long)s.state.step);
     }
     report(s);
     return s;

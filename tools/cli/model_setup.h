@@ -1,6 +1,8 @@
 // Flags and start-up shared by the commands that train or run a model: where the model
 // comes from (a preset, a checkpoint directory, or a run to resume), the tokenizer, the
-// device, and a start-up report of what was allocated.
+// device, and a start-up report of what was allocated. Under mpirun/srun it also makes
+// the run's Comm (binding each rank's GPU by its node-local rank) and hands it to the
+// optimizer; only rank 0 reports.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +12,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "comm/comm.h"
 #include "kernels/ops.h"
 #include "model/checkpoint.h"
 #include "model/optimizer.h"
@@ -26,21 +29,28 @@ struct ModelFlags {
     std::string out;
     std::string device = "auto";
     uint64_t seed = 1;      // parameter initialisation
+    bool zero = false;      // ZeRO-1: shard the AdamW moments over the ranks
 
     // out_help: the --out flag's help, or nullptr when the command has its own --out.
     void add_to(CLI::App& command, const char* out_help);
+    // --zero, for the training commands.
+    void add_zero_flag(CLI::App& command);
 };
 
 struct ModelSetup {
     OpContext ctx;
+    std::unique_ptr<Comm> comm;        // declared before the optimizer, which uses it
     Tokenizer tokenizer;
     std::unique_ptr<Transformer> model;
     std::unique_ptr<AdamW> optimizer;  // null unless asked for
     TrainerState state;                // step 0 unless resumed
 };
 
-// `docs` trains the tokenizer of a fresh preset when no --tokenizer is given.
-ModelSetup setup_model(const ModelFlags& flags, const std::vector<std::string>& docs, bool with_optimizer);
+// `docs` trains the tokenizer of a fresh preset when no --tokenizer is given. `runtime`
+// (null: one process) selects the Comm; every rank builds the same model (same seed, or
+// the same checkpoint) and takes its ZeRO shard of a resumed optimizer.
+ModelSetup setup_model(const ModelFlags& flags, const std::vector<std::string>& docs, bool with_optimizer,
+                       const MpiRuntime* runtime = nullptr);
 
 // The id of the end-of-text token; throws naming the tokenizer's gap if it has none.
 int32_t end_of_text_id(const Tokenizer& tokenizer);

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Multi-rank checks of data-parallel pre-training under mpirun, on CPU ranks
+# (oversubscribed: 2 cores run up to 3 ranks, one OpenMP thread each):
+#   - N ranks with B/N sequences each == 1 rank with B, for N = 2, 3 (fp32 tolerance:
+#     ranks sum gradients in another order, so not bit-exact);
+#   - ZeRO-1 on == ZeRO-1 off;
+#   - a 2-rank ZeRO-1 run stopped half way resumes on 3 ranks and on 1 and matches the
+#     uninterrupted run;
+#   - one rank failing (an error, or a NaN gradient) ends every rank, non-zero, fast;
+#     --skip-nonfinite skips the NaN step instead and writes finite weights.
+# Usage: tests/mpi/run_mpi_tests.sh BUILD_DIR   (skips, saying so, in a build without MPI)
+set -u
+BUILD=$(realpath "${1:-build}")
+RPT=$BUILD/rpt
+DIFF=$BUILD/rpt_st_diff
+if ! grep -q "distributed: MPI yes" <<<"$("$RPT" --help 2>&1)"; then
+  echo "mpi: SKIPPED: this build has no MPI (install libopenmpi-dev, rebuild with MPI=1)"
+  exit 0
+fi
+if ! command -v mpirun >/dev/null; then
+  echo "mpi: SKIPPED: mpirun not found (apt-get install openmpi-bin)"
+  exit 0
+fi
+
+# Tolerance on parameters after STEPS steps at LR: one AdamW step moves an element by at
+# most about LR (1e-3); summation-order noise moves it by ~1e-5 here. 1e-4 = 10% of one step.
+TOL=1e-4
+STEPS=6
+FAIL_TIMEOUT=60   # seconds before a hung failure test is killed (and fails)
+FAIL_FAST=30      # a failure must end every rank within this many seconds
+
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK"
+export OMP_NUM_THREADS=1
+# Open MPI as root in CI, more ranks than cores, no warnings about missing fabrics.
+MPIRUN=(mpirun --oversubscribe --allow-run-as-root --mca btl self,vader --mca btl_vader_single_copy_mechanism none)
+passed=0
+failed=0
+ok()  { passed=$((passed + 1)); echo "  ok   $1"; }
+bad() { failed=$((failed + 1)); echo "  FAIL $1"; [ -n "${2:-}" ] && sed 's/^/       /' <<<"$2" | tail -20; }
+
+# run NAME NP ARGS...: pretrain on NP ranks (NP=1: a plain run without mpirun).
+run() {
+  local name=$1 np=$2; shift 2
+  local out
+  if [ "$np" -eq 1 ]; then out=$("$RPT" pretrain "${COMMON[@]}" "$@" 2>&1)
+  else out=$("${MPIRUN[@]}" -np "$np" "$RPT" pretrain "${COMMON[@]}" "$@" 2>&1); fi
+  if [ $? -eq 0 ]; then ok "$name"; else bad "$name" "$out"; fi
+}
+# same NAME A B: model.safetensors of checkpoints A and B agree within TOL.
+same() {
+  local out
+  if out=$("$DIFF" "$2/model.safetensors" "$3/model.safetensors" "$TOL" 2>&1); then ok "$1: $out"
+  else bad "$1" "$out"; fi
+}
+
+start=$(date +%s)
+echo "mpi: setup"
+"$RPT" data synth --out corpus.jsonl --docs 400 --seed 2 >/dev/null 2>&1 || bad "data synth"
+"$RPT" tokenizer train --corpus corpus.jsonl --vocab 512 --out tok.json >/dev/null 2>&1 || bad "tokenizer"
+# Training flags of every run; fresh runs add FRESH, resumed ones --resume.
+COMMON=(--corpus corpus.jsonl --steps $STEPS --batch 6 --seq 64 --eval-docs 6 --device cpu --lr 1e-3 --warmup 2
+        --weight-decay 0.1 --grad-clip 0.5 --log-every 100)
+FRESH=(--preset tiny --tokenizer tok.json)
+
+echo "mpi: N ranks x B/N == 1 rank x B"
+run "1 rank, B=6" 1 "${FRESH[@]}" --out r1
+run "2 ranks, B=6" 2 "${FRESH[@]}" --out r2 --metrics r2.jsonl
+run "3 ranks, B=6" 3 "${FRESH[@]}" --out r3
+same "2 ranks == 1 rank" r1 r2
+same "3 ranks == 1 rank" r1 r3
+[ "$(wc -l < r2.jsonl)" -eq $STEPS ] && ok "rank 0 alone writes metrics ($STEPS lines)" || bad "metrics lines" "$(cat r2.jsonl)"
+expect_batch=$("${MPIRUN[@]}" -np 4 "$RPT" pretrain "${COMMON[@]}" "${FRESH[@]}" --out r4 2>&1)
+grep -q "not divisible by the 4 ranks" <<<"$expect_batch" && ok "B=6 on 4 ranks: clear error" \
+  || bad "B=6 on 4 ranks" "$expect_batch"
+
+echo "mpi: ZeRO-1"
+run "2 ranks, ZeRO-1" 2 "${FRESH[@]}" --out z2 --zero
+run "3 ranks, ZeRO-1" 3 "${FRESH[@]}" --out z3 --zero
+same "ZeRO-1 == plain, 2 ranks" r2 z2
+same "ZeRO-1 == plain, 3 ranks" r3 z3
+if out=$("$DIFF" r2/optimizer.safetensors z2/optimizer.safetensors "$TOL" 2>&1); then
+  ok "ZeRO-1 checkpoint holds the full moments: $out"
+else bad "ZeRO-1 moments" "$out"; fi
+
+echo "mpi: resume a 2-rank ZeRO-1 run on other rank counts"
+run "2 ranks, ZeRO-1, stop at step 3" 2 "${FRESH[@]}" --out zpart --zero --stop-at 3
+cp -r zpart zres3 && cp -r zpart zres1
+run "resume on 3 ranks (ZeRO-1)" 3 --resume zres3 --out zres3 --zero
+run "resume on 1 rank" 1 --resume zres1 --out zres1
+same "resumed on 3 == uninterrupted" z2 zres3
+same "resumed on 1 == uninterrupted" z2 zres1
+grep -q '"step": 6' zres3/trainer_state.json && ok "resumed run reached step 6" || bad "resumed step"
+
+echo "mpi: failures end every rank"
+# expect_abort NAME NEEDLE ARGS...: non-zero, not timed out, fast, the failing rank's message.
+expect_abort() {
+  local name=$1 needle=$2; shift 2
+  local t0 rc err secs
+  t0=$(date +%s)
+  err=$(timeout $FAIL_TIMEOUT "${MPIRUN[@]}" -np 2 "$RPT" pretrain "${COMMON[@]}" "${FRESH[@]}" "$@" 2>&1)
+  rc=$?
+  secs=$(( $(date +%s) - t0 ))
+  if [ $rc -eq 0 ]; then bad "$name (exit 0)" "$err"; return; fi
+  if [ $rc -eq 124 ]; then bad "$name (hung: killed after ${FAIL_TIMEOUT}s)" "$err"; return; fi
+  if [ $secs -gt $FAIL_FAST ]; then bad "$name (took ${secs}s)" "$err"; return; fi
+  if ! grep -q -- "$needle" <<<"$err"; then bad "$name (message lacks '$needle')" "$err"; return; fi
+  ok "$name (exit $rc after ${secs}s)"
+}
+expect_abort "rank 1 fails at step 2" "rpt: error: rank 1: step 2: failure injected" --out f1 --debug-fail-at 1:2
+expect_abort "rank 0 fails at step 2" "rpt: error: rank 0: step 2: failure injected" --out f0 --debug-fail-at 0:2
+[ ! -e f1 ] && [ ! -e f0 ] && ok "no checkpoint after a failure" || bad "checkpoint written after a failure"
+expect_abort "NaN gradient on rank 1 stops with the step" "step 3: gradient norm is nan" --out fnan \
+  --debug-nan-at 1:3 --checkpoint-every 2
+if [ -d fnan ] && grep -q '"step": 2' fnan/trainer_state.json && "$DIFF" fnan/model.safetensors fnan/model.safetensors 0 >/dev/null; then
+  ok "the last checkpoint before the NaN (step 2) is finite"
+else bad "checkpoint before the NaN"; fi
+run "--skip-nonfinite skips the NaN step" 2 "${FRESH[@]}" --out skip --debug-nan-at 1:3 --skip-nonfinite --metrics skip.jsonl
+grep -q '"skipped":true' skip.jsonl && ok "metrics mark step 3 skipped" || bad "skipped step not in metrics" "$(cat skip.jsonl)"
+if out=$("$DIFF" skip/model.safetensors skip/model.safetensors 0 2>&1); then ok "weights after a skipped step are finite"
+else bad "weights after a skipped step" "$out"; fi
+
+echo "mpi: $passed passed, $failed failed ($(( $(date +%s) - start ))s)"
+[ "$failed" -eq 0 ]

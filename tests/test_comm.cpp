@@ -1,0 +1,294 @@
+// Unit tests of comm/ and of the data-parallel AdamW: the single-process Comm, and ZeRO-1
+// against the plain optimizer on N in-process "ranks" (threads sharing memory through a
+// test-only Comm), including shards that need padding (P % N != 0), per-tensor weight
+// decay across shard boundaries, clipping by the global norm, and the full moments a
+// checkpoint stores. The MPI backend is exercised under mpirun by tests/mpi/.
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "comm/comm.h"
+#include "model/optimizer.h"
+#include "model/parameters.h"
+#include "tests/test_util.h"
+
+namespace rpt {
+namespace {
+
+// ---- a Comm over threads, for the tests ---------------------------------------------------
+
+// What the ranks share: one pointer slot each and a reusable barrier.
+struct ThreadHub {
+    explicit ThreadHub(int n) : ranks(n), slots(size_t(n)) {}
+    void barrier() {
+        std::unique_lock<std::mutex> lock(mutex);
+        const int64_t generation = generation_;
+        if (++waiting == ranks) {
+            waiting = 0;
+            ++generation_;
+            cv.notify_all();
+        } else {
+            cv.wait(lock, [&] { return generation_ != generation; });
+        }
+    }
+    int ranks;
+    std::vector<const void*> slots;
+    std::mutex mutex;
+    std::condition_variable cv;
+    int waiting = 0;
+    int64_t generation_ = 0;
+};
+
+// Collectives sum in rank order, so every rank gets bit-identical results (as MPI does).
+// Each posts its pointer, all read between two barriers, each writes only its own memory.
+class ThreadComm final : public Comm {
+public:
+    ThreadComm(ThreadHub& hub, int rank) : Comm(OpContext{}), hub_(hub), rank_(rank) {}
+    int rank() const override { return rank_; }
+    int size() const override { return hub_.ranks; }
+    int local_rank() const override { return rank_; }
+    const char* backend() const override { return "threads"; }
+
+    void allreduce_sum(const Tensor& x) override { sum_in_place(x.f32(), size_t(x.numel())); }
+    void reduce_scatter_sum(const Tensor& in, const Tensor& out) override {
+        const size_t n = size_t(out.numel());
+        post(in.data);
+        for (size_t i = 0; i < n; ++i) {
+            float s = 0;
+            for (int r = 0; r < size(); ++r) s += slot<float>(r)[size_t(rank_) * n + i];
+            out.f32()[i] = s;
+        }
+        hub_.barrier();
+    }
+    void all_gather(const Tensor& in, const Tensor& out) override {
+        const size_t n = size_t(in.numel());
+        post(in.data);
+        for (int r = 0; r < size(); ++r)
+            if (slot<float>(r) != out.f32() + size_t(r) * n)
+                std::copy_n(slot<float>(r), n, out.f32() + size_t(r) * n);
+        hub_.barrier();
+    }
+    void broadcast(const Tensor& x, int root) override {
+        post(x.data);
+        if (rank_ != root) std::copy_n(slot<float>(root), size_t(x.numel()), x.f32());
+        hub_.barrier();
+    }
+    void barrier() override { hub_.barrier(); }
+    void allreduce_sum_host(double* values, size_t count) override { sum_in_place(values, count); }
+    void allreduce_sum_host(int64_t* values, size_t count) override { sum_in_place(values, count); }
+    void broadcast_host(void* bytes, size_t count, int root) override {
+        post(bytes);
+        if (rank_ != root) std::memcpy(bytes, hub_.slots[size_t(root)], count);
+        hub_.barrier();
+    }
+    [[noreturn]] void abort_all(const std::string&) override { std::abort(); }
+
+private:
+    void post(const void* p) {
+        hub_.slots[size_t(rank_)] = p;
+        hub_.barrier();
+    }
+    template <class T>
+    const T* slot(int r) const {
+        return static_cast<const T*>(hub_.slots[size_t(r)]);
+    }
+    template <class T>
+    void sum_in_place(T* values, size_t count) {
+        post(values);
+        std::vector<T> sum(count, T(0));
+        for (int r = 0; r < size(); ++r)
+            for (size_t i = 0; i < count; ++i) sum[i] += slot<T>(r)[i];
+        hub_.barrier();
+        std::copy(sum.begin(), sum.end(), values);
+    }
+    ThreadHub& hub_;
+    int rank_;
+};
+
+// Runs body(comm) on `ranks` threads.
+template <class Body>
+void on_ranks(int ranks, Body body) {
+    ThreadHub hub(ranks);
+    std::vector<std::thread> threads;
+    for (int r = 0; r < ranks; ++r)
+        threads.emplace_back([&hub, r, &body] {
+            ThreadComm comm(hub, r);
+            body(comm);
+        });
+    for (std::thread& t : threads) t.join();
+}
+
+// A model small enough to check element by element: P = 196, which 2 divides and 3
+// and 5 do not (padded shards), with matrices (decayed) and norms/biases (not).
+ModelConfig small_config() {
+    ModelConfig c;
+    c.vocab_size = 7;
+    c.hidden_size = 4;
+    c.num_layers = 1;
+    c.num_heads = 2;
+    c.num_kv_heads = 1;
+    c.head_dim = 2;
+    c.intermediate_size = 6;
+    c.max_position_embeddings = 8;
+    return c;
+}
+
+// ---- tests ------------------------------------------------------------------------------
+
+TEST(Comm, SingleProcessCollectivesAreTheIdentity) {
+    std::unique_ptr<Comm> comm = make_single_comm(OpContext{});
+    EXPECT_EQ(comm->rank(), 0);
+    EXPECT_EQ(comm->size(), 1);
+    EXPECT_TRUE(comm->is_root());
+    EXPECT_STREQ(comm->backend(), "single");
+    std::vector<float> x = {1, 2, 3}, y(3, 0);
+    comm->allreduce_avg(cpu_f32(x.data(), {3}));
+    EXPECT_EQ(x, (std::vector<float>{1, 2, 3}));
+    comm->reduce_scatter_sum(cpu_f32(x.data(), {3}), cpu_f32(y.data(), {3}));
+    EXPECT_EQ(y, x);
+    std::fill(y.begin(), y.end(), 0.0f);
+    comm->all_gather(cpu_f32(x.data(), {3}), cpu_f32(y.data(), {3}));
+    EXPECT_EQ(y, x);
+    EXPECT_EQ(comm->allreduce_sum(2.5), 2.5);
+    int64_t counts[2] = {4, 5};
+    comm->allreduce_sum_host(counts, 2);
+    EXPECT_EQ(counts[1], 5);
+    EXPECT_THROW(comm->broadcast(cpu_f32(x.data(), {3}), 1), std::invalid_argument);
+    comm->barrier();
+}
+
+TEST(Comm, NoLauncherMeansOneProcess) {
+    // Outside mpirun/srun the runtime does not start MPI and make_comm is single-process.
+    int argc = 1;
+    char name[] = "rpt_tests";
+    char* args[] = {name, nullptr};
+    char** argv = args;
+    if (std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE") || std::getenv("PMIX_RANK"))
+        GTEST_SKIP() << "running under an MPI launcher";
+    MpiRuntime runtime(&argc, &argv);
+    EXPECT_FALSE(runtime.active());
+    EXPECT_EQ(runtime.size(), 1);
+    EXPECT_STREQ(make_comm(&runtime, OpContext{})->backend(), "single");
+    EXPECT_NE(comm_build_info().find("MPI"), std::string::npos);
+}
+
+TEST(Comm, ThreadCollectivesSumInRankOrder) {
+    constexpr int kRanks = 3, kChunk = 2;
+    on_ranks(kRanks, [](Comm& comm) {
+        const float r = float(comm.rank());
+        std::vector<float> x = {r, 10 * r};
+        comm.allreduce_sum(cpu_f32(x.data(), {2}));
+        EXPECT_EQ(x, (std::vector<float>{3, 30}));
+        std::vector<float> in(kRanks * kChunk), out(kChunk);
+        for (size_t i = 0; i < in.size(); ++i) in[i] = float(i) + r;
+        comm.reduce_scatter_sum(cpu_f32(in.data(), {kRanks * kChunk}), cpu_f32(out.data(), {kChunk}));
+        EXPECT_EQ(out[0], float(3 * kChunk * comm.rank()) + 3);  // sum over r of (i + r)
+        std::vector<float> all(kRanks * kChunk, -1);
+        all[size_t(comm.rank()) * kChunk] = r;
+        all[size_t(comm.rank()) * kChunk + 1] = r;
+        const Tensor all_t = cpu_f32(all.data(), {kRanks * kChunk});
+        comm.all_gather(all_t.rows(comm.rank() * kChunk, (comm.rank() + 1) * kChunk), all_t);  // in place
+        EXPECT_EQ(all, (std::vector<float>{0, 0, 1, 1, 2, 2}));
+    });
+}
+
+// Three AdamW steps on `ranks` threads, each rank with its own gradients, against one
+// optimizer given their mean: parameters and full moments agree (to the rounding of the
+// global norm, which ZeRO sums per shard).
+void expect_data_parallel_matches(int ranks, bool zero, bool sum_gradients = false) {
+    const ModelConfig config = small_config();
+    const ParameterLayout layout(config);
+    const int64_t P = layout.total();
+    ASSERT_EQ(P, 196);
+    constexpr int kSteps = 3;
+    AdamWConfig adamw;
+    adamw.lr = 1e-2f;
+    adamw.weight_decay = 0.1f;
+    adamw.max_grad_norm = 0.5f;  // the random gradients' norm is larger: clipping is on
+    adamw.sum_gradients = sum_gradients;
+
+    std::vector<float> init(static_cast<size_t>(P));
+    init_parameters(layout, init.data(), 7);
+    auto grad_of = [&](int step, int rank) { return test::random_floats(size_t(P), uint32_t(100 * step + rank)); };
+
+    // One optimizer, mean gradients.
+    std::vector<float> ref = init;
+    AdamW single(layout, OpContext{});
+    for (int step = 0; step < kSteps; ++step) {
+        std::vector<float> mean(size_t(P), 0.0f);
+        for (int r = 0; r < ranks; ++r) {
+            const std::vector<float> g = grad_of(step, r);
+            for (int64_t i = 0; i < P; ++i) mean[size_t(i)] += g[size_t(i)];
+        }
+        if (!sum_gradients)
+            for (float& g : mean) g *= 1.0f / float(ranks);
+        single.step(cpu_f32(ref.data(), {P}), cpu_f32(mean.data(), {P}), adamw.lr, adamw);
+    }
+    std::vector<float> ref_m, ref_v;
+    single.moments_to_host(ref_m, ref_v);
+
+    on_ranks(ranks, [&](Comm& comm) {
+        std::vector<float> params = init;
+        AdamW opt(layout, OpContext{}, &comm, zero);
+        if (zero) {
+            EXPECT_EQ(opt.m().numel(), (P + ranks - 1) / ranks);
+            EXPECT_LE(opt.shard_end(), P);
+        }
+        for (int step = 0; step < kSteps; ++step) {
+            std::vector<float> g = grad_of(step, comm.rank());
+            opt.step(cpu_f32(params.data(), {P}), cpu_f32(g.data(), {P}), adamw.lr, adamw);
+        }
+        std::vector<float> m, v;
+        opt.moments_to_host(m, v);  // collective under ZeRO
+        for (int64_t i = 0; i < P; ++i) {
+            ASSERT_NEAR(params[size_t(i)], ref[size_t(i)], 1e-6f) << "rank " << comm.rank() << " element " << i;
+            ASSERT_NEAR(m[size_t(i)], ref_m[size_t(i)], 1e-6f) << "element " << i;
+            ASSERT_NEAR(v[size_t(i)], ref_v[size_t(i)], 1e-6f) << "element " << i;
+        }
+        // A fresh optimizer takes its shard of the full moments back (a resume).
+        AdamW resumed(layout, OpContext{}, &comm, zero);
+        resumed.load_moments(ref_m.data(), ref_v.data());
+        std::vector<float> m2, v2;
+        resumed.moments_to_host(m2, v2);
+        EXPECT_EQ(m2, ref_m);
+        EXPECT_EQ(v2, ref_v);
+    });
+}
+
+TEST(DataParallelAdamW, ZeroOneRankIsThePlainOptimizer) { expect_data_parallel_matches(1, true); }
+TEST(DataParallelAdamW, AllreduceTwoRanks) { expect_data_parallel_matches(2, false); }
+TEST(DataParallelAdamW, ZeroTwoRanks) { expect_data_parallel_matches(2, true); }
+TEST(DataParallelAdamW, ZeroThreeRanksPadded) { expect_data_parallel_matches(3, true); }
+TEST(DataParallelAdamW, ZeroFiveRanksPadded) { expect_data_parallel_matches(5, true); }
+TEST(DataParallelAdamW, SummedGradients) {
+    expect_data_parallel_matches(3, false, /*sum_gradients=*/true);
+    expect_data_parallel_matches(3, true, /*sum_gradients=*/true);
+}
+
+TEST(DataParallelAdamW, NonFiniteNormThrowsOrSkipsOnEveryRank) {
+    const ParameterLayout layout(small_config());
+    const int64_t P = layout.total();
+    on_ranks(2, [&](Comm& comm) {
+        std::vector<float> params(size_t(P), 1.0f), g(size_t(P), 0.5f);
+        if (comm.rank() == 1) g[3] = std::numeric_limits<float>::quiet_NaN();
+        AdamW opt(layout, OpContext{}, &comm, /*zero=*/true);
+        AdamWConfig adamw;
+        adamw.skip_nonfinite = true;
+        const double norm = opt.step(cpu_f32(params.data(), {P}), cpu_f32(g.data(), {P}), 1e-3f, adamw);
+        EXPECT_TRUE(std::isnan(norm));
+        EXPECT_EQ(opt.steps_taken(), 0);
+        EXPECT_EQ(params, std::vector<float>(size_t(P), 1.0f));  // untouched on both ranks
+        adamw.skip_nonfinite = false;
+        g.assign(size_t(P), 0.5f);
+        if (comm.rank() == 0) g[150] = std::numeric_limits<float>::infinity();
+        EXPECT_THROW(opt.step(cpu_f32(params.data(), {P}), cpu_f32(g.data(), {P}), 1e-3f, adamw),
+                     std::runtime_error);
+    });
+}
+
+}  // namespace
+}  // namespace rpt

@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+"""Builds the Hugging Face reference fixtures that rpt's tests compare against.
+
+Not needed to build or test rpt: the fixtures it writes are committed. Needs
+torch, transformers, tokenizers and safetensors.
+
+    python3 tools/make_fixtures.py                 # (re)writes tests/fixtures/hf*/
+    python3 tools/make_fixtures.py --check DIR     # transformers reads an rpt checkpoint
+
+Models (tests/fixtures/hf/<name>/): tiny random Qwen2ForCausalLM models saved with
+save_pretrained, plus reference.safetensors holding, for fixed input ids, the fp32
+logits, the loss (mean cross-entropy over shifted tokens, as transformers computes it
+from labels = input_ids), the gradient of that loss for every parameter
+("grad.<parameter name>") and a greedy continuation ("greedy_ids"). Weights are drawn far wider than the 0.02 init so logits
+are far from uniform and every parameter matters to the loss.
+
+Tokenizer (tests/fixtures/hf_tokenizer/): a byte-level BPE trained with `tokenizers`
+using exactly Qwen2's normaliser, pre-tokeniser, decoder and added tokens, and
+cases.json: for each text of a varied set, the ids HF produces and HF's decode of them.
+
+Check mode: DIR is written by `rpt_tests` (HfModel.WritesCheckpointForTransformers
+writes it when RPT_HF_CHECK_DIR is set) and holds an rpt checkpoint plus
+rpt_logits.safetensors; transformers loads the checkpoint and its logits must match.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import torch
+from safetensors.torch import load_file, save_file
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURES = os.path.join(REPO, "tests", "fixtures")
+
+SEED = 1234
+BATCH, SEQ = 2, 12          # fixed inputs: (B, T)
+WEIGHT_STD = 0.2            # wide random weights: logits far from uniform
+NORM_JITTER = 0.2           # norm weights 1 +- this
+GREEDY_PROMPT, GREEDY_NEW_TOKENS = 5, 8  # greedy generation reference
+
+# name: (vocab, hidden, layers, heads, kv_heads, head_dim, intermediate, tied).
+# GQA ratios 1, 2 and 6; head_dim 8, 16, 64 and 128 (q_dim != hidden for most).
+MODELS = {
+    "tied_gqa1_hd8": (96, 32, 2, 4, 4, 8, 48, True),
+    "untied_gqa2_hd16": (96, 32, 2, 4, 2, 16, 40, False),
+    "untied_gqa6_hd64": (80, 24, 2, 6, 1, 64, 32, False),
+    "tied_gqa2_hd128": (80, 16, 1, 2, 1, 128, 24, True),
+}
+
+# Qwen2's tokenizer.json pre-tokeniser regex, verbatim.
+QWEN2_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+               r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+TOKENIZER_VOCAB = 700
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<｜begin▁of▁sentence｜>", "<｜User｜>",
+                  "<｜Assistant｜>"]
+NON_SPECIAL_TOKENS = ["<think>", "</think>"]
+
+
+def write_json(path, obj):
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(obj, f, ensure_ascii=False, indent=1)
+        f.write("\n")
+
+
+def make_model(name, spec):
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+    vocab, hidden, layers, heads, kv, head_dim, inter, tied = spec
+    config = Qwen2Config(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                         num_key_value_heads=kv, head_dim=head_dim, intermediate_size=inter,
+                         max_position_embeddings=64, rope_theta=500.0, rms_norm_eps=1e-5,
+                         tie_word_embeddings=tied, bos_token_id=1, eos_token_id=2, torch_dtype="float32",
+                         attn_implementation="eager")
+    torch.manual_seed(SEED)
+    model = Qwen2ForCausalLM(config).float()
+    with torch.no_grad():
+        for pname, p in model.named_parameters():
+            if "norm" in pname:
+                p.copy_(1.0 + NORM_JITTER * (2 * torch.rand_like(p) - 1))
+            else:
+                p.normal_(0.0, WEIGHT_STD)
+    model.eval()  # no dropout; gradients still flow
+    if model.config.head_dim != head_dim:
+        raise SystemExit(f"{name}: this transformers ignores head_dim; upgrade it")
+
+    gen = torch.Generator().manual_seed(SEED + 1)
+    ids = torch.randint(0, vocab, (BATCH, SEQ), generator=gen)
+    out = model(input_ids=ids, labels=ids)
+    out.loss.backward()
+
+    d = os.path.join(FIXTURES, "hf", name)
+    os.makedirs(d, exist_ok=True)
+    model.save_pretrained(d, safe_serialization=True)
+    # Greedy continuation of the first row's prefix, by full forwards (no cache, no eos).
+    greedy = ids[:1, :GREEDY_PROMPT]
+    with torch.no_grad():
+        for _ in range(GREEDY_NEW_TOKENS):
+            nxt = model(input_ids=greedy).logits[:, -1].argmax(-1, keepdim=True)
+            greedy = torch.cat([greedy, nxt], dim=1)
+    ref = {"logits": out.logits.detach().float().contiguous(), "input_ids": ids.to(torch.int64).contiguous(),
+           "loss": out.loss.detach().reshape(1).float(), "greedy_ids": greedy.to(torch.int64).contiguous()}
+    for pname, p in model.named_parameters():
+        ref["grad." + pname] = p.grad.detach().float().contiguous()
+    save_file(ref, os.path.join(d, "reference.safetensors"), metadata={"format": "pt"})
+    print(f"{name}: loss {out.loss.item():.6f}, {sum(p.numel() for p in model.parameters())} parameters")
+
+
+def make_tokenizer():
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    tok = Tokenizer(models.BPE(byte_fallback=False))
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(QWEN2_SPLIT), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=TOKENIZER_VOCAB, min_frequency=2, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), special_tokens=[])
+    tok.train_from_iterator(training_texts(), trainer=trainer)
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS])
+    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in NON_SPECIAL_TOKENS])
+
+    d = os.path.join(FIXTURES, "hf_tokenizer")
+    os.makedirs(d, exist_ok=True)
+    tok.save(os.path.join(d, "tokenizer.json"))
+    cases = []
+    for text in test_texts():
+        ids = tok.encode(text, add_special_tokens=False).ids
+        cases.append({"text": text, "ids": ids, "decoded": tok.decode(ids, skip_special_tokens=False)})
+    write_json(os.path.join(d, "cases.json"), cases)
+    print(f"tokenizer: {tok.get_vocab_size()} tokens, {len(cases)} cases")
+
+
+def training_texts():
+    """A small multilingual corpus: GSM8K when shared/ has it, plus the test scripts."""
+    texts = []
+    gsm = os.path.join(REPO, "..", "shared", "data", "gsm8k", "train.jsonl")
+    if os.path.exists(gsm):
+        with open(gsm, encoding="utf-8") as f:
+            for i, line in enumerate(f):
+                if i >= 400:
+                    break
+                row = json.loads(line)
+                texts.append(row["question"] + "\n" + row["answer"])
+    texts += test_texts() * 3
+    texts += ["def main():\n    return 0\n", "Привет, мир! Как дела?", "你好，世界。今天天气很好。",
+              "សួស្តី​ពិភពលោក", "The quick brown fox jumps over the lazy dog. " * 4]
+    return texts
+
+
+def test_texts():
+    return [
+        "Hello, world! This is a test.",
+        "The model's weights aren't tied; we'll see. THEY'RE HERE, I'M SURE, IT'S FINE, YOU'VE WON, SHE'D GO, WE'LL SEE",
+        "def f(x):\n    return x ** 2  # square\n\tif x: pass\r\n",
+        "int main() { std::vector<int> v{1, 2, 3}; return v[0]; }",
+        "Numbers: 1234567890 3.14159 -42 1e-5 2024-06-01 12:30:45 0x1F",
+        "Digit runs 11111111111111111111 and 0000 and 9876543210987654321",
+        "Whitespace   runs     here\n\n\n\nand   \t\t  tabs\t\nend   ",
+        "  leading spaces and trailing spaces   ",
+        "\n\n\n",
+        "      ",
+        "中文测试：自然语言处理很有趣。日本語のテキストも。한국어 문장입니다.",
+        "Русский текст: съешь же ещё этих мягких французских булок.",
+        "ភាសាខ្មែរ គឺជាភាសាផ្លូវការ",
+        "Emoji: 👨‍👩‍👧‍👦 family, 👍🏽 thumbs, 🏳️‍🌈 flag, ❤️ heart",
+        "Combining marks: e\u0301 a\u0308 n\u0303 Z\u0351\u0327\u0336algo",
+        "Non-NFC: Cafe\u0301 vs Caf\u00e9, \u212b vs \u00c5, \u1e9b\u0323",
+        "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n<think>\nsimple</think> 4<|im_end|>",
+        "<｜begin▁of▁sentence｜><｜User｜>Solve x<｜Assistant｜><think>\nok</think><|endoftext|>",
+        "<|endoftext|><|endoftext|>text<think></think>",
+        "Partial <|im_sta and <think and </think >",
+        "Mixed: Hello мир 世界 🌍 123 'quoted' \"double\" ...!!! ???",
+        "URL https://example.com/path?a=1&b=2#frag and email a.b@c.org",
+        "A\u00a0non-breaking\u2003em-space\u200bzero-width",
+        "",
+        "x",
+    ]
+
+
+def check(root):
+    """Checks root, or each directory under it, written by the rpt test."""
+    dirs = [root] if os.path.exists(os.path.join(root, "rpt_logits.safetensors")) else sorted(
+        os.path.join(root, d) for d in os.listdir(root))
+    for d in dirs:
+        check_one(d)
+
+
+def check_one(dir_):
+    """transformers loads an rpt-written checkpoint; its logits must match rpt's."""
+    from transformers import AutoModelForCausalLM
+    ref = load_file(os.path.join(dir_, "rpt_logits.safetensors"))
+    model = AutoModelForCausalLM.from_pretrained(os.path.join(dir_, "checkpoint"), dtype=torch.float32,
+                                                 attn_implementation="eager")
+    model.eval()
+    ids = ref["input_ids"].to(torch.int64)
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits.float()
+    # rpt reports log-softmax (logits up to a per-row constant): compare those.
+    ours = torch.log_softmax(logits, dim=-1)
+    theirs = ref["logprobs"].reshape(ours.shape)
+    rel = ((ours - theirs).norm() / theirs.norm()).item()
+    print(f"check {dir_}: relative error of log-softmax {rel:.3e}")
+    if not rel < 1e-4:
+        sys.exit(1)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--check", metavar="DIR", help="load an rpt-written checkpoint with transformers and compare")
+    args = ap.parse_args()
+    if args.check:
+        check(args.check)
+        return
+    torch.use_deterministic_algorithms(True)
+    for name, spec in MODELS.items():
+        make_model(name, spec)
+    make_tokenizer()
+
+
+if __name__ == "__main__":
+    main()
