@@ -106,8 +106,11 @@ double measure_peak_gflops() {
 
 // Pins OpenMP thread i to CPU i (mod the CPUs we may use). On small VMs the scheduler
 // otherwise sometimes stacks both threads on one vCPU for whole timer ticks, which
-// turns a 0.3 ms matmul into 20 ms; OMP_PROC_BIND=true does the same from outside.
+// turns a 0.3 ms matmul into 20 ms. Left to the OpenMP runtime when OMP_PROC_BIND is
+// set: the runtime then restricts the main thread to one place, and pinning from that
+// thread's affinity would put every thread on one CPU.
 void pin_threads() {
+    if (std::getenv("OMP_PROC_BIND")) return;
     cpu_set_t allowed;
     if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return;
     std::vector<int> cpus;

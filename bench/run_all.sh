@@ -9,9 +9,11 @@ BUILD=${1:-build}
 OUT="$BUILD/bench"
 ANCHORS="$(cd "$(dirname "$0")/.." && pwd)/../shared/anchors"
 mkdir -p "$OUT"
-# Pin threads: unpinned OpenMP threads sometimes share one core for whole ticks here.
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} OMP_PROC_BIND=${OMP_PROC_BIND:-true}
-export OPENBLAS_NUM_THREADS=2 OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SKYLAKEX} OMP_WAIT_POLICY=PASSIVE
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+# The peers' settings (../shared/anchors/README.md). PASSIVE waiting is for PyTorch only:
+# rpt's many short parallel regions would pay a thread wake-up each.
+export OPENBLAS_NUM_THREADS=2 OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SKYLAKEX}
+TORCH_ENV=(env OMP_WAIT_POLICY=PASSIVE)
 
 peak=""
 if [ -f "$ANCHORS/peak_fma.c" ]; then
@@ -44,7 +46,7 @@ for preset in tiny small; do
       --json "$OUT/training_$preset.json"
   if [ $have_torch -eq 1 ]; then
     cfg=$([ "$preset" = tiny ] && echo A || echo B)
-    /usr/bin/python3 "$ANCHORS/torch_qwen2.py" train --config "$cfg" > "$OUT/torch_train_$preset.json"
+    "${TORCH_ENV[@]}" /usr/bin/python3 "$ANCHORS/torch_qwen2.py" train --config "$cfg" > "$OUT/torch_train_$preset.json"
     python3 - "$OUT/training_$preset.json" "$OUT/torch_train_$preset.json" "$preset" <<'PY'
 import json, sys
 ours = json.load(open(sys.argv[1])); peer = json.loads(open(sys.argv[2]).read().strip().splitlines()[-1])
@@ -59,7 +61,7 @@ echo; echo "== decode"
 "$BUILD/rpt_bench" decode --preset small --json "$OUT/decode.json"
 if [ $have_torch -eq 1 ]; then
   for b in 8 64; do
-    /usr/bin/python3 "$ANCHORS/torch_qwen2.py" decode --config B --batch $b > "$OUT/torch_decode_$b.json"
+    "${TORCH_ENV[@]}" /usr/bin/python3 "$ANCHORS/torch_qwen2.py" decode --config B --batch $b > "$OUT/torch_decode_$b.json"
     python3 - "$OUT/decode.json" "$OUT/torch_decode_$b.json" $b <<'PY'
 import json, sys
 ours = json.load(open(sys.argv[1])); peer = json.loads(open(sys.argv[2]).read().strip().splitlines()[-1])

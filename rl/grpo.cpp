@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "comm/comm.h"
+
 namespace rpt {
 namespace {
 
@@ -48,15 +50,29 @@ GrpoStats grpo_update(Transformer& policy, AdamW& optimizer, Transformer* refere
         if (advantages[s] != 0.0f || settings.loss.kl_beta > 0 || !settings.skip_zero_advantage)
             rows.push_back({s, int(prompts[size_t(s / G)].size()), len});
     }
+    // Normalisers count every rank's sequences and tokens: per-rank coefficients then
+    // add up across ranks to the gradient of the whole batch's loss.
+    Comm* comm = optimizer.comm();
+    double abs_advantage = 0;
+    for (float a : advantages) abs_advantage += std::fabs(a);
+    int64_t counts[3] = {S, response_tokens, int64_t(rows.size())};
+    if (comm) {
+        comm->allreduce_sum_host(counts, 3);
+        abs_advantage = comm->allreduce_sum(abs_advantage);
+    }
     ops::PolicyLossSettings loss = settings.loss;
-    loss.total_tokens = std::max<int64_t>(1, response_tokens);
-    loss.total_sequences = S;
-    loss.max_response_tokens = R;
+    loss.total_sequences = std::max<int64_t>(1, counts[0]);
+    loss.total_tokens = std::max<int64_t>(1, counts[1]);
+    loss.max_response_tokens = std::max(settings.max_response_tokens, R);
+    AdamWConfig summed = adamw;
+    summed.sum_gradients = true;
 
     GrpoStats stats;
-    stats.response_tokens = response_tokens;
-    for (float a : advantages) stats.mean_abs_advantage += std::fabs(a) / double(S);
-    if (rows.empty()) return stats;  // nothing to learn from: every group was uniform
+    stats.response_tokens = counts[1];
+    stats.mean_abs_advantage = abs_advantage / double(loss.total_sequences);
+    // Nothing to learn from when every group of every rank was uniform. A rank with no
+    // rows of its own still takes part in the update below (its gradient is zero).
+    if (counts[2] == 0) return stats;
 
     const float inv_temperature = 1.0f / settings.temperature;
     std::vector<float> logp_old;  // (rows, R) from the first pass, the behaviour policy
@@ -146,15 +162,19 @@ GrpoStats grpo_update(Transformer& policy, AdamW& optimizer, Transformer* refere
             policy.backward(dlogprob.data());
             stats.train_tokens += int64_t(M) * T;
         }
-        stats.grad_norm = optimizer.step(policy.params().flat, policy.grads().flat, lr, adamw);
-        stats.loss = loss_sum;
+        stats.grad_norm = optimizer.step(policy.params().flat, policy.grads().flat, lr, summed);
+        stats.loss = comm ? comm->allreduce_sum(loss_sum) : loss_sum;
     }
-    int64_t trained_response_tokens = 0;
-    for (const Row& row : rows) trained_response_tokens += row.response_len;
-    const double n = double(std::max<int64_t>(1, trained_response_tokens));
-    stats.entropy = entropy_sum / n;
-    stats.clip_fraction = clipped_sum / n;
-    stats.kl = kl_sum / n;
+    double sums[4] = {entropy_sum, clipped_sum, kl_sum, 0.0};
+    for (const Row& row : rows) sums[3] += row.response_len;
+    if (comm) comm->allreduce_sum_host(sums, 4);
+    const double n = std::max(1.0, sums[3]);  // response tokens trained on, all ranks
+    stats.entropy = sums[0] / n;
+    stats.clip_fraction = sums[1] / n;
+    stats.kl = sums[2] / n;
+    int64_t train_tokens = stats.train_tokens;
+    if (comm) comm->allreduce_sum_host(&train_tokens, 1);
+    stats.train_tokens = train_tokens;
     return stats;
 }
 

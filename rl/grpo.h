@@ -23,6 +23,7 @@ struct GrpoSettings {
     // Rows with advantage 0 contribute no gradient (without KL): skipping them saves
     // their forward/backward. Off: every row is computed (benchmarks, debugging).
     bool skip_zero_advantage = true;
+    int max_response_tokens = 1;     // the response budget: Dr. GRPO's constant normaliser
 };
 
 struct GrpoStats {
@@ -36,7 +37,9 @@ struct GrpoStats {
     int64_t response_tokens = 0;
 };
 
-// `reference` may be null when settings.loss.kl_beta == 0.
+// `reference` may be null when settings.loss.kl_beta == 0. Collective over the
+// optimizer's ranks: each passes its own groups; the loss is normalised by counts over
+// all ranks, so summing gradients across ranks gives the full-batch gradient.
 GrpoStats grpo_update(Transformer& policy, AdamW& optimizer, Transformer* reference,
                       const std::vector<std::vector<int32_t>>& prompts, const RolloutResult& rollouts,
                       const std::vector<float>& rewards, const GrpoSettings& settings, float lr,

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "comm/comm.h"
 #include "kernels/rng.h"
 #include "model/kv_cache.h"
 #include "rl/metrics.h"
@@ -32,11 +33,14 @@ struct ContextBatch {
     std::vector<TruthSpan> truths;
 };
 
+// Rank r of N draws the contexts b = j * N + r of the step's global batch: the pick and
+// the sampler key depend on b alone, so N ranks draw and sample what one rank would.
 ContextBatch draw_contexts(const TemplateTokens& tokens, const std::vector<std::vector<int32_t>>& docs,
                            const std::vector<ScoredPosition>& positions, const RptOptions& o, int64_t step, int round,
-                           int count) {
+                           int count, int rank, int ranks) {
     ContextBatch batch;
-    for (int b = 0; b < count; ++b) {
+    for (int j = 0; j < count; ++j) {
+        const int b = j * ranks + rank;
         const uint64_t pick = hash_keys(o.seed, uint64_t(step), uint64_t(round), uint64_t(b)) % positions.size();
         const ScoredPosition& p = positions[pick];
         const auto& doc = docs.at(size_t(p.doc));
@@ -83,8 +87,16 @@ void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
     const TemplateTokens tokens = bind_template(format, tokenizer);
     const RewardScorer scorer(tokenizer, format, model.context(), o.truth_tokens, kMaxResponseBytes);
     const int G = o.group_size;
+    Comm* comm = optimizer.comm();
+    const int rank = comm ? comm->rank() : 0, ranks = comm ? comm->size() : 1;
+    const bool root = rank == 0;
+    if (o.contexts % ranks != 0)
+        throw std::invalid_argument(fmt::format("--contexts {} must be divisible by the {} ranks (groups never "
+                                                "straddle ranks)", o.contexts, ranks));
+    const int local_contexts = o.contexts / ranks;
     const bool resumed = state.step > 0;
-    MetricsWriter metrics = o.metrics_path.empty() ? MetricsWriter() : MetricsWriter(o.metrics_path, resumed);
+    MetricsWriter metrics =
+        o.metrics_path.empty() || !root ? MetricsWriter() : MetricsWriter(o.metrics_path, resumed);
     ProgressClock clock(state.step, o.steps);
     const int32_t think_close = tokens.think_close.size() == 1 ? tokens.think_close[0] : -1;
 
@@ -98,6 +110,7 @@ void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
     rs.sampling.seed = o.seed;
     GrpoSettings grpo = o.grpo;
     grpo.temperature = o.temperature;
+    grpo.max_response_tokens = o.max_new_tokens;
 
     // The frozen reference of the optional KL term: the policy as this run found it.
     std::unique_ptr<Transformer> reference;
@@ -109,11 +122,12 @@ void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
         // The largest cache a step can need, reported once and checked against the budget now
         // rather than after the first rollouts.
         size_t longest_prompt = tokens.prefix.size() + tokens.suffix.size() + size_t(o.context_tokens);
-        const KvCacheShape shape{o.contexts, G, int(longest_prompt), o.max_new_tokens};
+        const KvCacheShape shape{local_contexts, G, int(longest_prompt), o.max_new_tokens};
         const size_t kv = KvCache::kv_bytes(config, shape, model.context().device);
-        if (!o.quiet)
-            std::fprintf(stderr, "KV cache: %.1f MiB per rollout batch (%d contexts x %d rollouts, budget %.0f MiB)\n",
-                         double(kv) / 1048576.0, o.contexts, G, double(o.kv_budget_bytes) / 1048576.0);
+        if (!o.quiet && root)
+            std::fprintf(stderr, "KV cache: %.1f MiB per rollout batch (%d contexts x %d rollouts per rank, budget "
+                         "%.0f MiB)\n",
+                         double(kv) / 1048576.0, local_contexts, G, double(o.kv_budget_bytes) / 1048576.0);
         KvCache::check_budget(config, shape, model.context().device, o.kv_budget_bytes);
     }
 
@@ -130,9 +144,9 @@ void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
         int64_t groups_seen = 0, uniform_groups = 0, generated = 0, decode_rows = 0;
         double flops = 0;
         for (int round = 0; round < (o.dynamic_sampling ? o.max_refill_rounds + 1 : 1); ++round) {
-            const int need = o.contexts - int(batch.prompts.size());
+            const int need = local_contexts - int(batch.prompts.size());
             if (need <= 0) break;
-            const ContextBatch more = draw_contexts(tokens, docs, positions, o, step, round, need);
+            const ContextBatch more = draw_contexts(tokens, docs, positions, o, step, round, need, rank, ranks);
             auto t0 = std::chrono::steady_clock::now();
             const RolloutResult r = generate_rollouts(model, more.prompts, more.ids, tokens.stop_ids, rs);
             rec.seconds_rollout += seconds_since(t0);
@@ -149,21 +163,34 @@ void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
                 ++groups_seen;
             }
             const bool last_round = !o.dynamic_sampling || round == o.max_refill_rounds;
-            keep_groups(more, r, rw, G, !o.dynamic_sampling || last_round, o.contexts, batch, rollouts, rewards);
+            keep_groups(more, r, rw, G, !o.dynamic_sampling || last_round, local_contexts, batch, rollouts, rewards);
         }
         rollouts.contexts = int(batch.prompts.size());
 
-        // Statistics of what was sampled.
+        // Statistics of what was sampled, summed over ranks.
         const size_t S = rollouts.responses.size();
+        double sums[9] = {0, 0, 0, 0, double(S), double(groups_seen), double(uniform_groups), double(generated),
+                          double(decode_rows)};
         for (size_t s = 0; s < S; ++s) {
-            rec.reward_mean += rewards.rewards[s] / double(S);
-            rec.format_rate += (rewards.prediction_len[s] >= 0 ? 1.0 : 0.0) / double(S);
-            rec.response_len += double(rollouts.responses[s].size()) / double(S);
+            sums[0] += rewards.rewards[s];
+            sums[1] += rewards.prediction_len[s] >= 0 ? 1.0 : 0.0;
+            sums[2] += double(rollouts.responses[s].size());
             const auto& resp = rollouts.responses[s];
             const auto close = std::find(resp.begin(), resp.end(), think_close);
-            rec.reasoning_len += double(close == resp.end() ? 0 : close - resp.begin()) / double(S);
+            sums[3] += double(close == resp.end() ? 0 : close - resp.begin());
         }
-        rec.all_equal_fraction = groups_seen ? double(uniform_groups) / double(groups_seen) : 0.0;
+        if (comm) {
+            comm->allreduce_sum_host(sums, 9);
+            flops = comm->allreduce_sum(flops);
+        }
+        const double all_slots = std::max(1.0, sums[4]);
+        rec.reward_mean = sums[0] / all_slots;
+        rec.format_rate = sums[1] / all_slots;
+        rec.response_len = sums[2] / all_slots;
+        rec.reasoning_len = sums[3] / all_slots;
+        rec.all_equal_fraction = sums[5] > 0 ? sums[6] / sums[5] : 0.0;
+        generated = int64_t(sums[7]);
+        decode_rows = int64_t(sums[8]);
 
         // GRPO update.
         rec.lr = cosine_lr(step, o.warmup_steps, o.steps, o.adamw.lr, o.min_lr_ratio);
@@ -200,7 +227,7 @@ void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
             {"flops", rec.flops},
         };
         if (hook) hook(rec, record);
-        if (!o.quiet && (step % o.log_every == 0 || step == o.steps))
+        if (!o.quiet && root && (step % o.log_every == 0 || step == o.steps))
             std::fprintf(stderr,
                          "rpt step %5lld/%lld | reward %.3f | format %.2f | uniform %.2f | clip %.3f | "
                          "%6.0f rollout tok/s | %6.0f train tok/s | ETA %s\n",

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "kernels/rng.h"
 #include "model/file_io.h"
 #include "rl/special_tokens.h"
 
@@ -142,6 +143,27 @@ std::vector<int32_t> format_example(const TemplateTokens& t, const std::vector<i
     ex.insert(ex.end(), doc.begin() + int64_t(position), doc.begin() + int64_t(end));
     ex.insert(ex.end(), t.answer_close.begin(), t.answer_close.end());
     return ex;
+}
+
+void mix_format_examples(std::vector<int32_t>& stream, const std::vector<std::vector<int32_t>>& docs,
+                         const TemplateTokens& tokens, int32_t end_of_text, float share, int context_tokens,
+                         uint64_t seed) {
+    if (share <= 0.0f) return;
+    if (share >= 1.0f) throw std::invalid_argument("the share of formatted examples must be below 1");
+    bool any = false;
+    for (const auto& d : docs) any = any || d.size() >= 2;
+    if (!any) throw std::invalid_argument("formatted examples need documents of at least two tokens");
+    const size_t target = size_t(double(stream.size()) * share / (1.0 - share));
+    std::vector<int32_t> examples;
+    for (uint64_t i = 0; examples.size() < target; ++i) {
+        const auto& doc = docs[hash_keys(seed, i, 1) % docs.size()];
+        if (doc.size() < 2) continue;
+        const size_t position = 1 + hash_keys(seed, i, 2) % (doc.size() - 1);
+        const std::vector<int32_t> ex = format_example(tokens, doc, position, context_tokens, 1);
+        examples.insert(examples.end(), ex.begin(), ex.end());
+        examples.push_back(end_of_text);
+    }
+    stream.insert(stream.end(), examples.begin(), examples.end());
 }
 
 }  // namespace rpt

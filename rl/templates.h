@@ -62,4 +62,12 @@ std::vector<int32_t> build_prompt(const TemplateTokens& t, const std::vector<int
 std::vector<int32_t> format_example(const TemplateTokens& t, const std::vector<int32_t>& doc, size_t position,
                                     int context_tokens, int answer_tokens);
 
+// Appends template-formatted examples (random positions of `docs`, one true next token
+// as the answer, each followed by `end_of_text`) to a pre-training stream until they
+// are `share` of it. Windows are cut from the stream at random offsets, so appended
+// examples are seen throughout training.
+void mix_format_examples(std::vector<int32_t>& stream, const std::vector<std::vector<int32_t>>& docs,
+                         const TemplateTokens& tokens, int32_t end_of_text, float share, int context_tokens,
+                         uint64_t seed);
+
 }  // namespace rpt

@@ -56,25 +56,6 @@ constexpr float kNtpContinueLr = 3e-4f;
 
 void stage(const char* what) { std::fprintf(stderr, "\n== %s\n", what); }
 
-// Template-formatted examples with the true next token as the answer, appended to the
-// pre-training stream until they make up `share` of it.
-void mix_format_examples(TokenizedCorpus& corpus, const std::vector<std::vector<int32_t>>& train_docs,
-                         const TemplateTokens& tokens, int32_t eot, float share, uint64_t seed) {
-    const size_t target = size_t(double(corpus.train_stream.size()) * share / (1.0 - share));
-    std::vector<int32_t> examples;
-    for (uint64_t i = 0; examples.size() < target; ++i) {
-        const auto& doc = train_docs[hash_keys(seed, i, 1) % train_docs.size()];
-        if (doc.size() < 2) continue;
-        const size_t position = 1 + hash_keys(seed, i, 2) % (doc.size() - 1);
-        const std::vector<int32_t> ex = format_example(tokens, doc, position, kContextTokens, 1);
-        examples.insert(examples.end(), ex.begin(), ex.end());
-        examples.push_back(eot);
-    }
-    // Interleave by splicing examples between documents' worth of stream: windows are cut
-    // at random offsets, so appending is enough for them to be seen throughout training.
-    corpus.train_stream.insert(corpus.train_stream.end(), examples.begin(), examples.end());
-}
-
 void run_demo(DemoFlags f) {
     if (f.quick) {
         f.docs = 1500;
@@ -117,7 +98,7 @@ void run_demo(DemoFlags f) {
     Transformer model(config, ctx);
     model.init_weights(f.seed);
     TokenizedCorpus corpus = tokenize_corpus(texts, tokenizer, eot, f.seed, kHeldoutFraction);
-    mix_format_examples(corpus, train_docs, template_tokens, eot, f.format_share, f.seed);
+    mix_format_examples(corpus.train_stream, train_docs, template_tokens, eot, f.format_share, kContextTokens, f.seed);
     {
         AdamW opt(model.layout(), ctx);
         TrainerState state;

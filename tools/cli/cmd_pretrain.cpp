@@ -9,7 +9,9 @@
 #include "kernels/context.h"
 #include "model/bpe_trainer.h"
 #include "model/checkpoint.h"
+#include "rl/corpus.h"
 #include "rl/ntp_trainer.h"
+#include "rl/templates.h"
 #include "rl/special_tokens.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/corpus_flags.h"
@@ -23,6 +25,9 @@ struct PretrainFlags {
     ModelFlags model;
     NtpOptions ntp;
     double heldout_fraction = 0.05;
+    float format_share = 0.0f;  // share of template-formatted examples in the stream
+    std::string template_name = "compact";
+    int format_context = 48;
     // "RANK:STEP", hidden: exercise the failure paths (an error, a NaN gradient).
     std::string debug_fail_at, debug_nan_at;
 };
@@ -48,7 +53,18 @@ void run_pretrain(const PretrainFlags& f, const MpiRuntime& runtime) {
     if (!f.debug_fail_at.empty()) parse_rank_step("--debug-fail-at", f.debug_fail_at, ntp.fail_rank, ntp.fail_step);
     if (!f.debug_nan_at.empty()) parse_rank_step("--debug-nan-at", f.debug_nan_at, ntp.nan_rank, ntp.nan_step);
     const int32_t eot = end_of_text_id(setup.tokenizer);
-    const TokenizedCorpus corpus = tokenize_corpus(docs, setup.tokenizer, eot, f.model.seed, f.heldout_fraction);
+    TokenizedCorpus corpus = tokenize_corpus(docs, setup.tokenizer, eot, f.model.seed, f.heldout_fraction);
+    if (f.format_share > 0) {
+        // A model trained from scratch cannot answer in a format it never saw: mix in
+        // template examples drawn from the training documents.
+        std::vector<std::vector<int32_t>> train_docs;
+        const auto all = tokenize_documents(docs, setup.tokenizer);
+        for (size_t i = 0; i < all.size(); ++i)
+            if (!is_heldout(f.model.seed, i, f.heldout_fraction)) train_docs.push_back(all[i]);
+        mix_format_examples(corpus.train_stream, train_docs,
+                            bind_template(load_template(f.template_name), setup.tokenizer), eot, f.format_share,
+                            f.format_context, f.model.seed);
+    }
     if (root)
         std::fprintf(stderr, "data: %zu training documents (%zu tokens), %zu held out\n", corpus.train_documents,
                      corpus.train_stream.size(), corpus.heldout.size());
@@ -91,6 +107,12 @@ void add_pretrain_command(CLI::App& app, const MpiRuntime& runtime) {
         ->check(CLI::NonNegativeNumber);
     cmd->add_option("--log-every", o.log_every, "progress line every N steps")->check(CLI::PositiveNumber);
     cmd->add_option("--data-seed", o.seed, "seed of batch sampling");
+    cmd->add_option("--format-share", f->format_share,
+                    "share of the stream in RPT-template examples (the true next token as answer)")
+        ->check(CLI::Range(0.0, 0.9));
+    cmd->add_option("--template", f->template_name, "template of those examples");
+    cmd->add_option("--format-context", f->format_context, "left context tokens of those examples")
+        ->check(CLI::PositiveNumber);
     cmd->add_option("--heldout-fraction", f->heldout_fraction, "share of documents held out")->check(CLI::Range(0.0, 0.5));
     cmd->add_option("--metrics", o.metrics_path, "write one JSON object per step to this file");
     cmd->add_flag("--skip-nonfinite", o.adamw.skip_nonfinite,

@@ -77,20 +77,25 @@ struct TrainFlags {
     double heldout_fraction = 0.05;
 };
 
-void run_train(TrainFlags f) {
+void run_train(TrainFlags f, const MpiRuntime& runtime) {
     finish_rpt_options(f.rpt, f.aggregation, f.kv_budget_mb);
     f.rpt.out_dir = f.model.out;
     const PromptTemplate format = load_template(f.template_name);
     const std::vector<std::string> texts = f.corpus.load();
-    ModelSetup setup = setup_model(f.model, texts, true);
+    ModelSetup setup = setup_model(f.model, texts, true, &runtime);
+    const bool root = setup.comm->is_root();
     const auto docs = tokenize_documents(texts, setup.tokenizer);
     const auto train = positions_above(
         split_side(read_positions(f.positions), f.model.seed, f.heldout_fraction, false, docs.size(), f.positions),
         f.entropy_threshold);
-    std::fprintf(stderr, "RPT: %zu training positions (entropy > %.2f), template %s, %d contexts x %d rollouts\n",
-                 train.size(), f.entropy_threshold, format.name.c_str(), f.rpt.contexts, f.rpt.group_size);
+    if (root)
+        std::fprintf(stderr, "RPT: %zu training positions (entropy > %.2f), template %s, %d contexts x %d rollouts "
+                     "over %d rank(s)\n",
+                     train.size(), f.entropy_threshold, format.name.c_str(), f.rpt.contexts, f.rpt.group_size,
+                     setup.comm->size());
     train_rpt(*setup.model, *setup.optimizer, setup.tokenizer, format, docs, train, f.rpt, setup.state);
-    std::fprintf(stderr, "wrote checkpoint %s (step %lld)\n", f.model.out.c_str(), (long long)setup.state.step);
+    if (root)
+        std::fprintf(stderr, "wrote checkpoint %s (step %lld)\n", f.model.out.c_str(), (long long)setup.state.step);
 }
 
 struct EvalFlags {
@@ -123,7 +128,7 @@ void run_eval(EvalFlags f) {
 
 }  // namespace
 
-void add_rpt_commands(CLI::App& app) {
+void add_rpt_commands(CLI::App& app, const MpiRuntime& runtime) {
     {
         CLI::App* cmd = app.add_subcommand("filter", "score every position of a corpus by a proxy model's top-16 entropy");
         auto f = std::make_shared<FilterFlags>();
@@ -150,7 +155,8 @@ void add_rpt_commands(CLI::App& app) {
         cmd->add_option("--heldout-fraction", f->heldout_fraction, "documents held out (as in pretrain)")
             ->check(CLI::Range(0.0, 0.5));
         add_rpt_flags(*cmd, f->rpt, f->aggregation, f->kv_budget_mb);
-        cmd->callback([f]() { run_train(*f); });
+        f->model.add_zero_flag(*cmd);
+        cmd->callback([f, &runtime]() { run_train(*f, runtime); });
     }
     {
         CLI::App* cmd = app.add_subcommand("eval", "next-token accuracy per entropy split, standard and reasoning modes");

@@ -11,7 +11,7 @@ void add_data_command(CLI::App& app);       // rpt data synth
 void add_tokenizer_command(CLI::App& app);  // rpt tokenizer train
 // `runtime` (MPI, when launched by mpirun/srun) outlives the parse that runs the command.
 void add_pretrain_command(CLI::App& app, const MpiRuntime& runtime);  // rpt pretrain
-void add_rpt_commands(CLI::App& app);       // rpt filter, rpt train, rpt eval
+void add_rpt_commands(CLI::App& app, const MpiRuntime& runtime);  // rpt filter, train, eval
 void add_demo_command(CLI::App& app);       // rpt demo
 void add_plot_command(CLI::App& app);       // rpt plot
 void add_generate_command(CLI::App& app);   // rpt generate

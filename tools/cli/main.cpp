@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
         rpt::cli::add_data_command(app);
         rpt::cli::add_tokenizer_command(app);
         rpt::cli::add_pretrain_command(app, runtime);
-        rpt::cli::add_rpt_commands(app);
+        rpt::cli::add_rpt_commands(app, runtime);
         rpt::cli::add_demo_command(app);
         rpt::cli::add_plot_command(app);
         rpt::cli::add_generate_command(app);
