@@ -41,7 +41,7 @@ struct DemoFlags {
     // Sizes (the --quick preset shrinks them).
     size_t docs = 6000;
     int pretrain_steps = 1200;
-    int rpt_steps = 150;
+    int rpt_steps = 600;
     size_t filter_docs = 1500;
     size_t eval_positions = 600;
     int eval_points = 6;  // evaluations along each run for the plot

@@ -19,13 +19,14 @@ namespace fs = std::filesystem;
 struct Curve {
     const char* field;
     const char* what;
-    int panel;  // 1: reward, 2: hard-split accuracy
+    int panel;    // 1: reward, 2: hard-split accuracy
+    bool noisy;   // per-step values: drawn thin, with a smoothed trend on top
 };
 constexpr Curve kCurves[] = {
-    {"reward_mean", "training reward", 1},
-    {"eval_hard_reasoning", "held-out hard reasoning reward", 1},
-    {"eval_hard_standard", "held-out hard standard accuracy", 2},
-    {"eval_hard_reasoning", "held-out hard reasoning accuracy", 2},
+    {"reward_mean", "training reward", 1, true},
+    {"eval_hard_reasoning", "held-out hard reasoning reward", 1, false},
+    {"eval_hard_standard", "held-out hard standard accuracy", 2, false},
+    {"eval_hard_reasoning", "held-out hard reasoning accuracy", 2, false},
 };
 constexpr double kTera = 1e12;
 
@@ -72,8 +73,14 @@ void plot_metrics(const std::vector<PlotSeries>& runs, const std::string& out, c
             const std::string dat = fmt::format("{}/run{}_{}_{}.dat", data_dir, r, kCurves[c].panel, kCurves[c].field);
             write_file_atomic(dat, rows[c]);
             std::string& clause = plots[kCurves[c].panel];
-            clause += fmt::format("{}{} using 1:2 with linespoints title {}", clause.empty() ? "" : ", ", quoted(dat),
-                                  quoted(runs[r].label + ": " + kCurves[c].what));
+            const std::string title = runs[r].label + ": " + kCurves[c].what;
+            if (kCurves[c].noisy)
+                clause += fmt::format("{}{} using 1:2 with lines lw 0.5 title {}, {} using 1:2 smooth bezier lw 2 title {}",
+                                      clause.empty() ? "" : ", ", quoted(dat), quoted(title), quoted(dat),
+                                      quoted(title + " (smoothed)"));
+            else
+                clause += fmt::format("{}{} using 1:2 with linespoints title {}", clause.empty() ? "" : ", ",
+                                      quoted(dat), quoted(title));
         }
     }
     if (plots[1].empty() && plots[2].empty())
