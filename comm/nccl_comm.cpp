@@ -7,6 +7,7 @@
 // Compiled only when CUDA and the NCCL headers are present (RPT_WITH_NCCL).
 #ifdef RPT_WITH_NCCL
 
+#include <cstdlib>
 #include <cuda_runtime.h>
 #include <nccl.h>
 
@@ -113,6 +114,7 @@ public:
         if (comm_) ncclCommAbort(comm_);
         comm_ = nullptr;
         host_->abort_all(message);
+        std::abort();  // not reached: abort_all is [[noreturn]] but called through a pointer
     }
 
 private:
