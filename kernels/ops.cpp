@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/op_checks.h"
 #ifdef RPT_WITH_CUDA
 #include "kernels/cuda/cuda_ops.h"
 #endif
@@ -14,27 +15,7 @@
 namespace rpt::ops {
 namespace {
 
-[[noreturn]] void fail(const char* op, const std::string& why) {
-    throw std::invalid_argument(fmt::format("{}: {}", op, why));
-}
-
-void expect(bool ok, const char* op, const std::string& why) {
-    if (!ok) fail(op, why);
-}
-
-// Every tensor of a call must live where the context says ops run.
-void expect_device(const OpContext& ctx, const char* op, std::initializer_list<const Tensor*> tensors) {
-    for (const Tensor* t : tensors)
-        if (!t->empty() && t->device != ctx.device)
-            fail(op, fmt::format("tensor {} is not on the context's device ({})", t->describe(),
-                                 device_name(ctx.device)));
-}
-
-void expect_numel(const char* op, const Tensor& t, int64_t n, const char* name) {
-    expect(t.numel() == n, op, fmt::format("{} has {} elements, expected {}", name, t.numel(), n));
-}
-
-bool on_gpu(const OpContext& ctx) { return ctx.device == DeviceKind::cuda; }
+using namespace checks;
 
 #ifdef RPT_WITH_CUDA
 #define RPT_DISPATCH(ctx, name, ...)                     \

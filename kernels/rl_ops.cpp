@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "kernels/cpu/rl_ops_cpu.h"
+#include "kernels/op_checks.h"
 #ifdef RPT_WITH_CUDA
 #include "kernels/cuda/rl_ops_cuda.h"
 #endif
@@ -19,34 +20,11 @@
 namespace rpt::ops {
 namespace {
 
+using namespace checks;
+
 // The longest marker string (</think>, \boxed{, ...) the reward accepts: markers travel
 // to the GPU inside the kernel's parameter block.
 constexpr size_t kMaxMarkerBytes = rl_detail::kMaxMarkerBytes;
-
-[[noreturn]] void fail(const char* op, const std::string& why) {
-    throw std::invalid_argument(fmt::format("{}: {}", op, why));
-}
-
-void expect(bool ok, const char* op, const std::string& why) {
-    if (!ok) fail(op, why);
-}
-
-void expect_device(const OpContext& ctx, const char* op, std::initializer_list<const Tensor*> tensors) {
-    for (const Tensor* t : tensors)
-        if (!t->empty() && t->device != ctx.device)
-            fail(op, fmt::format("tensor {} is not on the context's device ({})", t->describe(),
-                                 device_name(ctx.device)));
-}
-
-void expect_numel(const char* op, const Tensor& t, int64_t n, const char* name) {
-    expect(t.numel() == n, op, fmt::format("{} has {} elements, expected {}", name, t.numel(), n));
-}
-
-void expect_dtype(const char* op, const Tensor& t, DType dtype, const char* name) {
-    expect(t.dtype == dtype, op, fmt::format("{} must be {}, got {}", name, dtype_name(dtype), t.describe()));
-}
-
-bool on_gpu(const OpContext& ctx) { return ctx.device == DeviceKind::cuda; }
 
 #ifdef RPT_WITH_CUDA
 #define RPT_RL_DISPATCH(ctx, name, ...)                             \

@@ -11,27 +11,13 @@
 
 #include "model/file_io.h"
 #include "rl/corpus.h"
+#include "tests/temp_dir.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() /
-           ("rpt_corpus_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string write(const std::string& name, const std::string& content) const {
-    std::string p = (path / name).string();
-    rpt::write_file_atomic(p, content);
-    return p;
-  }
-};
+using rpt::testing::TempDir;
 
 // Expects read_jsonl_corpus to throw a message that starts "PATH:LINE:" and contains `needle`.
 void expect_line_error(const std::string& path, const rpt::CorpusOptions& o, int line, const std::string& needle) {

@@ -22,6 +22,7 @@
 #include "model/transformer.h"
 #include "rl/rollout.h"
 #include "tests/test_util.h"
+#include "tests/temp_dir.h"
 
 namespace rpt {
 namespace {
@@ -37,18 +38,7 @@ const char* const kFixtureModels[] = {"tied_gqa1_hd8", "untied_gqa2_hd16", "unti
 std::string fixture_dir(const std::string& name) { return (fs::path("tests") / "fixtures" / "hf" / name).string(); }
 std::string tokenizer_fixture() { return "tests/fixtures/hf_tokenizer/tokenizer.json"; }
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        path = fs::temp_directory_path() /
-               ("rpt_hf_" + std::to_string(::getpid()) + "_" +
-                ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() { fs::remove_all(path); }
-    std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using rpt::testing::TempDir;
 
 std::vector<float> read_tensor(const SafetensorsFile& f, const std::string& name) {
     const SafetensorsEntry* e = f.find(name);

@@ -14,23 +14,14 @@
 #include "rl/ntp_trainer.h"
 #include "rl/special_tokens.h"
 #include "rl/synth_corpus.h"
+#include "tests/temp_dir.h"
 
 namespace rpt {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        path = fs::temp_directory_path() / ("rpt_test_" + std::to_string(::getpid()) + "_" +
-                                            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() { fs::remove_all(path); }
-    std::string operator/(const char* name) const { return (path / name).string(); }
-};
+using rpt::testing::TempDir;
 
 ModelConfig small_test_config(int vocab) {
     ModelConfig c = model_preset("tiny");
@@ -86,20 +77,20 @@ TEST(Checkpoint, SaveLoadIsBitIdentical) {
     NtpOptions o = quick_options();
     o.steps = 2;
     train_ntp(model, opt, f.tokenizer, f.corpus, o, state);
-    save_checkpoint(tmp / "ck", model, f.tokenizer, &opt, &state);
+    save_checkpoint(tmp.file("ck"), model, f.tokenizer, &opt, &state);
 
-    const ModelConfig config = read_checkpoint_config(tmp / "ck");
+    const ModelConfig config = read_checkpoint_config(tmp.file("ck"));
     EXPECT_EQ(config.to_hf_json(), model.config().to_hf_json());
     Transformer loaded(config, OpContext{});
-    load_checkpoint_weights(tmp / "ck", loaded);
+    load_checkpoint_weights(tmp.file("ck"), loaded);
     EXPECT_EQ(host(loaded.params().flat), host(model.params().flat));
     AdamW opt2(loaded.layout(), OpContext{});
-    const TrainerState s2 = load_training_state(tmp / "ck", opt2);
+    const TrainerState s2 = load_training_state(tmp.file("ck"), opt2);
     EXPECT_EQ(s2.step, 2);
     EXPECT_EQ(opt2.steps_taken(), opt.steps_taken());
     EXPECT_EQ(host(opt2.m()), host(opt.m()));
     EXPECT_EQ(host(opt2.v()), host(opt.v()));
-    const Tokenizer tok = read_checkpoint_tokenizer(tmp / "ck");
+    const Tokenizer tok = read_checkpoint_tokenizer(tmp.file("ck"));
     EXPECT_EQ(tok.to_json(), f.tokenizer.to_json());
     // Nothing temporary is left beside the checkpoint.
     for (const auto& entry : fs::directory_iterator(tmp.path)) EXPECT_EQ(entry.path().filename(), "ck");
@@ -122,7 +113,7 @@ TEST(Checkpoint, ResumeIsBitForBitTheUninterruptedRun) {
     AdamW opt_first(first.layout(), OpContext{});
     TrainerState s_first;
     // The interrupted run: the same schedule, stopped after step 3 with a checkpoint.
-    const std::string dir = tmp / "half";
+    const std::string dir = tmp.file("half");
     for (int64_t step = 1; step <= 3; ++step) ntp_step(first, opt_first, f.corpus.train_stream, o, step);
     s_first.step = 3;
     save_checkpoint(dir, first, f.tokenizer, &opt_first, &s_first);
@@ -142,8 +133,8 @@ TEST(Checkpoint, BadDirectoriesFailNamingTheFile) {
     const Fixture& f = fixture();
     Transformer model(small_test_config(f.tokenizer.vocab_size()), OpContext{});
     model.init_weights(1);
-    save_checkpoint(tmp / "ck", model, f.tokenizer, nullptr, nullptr);
-    EXPECT_FALSE(has_training_state(tmp / "ck"));
+    save_checkpoint(tmp.file("ck"), model, f.tokenizer, nullptr, nullptr);
+    EXPECT_FALSE(has_training_state(tmp.file("ck")));
 
     auto expect_error = [](auto&& fn, const std::string& needle) {
         try {
@@ -153,22 +144,22 @@ TEST(Checkpoint, BadDirectoriesFailNamingTheFile) {
             EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
         }
     };
-    expect_error([&] { read_checkpoint_config(tmp / "missing"); }, "config.json");
+    expect_error([&] { read_checkpoint_config(tmp.file("missing")); }, "config.json");
     // Truncate the weights: the loader names the file.
     const std::string weights = (tmp.path / "ck" / "model.safetensors").string();
     fs::resize_file(weights, fs::file_size(weights) / 2);
     Transformer other(model.config(), OpContext{});
-    expect_error([&] { load_checkpoint_weights(tmp / "ck", other); }, "model.safetensors");
+    expect_error([&] { load_checkpoint_weights(tmp.file("ck"), other); }, "model.safetensors");
     // A config whose shapes disagree with the tensors names the tensor.
-    save_checkpoint(tmp / "ck2", model, f.tokenizer, nullptr, nullptr);
+    save_checkpoint(tmp.file("ck2"), model, f.tokenizer, nullptr, nullptr);
     ModelConfig wider = model.config();
     wider.intermediate_size += 2;
     Transformer mismatched(wider, OpContext{});
-    expect_error([&] { load_checkpoint_weights(tmp / "ck2", mismatched); }, "mlp.gate_proj.weight");
+    expect_error([&] { load_checkpoint_weights(tmp.file("ck2"), mismatched); }, "mlp.gate_proj.weight");
     // An impossible config.json.
-    std::ofstream(tmp / "ck2/config.json") << R"({"vocab_size": 10, "hidden_size": 30, "num_hidden_layers": 1,
+    std::ofstream(tmp.file("ck2/config.json")) << R"({"vocab_size": 10, "hidden_size": 30, "num_hidden_layers": 1,
         "num_attention_heads": 4, "intermediate_size": 8})";
-    expect_error([&] { read_checkpoint_config(tmp / "ck2"); }, "config.json");
+    expect_error([&] { read_checkpoint_config(tmp.file("ck2")); }, "config.json");
 }
 
 double unigram_entropy(const std::vector<int32_t>& stream) {

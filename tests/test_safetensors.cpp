@@ -14,23 +14,13 @@
 #include "model/file_io.h"
 #include "model/half.h"
 #include "model/safetensors.h"
+#include "tests/temp_dir.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() /
-           ("rpt_st_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using rpt::testing::TempDir;
 
 // A safetensors file from a raw header string and data bytes, for malformed cases.
 std::string raw_file(const std::string& header, const std::string& data, uint64_t header_len = UINT64_MAX) {
