@@ -4,57 +4,203 @@
 // h / (H / KVH). For query t of a head: s_j = q_t . k_j / sqrt(D) for j <= t,
 // p = softmax(s), out_t = sum_j p_j v_j, lse_t = log sum_j exp(s_j).
 //
-// Forward: threads over (batch, head) pairs; each query's scores live in a row buffer
-// of T floats; dot products run over contiguous D with fixed-lane accumulation
-// (vectorised and deterministic). Memory stays O(T) per thread: no T x T matrix.
+// Blocked scheme. Threads own (batch, KV head) pairs in both passes. A thread first packs
+// its K and V into per-thread scratch panels: K^T and V^T (D x Tp, keys contiguous) and
+// K, V with rows padded to Dp = D rounded up to kNB (zeros in the padding). Queries are
+// then taken kBQ at a time (per query head of the group): a block of rows against the
+// keys 0 .. end of the block (later keys are fully masked and skipped). Every product is
+// one small register-blocked kernel (block_mm: kMR rows x kNB columns, the reduction
+// index innermost in increasing order), vectorised over keys for scores and over D for
+// the weighted sums. exp is the branch-free polynomial detail::exp_poly (cpu_common.h,
+// ~2 ulp), applied to whole rows so that it vectorises.
 //
-// Backward recomputes p_j = exp(s_j - lse_t) (no saved probabilities) and uses
-//   dv_j += p_j dout_t,   dp_j = dout_t . v_j,   ds_j = p_j (dp_j - dout_t . out_t),
-//   dq_t = sum_j ds_j k_j / sqrt(D),   dk_j += ds_j q_t / sqrt(D).
-// dk and dv of a KV head collect from all H / KVH query heads of its group, so threads
-// own (batch, KV head) pairs and loop over the group's query heads and queries in a
-// fixed order: no atomics, same bits for any thread count. Outputs are overwritten.
+// Forward per query block: S = (Q K^T) * scale, row max over j <= t, P = exp(S - m)
+// (0 for j > t), out = (P V) / sum P, lse = m + log sum P.
+//
+// Backward per query block recomputes P = exp(S - lse) once and reuses it:
+//   dP = dout V^T,  dS = P (dP - dout_t . out_t) * scale,
+//   dV += P^T dout,  dK += dS^T Q,  dQ = dS K.
+// dK and dV accumulate in padded per-thread panels over the group's query heads and the
+// query blocks in a fixed order, then are copied out: no atomics, and every output element
+// is produced by one thread in a fixed order, so the bits do not depend on thread count.
+// Scratch is per-thread and reused across calls (no allocation in the hot loops).
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <vector>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "kernels/cpu/cpu_common.h"
 #include "kernels/cpu/cpu_ops.h"
 
 namespace rpt::cpu {
 
-using detail::axpy;
-using detail::dot;
+namespace {
+
+using detail::round_up;
+
+constexpr int64_t kMR = 4;    // rows per micro tile
+constexpr int64_t kNB = 32;   // columns per micro tile (two AVX-512 vectors)
+constexpr int64_t kBQ = 32;   // queries per block
+
+// exp over a row, vectorised (detail::exp_poly).
+inline void vexp(float* __restrict x, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) x[i] = detail::exp_poly(x[i]);
+}
+
+// max of x[0..n) with a fixed-lane reduction (a plain std::max loop stays scalar).
+inline float row_max(const float* __restrict x, int64_t n) {
+    constexpr int L = detail::kLanes;
+    float mx[L];
+    for (int l = 0; l < L; ++l) mx[l] = -std::numeric_limits<float>::infinity();
+    int64_t i = 0;
+    for (; i + L <= n; i += L)
+        for (int l = 0; l < L; ++l) mx[l] = x[i + l] > mx[l] ? x[i + l] : mx[l];
+    for (int l = 0; i + l < n; ++l) mx[l] = x[i + l] > mx[l] ? x[i + l] : mx[l];
+    for (int w = L / 2; w > 0; w /= 2)
+        for (int l = 0; l < w; ++l) mx[l] = mx[l + w] > mx[l] ? mx[l + w] : mx[l];
+    return mx[0];
+}
+
+// C[m][n] (+)= sum_k A[m * a_rs + k * a_cs] * Bm[k * ldb + n] for m < M, n < N, k < K in
+// increasing k. N must be a multiple of kNB; C and Bm rows hold at least N floats.
+template <int64_t MR>
+inline void micro(float* C, int64_t ldc, const float* A, int64_t a_rs, int64_t a_cs, const float* Bm, int64_t ldb,
+                  int64_t K, bool accumulate) {
+#if defined(__AVX512F__)
+    __m512 c[MR][2];
+    for (int64_t r = 0; r < MR; ++r) {
+        c[r][0] = accumulate ? _mm512_loadu_ps(C + r * ldc) : _mm512_setzero_ps();
+        c[r][1] = accumulate ? _mm512_loadu_ps(C + r * ldc + 16) : _mm512_setzero_ps();
+    }
+    for (int64_t k = 0; k < K; ++k) {
+        const __m512 b0 = _mm512_loadu_ps(Bm + k * ldb);
+        const __m512 b1 = _mm512_loadu_ps(Bm + k * ldb + 16);
+        for (int64_t r = 0; r < MR; ++r) {
+            const __m512 a = _mm512_set1_ps(A[r * a_rs + k * a_cs]);
+            c[r][0] = _mm512_fmadd_ps(a, b0, c[r][0]);
+            c[r][1] = _mm512_fmadd_ps(a, b1, c[r][1]);
+        }
+    }
+    for (int64_t r = 0; r < MR; ++r) {
+        _mm512_storeu_ps(C + r * ldc, c[r][0]);
+        _mm512_storeu_ps(C + r * ldc + 16, c[r][1]);
+    }
+#else
+    float c[MR][kNB];
+    for (int64_t r = 0; r < MR; ++r)
+        for (int64_t l = 0; l < kNB; ++l) c[r][l] = accumulate ? C[r * ldc + l] : 0.0f;
+    for (int64_t k = 0; k < K; ++k) {
+        const float* b = Bm + k * ldb;
+        for (int64_t r = 0; r < MR; ++r) {
+            const float a = A[r * a_rs + k * a_cs];
+            for (int64_t l = 0; l < kNB; ++l) c[r][l] += a * b[l];
+        }
+    }
+    for (int64_t r = 0; r < MR; ++r)
+        for (int64_t l = 0; l < kNB; ++l) C[r * ldc + l] = c[r][l];
+#endif
+}
+
+void block_mm(float* C, int64_t ldc, const float* A, int64_t a_rs, int64_t a_cs, const float* Bm, int64_t ldb,
+              int64_t M, int64_t N, int64_t K, bool accumulate) {
+    for (int64_t n0 = 0; n0 < N; n0 += kNB) {
+        int64_t m = 0;
+        for (; m + kMR <= M; m += kMR)
+            micro<kMR>(C + m * ldc + n0, ldc, A + m * a_rs, a_rs, a_cs, Bm + n0, ldb, K, accumulate);
+        for (; m < M; ++m) micro<1>(C + m * ldc + n0, ldc, A + m * a_rs, a_rs, a_cs, Bm + n0, ldb, K, accumulate);
+    }
+}
+
+// Per-thread panels of one (batch, KV head): kt/vt (D x Tp), kp/vp (Tp x Dp).
+struct KvPanels {
+    float* kt;
+    float* vt;
+    float* kp;
+    float* vp;
+};
+
+// Packs the panels that are not null; padding is zeroed.
+void pack_kv(const KvPanels& p, const float* k, const float* v, int64_t b, int64_t kvh, int64_t T, int64_t KVH,
+             int64_t D, int64_t Tp, int64_t Dp) {
+    const float* k0 = k + (b * T * KVH + kvh) * D;
+    const float* v0 = v + (b * T * KVH + kvh) * D;
+    const int64_t ld = KVH * D;
+    const auto transpose = [&](float* dst, const float* src) {
+        if (!dst) return;
+        for (int64_t d = 0; d < D; ++d) {
+            float* row = dst + d * Tp;
+            for (int64_t j = 0; j < T; ++j) row[j] = src[j * ld + d];
+            std::fill(row + T, row + Tp, 0.0f);
+        }
+    };
+    const auto pad_rows = [&](float* dst, const float* src) {
+        if (!dst) return;
+        for (int64_t j = 0; j < T; ++j) {
+            std::copy_n(src + j * ld, D, dst + j * Dp);
+            std::fill(dst + j * Dp + D, dst + (j + 1) * Dp, 0.0f);
+        }
+        std::fill(dst + T * Dp, dst + Tp * Dp, 0.0f);
+    };
+    transpose(p.kt, k0);
+    transpose(p.vt, v0);
+    pad_rows(p.kp, k0);
+    pad_rows(p.vp, v0);
+}
+
+}  // namespace
 
 void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v, int64_t B, int64_t T,
                        int64_t H, int64_t KVH, int64_t D) {
     const int64_t group = H / KVH;
     const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+    const int64_t Tp = round_up(T, kNB), Dp = round_up(D, kNB);
 #pragma omp parallel
     {
-        std::vector<float> p(static_cast<size_t>(T)), acc(static_cast<size_t>(D));
+        // kt, vt, kp, vp, q block, s block, o block
+        const int64_t need = 4 * Tp * Dp + kBQ * Dp + kBQ * Tp + kBQ * Dp;
+        float* base = detail::thread_scratch(detail::ScratchSlot::row, need);
+        const KvPanels pan{base, nullptr, nullptr, base + 3 * Tp * Dp};
+        float* qb = base + 4 * Tp * Dp;
+        float* sb = qb + kBQ * Dp;
+        float* ob = sb + kBQ * Tp;
 #pragma omp for schedule(static)
-        for (int64_t bh = 0; bh < B * H; ++bh) {
-            const int64_t b = bh / H, h = bh % H, kvh = h / group;
-            for (int64_t t = 0; t < T; ++t) {
-                const float* qt = q + ((b * T + t) * H + h) * D;
-                float m = -std::numeric_limits<float>::infinity();
-                for (int64_t j = 0; j <= t; ++j) {
-                    p[j] = dot(qt, k + ((b * T + j) * KVH + kvh) * D, D) * scale;
-                    m = std::max(m, p[j]);
+        for (int64_t bk = 0; bk < B * KVH; ++bk) {
+            const int64_t b = bk / KVH, kvh = bk % KVH;
+            pack_kv(pan, k, v, b, kvh, T, KVH, D, Tp, Dp);
+            for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
+                for (int64_t t0 = 0; t0 < T; t0 += kBQ) {
+                    const int64_t nq = std::min(kBQ, T - t0), t1 = t0 + nq;
+                    const int64_t nk = round_up(t1, kNB);  // key columns computed (padded)
+                    for (int64_t i = 0; i < nq; ++i) {
+                        const float* qt = q + ((b * T + t0 + i) * H + h) * D;
+                        std::copy_n(qt, D, qb + i * Dp);
+                    }
+                    block_mm(sb, Tp, qb, Dp, 1, pan.kt, Tp, nq, nk, D, false);
+                    for (int64_t i = 0; i < nq; ++i) {
+                        float* s = sb + i * Tp;
+                        const int64_t n = t0 + i + 1;  // valid keys
+                        for (int64_t j = 0; j < n; ++j) s[j] *= scale;
+                        const float m = row_max(s, n);
+                        for (int64_t j = 0; j < n; ++j) s[j] -= m;
+                        vexp(s, n);
+                        std::fill(s + n, s + t1, 0.0f);
+                        float acc[detail::kLanes] = {};
+                        int64_t j = 0;
+                        for (; j + detail::kLanes <= n; j += detail::kLanes)
+                            for (int l = 0; l < detail::kLanes; ++l) acc[l] += s[j + l];
+                        for (int l = 0; j + l < n; ++l) acc[l] += s[j + l];
+                        const float sum = detail::fold_lanes(acc);
+                        lse[(b * H + h) * T + t0 + i] = m + std::log(sum);
+                        const float inv = 1.0f / sum;
+                        for (int64_t jj = 0; jj < n; ++jj) s[jj] *= inv;
+                    }
+                    block_mm(ob, Dp, sb, Tp, 1, pan.vp, Dp, nq, Dp, t1, false);
+                    for (int64_t i = 0; i < nq; ++i)
+                        std::copy_n(ob + i * Dp, D, out + ((b * T + t0 + i) * H + h) * D);
                 }
-                float sum = 0.0f;
-                for (int64_t j = 0; j <= t; ++j) {
-                    p[j] = std::exp(p[j] - m);
-                    sum += p[j];
-                }
-                std::fill(acc.begin(), acc.end(), 0.0f);
-                for (int64_t j = 0; j <= t; ++j) axpy(acc.data(), p[j], v + ((b * T + j) * KVH + kvh) * D, D);
-                const float inv_sum = 1.0f / sum;
-                float* ot = out + ((b * T + t) * H + h) * D;
-                for (int64_t d = 0; d < D; ++d) ot[d] = acc[d] * inv_sum;
-                lse[(b * H + h) * T + t] = m + std::log(sum);
             }
         }
     }
@@ -65,34 +211,64 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
                         int64_t KVH, int64_t D) {
     const int64_t group = H / KVH;
     const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+    const int64_t Tp = round_up(T, kNB), Dp = round_up(D, kNB);
 #pragma omp parallel
     {
-        std::vector<float> dqt(static_cast<size_t>(D));
+        // kt, vt, kp, vp, dkp, dvp, q block, dout block, dq block, p block, ds block, delta
+        const int64_t need = 6 * Tp * Dp + 3 * kBQ * Dp + 2 * kBQ * Tp + kBQ;
+        float* base = detail::thread_scratch(detail::ScratchSlot::row, need);
+        const KvPanels pan{base, base + Tp * Dp, base + 2 * Tp * Dp, nullptr};
+        float* dkp = base + 4 * Tp * Dp;
+        float* dvp = base + 5 * Tp * Dp;
+        float* qb = base + 6 * Tp * Dp;
+        float* gb = qb + kBQ * Dp;
+        float* dqb = gb + kBQ * Dp;
+        float* pb = dqb + kBQ * Dp;
+        float* dsb = pb + kBQ * Tp;
+        float* delta = dsb + kBQ * Tp;
 #pragma omp for schedule(static)
         for (int64_t bk = 0; bk < B * KVH; ++bk) {
             const int64_t b = bk / KVH, kvh = bk % KVH;
-            const auto kv_row = [&](int64_t j) { return ((b * T + j) * KVH + kvh) * D; };
-            for (int64_t j = 0; j < T; ++j) {
-                std::fill_n(dk + kv_row(j), D, 0.0f);
-                std::fill_n(dv + kv_row(j), D, 0.0f);
-            }
+            pack_kv(pan, k, v, b, kvh, T, KVH, D, Tp, Dp);
+            std::fill_n(dkp, Tp * Dp, 0.0f);
+            std::fill_n(dvp, Tp * Dp, 0.0f);
+            std::fill_n(qb, kBQ * Dp, 0.0f);
+            std::fill_n(gb, kBQ * Dp, 0.0f);
             for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
-                for (int64_t t = 0; t < T; ++t) {
-                    const int64_t row = ((b * T + t) * H + h) * D;
-                    const float* qt = q + row;
-                    const float* dout_t = dout + row;
-                    const float row_lse = lse[(b * H + h) * T + t];
-                    const float delta = dot(dout_t, out + row, D);  // dout_t . out_t
-                    std::fill(dqt.begin(), dqt.end(), 0.0f);
-                    for (int64_t j = 0; j <= t; ++j) {
-                        const float pj = std::exp(dot(qt, k + kv_row(j), D) * scale - row_lse);
-                        const float ds = pj * (dot(dout_t, v + kv_row(j), D) - delta) * scale;
-                        axpy(dv + kv_row(j), pj, dout_t, D);
-                        axpy(dqt.data(), ds, k + kv_row(j), D);
-                        axpy(dk + kv_row(j), ds, qt, D);
+                for (int64_t t0 = 0; t0 < T; t0 += kBQ) {
+                    const int64_t nq = std::min(kBQ, T - t0), t1 = t0 + nq;
+                    const int64_t nk = round_up(t1, kNB);
+                    for (int64_t i = 0; i < nq; ++i) {
+                        const int64_t row = ((b * T + t0 + i) * H + h) * D;
+                        std::copy_n(q + row, D, qb + i * Dp);
+                        std::copy_n(dout + row, D, gb + i * Dp);
+                        delta[i] = detail::dot(dout + row, out + row, D);
                     }
-                    std::copy(dqt.begin(), dqt.end(), dq + row);
+                    block_mm(pb, Tp, qb, Dp, 1, pan.kt, Tp, nq, nk, D, false);   // S (unscaled)
+                    block_mm(dsb, Tp, gb, Dp, 1, pan.vt, Tp, nq, nk, D, false);  // dP
+                    for (int64_t i = 0; i < nq; ++i) {
+                        float* p = pb + i * Tp;
+                        float* ds = dsb + i * Tp;
+                        const int64_t n = t0 + i + 1;
+                        const float row_lse = lse[(b * H + h) * T + t0 + i];
+                        for (int64_t j = 0; j < n; ++j) p[j] = p[j] * scale - row_lse;
+                        vexp(p, n);
+                        std::fill(p + n, p + t1, 0.0f);
+                        const float di = delta[i];
+                        for (int64_t j = 0; j < t1; ++j) ds[j] = p[j] * (ds[j] - di) * scale;
+                    }
+                    // dV += P^T dout, dK += dS^T Q (rows j < t1), dQ = dS K.
+                    block_mm(dvp, Dp, pb, 1, Tp, gb, Dp, t1, Dp, nq, true);
+                    block_mm(dkp, Dp, dsb, 1, Tp, qb, Dp, t1, Dp, nq, true);
+                    block_mm(dqb, Dp, dsb, Tp, 1, pan.kp, Dp, nq, Dp, t1, false);
+                    for (int64_t i = 0; i < nq; ++i)
+                        std::copy_n(dqb + i * Dp, D, dq + ((b * T + t0 + i) * H + h) * D);
                 }
+            }
+            for (int64_t j = 0; j < T; ++j) {
+                const int64_t r = ((b * T + j) * KVH + kvh) * D;
+                std::copy_n(dkp + j * Dp, D, dk + r);
+                std::copy_n(dvp + j * Dp, D, dv + r);
             }
         }
     }

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 
 namespace rpt::cpu::detail {
@@ -83,6 +84,31 @@ inline float dot(const float* __restrict x, const float* __restrict y, int64_t n
         for (int l = 0; l < kLanes; ++l) acc[l] += x[i + l] * y[i + l];
     for (int l = 0; i + l < n; ++l) acc[l] += x[i + l] * y[i + l];
     return fold_lanes(acc);
+}
+
+// exp(x) in fp32, within ~2 ulp, branch-free so that loops calling it vectorise (std::exp
+// is a libm call per element). Cephes-style: x = n ln2 + r, |r| <= ln2 / 2, a degree-6
+// polynomial for e^r, times 2^(n-1) built in the exponent bits, times 2. Returns 0 below
+// -86.9 (true value < 2e-38: denormal range; x = -inf gives 0), +inf above 88.72 (the
+// float overflow point is 88.7228), NaN for NaN.
+inline float exp_poly(float x) {
+    const float xc = x < -86.9f ? -86.9f : (x > 88.72f ? 88.72f : x);
+    const float fn = __builtin_nearbyintf(xc * 1.44269504088896341f);  // -125 .. 128
+    float r = xc - fn * 0.693359375f;
+    r = r - fn * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * (r * r) + r + 1.0f;
+    const int32_t bits = (static_cast<int32_t>(fn) + 126) << 23;
+    float half_two_n;
+    std::memcpy(&half_two_n, &bits, sizeof(float));
+    const float e = p * half_two_n * 2.0f;
+    const float big = x > 88.72f ? __builtin_inff() : e;
+    return x < -86.9f ? 0.0f : (x != x ? x : big);
 }
 
 // y[i] += a * x[i]
