@@ -75,6 +75,16 @@ expect_error "garbled safetensors" "model.safetensors" "$RPT" pretrain --model g
 [ ! -e ck2 ] && ok "no checkpoint written after an error" || bad "checkpoint written after an error"
 expect_error "steps already reached" "--steps" "$RPT" pretrain --resume full --out full --steps 6 --device cpu
 
+echo "e2e: generate and convert"
+if out=$("$RPT" generate --model full --prompt "Problem: 3 + 4" --greedy --max-new-tokens 5 --device cpu 2>/dev/null); then
+  [ -n "$out" ] && ok "generate streams text" || bad "generate printed nothing"
+else bad "generate"; fi
+expect_success "convert to bf16" "$RPT" convert --in full --out conv16 --dtype bf16
+expect_success "convert back to f32" "$RPT" convert --in conv16 --out conv32 --dtype f32
+expect_success "generate from the converted checkpoint" "$RPT" generate --model conv32 --prompt "Problem:" \
+  --greedy --max-new-tokens 3 --device cpu
+expect_error "convert onto an existing directory" "--force" "$RPT" convert --in full --out conv16 --dtype bf16
+
 echo "e2e: RPT commands"
 expect_success "filter" "$RPT" filter --model full --corpus corpus.jsonl --out pos.jsonl --max-docs 60 --device cpu
 [ -s pos.jsonl ] && ok "positions written" || bad "no positions written"
