@@ -17,19 +17,8 @@ void grpo_advantages(float* advantages, const float* rewards, int64_t S, int64_t
     const int64_t groups = S / group_size;
 #pragma omp parallel for schedule(static)
     for (int64_t g = 0; g < groups; ++g) {
-        const float* r = rewards + g * group_size;
-        float* adv = advantages + g * group_size;
-        if (group_size == 1) {
-            adv[0] = 0.0f;
-            continue;
-        }
-        double sum = 0.0;
-        for (int64_t i = 0; i < group_size; ++i) sum += r[i];
-        const double mean = sum / static_cast<double>(group_size);
-        double ss = 0.0;
-        for (int64_t i = 0; i < group_size; ++i) ss += (r[i] - mean) * (r[i] - mean);
-        const double denom = scale_by_std ? std::sqrt(ss / static_cast<double>(group_size - 1)) + eps : 1.0;
-        for (int64_t i = 0; i < group_size; ++i) adv[i] = static_cast<float>((r[i] - mean) / denom);
+        rl_detail::group_advantages(advantages + g * group_size, rewards + g * group_size, group_size, eps,
+                                    scale_by_std);
     }
 }
 

@@ -141,6 +141,22 @@ struct TokenLoss {
     float kl;        // k3
 };
 
+// GRPO advantages of one group of G rewards (G >= 1), in double: A_i = (r_i - mean) /
+// (unbiased std + eps), or r_i - mean without std scaling; a group of one gets 0.
+RPT_HOST_DEVICE inline void group_advantages(float* adv, const float* r, int64_t G, float eps, bool scale_by_std) {
+    if (G == 1) {
+        adv[0] = 0.0f;
+        return;
+    }
+    double sum = 0.0;
+    for (int64_t i = 0; i < G; ++i) sum += r[i];
+    const double mean = sum / static_cast<double>(G);
+    double ss = 0.0;
+    for (int64_t i = 0; i < G; ++i) ss += (r[i] - mean) * (r[i] - mean);
+    const double denom = scale_by_std ? sqrt(ss / static_cast<double>(G - 1)) + eps : 1.0;
+    for (int64_t i = 0; i < G; ++i) adv[i] = static_cast<float>((r[i] - mean) / denom);
+}
+
 // One token's PPO-clip loss with the k3 KL estimator (DESIGN §1.4). `has_ref` is false
 // when there is no reference log-prob (then k3 = 0).
 RPT_HOST_DEVICE inline TokenLoss token_loss(float logp, float logp_old, float logp_ref, bool has_ref, float advantage,

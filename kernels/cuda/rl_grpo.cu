@@ -24,19 +24,7 @@ __global__ void grpo_advantages_kernel(float* advantages, const float* rewards, 
                                        bool scale_by_std) {
     const int64_t g = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
     if (g >= groups) return;
-    const float* r = rewards + g * G;
-    float* adv = advantages + g * G;
-    if (G == 1) {
-        adv[0] = 0.0f;
-        return;
-    }
-    double sum = 0.0;
-    for (int64_t i = 0; i < G; ++i) sum += r[i];
-    const double mean = sum / static_cast<double>(G);
-    double ss = 0.0;
-    for (int64_t i = 0; i < G; ++i) ss += (r[i] - mean) * (r[i] - mean);
-    const double denom = scale_by_std ? sqrt(ss / static_cast<double>(G - 1)) + eps : 1.0;
-    for (int64_t i = 0; i < G; ++i) adv[i] = static_cast<float>((r[i] - mean) / denom);
+    rl_detail::group_advantages(advantages + g * G, rewards + g * G, G, eps, scale_by_std);
 }
 
 struct LossArgs {
