@@ -148,18 +148,30 @@ AttentionShape attention_shape(const char* op, const Tensor& q, const Tensor& k,
     expect(s.KVH > 0 && s.H % s.KVH == 0, op, fmt::format("{} query heads not divisible by {} kv heads", s.H, s.KVH));
     return s;
 }
+
+// The optional segment ids: (B, T) i32 on the op's device, or nullptr when empty.
+const int32_t* attention_segments(const OpContext& ctx, const char* op, const AttentionShape& s,
+                                  const Tensor& segments) {
+    if (segments.empty()) return nullptr;
+    expect_device(ctx, op, {&segments});
+    expect(segments.dtype == DType::i32, op, "segments must be i32");
+    expect_numel(op, segments, s.B * s.T, "segments");
+    return segments.i32();
+}
 }  // namespace
 
-void attention_forward(const OpContext& ctx, Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v) {
+void attention_forward(const OpContext& ctx, Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor segments) {
     expect_device(ctx, "attention_forward", {&out, &lse, &q, &k, &v});
     const AttentionShape s = attention_shape("attention_forward", q, k, v);
     expect_numel("attention_forward", out, q.numel(), "out");
     expect_numel("attention_forward", lse, s.B * s.H * s.T, "lse");
-    RPT_DISPATCH(ctx, attention_forward, out.f32(), lse.f32(), q.f32(), k.f32(), v.f32(), s.B, s.T, s.H, s.KVH, s.D);
+    const int32_t* seg = attention_segments(ctx, "attention_forward", s, segments);
+    RPT_DISPATCH(ctx, attention_forward, out.f32(), lse.f32(), q.f32(), k.f32(), v.f32(), seg, s.B, s.T, s.H, s.KVH,
+                 s.D);
 }
 
 void attention_backward(const OpContext& ctx, Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor q, Tensor k,
-                        Tensor v, Tensor out, Tensor lse) {
+                        Tensor v, Tensor out, Tensor lse, Tensor segments) {
     expect_device(ctx, "attention_backward", {&dq, &dk, &dv, &dout, &q, &k, &v, &out, &lse});
     const AttentionShape s = attention_shape("attention_backward", q, k, v);
     expect_numel("attention_backward", dq, q.numel(), "dq");
@@ -168,8 +180,9 @@ void attention_backward(const OpContext& ctx, Tensor dq, Tensor dk, Tensor dv, T
     expect_numel("attention_backward", dout, q.numel(), "dout");
     expect_numel("attention_backward", out, q.numel(), "out");
     expect_numel("attention_backward", lse, s.B * s.H * s.T, "lse");
+    const int32_t* seg = attention_segments(ctx, "attention_backward", s, segments);
     RPT_DISPATCH(ctx, attention_backward, dq.f32(), dk.f32(), dv.f32(), dout.f32(), q.f32(), k.f32(), v.f32(),
-                 out.f32(), lse.f32(), s.B, s.T, s.H, s.KVH, s.D);
+                 out.f32(), lse.f32(), seg, s.B, s.T, s.H, s.KVH, s.D);
 }
 
 void swiglu_forward(const OpContext& ctx, Tensor out, Tensor gate, Tensor up) {

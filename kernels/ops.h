@@ -65,10 +65,17 @@ void rope_backward(const OpContext& ctx, Tensor dx, Tensor positions, float thet
 // q (B, T, H, D), k and v (B, T, KVH, D) -> out (B, T, H, D), lse (B, H, T) the
 // log-sum-exp of each query's scaled scores. Query head h reads KV head h / (H / KVH);
 // scores are scaled by 1/sqrt(D); query t sees keys 0..t.
-void attention_forward(const OpContext& ctx, Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v);
+//
+// segments (B, T) i32, optional, packs several sequences that share a prompt into one
+// row (the GRPO update of a group): id 0 marks the shared prompt, seen by every later
+// token; tokens with the same non-zero id are one sequence and see each other causally
+// but nothing of the other sequences. Query t sees key j iff j <= t and
+// (segments[j] == 0 or segments[j] == segments[t]). Empty: plain causal attention.
+void attention_forward(const OpContext& ctx, Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v,
+                       Tensor segments = {});
 // dq (B, T, H, D), dk and dv (B, T, KVH, D) overwritten.
 void attention_backward(const OpContext& ctx, Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor q, Tensor k,
-                        Tensor v, Tensor out, Tensor lse);
+                        Tensor v, Tensor out, Tensor lse, Tensor segments = {});
 
 // ---- SwiGLU ------------------------------------------------------------------------
 // out (N, F) = silu(gate) * up

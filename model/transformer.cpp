@@ -52,6 +52,7 @@ Activations Transformer::carve_activations(Arena& arena, int B, int T) const {
     a.tokens = arena.carve(DType::i32, {N});
     a.targets = arena.carve(DType::i32, {N});
     a.positions = arena.carve(DType::i32, {N});
+    a.segments = arena.carve(DType::i32, {N});
     for (int l = 0; l < config_.num_layers; ++l) {
         LayerActivations la;
         la.input = arena.carve(DType::f32, {N, C});
@@ -95,9 +96,6 @@ Activations Transformer::carve_activations(Arena& arena, int B, int T) const {
 
 void Transformer::ensure_batch(int B, int T) {
     if (B <= 0 || T <= 0) throw std::invalid_argument(fmt::format("batch shape ({}, {}) must be positive", B, T));
-    if (T > config_.max_position_embeddings)
-        throw std::invalid_argument(fmt::format("sequence length {} exceeds the model's context of {} tokens", T,
-                                                config_.max_position_embeddings));
     if (acts_.B == B && acts_.T == T) return;
     Arena measure(nullptr);
     carve_activations(measure, B, T);
@@ -108,11 +106,33 @@ void Transformer::ensure_batch(int B, int T) {
     }
     Arena arena(&act_buffer_);
     acts_ = carve_activations(arena, B, T);
-    std::vector<int32_t> positions(size_t(B) * T);
-    for (int b = 0; b < B; ++b)
-        for (int t = 0; t < T; ++t) positions[size_t(b) * T + t] = t;
-    copy_from_host(acts_.positions, positions.data());
     resident_chunk_begin_ = -1;
+}
+
+void Transformer::set_layout(const PackedLayout& layout) {
+    const int B = acts_.B, T = acts_.T;
+    const int64_t N = int64_t(B) * T;
+    if (layout.positions) {
+        for (int64_t i = 0; i < N; ++i)
+            if (layout.positions[i] < 0 || layout.positions[i] >= config_.max_position_embeddings)
+                throw std::invalid_argument(fmt::format("position {} of token {} is outside the model's context of {}",
+                                                        layout.positions[i], i, config_.max_position_embeddings));
+        copy_from_host(acts_.positions, layout.positions);
+        acts_.default_positions = false;
+    } else {
+        if (T > config_.max_position_embeddings)
+            throw std::invalid_argument(fmt::format("sequence length {} exceeds the model's context of {} tokens", T,
+                                                    config_.max_position_embeddings));
+        if (!acts_.default_positions) {
+            std::vector<int32_t> positions(static_cast<size_t>(N));
+            for (int b = 0; b < B; ++b)
+                for (int t = 0; t < T; ++t) positions[size_t(b) * T + t] = t;
+            copy_from_host(acts_.positions, positions.data());
+            acts_.default_positions = true;
+        }
+    }
+    acts_.packed = layout.segments != nullptr;
+    if (acts_.packed) copy_from_host(acts_.segments, layout.segments);
 }
 
 void layer_forward(const OpContext& ctx, const ModelConfig& config, const LayerTensors& w, const LayerRows& r,
@@ -150,7 +170,7 @@ void Transformer::layer_forward_batch(int l) {
                          a.gate, a.up, a.act, acts_.positions};
     layer_forward(ctx_, config_, params_.layers[l], rows, [&]() {
         ops::attention_forward(ctx_, a.attn.reshaped({B, T, H, D}), a.attn_lse, a.q.reshaped({B, T, H, D}),
-                               a.k.reshaped({B, T, KVH, D}), a.v.reshaped({B, T, KVH, D}));
+                               a.k.reshaped({B, T, KVH, D}), a.v.reshaped({B, T, KVH, D}), attention_segments());
     });
 }
 
@@ -160,9 +180,14 @@ void Transformer::head_chunk_logits(int64_t row_begin, int64_t row_end) {
     resident_chunk_begin_ = row_begin;
 }
 
+Tensor Transformer::attention_segments() const {
+    return acts_.packed ? acts_.segments.reshaped({int64_t(acts_.B), int64_t(acts_.T)}) : Tensor{};
+}
+
 void Transformer::forward(const int32_t* tokens, const int32_t* targets, int B, int T, const HeadRequest& request,
-                          float inv_temperature) {
+                          float inv_temperature, const PackedLayout& layout) {
     ensure_batch(B, T);
+    set_layout(layout);
     const int64_t N = int64_t(B) * T;
     for (int64_t i = 0; i < N; ++i) {
         if (tokens[i] < 0 || tokens[i] >= config_.vocab_size)
@@ -283,7 +308,7 @@ void Transformer::layer_backward(int l) {
     ops::attention_backward(ctx_, s.dq.reshaped({B, T, H, D}), s.dk.reshaped({B, T, KVH, D}),
                             s.dv.reshaped({B, T, KVH, D}), s.dattn.reshaped({B, T, H, D}),
                             a.q.reshaped({B, T, H, D}), a.k.reshaped({B, T, KVH, D}), a.v.reshaped({B, T, KVH, D}),
-                            a.attn.reshaped({B, T, H, D}), a.attn_lse);
+                            a.attn.reshaped({B, T, H, D}), a.attn_lse, attention_segments());
     ops::rope_backward(ctx_, s.dq, acts_.positions, config_.rope_theta);
     ops::rope_backward(ctx_, s.dk, acts_.positions, config_.rope_theta);
     ops::fill(ctx_, s.dnorm, 0.0f);

@@ -27,6 +27,14 @@ struct HeadRequest {
     bool skip_head = false;  // layers only (a prefill for the KV cache): no logits at all
 };
 
+// A forward batch whose rows are not one sequence each: several sequences that share a
+// prompt packed into one row (the GRPO update of a group, rl/grpo.cpp), so the prompt is
+// computed once instead of once per sequence. Null fields take the plain default.
+struct PackedLayout {
+    const int32_t* positions = nullptr;  // (B*T) RoPE position of each token; default t within the row
+    const int32_t* segments = nullptr;   // (B*T) attention segment ids (kernels/ops.h); default causal
+};
+
 // Activations of one (B, T) batch shape; N = B * T.
 struct LayerActivations {
     Tensor input;     // (N, C)   residual stream entering the layer
@@ -49,7 +57,10 @@ struct Activations {
     int B = 0, T = 0;
     Tensor tokens;     // (N) i32
     Tensor targets;    // (N) i32, -1 = no target
-    Tensor positions;  // (N) i32, t within the row
+    Tensor positions;  // (N) i32, RoPE position (t within the row unless packed)
+    Tensor segments;   // (N) i32, attention segment ids of a packed batch
+    bool default_positions = false;  // positions hold t within the row
+    bool packed = false;             // segments are in use
     std::vector<LayerActivations> layers;
     Tensor residual;   // (N, C)  output of the last layer
     Tensor lnf;        // (N, C)
@@ -114,9 +125,10 @@ public:
     void zero_grad();
 
     // tokens, targets: host arrays of B*T ids (targets -1 where no loss is taken).
-    // Fills activations().logprob and what `request` asks for.
+    // Fills activations().logprob and what `request` asks for. A packed layout lets a row
+    // hold more tokens than the model's context, as long as every position fits it.
     void forward(const int32_t* tokens, const int32_t* targets, int B, int T, const HeadRequest& request = {},
-                 float inv_temperature = 1.0f);
+                 float inv_temperature = 1.0f, const PackedLayout& layout = {});
     // Accumulates parameter gradients of L given dL/dlogprob (host array of B*T, for the
     // batch of the last forward).
     void backward(const float* dlogprob);
@@ -141,6 +153,9 @@ public:
 
 private:
     void ensure_batch(int B, int T);
+    // Positions and segment ids of the current batch (default: one sequence per row).
+    void set_layout(const PackedLayout& layout);
+    Tensor attention_segments() const;  // (B, T) i32, or empty when not packed
     Activations carve_activations(Arena& arena, int B, int T) const;
     void layer_forward_batch(int l);
     void layer_backward(int l);

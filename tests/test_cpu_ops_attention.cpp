@@ -1,5 +1,6 @@
 // CPU causal GQA attention through the op API: output and lse against a float64
 // reference, dq/dk/dv against finite differences of that reference, GQA ratios 1, 2, 3,
+// packed rows (segment ids: a shared prompt and sequences that do not see each other),
 // and bit-identical results for 1 and 2 threads.
 #include <gtest/gtest.h>
 #include <omp.h>
@@ -25,8 +26,19 @@ struct Shape {
     int64_t B, T, H, KVH, D;
 };
 
+using Segments = std::vector<int32_t>;  // (B, T), empty: plain causal
+
+// The visibility rule of kernels/ops.h, written out.
+bool visible(const Segments& seg, int64_t b, int64_t T, int64_t t, int64_t j) {
+    if (j > t) return false;
+    if (seg.empty()) return true;
+    const int32_t key = seg[size_t(b * T + j)];
+    return key == 0 || key == seg[size_t(b * T + t)];
+}
+
 // out (B,T,H,D) and lse (B,H,T) of causal softmax(q k^T / sqrt(D)) v, in double.
-DVec ref_attention(const DVec& q, const DVec& k, const DVec& v, const Shape& s, DVec* lse = nullptr) {
+DVec ref_attention(const DVec& q, const DVec& k, const DVec& v, const Shape& s, DVec* lse = nullptr,
+                   const Segments& seg = {}) {
     DVec out(q.size(), 0.0);
     const int64_t group = s.H / s.KVH;
     for (int64_t b = 0; b < s.B; ++b)
@@ -36,6 +48,7 @@ DVec ref_attention(const DVec& q, const DVec& k, const DVec& v, const Shape& s, 
                 DVec sc(t + 1);
                 double m = -1e300;
                 for (int64_t j = 0; j <= t; ++j) {
+                    if (!visible(seg, b, s.T, t, j)) continue;
                     const int64_t ki = ((b * s.T + j) * s.KVH + h / group) * s.D;
                     double dot = 0.0;
                     for (int64_t d = 0; d < s.D; ++d) dot += q[qi + d] * k[ki + d];
@@ -43,8 +56,10 @@ DVec ref_attention(const DVec& q, const DVec& k, const DVec& v, const Shape& s, 
                     m = std::max(m, sc[j]);
                 }
                 double sum = 0.0;
-                for (int64_t j = 0; j <= t; ++j) sum += std::exp(sc[j] - m);
+                for (int64_t j = 0; j <= t; ++j)
+                    if (visible(seg, b, s.T, t, j)) sum += std::exp(sc[j] - m);
                 for (int64_t j = 0; j <= t; ++j) {
+                    if (!visible(seg, b, s.T, t, j)) continue;
                     const double p = std::exp(sc[j] - m) / sum;
                     const int64_t vi = ((b * s.T + j) * s.KVH + h / group) * s.D;
                     for (int64_t d = 0; d < s.D; ++d) out[qi + d] += p * v[vi + d];
@@ -58,14 +73,15 @@ struct AttentionRun {
     Vec out, lse, dq, dk, dv;
 };
 
-AttentionRun run_attention(Vec q, Vec k, Vec v, Vec dout, const Shape& s) {
+AttentionRun run_attention(Vec q, Vec k, Vec v, Vec dout, const Shape& s, Segments seg = {}) {
     AttentionRun r{test::poisoned(q.size()), test::poisoned(s.B * s.H * s.T), test::poisoned(q.size()),
           test::poisoned(k.size()), test::poisoned(v.size())};
     const auto qs = [&](Vec& x) { return cpu_f32(x.data(), {s.B, s.T, s.H, s.D}); };
     const auto ks = [&](Vec& x) { return cpu_f32(x.data(), {s.B, s.T, s.KVH, s.D}); };
-    ops::attention_forward(kCpu, qs(r.out), cpu_f32(r.lse.data(), {s.B, s.H, s.T}), qs(q), ks(k), ks(v));
+    const Tensor segments = seg.empty() ? Tensor{} : cpu_i32(seg.data(), {s.B, s.T});
+    ops::attention_forward(kCpu, qs(r.out), cpu_f32(r.lse.data(), {s.B, s.H, s.T}), qs(q), ks(k), ks(v), segments);
     ops::attention_backward(kCpu, qs(r.dq), ks(r.dk), ks(r.dv), qs(dout), qs(q), ks(k), ks(v), qs(r.out),
-                            cpu_f32(r.lse.data(), {s.B, s.H, s.T}));
+                            cpu_f32(r.lse.data(), {s.B, s.H, s.T}), segments);
     return r;
 }
 
@@ -98,6 +114,62 @@ TEST(CpuOpsAttention, BackwardMatchesFiniteDifferences) {
         EXPECT_LT(rel_error(r.dk, gk), kGradTol) << where;
         EXPECT_LT(rel_error(r.dv, gv), kGradTol) << where;
     }
+}
+
+// Row 0: a prompt of `prompt` tokens, then sequences of the given lengths with ids 1, 2...;
+// row 1 (when B = 2): plain causal (all zeros), to check rows are independent.
+Segments packed_segments(const Shape& s, int64_t prompt, const std::vector<int64_t>& lengths) {
+    Segments seg(size_t(s.B * s.T), 0);
+    int64_t t = prompt;
+    int32_t id = 1;
+    for (int64_t len : lengths) {
+        for (int64_t i = 0; i < len; ++i) seg[size_t(t++)] = id;
+        ++id;
+    }
+    EXPECT_EQ(t, s.T);
+    return seg;
+}
+
+TEST(CpuOpsAttention, PackedSegmentsMatchFloat64) {
+    // T = 70 spans three query and key blocks; sequences straddle block edges.
+    const Shape s{2, 70, 4, 2, 16};
+    const Segments seg = packed_segments(s, 25, {9, 20, 1, 15});
+    const Vec q = test::random_nonzero(s.B * s.T * s.H * s.D, 21), k = test::random_nonzero(s.B * s.T * s.KVH * s.D, 22),
+              v = test::random_nonzero(s.B * s.T * s.KVH * s.D, 23), dout = test::random_nonzero(q.size(), 24);
+    const AttentionRun r = run_attention(q, k, v, dout, s, seg);
+    DVec lse(s.B * s.H * s.T);
+    const DVec ref = ref_attention(test::to_double(q), test::to_double(k), test::to_double(v), s, &lse, seg);
+    EXPECT_LT(rel_error(r.out, ref), kTol);
+    EXPECT_LT(rel_error(r.lse, lse), kTol);
+    // The packing must change the result, or this test checks nothing beyond causal.
+    const DVec causal = ref_attention(test::to_double(q), test::to_double(k), test::to_double(v), s);
+    EXPECT_GT(rel_error(r.out, causal), 1e-2);
+}
+
+TEST(CpuOpsAttention, PackedSegmentsBackwardMatchesFiniteDifferences) {
+    const Shape s{1, 12, 2, 1, 6};
+    const Segments seg = packed_segments(s, 4, {3, 1, 4});
+    const Vec q = test::random_nonzero(s.B * s.T * s.H * s.D, 25), k = test::random_nonzero(s.B * s.T * s.KVH * s.D, 26),
+              v = test::random_nonzero(s.B * s.T * s.KVH * s.D, 27), probe = test::random_nonzero(q.size(), 28);
+    const AttentionRun r = run_attention(q, k, v, probe, s, seg);
+    const DVec q64 = test::to_double(q), k64 = test::to_double(k), v64 = test::to_double(v);
+    const auto f = [&](const DVec& qq, const DVec& kk, const DVec& vv) {
+        return test::dot(probe, ref_attention(qq, kk, vv, s, nullptr, seg));
+    };
+    EXPECT_LT(rel_error(r.dq, test::numeric_grad(q64, [&](const DVec& x) { return f(x, k64, v64); })), kGradTol);
+    EXPECT_LT(rel_error(r.dk, test::numeric_grad(k64, [&](const DVec& x) { return f(q64, x, v64); })), kGradTol);
+    EXPECT_LT(rel_error(r.dv, test::numeric_grad(v64, [&](const DVec& x) { return f(q64, k64, x); })), kGradTol);
+}
+
+TEST(CpuOpsAttention, RejectsSegmentsOfTheWrongShape) {
+    const Shape s{1, 4, 2, 1, 4};
+    Vec q = test::random_nonzero(s.T * s.H * s.D, 1), k = test::random_nonzero(s.T * s.KVH * s.D, 2), v = k;
+    Vec out(q.size()), lse(size_t(s.H * s.T));
+    std::vector<int32_t> seg(3, 0);
+    EXPECT_THROW(ops::attention_forward(kCpu, cpu_f32(out.data(), {1, 4, 2, 4}), cpu_f32(lse.data(), {1, 2, 4}),
+                                        cpu_f32(q.data(), {1, 4, 2, 4}), cpu_f32(k.data(), {1, 4, 1, 4}),
+                                        cpu_f32(v.data(), {1, 4, 1, 4}), cpu_i32(seg.data(), {3})),
+                 std::invalid_argument);
 }
 
 TEST(CpuOpsAttention, DeterministicAcrossThreadCounts) {

@@ -485,6 +485,41 @@ TEST(CudaAttention, ForwardBackwardMatchCpu) {
     }
 }
 
+// Packed rows (GRPO's shared-prompt update): a prompt then sequences that do not see each
+// other, straddling the 64-query and 32-key tiles; row 1 stays plain causal.
+TEST(CudaAttention, PackedSegmentsMatchCpu) {
+    SKIP_WITHOUT_GPU();
+    Gpu gpu;
+    std::mt19937 rng(17);
+    struct Shape { int64_t B, T, H, KVH, D, prompt; };
+    for (const Shape& s : {Shape{2, 150, 4, 2, 64, 70}, Shape{1, 90, 2, 1, 128, 1}}) {
+        const std::string at = " T=" + std::to_string(s.T) + " D=" + std::to_string(s.D);
+        std::vector<int32_t> seg(size_t(s.B * s.T), 0);
+        int32_t id = 1;
+        for (int64_t t = s.prompt, len = 1; t < s.T; ++id, len = len * 3 % 37 + 1)
+            for (int64_t i = 0; i < len && t < s.T; ++i) seg[size_t(t++)] = id;
+        Mirror segments = i32_tensor({s.B, s.T}, seg);
+        Mirror q = random_f32({s.B, s.T, s.H, s.D}, rng), k = random_f32({s.B, s.T, s.KVH, s.D}, rng);
+        Mirror v = random_f32({s.B, s.T, s.KVH, s.D}, rng), dout = random_f32({s.B, s.T, s.H, s.D}, rng);
+        Mirror out = poisoned_f32({s.B, s.T, s.H, s.D}), lse = poisoned_f32({s.B, s.H, s.T});
+        ops::attention_forward(kCpu, out.cpu(), lse.cpu(), q.cpu(), k.cpu(), v.cpu(), segments.cpu());
+        ops::attention_forward(gpu.ctx(), out.gpu(), lse.gpu(), q.gpu(), k.gpu(), v.gpu(), segments.gpu());
+        gpu.sync();
+        expect_close(out, "packed attention_forward out" + at);
+        expect_close(lse, "packed attention_forward lse" + at);
+        Mirror dq = poisoned_f32({s.B, s.T, s.H, s.D}), dk = poisoned_f32({s.B, s.T, s.KVH, s.D});
+        Mirror dv = poisoned_f32({s.B, s.T, s.KVH, s.D});
+        ops::attention_backward(kCpu, dq.cpu(), dk.cpu(), dv.cpu(), dout.cpu(), q.cpu(), k.cpu(), v.cpu(), out.cpu(),
+                                lse.cpu(), segments.cpu());
+        ops::attention_backward(gpu.ctx(), dq.gpu(), dk.gpu(), dv.gpu(), dout.gpu(), q.gpu(), k.gpu(), v.gpu(),
+                                out.gpu(), lse.gpu(), segments.gpu());
+        gpu.sync();
+        expect_close(dq, "packed attention_backward dq" + at);
+        expect_close(dk, "packed attention_backward dk" + at);
+        expect_close(dv, "packed attention_backward dv" + at);
+    }
+}
+
 // ---- SwiGLU ------------------------------------------------------------------------------
 
 TEST(CudaSwiglu, ForwardBackwardMatchCpu) {

@@ -188,5 +188,79 @@ TEST(ModelForward, CausalPrefixOutputsDoNotDependOnLaterTokens) {
     EXPECT_NE(la[4], lb[4]);
 }
 
+// A prompt and three continuations, once as three padded rows and once packed into one
+// row (the prompt computed once, kernels/ops.h segments, positions restarting after the
+// prompt): every target's log-prob and every parameter gradient must agree. The packed
+// row (10 tokens) is longer than the model's context (8); its positions are not.
+TEST(ModelForward, PackedSharedPromptEqualsSeparateRows) {
+    const ModelConfig c = micro_config(false);
+    const std::vector<int32_t> prompt = {1, 2, 3, 4, 5};
+    const std::vector<std::vector<int32_t>> responses = {{6, 7, 8}, {9}, {10, 11}};
+    const std::vector<float> coefs = {0.3f, -0.7f, 0.2f, 1.1f, -0.4f, 0.9f};  // one per response token
+    const int P = int(prompt.size());
+
+    // Separate rows: prompt + response[0 .. r-2], targets from position P-1 on.
+    const int Ts = P + 2, Bs = 3;
+    std::vector<int32_t> tok_s(size_t(Bs) * Ts, 0), tgt_s(size_t(Bs) * Ts, -1);
+    std::vector<float> dlp_s(tok_s.size(), 0.0f);
+    // Packed row: prompt[0 .. P-2] shared, then per response [prompt[P-1], response[0 .. r-2]].
+    std::vector<int32_t> tok_p(prompt.begin(), prompt.end() - 1), tgt_p(size_t(P - 1), -1), seg_p(size_t(P - 1), 0),
+        pos_p;
+    for (int t = 0; t < P - 1; ++t) pos_p.push_back(t);
+    std::vector<float> dlp_p(size_t(P - 1), 0.0f);
+    std::vector<std::pair<int, int>> where;  // (separate index, packed index) of each target
+    size_t k = 0;
+    for (int i = 0; i < Bs; ++i) {
+        const auto& r = responses[size_t(i)];
+        std::copy(prompt.begin(), prompt.end(), tok_s.begin() + int64_t(i) * Ts);
+        for (size_t j = 0; j < r.size(); ++j, ++k) {
+            const int sep = i * Ts + P - 1 + int(j), pk = int(tok_p.size());
+            if (j + 1 < r.size()) tok_s[size_t(sep + 1)] = r[j];
+            tgt_s[size_t(sep)] = r[j];
+            dlp_s[size_t(sep)] = coefs[k];
+            tok_p.push_back(j == 0 ? prompt.back() : r[j - 1]);
+            tgt_p.push_back(r[j]);
+            seg_p.push_back(i + 1);
+            pos_p.push_back(P - 1 + int(j));
+            dlp_p.push_back(coefs[k]);
+            where.emplace_back(sep, pk);
+        }
+    }
+    const int Tp = int(tok_p.size());
+    ASSERT_GT(Tp, c.max_position_embeddings);
+
+    Transformer separate(c, OpContext{}), packed(c, OpContext{});
+    separate.init_weights(5);
+    packed.init_weights(5);
+    separate.zero_grad();
+    packed.zero_grad();
+    separate.forward(tok_s.data(), tgt_s.data(), Bs, Ts, {}, 1.25f);
+    packed.forward(tok_p.data(), tgt_p.data(), 1, Tp, {}, 1.25f, PackedLayout{pos_p.data(), seg_p.data()});
+    const std::vector<float> ls = separate.logprobs(), lp = packed.logprobs();
+    for (const auto& [sep, pk] : where) EXPECT_NEAR(ls[size_t(sep)], lp[size_t(pk)], 1e-5) << sep << " " << pk;
+    separate.backward(dlp_s.data());
+    packed.backward(dlp_p.data());
+    std::vector<float> gs(size_t(separate.layout().total())), gp(gs.size());
+    copy_to_host(gs.data(), separate.grads().flat);
+    copy_to_host(gp.data(), packed.grads().flat);
+    double diff = 0, norm = 0;
+    for (size_t i = 0; i < gs.size(); ++i) {
+        diff += (double(gs[i]) - gp[i]) * (double(gs[i]) - gp[i]);
+        norm += double(gs[i]) * gs[i];
+    }
+    EXPECT_GT(norm, 0.0);
+    EXPECT_LT(std::sqrt(diff / norm), 1e-5);
+
+    // Without the packing the same row is a different computation: the check can fail.
+    packed.forward(tok_p.data(), tgt_p.data(), 1, Tp, {}, 1.25f, PackedLayout{pos_p.data(), nullptr});
+    EXPECT_GT(std::fabs(packed.logprobs()[size_t(where.back().second)] - ls[size_t(where.back().first)]), 1e-4);
+    // A position past the context is refused, naming it.
+    pos_p.back() = c.max_position_embeddings;
+    EXPECT_THROW(packed.forward(tok_p.data(), tgt_p.data(), 1, Tp, {}, 1.0f, PackedLayout{pos_p.data(), seg_p.data()}),
+                 std::invalid_argument);
+    // And an unpacked row that long is refused too.
+    EXPECT_THROW(packed.forward(tok_p.data(), tgt_p.data(), 1, Tp), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace rpt

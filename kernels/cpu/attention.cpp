@@ -24,6 +24,11 @@
 // query blocks in a fixed order, then are copied out: no atomics, and every output element
 // is produced by one thread in a fixed order, so the bits do not depend on thread count.
 // Scratch is per-thread and reused across calls (no allocation in the hot loops).
+//
+// Packed rows (segments, kernels/ops.h): the blocks are computed as for plain causal
+// attention and the keys of other sequences in the row are then masked per query row
+// (-inf before the softmax, P = 0 in the backward). The products over those keys are
+// wasted work, but they are few next to the shared prompt every sequence reads.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -114,6 +119,15 @@ void block_mm(float* C, int64_t ldc, const float* A, int64_t a_rs, int64_t a_cs,
     }
 }
 
+// Sets s[j] = fill for the keys j < n that a query of segment `own` must not see: those of
+// other sequences packed in the row (id != 0, != own). No-op for plain causal rows.
+inline void mask_other_segments(float* __restrict s, const int32_t* __restrict row_segments, int32_t own, int64_t n,
+                                float fill) {
+    if (!row_segments || own == 0) return;
+    for (int64_t j = 0; j < n; ++j)
+        if (row_segments[j] != 0 && row_segments[j] != own) s[j] = fill;
+}
+
 // Per-thread panels of one (batch, KV head): kt/vt (D x Tp), kp/vp (Tp x Dp).
 struct KvPanels {
     float* kt;
@@ -152,8 +166,8 @@ void pack_kv(const KvPanels& p, const float* k, const float* v, int64_t b, int64
 
 }  // namespace
 
-void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v, int64_t B, int64_t T,
-                       int64_t H, int64_t KVH, int64_t D) {
+void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
+                       const int32_t* segments, int64_t B, int64_t T, int64_t H, int64_t KVH, int64_t D) {
     const int64_t group = H / KVH;
     const float scale = 1.0f / std::sqrt(static_cast<float>(D));
     const int64_t Tp = round_up(T, kNB), Dp = round_up(D, kNB);
@@ -169,6 +183,7 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
 #pragma omp for schedule(static)
         for (int64_t bk = 0; bk < B * KVH; ++bk) {
             const int64_t b = bk / KVH, kvh = bk % KVH;
+            const int32_t* row_segments = segments ? segments + b * T : nullptr;
             pack_kv(pan, k, v, b, kvh, T, KVH, D, Tp, Dp);
             for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
                 for (int64_t t0 = 0; t0 < T; t0 += kBQ) {
@@ -183,6 +198,8 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
                         float* s = sb + i * Tp;
                         const int64_t n = t0 + i + 1;  // valid keys
                         for (int64_t j = 0; j < n; ++j) s[j] *= scale;
+                        mask_other_segments(s, row_segments, row_segments ? row_segments[t0 + i] : 0, n,
+                                            -std::numeric_limits<float>::infinity());
                         const float m = row_max(s, n);
                         for (int64_t j = 0; j < n; ++j) s[j] -= m;
                         vexp(s, n);
@@ -207,8 +224,8 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
 }
 
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
-                        const float* v, const float* out, const float* lse, int64_t B, int64_t T, int64_t H,
-                        int64_t KVH, int64_t D) {
+                        const float* v, const float* out, const float* lse, const int32_t* segments, int64_t B,
+                        int64_t T, int64_t H, int64_t KVH, int64_t D) {
     const int64_t group = H / KVH;
     const float scale = 1.0f / std::sqrt(static_cast<float>(D));
     const int64_t Tp = round_up(T, kNB), Dp = round_up(D, kNB);
@@ -229,6 +246,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
 #pragma omp for schedule(static)
         for (int64_t bk = 0; bk < B * KVH; ++bk) {
             const int64_t b = bk / KVH, kvh = bk % KVH;
+            const int32_t* row_segments = segments ? segments + b * T : nullptr;
             pack_kv(pan, k, v, b, kvh, T, KVH, D, Tp, Dp);
             std::fill_n(dkp, Tp * Dp, 0.0f);
             std::fill_n(dvp, Tp * Dp, 0.0f);
@@ -253,6 +271,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
                         const float row_lse = lse[(b * H + h) * T + t0 + i];
                         for (int64_t j = 0; j < n; ++j) p[j] = p[j] * scale - row_lse;
                         vexp(p, n);
+                        mask_other_segments(p, row_segments, row_segments ? row_segments[t0 + i] : 0, n, 0.0f);
                         std::fill(p + n, p + t1, 0.0f);
                         const float di = delta[i];
                         for (int64_t j = 0; j < t1; ++j) ds[j] = p[j] * (ds[j] - di) * scale;

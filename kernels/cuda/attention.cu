@@ -22,6 +22,11 @@
 // real D at run time (D <= DP, padding lanes are zero), so every D up to 128 works; D
 // that is not a multiple of 32 wastes the padding's FLOPs. D > 128 is rejected.
 //
+// Packed rows (segments (B, T) i32, see kernels/ops.h): the same tiles are computed and a
+// key of another sequence of the row is masked like a future key (the visibility test
+// key_visible). Tiles are not skipped for it: the extra work is the responses' mutual
+// blocks, small next to the shared prompt they all read.
+//
 // What limits it: fp32 FMA on CUDA cores (no tensor cores; the bf16 path will use MMA),
 // and the shared-memory footprint (76-120 KB per block at D = 128: 1-2 blocks per SM)
 // without cp.async double buffering, so tile loads are not overlapped with math.
@@ -48,6 +53,16 @@ constexpr int kMaxHeadDim = 128;
 static_assert(kRowsPerThread == 4, "row-side operands are read as one float4");
 
 // Shared-memory layouts, in floats.
+// Whether query tq may see key tk of a row of T tokens: causal, and in a packed row
+// (row_segments not null) only keys of the shared prompt (id 0) or of the query's own
+// sequence. Rows and columns past T (tile padding) see nothing.
+__device__ __forceinline__ bool key_visible(const int32_t* row_segments, int64_t tq, int64_t tk, int64_t T) {
+    if (!(tk <= tq && tq < T)) return false;
+    if (!row_segments) return true;
+    const int32_t key_segment = row_segments[tk];
+    return key_segment == 0 || key_segment == row_segments[tq];
+}
+
 template <int DP>
 struct ForwardSmem {
     static constexpr int kColStride = DP + 1;
@@ -134,8 +149,8 @@ __device__ __forceinline__ void store4(float* p, float a, float b, float c, floa
 // O += P V (4 x DP/16 per thread).
 template <int DP>
 __global__ void __launch_bounds__(kAttnThreads)
-    attention_forward_kernel(float* out, float* lse, const float* q, const float* k, const float* v, int64_t T,
-                             int64_t H, int64_t KVH, int64_t D, float scale) {
+    attention_forward_kernel(float* out, float* lse, const float* q, const float* k, const float* v,
+                             const int32_t* segments, int64_t T, int64_t H, int64_t KVH, int64_t D, float scale) {
     using L = ForwardSmem<DP>;
     constexpr int kDimCols = DP / kTileThreadsX;
     extern __shared__ float4 smem4[];
@@ -149,6 +164,7 @@ __global__ void __launch_bounds__(kAttnThreads)
     const int64_t q0 = int64_t(gridDim.x - 1 - blockIdx.x) * kRowTile;
     const int64_t h = blockIdx.y, b = blockIdx.z;
     const int64_t kvh = h / (H / KVH);
+    const int32_t* row_segments = segments ? segments + b * T : nullptr;
 
     load_rows_transposed<DP>(Qt, q, b, q0, T, H, h, D, scale);
 
@@ -188,12 +204,12 @@ __global__ void __launch_bounds__(kAttnThreads)
 #pragma unroll
             for (int j = 0; j < kColsPerThread; ++j) {
                 const int64_t tk = k0 + tx + kTileThreadsX * j;
-                if (!(tk <= tq && tk < T)) s[i][j] = -INFINITY;
+                if (!key_visible(row_segments, tq, tk, T)) s[i][j] = -INFINITY;
                 row_max = fmaxf(row_max, s[i][j]);
             }
             row_max = row_group_max(row_max);
             const float m_new = fmaxf(m[i], row_max);
-            const float m_use = m_new == -INFINITY ? 0.0f : m_new;  // a fully masked row (never for tq < T)
+            const float m_use = m_new == -INFINITY ? 0.0f : m_new;  // nothing visible yet (padding, other sequences)
             float row_sum = 0.0f;
 #pragma unroll
             for (int j = 0; j < kColsPerThread; ++j) {
@@ -268,8 +284,8 @@ __global__ void attention_delta_kernel(float* delta, const float* dout, const fl
 template <int DP>
 __global__ void __launch_bounds__(kAttnThreads)
     attention_backward_dq_kernel(float* dq, const float* dout, const float* q, const float* k, const float* v,
-                                 const float* lse, const float* delta, int64_t T, int64_t H, int64_t KVH, int64_t D,
-                                 float scale) {
+                                 const float* lse, const float* delta, const int32_t* segments, int64_t T, int64_t H,
+                                 int64_t KVH, int64_t D, float scale) {
     using L = DqSmem<DP>;
     constexpr int kDimCols = DP / kTileThreadsX;
     extern __shared__ float4 smem4[];
@@ -284,6 +300,7 @@ __global__ void __launch_bounds__(kAttnThreads)
     const int64_t q0 = int64_t(gridDim.x - 1 - blockIdx.x) * kRowTile;
     const int64_t h = blockIdx.y, b = blockIdx.z;
     const int64_t kvh = h / (H / KVH);
+    const int32_t* row_segments = segments ? segments + b * T : nullptr;
 
     load_rows_transposed<DP>(Qt, q, b, q0, T, H, h, D, scale);
     load_rows_transposed<DP>(dOt, dout, b, q0, T, H, h, D, 1.0f);
@@ -330,7 +347,7 @@ __global__ void __launch_bounds__(kAttnThreads)
 #pragma unroll
             for (int j = 0; j < kColsPerThread; ++j) {
                 const int64_t tk = k0 + tx + kTileThreadsX * j;
-                const float p = (tq < T && tk <= tq) ? expf(s[i][j] - row_lse[i]) : 0.0f;
+                const float p = key_visible(row_segments, tq, tk, T) ? expf(s[i][j] - row_lse[i]) : 0.0f;
                 s[i][j] = p * (dp[i][j] - row_delta[i]);  // dS
             }
         }
@@ -373,8 +390,8 @@ __global__ void __launch_bounds__(kAttnThreads)
 template <int DP>
 __global__ void __launch_bounds__(kAttnThreads)
     attention_backward_dkv_kernel(float* dk, float* dv, const float* dout, const float* q, const float* k,
-                                  const float* v, const float* lse, const float* delta, int64_t T, int64_t H,
-                                  int64_t KVH, int64_t D, float scale) {
+                                  const float* v, const float* lse, const float* delta, const int32_t* segments,
+                                  int64_t T, int64_t H, int64_t KVH, int64_t D, float scale) {
     using L = DkvSmem<DP>;
     constexpr int kDimCols = DP / kTileThreadsX;
     extern __shared__ float4 smem4[];
@@ -392,6 +409,7 @@ __global__ void __launch_bounds__(kAttnThreads)
     const int64_t k0 = int64_t(blockIdx.x) * kRowTile;
     const int64_t kvh = blockIdx.y, b = blockIdx.z;
     const int64_t group = H / KVH;
+    const int32_t* row_segments = segments ? segments + b * T : nullptr;
 
     load_rows_transposed<DP>(Kt, k, b, k0, T, KVH, kvh, D, 1.0f);
     load_rows_transposed<DP>(Vt, v, b, k0, T, KVH, kvh, D, 1.0f);
@@ -441,7 +459,7 @@ __global__ void __launch_bounds__(kAttnThreads)
 #pragma unroll
                 for (int i = 0; i < kRowsPerThread; ++i) {
                     const int64_t tk = k0 + ty * kRowsPerThread + i;
-                    const float p = (tq < T && tk <= tq) ? expf(s[i][j] - lse_s[r]) : 0.0f;
+                    const float p = key_visible(row_segments, tq, tk, T) ? expf(s[i][j] - lse_s[r]) : 0.0f;
                     s[i][j] = p;
                     dp[i][j] = p * (dp[i][j] - delta_s[r]);  // dS
                 }
@@ -508,27 +526,27 @@ void check_shape(const char* op, int64_t B, int64_t H, int64_t KVH, int64_t D) {
 }
 
 template <int DP>
-void forward_dp(cudaStream_t s, float* out, float* lse, const float* q, const float* k, const float* v, int64_t B,
-                int64_t T, int64_t H, int64_t KVH, int64_t D, float scale) {
+void forward_dp(cudaStream_t s, float* out, float* lse, const float* q, const float* k, const float* v,
+                const int32_t* segments, int64_t B, int64_t T, int64_t H, int64_t KVH, int64_t D, float scale) {
     const size_t smem = prepare_smem(attention_forward_kernel<DP>, ForwardSmem<DP>::kFloats);
     const dim3 grid(tiles(T), static_cast<unsigned>(H), static_cast<unsigned>(B));
-    attention_forward_kernel<DP><<<grid, kAttnThreads, smem, s>>>(out, lse, q, k, v, T, H, KVH, D, scale);
+    attention_forward_kernel<DP><<<grid, kAttnThreads, smem, s>>>(out, lse, q, k, v, segments, T, H, KVH, D, scale);
     RPT_CUDA_LAUNCH_CHECK();
 }
 
 template <int DP>
 void backward_dp(cudaStream_t s, float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
-                 const float* v, const float* lse, const float* delta, int64_t B, int64_t T, int64_t H, int64_t KVH,
-                 int64_t D, float scale) {
+                 const float* v, const float* lse, const float* delta, const int32_t* segments, int64_t B, int64_t T,
+                 int64_t H, int64_t KVH, int64_t D, float scale) {
     const size_t dq_smem = prepare_smem(attention_backward_dq_kernel<DP>, DqSmem<DP>::kFloats);
     const dim3 dq_grid(tiles(T), static_cast<unsigned>(H), static_cast<unsigned>(B));
     attention_backward_dq_kernel<DP>
-        <<<dq_grid, kAttnThreads, dq_smem, s>>>(dq, dout, q, k, v, lse, delta, T, H, KVH, D, scale);
+        <<<dq_grid, kAttnThreads, dq_smem, s>>>(dq, dout, q, k, v, lse, delta, segments, T, H, KVH, D, scale);
     RPT_CUDA_LAUNCH_CHECK();
     const size_t dkv_smem = prepare_smem(attention_backward_dkv_kernel<DP>, DkvSmem<DP>::kFloats);
     const dim3 dkv_grid(tiles(T), static_cast<unsigned>(KVH), static_cast<unsigned>(B));
     attention_backward_dkv_kernel<DP>
-        <<<dkv_grid, kAttnThreads, dkv_smem, s>>>(dk, dv, dout, q, k, v, lse, delta, T, H, KVH, D, scale);
+        <<<dkv_grid, kAttnThreads, dkv_smem, s>>>(dk, dv, dout, q, k, v, lse, delta, segments, T, H, KVH, D, scale);
     RPT_CUDA_LAUNCH_CHECK();
 }
 
@@ -537,20 +555,20 @@ constexpr int kSmallHeadDim = 32, kMediumHeadDim = 64;
 
 }  // namespace
 
-void attention_forward(void* stream, float* out, float* lse, const float* q, const float* k, const float* v, int64_t B,
-                       int64_t T, int64_t H, int64_t KVH, int64_t D) {
+void attention_forward(void* stream, float* out, float* lse, const float* q, const float* k, const float* v,
+                       const int32_t* segments, int64_t B, int64_t T, int64_t H, int64_t KVH, int64_t D) {
     if (B <= 0 || T <= 0 || H <= 0) return;
     check_shape("attention_forward", B, H, KVH, D);
     cudaStream_t s = as_stream(stream);
     const float scale = 1.0f / std::sqrt(static_cast<float>(D));
-    if (D <= kSmallHeadDim) forward_dp<kSmallHeadDim>(s, out, lse, q, k, v, B, T, H, KVH, D, scale);
-    else if (D <= kMediumHeadDim) forward_dp<kMediumHeadDim>(s, out, lse, q, k, v, B, T, H, KVH, D, scale);
-    else forward_dp<kMaxHeadDim>(s, out, lse, q, k, v, B, T, H, KVH, D, scale);
+    if (D <= kSmallHeadDim) forward_dp<kSmallHeadDim>(s, out, lse, q, k, v, segments, B, T, H, KVH, D, scale);
+    else if (D <= kMediumHeadDim) forward_dp<kMediumHeadDim>(s, out, lse, q, k, v, segments, B, T, H, KVH, D, scale);
+    else forward_dp<kMaxHeadDim>(s, out, lse, q, k, v, segments, B, T, H, KVH, D, scale);
 }
 
 void attention_backward(void* stream, float* dq, float* dk, float* dv, const float* dout, const float* q,
-                        const float* k, const float* v, const float* out, const float* lse, int64_t B, int64_t T,
-                        int64_t H, int64_t KVH, int64_t D) {
+                        const float* k, const float* v, const float* out, const float* lse, const int32_t* segments,
+                        int64_t B, int64_t T, int64_t H, int64_t KVH, int64_t D) {
     if (B <= 0 || T <= 0 || H <= 0) return;
     check_shape("attention_backward", B, H, KVH, D);
     cudaStream_t s = as_stream(stream);
@@ -561,10 +579,10 @@ void attention_backward(void* stream, float* dq, float* dk, float* dv, const flo
                              kDeltaRowsPerBlock * kWarpSize, 0, s>>>(delta.as<float>(), dout, out, B, T, H, D);
     RPT_CUDA_LAUNCH_CHECK();
     const float* dl = delta.as<float>();
-    if (D <= kSmallHeadDim) backward_dp<kSmallHeadDim>(s, dq, dk, dv, dout, q, k, v, lse, dl, B, T, H, KVH, D, scale);
+    if (D <= kSmallHeadDim) backward_dp<kSmallHeadDim>(s, dq, dk, dv, dout, q, k, v, lse, dl, segments, B, T, H, KVH, D, scale);
     else if (D <= kMediumHeadDim)
-        backward_dp<kMediumHeadDim>(s, dq, dk, dv, dout, q, k, v, lse, dl, B, T, H, KVH, D, scale);
-    else backward_dp<kMaxHeadDim>(s, dq, dk, dv, dout, q, k, v, lse, dl, B, T, H, KVH, D, scale);
+        backward_dp<kMediumHeadDim>(s, dq, dk, dv, dout, q, k, v, lse, dl, segments, B, T, H, KVH, D, scale);
+    else backward_dp<kMaxHeadDim>(s, dq, dk, dv, dout, q, k, v, lse, dl, segments, B, T, H, KVH, D, scale);
 }
 
 }  // namespace rpt::cuda
