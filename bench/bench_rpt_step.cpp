@@ -2,7 +2,8 @@
 // at B contexts x G rollouts, on this machine's backend, for a preset model with random
 // weights. The work per step depends on what the model knows only through response
 // lengths (a random model rarely samples a stop token early), so the mean length is
-// reported with the times.
+// reported with the times. The GRPO update runs twice, with each group's prompt shared
+// by its responses (packed rows, the default) and recomputed per response.
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -43,37 +44,57 @@ int rpt_step(int argc, char** argv) {
     std::vector<ScoredPosition> positions;
     for (size_t d = 0; d < docs.size(); ++d)
         for (size_t p = 1; p < docs[d].size(); p += 7) positions.push_back({int64_t(d), int32_t(p), 1.0f});
-    Transformer model(base, ctx);
-    model.init_weights(1);
-    AdamW opt(model.layout(), ctx);
-    TrainerState state;
-    RptOptions o;
-    o.contexts = contexts;
-    o.group_size = group;
-    o.max_new_tokens = max_new;
-    o.context_tokens = context_tokens;
-    o.steps = steps + 1;
-    o.quiet = true;
-    o.grpo.skip_zero_advantage = false;  // time the update of every row, as with informative rewards
-    double rollout = 0, reward = 0, update = 0, tokens = 0;
-    train_rpt(model, opt, tokenizer, load_template("compact"), docs, positions, o, state,
-              [&](const RptStepRecord& r, nlohmann::json&) {
-                  if (r.step == 1) return;  // warm-up
-                  rollout += r.seconds_rollout / steps;
-                  reward += r.seconds_reward / steps;
-                  update += r.seconds_update / steps;
-                  tokens += r.response_len / steps;
-              });
-    const double total = rollout + reward + update;
-    std::printf("RPT step, %s, %d contexts x %d rollouts, up to %d new tokens (mean %.1f), on %s: %.3f s = rollout "
-                "%.3f (%.0f%%) + reward %.4f (%.1f%%) + update %.3f (%.0f%%)\n",
-                preset.c_str(), contexts, group, max_new, tokens, device_name(ctx.device), total, rollout,
-                100 * rollout / total, reward, 100 * reward / total, update, 100 * update / total);
+    // One measurement per GRPO layout: each group's prompt computed once (packed rows,
+    // the default) or once per response (one padded row each), side by side.
+    struct Phases {
+        double rollout = 0, reward = 0, update = 0, tokens = 0, train_tokens = 0;
+        double total() const { return rollout + reward + update; }
+    };
+    const auto measure = [&](bool share_prompt) {
+        Transformer model(base, ctx);
+        model.init_weights(1);
+        AdamW opt(model.layout(), ctx);
+        TrainerState state;
+        RptOptions o;
+        o.contexts = contexts;
+        o.group_size = group;
+        o.max_new_tokens = max_new;
+        o.context_tokens = context_tokens;
+        o.steps = steps + 1;
+        o.quiet = true;
+        o.grpo.skip_zero_advantage = false;  // time the update of every row, as with informative rewards
+        o.grpo.share_prompt = share_prompt;
+        Phases p;
+        train_rpt(model, opt, tokenizer, load_template("compact"), docs, positions, o, state,
+                  [&](const RptStepRecord& r, nlohmann::json&) {
+                      if (r.step == 1) return;  // warm-up
+                      p.rollout += r.seconds_rollout / steps;
+                      p.reward += r.seconds_reward / steps;
+                      p.update += r.seconds_update / steps;
+                      p.tokens += r.response_len / steps;
+                      p.train_tokens += double(r.grpo.train_tokens) / steps;
+                  });
+        std::printf("RPT step, %s, %d contexts x %d rollouts, up to %d new tokens (mean %.1f), on %s, prompt %s: "
+                    "%.3f s = rollout %.3f (%.0f%%) + reward %.4f (%.1f%%) + update %.3f (%.0f%%, %.0f tokens)\n",
+                    preset.c_str(), contexts, group, max_new, p.tokens, device_name(ctx.device),
+                    share_prompt ? "shared" : "per response", p.total(), p.rollout, 100 * p.rollout / p.total(),
+                    p.reward, 100 * p.reward / p.total(), p.update, 100 * p.update / p.total(), p.train_tokens);
+        return p;
+    };
+    const Phases shared = measure(true), separate = measure(false);
+    std::printf("shared prompt: update %.2fx faster, step %.2fx faster, %.2fx fewer tokens trained on\n",
+                separate.update / shared.update, separate.total() / shared.total(),
+                separate.train_tokens / shared.train_tokens);
+    const auto phases_json = [](const Phases& p) {
+        return nlohmann::json({{"seconds_rollout", p.rollout}, {"seconds_reward", p.reward},
+                               {"seconds_update", p.update}, {"mean_response_tokens", p.tokens},
+                               {"train_tokens", p.train_tokens}});
+    };
     if (!json_path.empty())
         write_file_atomic(json_path, nlohmann::json({{"bench", "rpt-step"}, {"preset", preset}, {"contexts", contexts},
                                                      {"rollouts", group}, {"device", device_name(ctx.device)},
-                                                     {"seconds_rollout", rollout}, {"seconds_reward", reward},
-                                                     {"seconds_update", update}, {"mean_response_tokens", tokens}})
+                                                     {"shared_prompt", phases_json(shared)},
+                                                     {"prompt_per_response", phases_json(separate)}})
                                              .dump(2) +
                                          "\n");
     return 0;

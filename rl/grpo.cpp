@@ -11,12 +11,110 @@
 namespace rpt {
 namespace {
 
-// One training row: the prompt then the response; targets only on response tokens.
-struct Row {
-    int slot;
-    int prompt_len;
-    int response_len;
+// One training row of the update: a group's prompt and the responses packed behind it.
+// With a shared prompt (GrpoSettings::share_prompt) the row is
+//   prompt[0 .. P-2] | prompt[P-1] resp_1[0 .. r1-2] | prompt[P-1] resp_2[0 .. r2-2] | ...
+// the first part seen by every response (segment id 0), each later part one response
+// (ids 1, 2, ...) that sees only the prompt and itself, at RoPE positions P-1, P, ... as
+// if it were alone. The last prompt token is repeated per response because the logits
+// it produces predict that response's first token. Without sharing a row holds one
+// response and is the plain causal sequence prompt + response[0 .. r-2].
+struct PackedRow {
+    int group = 0;
+    std::vector<int> slots;  // the responses in this row, in slot order
 };
+
+// Where one response's targets sit in a micro-batch.
+struct ResponseSpan {
+    int slot;
+    int row;     // row within the micro-batch
+    int begin;   // offset of its first target in the row
+    int length;  // response tokens
+};
+
+// The host arrays of one forward/backward.
+struct MicroBatch {
+    int rows = 0, T = 1;
+    std::vector<int32_t> tokens, targets, positions, segments;  // (rows, T)
+    std::vector<ResponseSpan> spans;
+    bool packed = false;  // positions and segments are in use
+    PackedLayout layout() const {
+        return packed ? PackedLayout{positions.data(), segments.data()} : PackedLayout{};
+    }
+};
+
+std::vector<PackedRow> build_rows(const std::vector<int>& kept_slots, int group_size, bool share_prompt,
+                                  int max_slots_per_row) {
+    std::vector<PackedRow> rows;
+    for (int s : kept_slots) {
+        const int group = s / group_size;
+        const bool fits = share_prompt && !rows.empty() && rows.back().group == group &&
+                          int(rows.back().slots.size()) < max_slots_per_row;
+        if (!fits) rows.push_back({group, {}});
+        rows.back().slots.push_back(s);
+    }
+    return rows;
+}
+
+int row_length(const PackedRow& row, const std::vector<std::vector<int32_t>>& prompts, const RolloutResult& rollouts) {
+    int length = int(prompts[size_t(row.group)].size()) - 1;
+    for (int s : row.slots) length += int(rollouts.responses[size_t(s)].size());
+    return length;
+}
+
+MicroBatch make_micro_batch(const std::vector<PackedRow>& rows, size_t first, size_t count,
+                            const std::vector<std::vector<int32_t>>& prompts, const RolloutResult& rollouts,
+                            bool share_prompt) {
+    MicroBatch mb;
+    mb.rows = int(count);
+    mb.packed = share_prompt;
+    for (size_t m = 0; m < count; ++m) mb.T = std::max(mb.T, row_length(rows[first + m], prompts, rollouts));
+    const size_t n = size_t(mb.rows) * size_t(mb.T);
+    mb.tokens.assign(n, 0);
+    mb.targets.assign(n, -1);
+    mb.positions.assign(n, 0);
+    mb.segments.assign(n, 0);
+    for (int m = 0; m < mb.rows; ++m) {
+        const PackedRow& row = rows[first + size_t(m)];
+        const auto& prompt = prompts[size_t(row.group)];
+        const int P = int(prompt.size());
+        const size_t base = size_t(m) * size_t(mb.T);
+        int at = 0;
+        for (; at < P - 1; ++at) {
+            mb.tokens[base + size_t(at)] = prompt[size_t(at)];
+            mb.positions[base + size_t(at)] = at;
+        }
+        int32_t segment = 0;
+        for (int s : row.slots) {
+            const auto& resp = rollouts.responses[size_t(s)];
+            const int r = int(resp.size());
+            ++segment;
+            mb.spans.push_back({s, m, at, r});
+            for (int j = 0; j < r; ++j, ++at) {
+                mb.tokens[base + size_t(at)] = j == 0 ? prompt.back() : resp[size_t(j - 1)];
+                mb.targets[base + size_t(at)] = resp[size_t(j)];
+                mb.positions[base + size_t(at)] = P - 1 + j;
+                mb.segments[base + size_t(at)] = segment;
+            }
+        }
+        // Padding continues the positions of the row's last token: never read by a real
+        // token (causal), never out of the model's context when the last token is not.
+        const int32_t last_position = at > 0 ? mb.positions[base + size_t(at - 1)] : 0;
+        for (int pad = at; pad < mb.T; ++pad) mb.positions[base + size_t(pad)] = last_position;
+    }
+    return mb;
+}
+
+// Per-response values (spans, R) gathered from a per-token array (rows, T) of the batch.
+std::vector<float> gather_responses(const MicroBatch& mb, const std::vector<float>& per_token, int R) {
+    std::vector<float> out(mb.spans.size() * size_t(R), 0.0f);
+    for (size_t i = 0; i < mb.spans.size(); ++i) {
+        const ResponseSpan& sp = mb.spans[i];
+        for (int j = 0; j < sp.length; ++j)
+            out[i * size_t(R) + size_t(j)] = per_token[size_t(sp.row) * size_t(mb.T) + size_t(sp.begin + j)];
+    }
+    return out;
+}
 
 }  // namespace
 
@@ -41,21 +139,35 @@ GrpoStats grpo_update(Transformer& policy, AdamW& optimizer, Transformer* refere
 
     int R = 1;
     int64_t response_tokens = 0;
-    std::vector<Row> rows;
+    std::vector<int> kept;  // slots that take part in the update
     for (int s = 0; s < S; ++s) {
-        const int len = int(rollouts.responses[s].size());
+        const int len = int(rollouts.responses[size_t(s)].size());
         R = std::max(R, len);
         response_tokens += len;
         // A zero advantage gives a zero gradient unless a KL term pulls on it: skip the row.
-        if (advantages[s] != 0.0f || settings.loss.kl_beta > 0 || !settings.skip_zero_advantage)
-            rows.push_back({s, int(prompts[size_t(s / G)].size()), len});
+        if (advantages[size_t(s)] != 0.0f || settings.loss.kl_beta > 0 || !settings.skip_zero_advantage)
+            kept.push_back(s);
     }
+    const std::vector<PackedRow> rows = build_rows(kept, G, settings.share_prompt, settings.micro_batch_rows);
+    // Micro-batches: consecutive rows holding at most micro_batch_rows responses (one row
+    // at least). Fixed here so every update pass sees the same batches in the same order.
+    std::vector<std::pair<size_t, size_t>> micro_batches;  // (first row, row count)
+    for (size_t r0 = 0; r0 < rows.size();) {
+        size_t count = 0;
+        int responses = 0;
+        while (r0 + count < rows.size() &&
+               (count == 0 || responses + int(rows[r0 + count].slots.size()) <= settings.micro_batch_rows))
+            responses += int(rows[r0 + count++].slots.size());
+        micro_batches.emplace_back(r0, count);
+        r0 += count;
+    }
+
     // Normalisers count every rank's sequences and tokens: per-rank coefficients then
     // add up across ranks to the gradient of the whole batch's loss.
     Comm* comm = optimizer.comm();
     double abs_advantage = 0;
     for (float a : advantages) abs_advantage += std::fabs(a);
-    int64_t counts[3] = {S, response_tokens, int64_t(rows.size())};
+    int64_t counts[3] = {S, response_tokens, int64_t(kept.size())};
     if (comm) {
         comm->allreduce_sum_host(counts, 3);
         abs_advantage = comm->allreduce_sum(abs_advantage);
@@ -75,53 +187,37 @@ GrpoStats grpo_update(Transformer& policy, AdamW& optimizer, Transformer* refere
     if (counts[2] == 0) return stats;
 
     const float inv_temperature = 1.0f / settings.temperature;
-    std::vector<float> logp_old;  // (rows, R) from the first pass, the behaviour policy
+    std::vector<float> logp_old;  // (kept responses, R) from the first pass, the behaviour policy
     double entropy_sum = 0, clipped_sum = 0, kl_sum = 0;
     for (int update = 0; update < settings.updates_per_batch; ++update) {
         policy.zero_grad();
         double loss_sum = 0;
-        for (size_t r0 = 0; r0 < rows.size(); r0 += size_t(settings.micro_batch_rows)) {
-            const int M = int(std::min(rows.size() - r0, size_t(settings.micro_batch_rows)));
-            int T = 1;
-            for (int m = 0; m < M; ++m) T = std::max(T, rows[r0 + m].prompt_len + rows[r0 + m].response_len - 1);
-            std::vector<int32_t> tokens(size_t(M) * T, 0), targets(size_t(M) * T, -1);
+        size_t done = 0;  // responses of earlier micro-batches
+        for (const auto& [first_row, row_count] : micro_batches) {
+            const MicroBatch mb = make_micro_batch(rows, first_row, row_count, prompts, rollouts, settings.share_prompt);
+            const int M = int(mb.spans.size());
             std::vector<float> mask(size_t(M) * R, 0.0f), adv(static_cast<size_t>(M));
             for (int m = 0; m < M; ++m) {
-                const Row& row = rows[r0 + m];
-                const auto& prompt = prompts[size_t(row.slot / G)];
-                const auto& resp = rollouts.responses[size_t(row.slot)];
-                int32_t* tk = tokens.data() + int64_t(m) * T;
-                std::copy(prompt.begin(), prompt.end(), tk);
-                std::copy(resp.begin(), resp.end() - 1, tk + row.prompt_len);
-                for (int j = 0; j < row.response_len; ++j) {
-                    targets[size_t(m) * T + size_t(row.prompt_len + j - 1)] = resp[size_t(j)];
-                    mask[size_t(m) * R + size_t(j)] = 1.0f;
-                }
-                adv[size_t(m)] = advantages[size_t(row.slot)];
+                std::fill_n(mask.begin() + int64_t(m) * R, mb.spans[size_t(m)].length, 1.0f);
+                adv[size_t(m)] = advantages[size_t(mb.spans[size_t(m)].slot)];
             }
             HeadRequest request;
             request.entropy = update == 0;
-            auto gather = [&](const std::vector<float>& full, std::vector<float>& out) {  // (M, T) -> (M, R)
-                out.assign(size_t(M) * R, 0.0f);
-                for (int m = 0; m < M; ++m)
-                    for (int j = 0; j < rows[r0 + m].response_len; ++j)
-                        out[size_t(m) * R + j] = full[size_t(m) * T + size_t(rows[r0 + m].prompt_len + j - 1)];
-            };
             std::vector<float> logp_ref;
             if (reference) {
-                reference->forward(tokens.data(), targets.data(), M, T, {}, inv_temperature);
-                gather(reference->logprobs(), logp_ref);
+                reference->forward(mb.tokens.data(), mb.targets.data(), mb.rows, mb.T, {}, inv_temperature,
+                                   mb.layout());
+                logp_ref = gather_responses(mb, reference->logprobs(), R);
             }
-            policy.forward(tokens.data(), targets.data(), M, T, request, inv_temperature);
-            std::vector<float> logp;
-            gather(policy.logprobs(), logp);
+            policy.forward(mb.tokens.data(), mb.targets.data(), mb.rows, mb.T, request, inv_temperature, mb.layout());
+            const std::vector<float> logp = gather_responses(mb, policy.logprobs(), R);
             if (update == 0) {
                 logp_old.insert(logp_old.end(), logp.begin(), logp.end());
-                std::vector<float> ent;
-                gather(policy.entropies(), ent);
+                const std::vector<float> ent = gather_responses(mb, policy.entropies(), R);
                 for (size_t i = 0; i < ent.size(); ++i) entropy_sum += ent[i] * mask[i];
             }
-            const float* old = logp_old.data() + r0 * size_t(R);
+            const float* old = logp_old.data() + done * size_t(R);
+            done += size_t(M);
 
             // Coefficients on the device; staging for (M, R) inputs and outputs.
             const int64_t MR = int64_t(M) * R;
@@ -148,25 +244,28 @@ GrpoStats grpo_update(Transformer& policy, AdamW& optimizer, Transformer* refere
             copy_to_host(token_loss.data(), t_loss);
             copy_to_host(clipped.data(), t_clip);
             copy_to_host(kl.data(), t_kl);
-            std::vector<float> dlogprob(size_t(M) * T, 0.0f);
-            for (int m = 0; m < M; ++m)
-                for (int j = 0; j < rows[r0 + m].response_len; ++j) {
+            // Scatter the coefficients back to the tokens that produced each log-prob.
+            std::vector<float> dlogprob(size_t(mb.rows) * size_t(mb.T), 0.0f);
+            for (int m = 0; m < M; ++m) {
+                const ResponseSpan& sp = mb.spans[size_t(m)];
+                for (int j = 0; j < sp.length; ++j) {
                     const size_t i = size_t(m) * R + size_t(j);
-                    dlogprob[size_t(m) * T + size_t(rows[r0 + m].prompt_len + j - 1)] = coef[i];
+                    dlogprob[size_t(sp.row) * size_t(mb.T) + size_t(sp.begin + j)] = coef[i];
                     loss_sum += token_loss[i];
                     if (update == settings.updates_per_batch - 1) {
                         clipped_sum += clipped[i];
                         kl_sum += kl[i];
                     }
                 }
+            }
             policy.backward(dlogprob.data());
-            stats.train_tokens += int64_t(M) * T;
+            stats.train_tokens += int64_t(mb.rows) * mb.T;
         }
         stats.grad_norm = optimizer.step(policy.params().flat, policy.grads().flat, lr, summed);
         stats.loss = comm ? comm->allreduce_sum(loss_sum) : loss_sum;
     }
     double sums[4] = {entropy_sum, clipped_sum, kl_sum, 0.0};
-    for (const Row& row : rows) sums[3] += row.response_len;
+    for (int s : kept) sums[3] += double(rollouts.responses[size_t(s)].size());
     if (comm) comm->allreduce_sum_host(sums, 4);
     const double n = std::max(1.0, sums[3]);  // response tokens trained on, all ranks
     stats.entropy = sums[0] / n;

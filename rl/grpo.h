@@ -18,7 +18,11 @@ struct GrpoSettings {
     float advantage_eps = 1e-6f;
     bool scale_by_std = true;        // false: Dr. GRPO advantages (no std division)
     ops::PolicyLossSettings loss;    // clip range, KL weight, aggregation (totals are filled in here)
-    int micro_batch_rows = 64;       // sequences per forward/backward
+    int micro_batch_rows = 64;       // responses per forward/backward
+    // Pack each group's responses behind one copy of its prompt (kernels/ops.h attention
+    // segments), so the prompt is computed once per group instead of once per response.
+    // Same gradient either way (tested); off: one padded row per response.
+    bool share_prompt = true;
     int updates_per_batch = 1;       // 1: exactly on-policy
     // Rows with advantage 0 contribute no gradient (without KL): skipping them saves
     // their forward/backward. Off: every row is computed (benchmarks, debugging).
@@ -33,7 +37,7 @@ struct GrpoStats {
     double entropy = 0;           // mean policy entropy over response tokens
     double grad_norm = 0;         // of the last update
     double mean_abs_advantage = 0;
-    int64_t train_tokens = 0;     // tokens through forward+backward (all rows x length, all updates)
+    int64_t train_tokens = 0;     // tokens through forward+backward (rows x padded length, all updates)
     int64_t response_tokens = 0;
 };
 

@@ -33,7 +33,9 @@ void add_rpt_flags(CLI::App& cmd, RptOptions& o, std::string& aggregation, float
     cmd.add_flag("!--no-std-scale", o.grpo.scale_by_std, "advantages without std division (Dr. GRPO)");
     cmd.add_option("--updates-per-batch", o.grpo.updates_per_batch, "optimizer steps per rollout batch")
         ->check(CLI::PositiveNumber);
-    cmd.add_option("--micro-batch", o.grpo.micro_batch_rows, "sequences per forward/backward")->check(CLI::PositiveNumber);
+    cmd.add_option("--micro-batch", o.grpo.micro_batch_rows, "responses per forward/backward")->check(CLI::PositiveNumber);
+    cmd.add_flag("!--no-share-prompt", o.grpo.share_prompt,
+                 "GRPO update: recompute each group's prompt per response (slower, same gradient)");
     cmd.add_option("--lr", o.adamw.lr, "learning rate")->check(CLI::PositiveNumber);
     cmd.add_option("--warmup", o.warmup_steps, "linear warmup steps")->check(CLI::NonNegativeNumber);
     cmd.add_option("--min-lr-ratio", o.min_lr_ratio, "cosine floor (1: constant)")->check(CLI::Range(0.0, 1.0));
