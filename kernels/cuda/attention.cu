@@ -56,11 +56,12 @@ static_assert(kRowsPerThread == 4, "row-side operands are read as one float4");
 // Whether query tq may see key tk of a row of T tokens: causal, and in a packed row
 // (row_segments not null) only keys of the shared prompt (id 0) or of the query's own
 // sequence. Rows and columns past T (tile padding) see nothing.
+__device__ __forceinline__ bool same_or_shared(int32_t query_segment, int32_t key_segment) {
+    return key_segment == 0 || key_segment == query_segment;
+}
 __device__ __forceinline__ bool key_visible(const int32_t* row_segments, int64_t tq, int64_t tk, int64_t T) {
     if (!(tk <= tq && tq < T)) return false;
-    if (!row_segments) return true;
-    const int32_t key_segment = row_segments[tk];
-    return key_segment == 0 || key_segment == row_segments[tq];
+    return !row_segments || same_or_shared(row_segments[tq], row_segments[tk]);
 }
 
 template <int DP>
@@ -95,7 +96,11 @@ struct DkvSmem {
     static constexpr int kdS = kP + kColTile * kRowStride;    // [kColTile][kRowStride] dS
     static constexpr int kLse = kdS + kColTile * kRowStride;  // [kColTile]
     static constexpr int kDelta = kLse + kColTile;            // [kColTile]
-    static constexpr int kFloats = kDelta + kColTile;
+    // Segment ids (i32 in float slots) of the block's keys and of the query tile, so the
+    // mask reads shared memory instead of keeping a global pointer live (register budget).
+    static constexpr int kSegK = kDelta + kColTile;           // [kRowTile]
+    static constexpr int kSegQ = kSegK + kRowTile;            // [kColTile]
+    static constexpr int kFloats = kSegQ + kColTile;
 };
 
 // Offset of element (b, t, head, 0) of a (B, T, heads, D) tensor.
@@ -387,8 +392,11 @@ __global__ void __launch_bounds__(kAttnThreads)
 // over the query tiles (of 32) at or after the key tile, recompute S^T and dP^T
 // (4 keys x 2 queries per thread), then dV += P^T dO and dK += dS^T (scale * Q).
 // Every dk/dv element has one writer: no atomics across heads or query tiles.
+// Two blocks per SM (a 128-register budget) is what the D = 128 tile's shared memory
+// allows on H100 anyway; stating it keeps ptxas from squeezing the small-D variants.
+constexpr int kDkvBlocksPerSm = 2;
 template <int DP>
-__global__ void __launch_bounds__(kAttnThreads)
+__global__ void __launch_bounds__(kAttnThreads, kDkvBlocksPerSm)
     attention_backward_dkv_kernel(float* dk, float* dv, const float* dout, const float* q, const float* k,
                                   const float* v, const float* lse, const float* delta, const int32_t* segments,
                                   int64_t T, int64_t H, int64_t KVH, int64_t D, float scale) {
@@ -404,15 +412,19 @@ __global__ void __launch_bounds__(kAttnThreads)
     float* dSs = smem + L::kdS;
     float* lse_s = smem + L::kLse;
     float* delta_s = smem + L::kDelta;
+    int32_t* seg_k = reinterpret_cast<int32_t*>(smem + L::kSegK);
+    int32_t* seg_q = reinterpret_cast<int32_t*>(smem + L::kSegQ);
 
     const int tx = threadIdx.x % kTileThreadsX, ty = threadIdx.x / kTileThreadsX;
     const int64_t k0 = int64_t(blockIdx.x) * kRowTile;
     const int64_t kvh = blockIdx.y, b = blockIdx.z;
     const int64_t group = H / KVH;
-    const int32_t* row_segments = segments ? segments + b * T : nullptr;
+    const int32_t* row_segments = segments ? segments + b * T : nullptr;  // read into smem only
 
     load_rows_transposed<DP>(Kt, k, b, k0, T, KVH, kvh, D, 1.0f);
     load_rows_transposed<DP>(Vt, v, b, k0, T, KVH, kvh, D, 1.0f);
+    for (int r = threadIdx.x; r < kRowTile; r += kAttnThreads)
+        seg_k[r] = (row_segments && k0 + r < T) ? row_segments[k0 + r] : 0;
 
     float dk_acc[kRowsPerThread][kDimCols], dv_acc[kRowsPerThread][kDimCols];
 #pragma unroll
@@ -430,6 +442,7 @@ __global__ void __launch_bounds__(kAttnThreads)
                 const int64_t tq = q0 + r;
                 lse_s[r] = tq < T ? lse[(b * H + h) * T + tq] : 0.0f;
                 delta_s[r] = tq < T ? delta[(b * H + h) * T + tq] : 0.0f;
+                seg_q[r] = (row_segments && tq < T) ? row_segments[tq] : 0;
             }
             __syncthreads();
 
@@ -459,7 +472,8 @@ __global__ void __launch_bounds__(kAttnThreads)
 #pragma unroll
                 for (int i = 0; i < kRowsPerThread; ++i) {
                     const int64_t tk = k0 + ty * kRowsPerThread + i;
-                    const float p = key_visible(row_segments, tq, tk, T) ? expf(s[i][j] - lse_s[r]) : 0.0f;
+                    const bool visible = tk <= tq && tq < T && same_or_shared(seg_q[r], seg_k[ty * kRowsPerThread + i]);
+                    const float p = visible ? expf(s[i][j] - lse_s[r]) : 0.0f;
                     s[i][j] = p;
                     dp[i][j] = p * (dp[i][j] - delta_s[r]);  // dS
                 }
