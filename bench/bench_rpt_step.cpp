@@ -47,7 +47,7 @@ int rpt_step(int argc, char** argv) {
     // One measurement per GRPO layout: each group's prompt computed once (packed rows,
     // the default) or once per response (one padded row each), side by side.
     struct Phases {
-        double rollout = 0, reward = 0, update = 0, tokens = 0, train_tokens = 0;
+        double rollout = 0, bookkeeping = 0, reward = 0, update = 0, tokens = 0, train_tokens = 0;
         double total() const { return rollout + reward + update; }
     };
     const auto measure = [&](bool share_prompt) {
@@ -69,16 +69,19 @@ int rpt_step(int argc, char** argv) {
                   [&](const RptStepRecord& r, nlohmann::json&) {
                       if (r.step == 1) return;  // warm-up
                       p.rollout += r.seconds_rollout / steps;
+                      p.bookkeeping += r.seconds_rollout_bookkeeping / steps;
                       p.reward += r.seconds_reward / steps;
                       p.update += r.seconds_update / steps;
                       p.tokens += r.response_len / steps;
                       p.train_tokens += double(r.grpo.train_tokens) / steps;
                   });
         std::printf("RPT step, %s, %d contexts x %d rollouts, up to %d new tokens (mean %.1f), on %s, prompt %s: "
-                    "%.3f s = rollout %.3f (%.0f%%) + reward %.4f (%.1f%%) + update %.3f (%.0f%%, %.0f tokens)\n",
+                    "%.3f s = rollout %.3f (%.0f%%; active-set bookkeeping %.5f) + reward %.4f (%.1f%%) + update "
+                    "%.3f (%.0f%%, %.0f tokens)\n",
                     preset.c_str(), contexts, group, max_new, p.tokens, device_name(ctx.device),
                     share_prompt ? "shared" : "per response", p.total(), p.rollout, 100 * p.rollout / p.total(),
-                    p.reward, 100 * p.reward / p.total(), p.update, 100 * p.update / p.total(), p.train_tokens);
+                    p.bookkeeping, p.reward, 100 * p.reward / p.total(), p.update, 100 * p.update / p.total(),
+                    p.train_tokens);
         return p;
     };
     const Phases shared = measure(true), separate = measure(false);
@@ -86,7 +89,8 @@ int rpt_step(int argc, char** argv) {
                 separate.update / shared.update, separate.total() / shared.total(),
                 separate.train_tokens / shared.train_tokens);
     const auto phases_json = [](const Phases& p) {
-        return nlohmann::json({{"seconds_rollout", p.rollout}, {"seconds_reward", p.reward},
+        return nlohmann::json({{"seconds_rollout", p.rollout}, {"seconds_rollout_bookkeeping", p.bookkeeping},
+                               {"seconds_reward", p.reward},
                                {"seconds_update", p.update}, {"mean_response_tokens", p.tokens},
                                {"train_tokens", p.train_tokens}});
     };

@@ -70,7 +70,9 @@ RolloutResult generate_rollouts(Transformer& model, const std::vector<std::vecto
     std::vector<int32_t> out_tokens(static_cast<size_t>(S));
     std::vector<float> out_lp(static_cast<size_t>(S));
 
+    using Clock = std::chrono::steady_clock;
     for (int step = 0; step < settings.max_new_tokens && !active.empty(); ++step) {
+        const auto t_rows = Clock::now();
         const int A = int(active.size());
         h_tokens.resize(A), h_positions.resize(A), h_slots.resize(A), h_index.resize(A), h_len.resize(A);
         h_ids.resize(A), h_gen_pos.resize(A);
@@ -84,6 +86,7 @@ RolloutResult generate_rollouts(Transformer& model, const std::vector<std::vecto
             h_ids[a] = int32_t(context_ids[size_t(s / G)] * G + s % G);
             h_gen_pos[a] = step;
         }
+        r.bookkeeping_seconds += std::chrono::duration<double>(Clock::now() - t_rows).count();
         copy_from_host(cache.tokens.rows(0, A), h_tokens.data());
         copy_from_host(cache.positions.rows(0, A), h_positions.data());
         copy_from_host(cache.slots.rows(0, A), h_slots.data());
@@ -99,6 +102,7 @@ RolloutResult generate_rollouts(Transformer& model, const std::vector<std::vecto
         r.decode_rows += A;
         ++r.decode_steps;
 
+        const auto t_compact = Clock::now();
         std::vector<int32_t> still_active;
         for (int a = 0; a < A; ++a) {
             const int s = active[a];
@@ -113,6 +117,7 @@ RolloutResult generate_rollouts(Transformer& model, const std::vector<std::vecto
             }
         }
         active.swap(still_active);
+        r.bookkeeping_seconds += std::chrono::duration<double>(Clock::now() - t_compact).count();
     }
     for (const auto& resp : r.responses) r.generated_tokens += int64_t(resp.size());
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -34,6 +34,10 @@ struct RolloutResult {
     size_t kv_cache_bytes = 0;
     double seconds = 0;          // the whole call
     double prefill_seconds = 0;  // of which the shared-prefix prefill
+    // Of which host work per decode step: building the step's rows from the active set
+    // and dropping finished sequences from it (what removing finished rows costs; the
+    // copies of those rows to and from the device are not included).
+    double bookkeeping_seconds = 0;
 };
 
 // `context_ids` (B) identify the contexts for the RNG: response g of context c draws

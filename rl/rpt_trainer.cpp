@@ -150,6 +150,7 @@ void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
             auto t0 = std::chrono::steady_clock::now();
             const RolloutResult r = generate_rollouts(model, more.prompts, more.ids, tokens.stop_ids, rs);
             rec.seconds_rollout += seconds_since(t0);
+            rec.seconds_rollout_bookkeeping += r.bookkeeping_seconds;
             generated += r.generated_tokens;
             decode_rows += r.decode_rows;
             for (const auto& p : more.prompts) flops += double(p.size()) * forward_flops_per_token(config, double(p.size()));
