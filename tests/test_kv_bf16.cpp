@@ -1,8 +1,8 @@
 // The bf16 KV cache on the CPU: kv_cache_append stores f32 -> bf16 rounded to nearest
 // even (checked against model/half.h and against an independent nearest-value search),
 // decode attention over a bf16 cache against a float64 reference on the same rounded
-// values (tight) and against the fp32 cache (bf16-level), ops::copy's conversions and the
-// dtype checks.
+// values (tight) and against the fp32 cache (bf16-level), ops::copy's conversions, the
+// dtype checks, and the cache's size, dtype choice and budget message.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -13,6 +13,7 @@
 
 #include "kernels/rl_ops.h"
 #include "model/half.h"
+#include "model/kv_cache.h"
 #include "tests/test_util.h"
 
 namespace rpt {
@@ -279,6 +280,64 @@ TEST(KvBf16, RejectsMixedOrWrongDtypes) {
     IVec ints(8);
     Vec floats(8);
     expect_invalid([&] { ops::copy(cpu(), i32(ints, {8}), f32(floats, {8})); }, "dst must be f32 or bf16");
+}
+
+ModelConfig cache_config() {
+    ModelConfig c;
+    c.vocab_size = 64;
+    c.hidden_size = 64;
+    c.num_layers = 3;
+    c.num_heads = 4;
+    c.num_kv_heads = 2;
+    c.head_dim = 16;
+    c.intermediate_size = 96;
+    c.max_position_embeddings = 128;
+    return c;
+}
+
+TEST(KvBf16, CacheSizeDtypeAndBudget) {
+    const ModelConfig c = cache_config();
+    KvCacheShape shape{4, 2, 16, 8};  // every K/V tensor a multiple of the 64-byte carve alignment
+    const size_t elements = size_t(c.num_layers) * 2 * (4 * 16 + 8 * 8) * c.num_kv_heads * c.head_dim;
+    shape.kv_dtype = KvDType::f32;
+    const size_t f32_bytes = KvCache::kv_bytes(c, shape, DeviceKind::cpu);
+    shape.kv_dtype = KvDType::bf16;
+    const size_t bf16_bytes = KvCache::kv_bytes(c, shape, DeviceKind::cpu);
+    EXPECT_EQ(f32_bytes, elements * 4);
+    EXPECT_EQ(bf16_bytes, elements * 2);
+    // auto: f32 on the CPU, bf16 on the GPU (sizes computable without a GPU).
+    shape.kv_dtype = KvDType::automatic;
+    EXPECT_EQ(KvCache::kv_bytes(c, shape, DeviceKind::cpu), f32_bytes);
+    EXPECT_EQ(KvCache::kv_bytes(c, shape, DeviceKind::cuda), bf16_bytes);
+    EXPECT_EQ(resolve_kv_dtype(KvDType::automatic, DeviceKind::cpu), DType::f32);
+    EXPECT_EQ(resolve_kv_dtype(KvDType::automatic, DeviceKind::cuda), DType::bf16);
+    EXPECT_EQ(resolve_kv_dtype(KvDType::f32, DeviceKind::cuda), DType::f32);
+
+    // A bf16 cache on the CPU: K/V tensors in bf16, scratch rows in fp32.
+    shape.kv_dtype = KvDType::bf16;
+    KvCache cache(c, cpu(), shape, bf16_bytes);
+    EXPECT_EQ(cache.kv_dtype(), DType::bf16);
+    ASSERT_EQ(cache.suffix_v.size(), size_t(c.num_layers));
+    EXPECT_EQ(cache.prefix_k[0].dtype, DType::bf16);
+    EXPECT_EQ(cache.suffix_v[2].dtype, DType::bf16);
+    EXPECT_EQ(cache.k.dtype, DType::f32);
+    EXPECT_EQ(cache.logits.dtype, DType::f32);
+
+    // A budget between the two sizes: bf16 fits, f32 does not, and the error says which
+    // knobs to turn, --kv-dtype bf16 among them.
+    const size_t budget = (f32_bytes + bf16_bytes) / 2;
+    EXPECT_NO_THROW(KvCache::check_budget(c, shape, DeviceKind::cpu, budget));
+    shape.kv_dtype = KvDType::f32;
+    for (const char* knob : {"--kv-budget-mb", "--contexts", "--kv-dtype bf16", "f32"})
+        expect_invalid([&] { KvCache::check_budget(c, shape, DeviceKind::cpu, budget); }, knob);
+    shape.kv_dtype = KvDType::bf16;
+    expect_invalid([&] { KvCache::check_budget(c, shape, DeviceKind::cpu, bf16_bytes - 1); }, "--kv-budget-mb");
+}
+
+TEST(KvBf16, ParsesTheFlagValues) {
+    for (KvDType d : {KvDType::automatic, KvDType::f32, KvDType::bf16}) EXPECT_EQ(parse_kv_dtype(kv_dtype_name(d)), d);
+    EXPECT_STREQ(kv_dtype_name(KvDType::automatic), "auto");
+    expect_invalid([] { parse_kv_dtype("fp16"); }, "--kv-dtype");
 }
 
 }  // namespace
