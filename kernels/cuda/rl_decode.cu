@@ -19,8 +19,8 @@
 //
 // Storage type. The cache holds K/V as fp32 or bf16 (model/kv_cache.h; bf16 by default
 // on the GPU); every kernel is a template on that type T and computes in fp32. Decode
-// attention is bound by the bytes of K/V it streams, so a bf16 cache halves its time per
-// key as well as its memory. A bf16 row is read as __nv_bfloat162 pairs (lane l holds
+// attention is bound by the bytes of K/V it streams, and a bf16 cache halves those bytes
+// per key as well as its memory (not yet measured on a GPU). A bf16 row is read as __nv_bfloat162 pairs (lane l holds
 // head-dim elements 2l, 2l + 1, then 2l + 64, ...: one 128-byte load per warp and key,
 // the same width as fp32's lane = element) and widened to float2 in registers; odd head
 // dims or views not 4-byte aligned fall back to one __nv_bfloat16 per lane. Appending
