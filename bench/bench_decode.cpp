@@ -94,11 +94,13 @@ int decode(int argc, char** argv) {
     model.init_weights(1);
     const double bandwidth = ctx.device == DeviceKind::cpu ? measure_bandwidth() : 0.0;
     const double weight_bytes = double(config.num_parameters()) * sizeof(float);
-    const double kv_bytes_per_token = 2.0 * config.num_layers * config.kv_dim() * sizeof(float);
+    // The rollouts use the default cache dtype (RolloutSettings: auto, bf16 on the GPU).
+    const DType kv_dtype = resolve_kv_dtype(KvDType::automatic, ctx.device);
+    const double kv_bytes_per_token = 2.0 * config.num_layers * config.kv_dim() * double(dtype_size(kv_dtype));
     nlohmann::json out = {{"bench", "decode"}, {"preset", preset}, {"device", device_name(ctx.device)},
-                          {"bandwidth_gbs", bandwidth * 1e-9}};
-    std::printf("decode %s on %s (memory bandwidth %.1f GB/s measured by triad)\n", preset.c_str(),
-                device_name(ctx.device), bandwidth * 1e-9);
+                          {"kv_dtype", dtype_name(kv_dtype)}, {"bandwidth_gbs", bandwidth * 1e-9}};
+    std::printf("decode %s on %s, KV cache in %s (memory bandwidth %.1f GB/s measured by triad)\n", preset.c_str(),
+                device_name(ctx.device), dtype_name(kv_dtype), bandwidth * 1e-9);
     for (int B : batches) {
         const DecodeRun r = decode(model, random_prompts(B, prompt, config.vocab_size, 7), 1, gen);
         // Bytes a decode step must move at least: the weights once, then every row's

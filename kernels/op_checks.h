@@ -37,6 +37,12 @@ inline void expect_dtype(const char* op, const Tensor& t, DType dtype, const cha
     expect(t.dtype == dtype, op, fmt::format("{} must be {}, got {}", name, dtype_name(dtype), t.describe()));
 }
 
+// Storage of floating-point data that ops may keep in either precision (the KV cache).
+inline void expect_f32_or_bf16(const char* op, const Tensor& t, const char* name) {
+    expect(t.dtype == DType::f32 || t.dtype == DType::bf16, op,
+           fmt::format("{} must be f32 or bf16, got {}", name, t.describe()));
+}
+
 inline bool on_gpu(const OpContext& ctx) { return ctx.device == DeviceKind::cuda; }
 
 }  // namespace rpt::ops::checks

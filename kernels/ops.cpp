@@ -62,7 +62,13 @@ void scale(const OpContext& ctx, Tensor x, float factor) {
 void copy(const OpContext& ctx, Tensor dst, Tensor src) {
     expect_device(ctx, "copy", {&dst, &src});
     expect_numel("copy", src, dst.numel(), "src");
-    RPT_DISPATCH(ctx, copy, dst.f32(), src.f32(), dst.numel());
+    expect_f32_or_bf16("copy", dst, "dst");
+    expect_f32_or_bf16("copy", src, "src");
+    const bool dst_bf16 = dst.dtype == DType::bf16, src_bf16 = src.dtype == DType::bf16;
+    if (dst_bf16 && src_bf16) RPT_DISPATCH(ctx, copy, dst.bf16(), src.bf16(), dst.numel());
+    else if (dst_bf16) RPT_DISPATCH(ctx, copy, dst.bf16(), src.f32(), dst.numel());
+    else if (src_bf16) RPT_DISPATCH(ctx, copy, dst.f32(), src.bf16(), dst.numel());
+    else RPT_DISPATCH(ctx, copy, dst.f32(), src.f32(), dst.numel());
 }
 
 void embedding_forward(const OpContext& ctx, Tensor out, Tensor tokens, Tensor wte) {

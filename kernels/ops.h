@@ -32,7 +32,9 @@ void fill(const OpContext& ctx, Tensor dst, float value);            // dst[:] =
 void add(const OpContext& ctx, Tensor out, Tensor a, Tensor b);      // out = a + b
 void accumulate(const OpContext& ctx, Tensor dst, Tensor src);       // dst += src
 void scale(const OpContext& ctx, Tensor x, float factor);            // x *= factor
-void copy(const OpContext& ctx, Tensor dst, Tensor src);             // dst = src
+// dst = src, f32 or bf16 each: between different dtypes it converts (f32 -> bf16 rounds
+// to nearest even, bf16 -> f32 is exact).
+void copy(const OpContext& ctx, Tensor dst, Tensor src);
 
 // ---- embedding ---------------------------------------------------------------------
 // out (N, C) = wte (V, C)[tokens (N)]

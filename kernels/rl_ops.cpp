@@ -54,8 +54,13 @@ void kv_cache_append(const OpContext& ctx, Tensor suffix, Tensor kv, Tensor slot
     expect_dtype(op, index, DType::i32, "index");
     expect_numel(op, index, A, "index");
     expect_numel(op, kv, A * KVH * D, "kv");
+    expect_dtype(op, kv, DType::f32, "kv");
+    expect_f32_or_bf16(op, suffix, "suffix (the cache)");
     if (A == 0) return;
-    RPT_RL_DISPATCH(ctx, kv_cache_append, suffix.f32(), kv.f32(), slots.i32(), index.i32(), A, S, Tmax, KVH, D);
+    if (suffix.dtype == DType::bf16)
+        RPT_RL_DISPATCH(ctx, kv_cache_append, suffix.bf16(), kv.f32(), slots.i32(), index.i32(), A, S, Tmax, KVH, D);
+    else
+        RPT_RL_DISPATCH(ctx, kv_cache_append, suffix.f32(), kv.f32(), slots.i32(), index.i32(), A, S, Tmax, KVH, D);
 }
 
 void decode_attention(const OpContext& ctx, Tensor out, Tensor q, Tensor prefix_k, Tensor prefix_v, Tensor prefix_len,
@@ -83,10 +88,24 @@ void decode_attention(const OpContext& ctx, Tensor out, Tensor q, Tensor prefix_
     expect_dtype(op, prefix_len, DType::i32, "prefix_len");
     expect_dtype(op, suffix_len, DType::i32, "suffix_len");
     expect_dtype(op, slots, DType::i32, "slots");
+    expect_dtype(op, q, DType::f32, "q");
+    expect_dtype(op, out, DType::f32, "out");
+    // The cache is f32 or bf16 (model/kv_cache.h), one dtype for all four K/V tensors.
+    expect_f32_or_bf16(op, prefix_k, "prefix_k");
+    const DType kv_dtype = prefix_k.dtype;
+    expect(prefix_v.dtype == kv_dtype && suffix_k.dtype == kv_dtype && suffix_v.dtype == kv_dtype, op,
+           fmt::format("prefix_k, prefix_v, suffix_k and suffix_v must share one dtype, got {}, {}, {} and {}",
+                       dtype_name(kv_dtype), dtype_name(prefix_v.dtype), dtype_name(suffix_k.dtype),
+                       dtype_name(suffix_v.dtype)));
     if (A == 0) return;
-    RPT_RL_DISPATCH(ctx, decode_attention, out.f32(), q.f32(), prefix_k.f32(), prefix_v.f32(), prefix_len.i32(),
-                    suffix_k.f32(), suffix_v.f32(), suffix_len.i32(), slots.i32(), A, B, Tp, S, Tmax, H, KVH, D,
-                    static_cast<int64_t>(group_size));
+    if (kv_dtype == DType::bf16)
+        RPT_RL_DISPATCH(ctx, decode_attention, out.f32(), q.f32(), prefix_k.bf16(), prefix_v.bf16(),
+                        prefix_len.i32(), suffix_k.bf16(), suffix_v.bf16(), suffix_len.i32(), slots.i32(), A, B, Tp,
+                        S, Tmax, H, KVH, D, static_cast<int64_t>(group_size));
+    else
+        RPT_RL_DISPATCH(ctx, decode_attention, out.f32(), q.f32(), prefix_k.f32(), prefix_v.f32(), prefix_len.i32(),
+                        suffix_k.f32(), suffix_v.f32(), suffix_len.i32(), slots.i32(), A, B, Tp, S, Tmax, H, KVH, D,
+                        static_cast<int64_t>(group_size));
 }
 
 void sample_tokens(const OpContext& ctx, Tensor tokens, Tensor logprob, Tensor logits, Tensor sequence_ids,

@@ -2,38 +2,17 @@
 // checkpoints — bfloat16 (8-bit exponent, 7-bit mantissa) and IEEE fp16 (5/10).
 //
 // Header-only and branch-light, so the CPU loader can convert millions of weights in a
-// loop. f32 -> bf16 rounds to nearest, ties to even (what PyTorch and the CUDA
-// intrinsics do), so a checkpoint round-trips bit-identically with transformers.
+// loop. The bf16 pair (f32_to_bf16 rounds to nearest, ties to even, as PyTorch and the
+// CUDA intrinsics do, so a checkpoint round-trips bit-identically with transformers)
+// lives in kernels/bf16.h, shared with the CPU twins that store bf16.
 #pragma once
 
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/bf16.h"
+
 namespace rpt {
-
-inline uint32_t f32_bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  return u;
-}
-
-inline float f32_from_bits(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
-
-// bf16 is the top half of an fp32, so widening is a shift.
-inline float bf16_to_f32(uint16_t h) { return f32_from_bits(static_cast<uint32_t>(h) << 16); }
-
-// Round to nearest even on the 16 dropped bits. NaN stays NaN (quiet bit forced,
-// since rounding could otherwise carry a NaN mantissa into infinity).
-inline uint16_t f32_to_bf16(float f) {
-  uint32_t u = f32_bits(f);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x0040u);
-  uint32_t rounding_bias = 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>((u + rounding_bias) >> 16);
-}
 
 // IEEE binary16 -> fp32, exact for every input (normals, subnormals, inf, NaN).
 inline float f16_to_f32(uint16_t h) {

@@ -4,9 +4,15 @@
 // rollouts; each slot appends only what it generates (the suffix). Also holds the
 // decode step's scratch rows. Sizes are fixed at construction and checked against a
 // memory budget first.
+//
+// Keys and values are stored in fp32 or bf16 (the step's scratch rows stay fp32). The
+// default ("auto") is bf16 on the GPU, where decode attention is bound by reading the
+// cache, so bf16 halves both its memory and its time; and fp32 on the CPU, the reference
+// backend. Either can be asked for on either device (tests run the bf16 cache on the CPU).
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "kernels/buffer.h"
@@ -15,17 +21,31 @@
 
 namespace rpt {
 
+// The element type asked for the cached keys and values (--kv-dtype).
+enum class KvDType : uint8_t {
+    automatic,  // bf16 on the GPU, f32 on the CPU
+    f32,
+    bf16,
+};
+// The dtype a choice means on `device`.
+DType resolve_kv_dtype(KvDType choice, DeviceKind device);
+const char* kv_dtype_name(KvDType choice);  // "auto", "f32", "bf16"
+// Parses "auto", "f32" or "bf16"; throws std::invalid_argument naming --kv-dtype.
+KvDType parse_kv_dtype(const std::string& name);
+
 struct KvCacheShape {
     int contexts = 0;         // B
     int group_size = 0;       // G
     int prefix_capacity = 0;  // Tp, the longest context prefix
     int suffix_capacity = 0;  // R, the most tokens a rollout generates
+    KvDType kv_dtype = KvDType::automatic;  // element type of keys and values
     int slots() const { return contexts * group_size; }
 };
 
 class KvCache {
 public:
-    // Bytes of the cache proper (keys and values), the number the budget is about.
+    // Bytes of the cache proper (keys and values, in the dtype shape.kv_dtype resolves to
+    // on `device`), the number the budget is about.
     static size_t kv_bytes(const ModelConfig& config, const KvCacheShape& shape, DeviceKind device);
     // Throws std::invalid_argument naming the knobs when kv_bytes exceeds budget_bytes.
     static void check_budget(const ModelConfig& config, const KvCacheShape& shape, DeviceKind device,
@@ -34,9 +54,10 @@ public:
     KvCache(const ModelConfig& config, OpContext ctx, const KvCacheShape& shape, size_t budget_bytes);
 
     const KvCacheShape& shape() const { return shape_; }
+    DType kv_dtype() const { return kv_dtype_; }  // f32 or bf16, resolved for the device
     size_t bytes() const { return buffer_.bytes(); }
 
-    // Per layer.
+    // Per layer, of kv_dtype().
     std::vector<Tensor> prefix_k, prefix_v;  // L x (B, Tp, KVH, D)
     std::vector<Tensor> suffix_k, suffix_v;  // L x (S, R, KVH, D)
     Tensor prefix_len;                       // (B) i32
@@ -58,6 +79,7 @@ public:
 
 private:
     KvCacheShape shape_;
+    DType kv_dtype_;
     Buffer buffer_;
 };
 

@@ -242,7 +242,9 @@ void Transformer::prefill(KvCache& cache, const std::vector<std::vector<int32_t>
     const int64_t KVD = config_.kv_dim();
     for (int l = 0; l < config_.num_layers; ++l) {
         const LayerActivations& a = acts_.layers[l];
-        for (int b = 0; b < B; ++b) {  // (B, T) rows into (B, Tp) rows
+        // (B, T) rows into (B, Tp) rows; ops::copy rounds the fp32 K/V to bf16 when the
+        // cache stores bf16 (cache.kv_dtype()).
+        for (int b = 0; b < B; ++b) {
             const int64_t src = int64_t(b) * T, dst = int64_t(b) * shape.prefix_capacity;
             ops::copy(ctx_, cache.prefix_k[l].reshaped({int64_t(B) * shape.prefix_capacity, KVD}).rows(dst, dst + T),
                       a.k.reshaped({int64_t(B) * T, KVD}).rows(src, src + T));

@@ -35,7 +35,7 @@ RolloutResult generate_rollouts(Transformer& model, const std::vector<std::vecto
     // The last prompt token is fed as the first decode step, so the prefix is the rest.
     std::vector<std::vector<int32_t>> prefixes(static_cast<size_t>(B));
     for (int b = 0; b < B; ++b) prefixes[b].assign(prompts[b].begin(), prompts[b].end() - 1);
-    KvCacheShape shape{B, G, std::max(1, int(longest) - 1), settings.max_new_tokens};
+    KvCacheShape shape{B, G, std::max(1, int(longest) - 1), settings.max_new_tokens, settings.kv_dtype};
     KvCache cache(model.config(), ctx, shape, settings.kv_budget_bytes);
     model.prefill(cache, prefixes);
 
@@ -46,6 +46,7 @@ RolloutResult generate_rollouts(Transformer& model, const std::vector<std::vecto
     r.responses.assign(size_t(S), {});
     r.sampler_logprobs.assign(size_t(S), {});
     r.kv_cache_bytes = KvCache::kv_bytes(model.config(), shape, ctx.device);
+    r.kv_dtype = cache.kv_dtype();
     for (const auto& p : prompts) r.prompt_tokens += int64_t(p.size());
 
     // Per-slot decoding state, on the host: the next input and where it goes.

@@ -18,6 +18,7 @@ struct RolloutSettings {
     int max_new_tokens = 16;   // per response, stop token included
     ops::SamplingSettings sampling;  // seed and step form the RNG key with sequence ids
     size_t kv_budget_bytes = size_t(4) << 30;
+    KvDType kv_dtype = KvDType::automatic;  // cached K/V: auto = bf16 on the GPU, f32 on the CPU
     // Called with each token as soon as it is sampled (stop tokens included), in slot
     // order within a step: lets `rpt generate` stream text. Empty: not called.
     std::function<void(int slot, int32_t token)> on_token;
@@ -31,7 +32,8 @@ struct RolloutResult {
     int64_t generated_tokens = 0;  // sum of response lengths
     int64_t decode_rows = 0;       // rows processed over all decode steps (= generated_tokens)
     int64_t decode_steps = 0;
-    size_t kv_cache_bytes = 0;
+    size_t kv_cache_bytes = 0;      // keys and values, in kv_dtype
+    DType kv_dtype = DType::f32;    // what the cache stored (the setting resolved for the device)
     double seconds = 0;          // the whole call
     double prefill_seconds = 0;  // of which the shared-prefix prefill
     // Of which host work per decode step: building the step's rows from the active set

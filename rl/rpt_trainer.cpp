@@ -104,6 +104,7 @@ void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
     rs.group_size = G;
     rs.max_new_tokens = o.max_new_tokens;
     rs.kv_budget_bytes = o.kv_budget_bytes;
+    rs.kv_dtype = o.kv_dtype;
     rs.sampling.temperature = o.temperature;
     rs.sampling.top_p = o.top_p;
     rs.sampling.top_k = o.top_k;
@@ -122,13 +123,15 @@ void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
         // The largest cache a step can need, reported once and checked against the budget now
         // rather than after the first rollouts.
         size_t longest_prompt = tokens.prefix.size() + tokens.suffix.size() + size_t(o.context_tokens);
-        const KvCacheShape shape{local_contexts, G, int(longest_prompt), o.max_new_tokens};
-        const size_t kv = KvCache::kv_bytes(config, shape, model.context().device);
+        const KvCacheShape shape{local_contexts, G, int(longest_prompt), o.max_new_tokens, o.kv_dtype};
+        const DeviceKind device = model.context().device;
+        const size_t kv = KvCache::kv_bytes(config, shape, device);
         if (!o.quiet && root)
-            std::fprintf(stderr, "KV cache: %.1f MiB per rollout batch (%d contexts x %d rollouts per rank, budget "
-                         "%.0f MiB)\n",
-                         double(kv) / 1048576.0, local_contexts, G, double(o.kv_budget_bytes) / 1048576.0);
-        KvCache::check_budget(config, shape, model.context().device, o.kv_budget_bytes);
+            std::fprintf(stderr, "KV cache: %.1f MiB per rollout batch in %s (%d contexts x %d rollouts per rank, "
+                         "budget %.0f MiB)\n",
+                         double(kv) / 1048576.0, dtype_name(resolve_kv_dtype(o.kv_dtype, device)), local_contexts, G,
+                         double(o.kv_budget_bytes) / 1048576.0);
+        KvCache::check_budget(config, shape, device, o.kv_budget_bytes);
     }
 
     for (int64_t step = state.step + 1; step <= o.steps; ++step) {

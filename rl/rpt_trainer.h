@@ -37,6 +37,7 @@ struct RptOptions {
     float min_lr_ratio = 1.0f;  // 1: constant after warmup
     uint64_t seed = 1;
     size_t kv_budget_bytes = size_t(4) << 30;
+    KvDType kv_dtype = KvDType::automatic;  // cached K/V: auto = bf16 on the GPU, f32 on the CPU
     std::string out_dir;
     std::string metrics_path;
     int64_t checkpoint_every = 0;

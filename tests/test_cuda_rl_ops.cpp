@@ -1,6 +1,7 @@
 // The CUDA RL kernels (kernels/cuda/rl_*.cu) against their CPU twins, through the op API
 // of kernels/rl_ops.h, on random inputs: KV-cache append, decode attention (short and
-// split-key contexts, GQA, head dims 8..256), sampling (greedy, temperature, top-k,
+// split-key contexts, GQA, head dims 8..256), the same two and ops::copy's conversions
+// with a bf16 cache (both backends read the same bf16 values), sampling (greedy, temperature, top-k,
 // top-p), the prefix reward (tag and \boxed{} formats, long responses), GRPO advantages
 // and the policy loss. Outputs are poisoned (NaN, or -7 for ints) before each run, so an
 // element a kernel forgets to write fails. Every test skips when no GPU is present.
@@ -10,12 +11,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <limits>
 #include <random>
 #include <string>
 #include <type_traits>
 #include <vector>
 
+#include "kernels/bf16.h"
 #include "kernels/context.h"
 #include "kernels/cuda/device.h"
 #include "kernels/rl_ops.h"
@@ -27,6 +30,7 @@ namespace {
 using Vec = std::vector<float>;
 using IVec = std::vector<int32_t>;
 using BVec = std::vector<uint8_t>;
+using HVec = std::vector<uint16_t>;  // bf16 bits
 
 constexpr double kTolerance = 1e-5;
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
@@ -36,7 +40,10 @@ constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
 template <typename T>
 constexpr DType dtype_of() {
-    return std::is_same_v<T, float> ? DType::f32 : (std::is_same_v<T, int32_t> ? DType::i32 : DType::u8);
+    if constexpr (std::is_same_v<T, float>) return DType::f32;
+    else if constexpr (std::is_same_v<T, int32_t>) return DType::i32;
+    else if constexpr (std::is_same_v<T, uint16_t>) return DType::bf16;
+    else return DType::u8;
 }
 
 // Host data with a device copy; views for both backends.
@@ -140,6 +147,116 @@ TEST(CudaRlDecode, AttentionMatchesCpu) {
         g.sync();
         EXPECT_LT(test::rel_error(out.download(), out.host), kTolerance)
             << "Tp " << sh.Tp << " H " << sh.H << " KVH " << sh.KVH << " D " << sh.D;
+    }
+}
+
+// ================================ bf16 KV cache ======================================
+
+// Random values rounded to bf16 (bits).
+HVec random_bf16(size_t n, uint32_t seed) {
+    const Vec v = test::random_floats(n, seed);
+    HVec out(n);
+    for (size_t i = 0; i < n; ++i) out[i] = f32_to_bf16(v[i]);
+    return out;
+}
+
+// The view of t's data `off` elements in, with `shape`. off = 1 on bf16 data gives views
+// that are 2-byte but not 4-byte aligned, which sends the kernels down their
+// one-element-per-lane paths.
+Tensor offset_view(const Tensor& t, int64_t off, std::initializer_list<int64_t> shape) {
+    return make_tensor(static_cast<char*>(t.data) + off * int64_t(dtype_size(t.dtype)), t.dtype, t.device, shape);
+}
+
+TEST(CudaRlDecode, Bf16AppendMatchesCpu) {
+    SKIP_WITHOUT_GPU();
+    Gpu g;
+    constexpr int64_t S = 6, Tmax = 9, KVH = 2, D = 24, A = 4;
+    Both<uint16_t> suffix(random_bf16(S * Tmax * KVH * D, 1), {S, Tmax, KVH, D});
+    // Unrounded fp32 rows, so the rounding itself is compared (both must round to nearest even).
+    Vec values = test::random_nonzero(A * KVH * D, 2);
+    values[0] = 1.0f + 0x1p-8f;       // ties, to even: 1
+    values[1] = 1.0f + 3 * 0x1p-8f;   // and 1 + 2^-6
+    Both<float> kv(values, {A, KVH, D});
+    Both<int32_t> slots(IVec{5, 0, 3, 2}, {A}), index(IVec{8, 0, 4, 1}, {A});
+    ops::kv_cache_append(g.cpu, suffix.cpu(), kv.cpu(), slots.cpu(), index.cpu());
+    ops::kv_cache_append(g.ctx, suffix.gpu(), kv.gpu(), slots.gpu(), index.gpu());
+    g.sync();
+    EXPECT_EQ(suffix.download(), suffix.host);
+}
+
+TEST(CudaRlDecode, Bf16AttentionMatchesCpu) {
+    SKIP_WITHOUT_GPU();
+    Gpu g;
+    // As the fp32 test, plus odd head dims (7, 33: no bf16 pairs) and, for the last
+    // shape, K/V views that are not 4-byte aligned (no pairs either).
+    const DecodeShape shapes[] = {{2, 3, 9, 5, 2, 2, 8},      {3, 2, 17, 6, 4, 2, 64},  {2, 4, 40, 7, 6, 2, 128},
+                                  {1, 5, 5, 3, 3, 1, 96},     {2, 2, 600, 90, 12, 2, 128}, {2, 3, 300, 300, 12, 1, 64},
+                                  {1, 2, 700, 20, 4, 4, 256}, {2, 2, 257, 1, 2, 1, 32},  {2, 2, 30, 6, 4, 2, 7},
+                                  {1, 3, 280, 8, 2, 1, 33},   {2, 2, 50, 9, 4, 2, 64}};
+    const size_t misaligned = std::size(shapes) - 1;
+    uint32_t seed = 300;
+    for (size_t c = 0; c < std::size(shapes); ++c) {
+        const DecodeShape& sh = shapes[c];
+        const int64_t S = sh.B * sh.G, off = c == misaligned ? 1 : 0;
+        IVec active;
+        for (int64_t s = S - 1; s >= 0; --s)
+            if (s % 3 != 1) active.push_back(static_cast<int32_t>(s));
+        const int64_t A = static_cast<int64_t>(active.size());
+        IVec plen = test::random_ints(sh.B, ++seed, 0, static_cast<int32_t>(sh.Tp));
+        plen[0] = static_cast<int32_t>(sh.Tp);
+        const int64_t np = sh.B * sh.Tp * sh.KVH * sh.D, ns = S * sh.Tmax * sh.KVH * sh.D;
+        Both<float> q(test::random_floats(A * sh.H * sh.D, ++seed, -3.0f, 3.0f), {A, sh.H, sh.D});
+        Both<uint16_t> pk(random_bf16(np + off, ++seed), {np + off}), pv(random_bf16(np + off, ++seed), {np + off});
+        Both<uint16_t> sk(random_bf16(ns + off, ++seed), {ns + off}), sv(random_bf16(ns + off, ++seed), {ns + off});
+        Both<int32_t> prefix_len(plen, {sh.B});
+        Both<int32_t> suffix_len(test::random_ints(A, ++seed, 1, static_cast<int32_t>(sh.Tmax)), {A});
+        Both<int32_t> slots(active, {A});
+        Both<float> out = out_f32({A, sh.H, sh.D});
+        auto view = [&](const Tensor& t, bool prefix) {
+            return prefix ? offset_view(t, off, {sh.B, sh.Tp, sh.KVH, sh.D})
+                          : offset_view(t, off, {S, sh.Tmax, sh.KVH, sh.D});
+        };
+        ops::decode_attention(g.cpu, out.cpu(), q.cpu(), view(pk.cpu(), true), view(pv.cpu(), true), prefix_len.cpu(),
+                              view(sk.cpu(), false), view(sv.cpu(), false), suffix_len.cpu(), slots.cpu(),
+                              static_cast<int>(sh.G));
+        ops::decode_attention(g.ctx, out.gpu(), q.gpu(), view(pk.gpu(), true), view(pv.gpu(), true), prefix_len.gpu(),
+                              view(sk.gpu(), false), view(sv.gpu(), false), suffix_len.gpu(), slots.gpu(),
+                              static_cast<int>(sh.G));
+        g.sync();
+        EXPECT_LT(test::rel_error(out.download(), out.host), kTolerance)
+            << "Tp " << sh.Tp << " H " << sh.H << " KVH " << sh.KVH << " D " << sh.D << " offset " << off;
+    }
+}
+
+// ops::copy between f32 and bf16: both backends round to nearest even, so the bits agree.
+TEST(CudaRlDecode, Bf16ConvertMatchesCpu) {
+    SKIP_WITHOUT_GPU();
+    Gpu g;
+    for (int64_t n : {1, 7, 1001, 1 << 20}) {
+        for (int64_t off : {0, 1}) {  // 1: views not aligned for the paired kernels
+            const std::string at = "n " + std::to_string(n) + " offset " + std::to_string(off);
+            Vec values = test::random_floats(n + off, uint32_t(n + off), -100.0f, 100.0f);
+            values[size_t(off)] = 1.0f + 0x1p-8f;  // a tie, to even
+            Both<float> src(values, {n + off});
+            Both<uint16_t> half(HVec(n + off, 0x7fc0), {n + off});
+            const Tensor src_c = offset_view(src.cpu(), off, {n}), src_g = offset_view(src.gpu(), off, {n});
+            const Tensor half_c = offset_view(half.cpu(), off, {n}), half_g = offset_view(half.gpu(), off, {n});
+            ops::copy(g.cpu, half_c, src_c);
+            ops::copy(g.ctx, half_g, src_g);
+            g.sync();
+            EXPECT_EQ(half.download(), half.host) << "f32 -> bf16 " << at;
+
+            Both<float> back = out_f32({n + off});
+            ops::copy(g.cpu, offset_view(back.cpu(), off, {n}), half_c);
+            ops::copy(g.ctx, offset_view(back.gpu(), off, {n}), half_g);
+            g.sync();
+            EXPECT_TRUE(test::bitwise_equal(back.download(), back.host)) << "bf16 -> f32 " << at;
+
+            Both<uint16_t> again(HVec(n + off, 0x7fc0), {n + off});
+            ops::copy(g.ctx, offset_view(again.gpu(), off, {n}), half_g);
+            g.sync();
+            EXPECT_EQ(again.download(), half.host) << "bf16 -> bf16 " << at;
+        }
     }
 }
 

@@ -13,6 +13,8 @@
 #include <cstring>
 #include <new>
 
+#include "kernels/bf16.h"
+
 namespace rpt::cpu::detail {
 
 // One AVX-512 register of floats; also fine (two registers) on AVX2.
@@ -76,13 +78,20 @@ inline float fold_lanes(float* acc) {
     return acc[0];
 }
 
+// One stored element as fp32: the identity for fp32, a 16-bit shift for bf16 bits
+// (uint16_t), which vectorises to a zero-extend and a shift per SIMD register.
+inline float widen(float x) { return x; }
+inline float widen(uint16_t h) { return bf16_to_f32(h); }
+
 // sum_i x[i] * y[i] in fp32 with fixed-lane accumulation (deterministic, vectorised).
-inline float dot(const float* __restrict x, const float* __restrict y, int64_t n) {
+// y is fp32 or bf16 (uint16_t), widened as it is read.
+template <typename T>
+inline float dot(const float* __restrict x, const T* __restrict y, int64_t n) {
     float acc[kLanes] = {};
     int64_t i = 0;
     for (; i + kLanes <= n; i += kLanes)
-        for (int l = 0; l < kLanes; ++l) acc[l] += x[i + l] * y[i + l];
-    for (int l = 0; i + l < n; ++l) acc[l] += x[i + l] * y[i + l];
+        for (int l = 0; l < kLanes; ++l) acc[l] += x[i + l] * widen(y[i + l]);
+    for (int l = 0; i + l < n; ++l) acc[l] += x[i + l] * widen(y[i + l]);
     return fold_lanes(acc);
 }
 
@@ -111,9 +120,10 @@ inline float exp_poly(float x) {
     return x < -86.9f ? 0.0f : (x != x ? x : big);
 }
 
-// y[i] += a * x[i]
-inline void axpy(float* __restrict y, float a, const float* __restrict x, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+// y[i] += a * x[i]; x is fp32 or bf16 (uint16_t), widened as it is read.
+template <typename T>
+inline void axpy(float* __restrict y, float a, const T* __restrict x, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) y[i] += a * widen(x[i]);
 }
 
 }  // namespace rpt::cpu::detail

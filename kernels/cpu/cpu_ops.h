@@ -18,6 +18,10 @@ void add(float* out, const float* a, const float* b, int64_t n);
 void accumulate(float* dst, const float* src, int64_t n);
 void scale(float* x, int64_t n, float factor);
 void copy(float* dst, const float* src, int64_t n);
+// Conversions (bf16 as raw bits): fp32 -> bf16 rounds to nearest even, bf16 -> fp32 is exact.
+void copy(uint16_t* dst, const float* src, int64_t n);
+void copy(float* dst, const uint16_t* src, int64_t n);
+void copy(uint16_t* dst, const uint16_t* src, int64_t n);
 
 void embedding_forward(float* out, const int32_t* tokens, const float* wte, int64_t N, int64_t V, int64_t C);
 void embedding_backward(float* dwte, const float* dout, const int32_t* tokens, int64_t N, int64_t V, int64_t C);

@@ -9,6 +9,12 @@
 // kv head run back to back in one item, so the keys they share are still hot in cache
 // for the second and later heads; scores and weighted sums use the fixed-lane dot/axpy
 // helpers (vectorised and deterministic), and OpenMP spreads items over cores.
+//
+// The cache stores K/V as fp32 or bf16 (raw bits in uint16_t). One template serves both:
+// appending rounds fp32 to bf16 to nearest even (kernels/bf16.h, the same rounding as
+// `__float2bfloat16_rn` on the GPU), and attention widens each bf16 element by a shift as
+// dot/axpy read it, so all arithmetic stays fp32 and the fp32 instantiation is the plain
+// fp32 code.
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -19,8 +25,15 @@
 
 namespace rpt::cpu {
 
-void kv_cache_append(float* suffix, const float* kv, const int32_t* slots, const int32_t* index, int64_t A, int64_t S,
-                     int64_t Tmax, int64_t KVH, int64_t D) {
+namespace {
+
+// Stores one fp32 value in the cache's element type.
+inline void store(float* dst, float x) { *dst = x; }
+inline void store(uint16_t* dst, float x) { *dst = f32_to_bf16(x); }
+
+template <typename T>
+void append_rows(T* suffix, const float* kv, const int32_t* slots, const int32_t* index, int64_t A, int64_t S,
+                 int64_t Tmax, int64_t KVH, int64_t D) {
     for (int64_t a = 0; a < A; ++a)
         if (slots[a] < 0 || slots[a] >= S || index[a] < 0 || index[a] >= Tmax)
             throw std::out_of_range("kv_cache_append: row " + std::to_string(a) + " writes slot " +
@@ -29,14 +42,18 @@ void kv_cache_append(float* suffix, const float* kv, const int32_t* slots, const
                                     " positions)");
     const int64_t row = KVH * D;
 #pragma omp parallel for schedule(static)
-    for (int64_t a = 0; a < A; ++a)
-        std::copy(kv + a * row, kv + (a + 1) * row, suffix + (static_cast<int64_t>(slots[a]) * Tmax + index[a]) * row);
+    for (int64_t a = 0; a < A; ++a) {
+        T* dst = suffix + (static_cast<int64_t>(slots[a]) * Tmax + index[a]) * row;
+        const float* src = kv + a * row;
+        for (int64_t c = 0; c < row; ++c) store(dst + c, src[c]);
+    }
 }
 
-void decode_attention(float* out, const float* q, const float* prefix_k, const float* prefix_v,
-                      const int32_t* prefix_len, const float* suffix_k, const float* suffix_v,
-                      const int32_t* suffix_len, const int32_t* slots, int64_t A, int64_t B, int64_t Tp, int64_t S,
-                      int64_t Tmax, int64_t H, int64_t KVH, int64_t D, int64_t group_size) {
+// prefix_k/v (B, Tp, KVH, D) and suffix_k/v (S, Tmax, KVH, D) of element type T.
+template <typename T>
+void attend(float* out, const float* q, const T* prefix_k, const T* prefix_v, const int32_t* prefix_len,
+            const T* suffix_k, const T* suffix_v, const int32_t* suffix_len, const int32_t* slots, int64_t A,
+            int64_t B, int64_t Tp, int64_t S, int64_t Tmax, int64_t H, int64_t KVH, int64_t D, int64_t group_size) {
     for (int64_t a = 0; a < A; ++a) {
         const int64_t s = slots[a];
         if (s < 0 || s >= S || s / group_size >= B)
@@ -48,7 +65,7 @@ void decode_attention(float* out, const float* q, const float* prefix_k, const f
                                     " has a prefix or suffix length outside the cache");
     }
     const int64_t heads_per_kv = H / KVH;
-    const int64_t key_stride = KVH * D;  // floats between consecutive positions of one head
+    const int64_t key_stride = KVH * D;  // elements between consecutive positions of one head
     const float scale = 1.0f / std::sqrt(static_cast<float>(D));
 #pragma omp parallel
     {
@@ -59,10 +76,10 @@ void decode_attention(float* out, const float* q, const float* prefix_k, const f
             const int64_t a = item / KVH, kvh = item % KVH;
             const int64_t s = slots[a], g = s / group_size;
             const int64_t P = prefix_len[g], L = suffix_len[a], n = P + L;
-            const float* pk = prefix_k + g * Tp * key_stride + kvh * D;
-            const float* pv = prefix_v + g * Tp * key_stride + kvh * D;
-            const float* sk = suffix_k + s * Tmax * key_stride + kvh * D;
-            const float* sv = suffix_v + s * Tmax * key_stride + kvh * D;
+            const T* pk = prefix_k + g * Tp * key_stride + kvh * D;
+            const T* pv = prefix_v + g * Tp * key_stride + kvh * D;
+            const T* sk = suffix_k + s * Tmax * key_stride + kvh * D;
+            const T* sv = suffix_v + s * Tmax * key_stride + kvh * D;
             for (int64_t h = kvh * heads_per_kv; h < (kvh + 1) * heads_per_kv; ++h) {
                 const float* qh = q + (a * H + h) * D;
                 float* o = out + (a * H + h) * D;
@@ -70,7 +87,7 @@ void decode_attention(float* out, const float* q, const float* prefix_k, const f
                 if (n == 0) continue;  // nothing to attend to: defined as a zero output
                 float m = -INFINITY;
                 for (int64_t j = 0; j < n; ++j) {
-                    const float* kj = j < P ? pk + j * key_stride : sk + (j - P) * key_stride;
+                    const T* kj = j < P ? pk + j * key_stride : sk + (j - P) * key_stride;
                     scores[j] = detail::dot(qh, kj, D) * scale;
                     m = std::max(m, scores[j]);
                 }
@@ -80,7 +97,7 @@ void decode_attention(float* out, const float* q, const float* prefix_k, const f
                     sum += scores[j];
                 }
                 for (int64_t j = 0; j < n; ++j) {
-                    const float* vj = j < P ? pv + j * key_stride : sv + (j - P) * key_stride;
+                    const T* vj = j < P ? pv + j * key_stride : sv + (j - P) * key_stride;
                     detail::axpy(o, scores[j], vj, D);
                 }
                 const float inv = 1.0f / sum;
@@ -88,6 +105,34 @@ void decode_attention(float* out, const float* q, const float* prefix_k, const f
             }
         }
     }
+}
+
+}  // namespace
+
+void kv_cache_append(float* suffix, const float* kv, const int32_t* slots, const int32_t* index, int64_t A, int64_t S,
+                     int64_t Tmax, int64_t KVH, int64_t D) {
+    append_rows(suffix, kv, slots, index, A, S, Tmax, KVH, D);
+}
+
+void kv_cache_append(uint16_t* suffix, const float* kv, const int32_t* slots, const int32_t* index, int64_t A,
+                     int64_t S, int64_t Tmax, int64_t KVH, int64_t D) {
+    append_rows(suffix, kv, slots, index, A, S, Tmax, KVH, D);
+}
+
+void decode_attention(float* out, const float* q, const float* prefix_k, const float* prefix_v,
+                      const int32_t* prefix_len, const float* suffix_k, const float* suffix_v,
+                      const int32_t* suffix_len, const int32_t* slots, int64_t A, int64_t B, int64_t Tp, int64_t S,
+                      int64_t Tmax, int64_t H, int64_t KVH, int64_t D, int64_t group_size) {
+    attend(out, q, prefix_k, prefix_v, prefix_len, suffix_k, suffix_v, suffix_len, slots, A, B, Tp, S, Tmax, H, KVH,
+           D, group_size);
+}
+
+void decode_attention(float* out, const float* q, const uint16_t* prefix_k, const uint16_t* prefix_v,
+                      const int32_t* prefix_len, const uint16_t* suffix_k, const uint16_t* suffix_v,
+                      const int32_t* suffix_len, const int32_t* slots, int64_t A, int64_t B, int64_t Tp, int64_t S,
+                      int64_t Tmax, int64_t H, int64_t KVH, int64_t D, int64_t group_size) {
+    attend(out, q, prefix_k, prefix_v, prefix_len, suffix_k, suffix_v, suffix_len, slots, A, B, Tp, S, Tmax, H, KVH,
+           D, group_size);
 }
 
 }  // namespace rpt::cpu

@@ -19,11 +19,19 @@ namespace rpt::cpu {
 
 // suffix (S, Tmax, KVH, D): suffix[slots[a], index[a]] = kv[a] (A, KVH, D).
 // Throws std::out_of_range on a slot or index outside the cache (checked before copying).
+// The uint16_t overload stores bf16 bits, kv rounded to nearest even.
 void kv_cache_append(float* suffix, const float* kv, const int32_t* slots, const int32_t* index, int64_t A, int64_t S,
                      int64_t Tmax, int64_t KVH, int64_t D);
+void kv_cache_append(uint16_t* suffix, const float* kv, const int32_t* slots, const int32_t* index, int64_t A,
+                     int64_t S, int64_t Tmax, int64_t KVH, int64_t D);
 
+// The uint16_t overload reads a bf16 cache (all four K/V tensors), widened to fp32.
 void decode_attention(float* out, const float* q, const float* prefix_k, const float* prefix_v,
                       const int32_t* prefix_len, const float* suffix_k, const float* suffix_v,
+                      const int32_t* suffix_len, const int32_t* slots, int64_t A, int64_t B, int64_t Tp, int64_t S,
+                      int64_t Tmax, int64_t H, int64_t KVH, int64_t D, int64_t group_size);
+void decode_attention(float* out, const float* q, const uint16_t* prefix_k, const uint16_t* prefix_v,
+                      const int32_t* prefix_len, const uint16_t* suffix_k, const uint16_t* suffix_v,
                       const int32_t* suffix_len, const int32_t* slots, int64_t A, int64_t B, int64_t Tp, int64_t S,
                       int64_t Tmax, int64_t H, int64_t KVH, int64_t D, int64_t group_size);
 

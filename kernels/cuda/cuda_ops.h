@@ -15,6 +15,11 @@ void add(void* stream, float* out, const float* a, const float* b, int64_t n);
 void accumulate(void* stream, float* dst, const float* src, int64_t n);
 void scale(void* stream, float* x, int64_t n, float factor);
 void copy(void* stream, float* dst, const float* src, int64_t n);
+// Conversions (bf16 as raw bits, __nv_bfloat16 in the kernels): fp32 -> bf16 rounds to
+// nearest even (__float2bfloat16_rn), bf16 -> fp32 is exact.
+void copy(void* stream, uint16_t* dst, const float* src, int64_t n);
+void copy(void* stream, float* dst, const uint16_t* src, int64_t n);
+void copy(void* stream, uint16_t* dst, const uint16_t* src, int64_t n);
 
 void embedding_forward(void* stream, float* out, const int32_t* tokens, const float* wte, int64_t N, int64_t V, int64_t C);
 void embedding_backward(void* stream, float* dwte, const float* dout, const int32_t* tokens, int64_t N, int64_t V, int64_t C);

@@ -16,9 +16,20 @@
 // keeps an online softmax per head in registers; warps merge through shared memory.
 // The split count depends only on the cache capacity (Tp + Tmax), never on A, so a row's
 // result does not depend on which other rows are in the batch.
+//
+// Storage type. The cache holds K/V as fp32 or bf16 (model/kv_cache.h; bf16 by default
+// on the GPU); every kernel is a template on that type T and computes in fp32. Decode
+// attention is bound by the bytes of K/V it streams, and a bf16 cache halves those bytes
+// per key as well as its memory (not yet measured on a GPU). A bf16 row is read as __nv_bfloat162 pairs (lane l holds
+// head-dim elements 2l, 2l + 1, then 2l + 64, ...: one 128-byte load per warp and key,
+// the same width as fp32's lane = element) and widened to float2 in registers; odd head
+// dims or views not 4-byte aligned fall back to one __nv_bfloat16 per lane. Appending
+// rounds with __float2bfloat16_rn, the rounding of the CPU twin (kernels/bf16.h).
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+
+#include <cuda_bf16.h>
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/rl_ops_cuda.h"
@@ -33,14 +44,62 @@ constexpr int kMaxGroupHeads = 8;    // query heads one block serves (a KV head'
 constexpr int kKeysPerSplit = 256;   // keys per block: long contexts use several blocks per row
 constexpr int kMaxHeadDim = 256;
 
-// suffix[slots[a], index[a]] = kv[a]; one thread per float, rows outside the cache skipped.
-__global__ void kv_cache_append_kernel(float* suffix, const float* kv, const int32_t* slots, const int32_t* index,
+// One fp32 value in the cache's storage type.
+__device__ __forceinline__ void store_as(float* dst, float x) { *dst = x; }
+__device__ __forceinline__ void store_as(__nv_bfloat16* dst, float x) { *dst = __float2bfloat16_rn(x); }
+
+// suffix[slots[a], index[a]] = kv[a]; one thread per element (grid-stride, 256 threads:
+// consecutive threads write consecutive elements of a row, so stores coalesce), rows
+// outside the cache skipped.
+template <typename T>
+__global__ void kv_cache_append_kernel(T* suffix, const float* kv, const int32_t* slots, const int32_t* index,
                                        int64_t A, int64_t S, int64_t Tmax, int64_t row) {
     for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < A * row; i += int64_t(gridDim.x) * blockDim.x) {
         const int64_t a = i / row, c = i % row;
         const int64_t s = slots[a], t = index[a];
         if (s < 0 || s >= S || t < 0 || t >= Tmax) continue;
-        suffix[(s * Tmax + t) * row + c] = kv[i];
+        store_as(suffix + (s * Tmax + t) * row + c, kv[i]);
+    }
+}
+
+// The head-dim element that lane `lane` holds in its slot e (0 <= e < EPL). Plain: lane,
+// lane + 32, ... (fp32 and unpaired bf16). Pairs: 2 lane, 2 lane + 1, 2 lane + 64, ...
+// (bf16 read as __nv_bfloat162). q and the warps' partial outputs live in shared memory
+// at slot position lane + 32 e, so both layouts read them without bank conflicts.
+template <bool kPairs>
+__device__ __forceinline__ int lane_dim(int lane, int e) {
+    return kPairs ? 2 * lane + (e & 1) + 2 * kWarpSize * (e >> 1) : lane + e * kWarpSize;
+}
+
+// A lane's EPL elements of one K or V row (zero outside [0, D) or when !valid), in fp32.
+template <int EPL, bool kPairs>
+__device__ __forceinline__ void load_row(float (&r)[EPL], const float* row, int lane, int64_t D, bool valid) {
+    static_assert(!kPairs, "fp32 rows are read one element per lane");
+#pragma unroll
+    for (int e = 0; e < EPL; ++e) {
+        const int d = lane_dim<false>(lane, e);
+        r[e] = valid && d < D ? row[d] : 0.0f;
+    }
+}
+
+template <int EPL, bool kPairs>
+__device__ __forceinline__ void load_row(float (&r)[EPL], const __nv_bfloat16* row, int lane, int64_t D, bool valid) {
+    if constexpr (kPairs) {
+        static_assert(EPL % 2 == 0, "pairs need an even number of elements per lane");
+#pragma unroll
+        for (int e = 0; e < EPL; e += 2) {
+            const int d = lane_dim<true>(lane, e);  // even; D is even, so d < D covers d + 1
+            const float2 f = valid && d < D ? __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(row + d))
+                                            : make_float2(0.0f, 0.0f);
+            r[e] = f.x;
+            r[e + 1] = f.y;
+        }
+    } else {
+#pragma unroll
+        for (int e = 0; e < EPL; ++e) {
+            const int d = lane_dim<false>(lane, e);
+            r[e] = valid && d < D ? __bfloat162float(row[d]) : 0.0f;
+        }
     }
 }
 
@@ -49,7 +108,7 @@ struct DecodeArgs {
     float* partial_o;   // (A, H, splits, D) unnormalised outputs per split (splits > 1)
     float* partial_ml;  // (A, H, splits, 2) running max and sum of each split
     const float* q;
-    const float *prefix_k, *prefix_v, *suffix_k, *suffix_v;
+    const void *prefix_k, *prefix_v, *suffix_k, *suffix_v;  // of the kernel's storage type T
     const int32_t *prefix_len, *suffix_len, *slots;
     int64_t B, Tp, S, Tmax, H, KVH, D, group_size;
     int splits, head_chunks;
@@ -68,8 +127,9 @@ __device__ __forceinline__ bool row_keys(const DecodeArgs& p, int64_t a, int64_t
 }
 
 // One block = (split of the keys, KV head x chunk of its query heads, row).
-// EPL = head-dim elements per lane (D <= 32 * EPL); lane l owns elements l, l + 32, ...
-template <int EPL>
+// T = K/V storage type (float or __nv_bfloat16). EPL = head-dim elements per lane
+// (D <= 32 * EPL); lane l owns elements lane_dim<kPairs>(l, 0 .. EPL-1).
+template <typename T, int EPL, bool kPairs>
 __global__ void __launch_bounds__(kDecodeThreads) decode_attention_kernel(DecodeArgs p) {
     constexpr int kDim = kWarpSize * EPL;
     constexpr int kKeyUnroll = EPL >= 8 ? 2 : 4;  // keys loaded before any is used
@@ -90,10 +150,12 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_attention_kernel(Decode
     const int nh = int(min(int64_t(kMaxGroupHeads), heads_per_kv - chunk * kMaxGroupHeads));
     const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
 
-    // q pre-scaled by 1/sqrt(D), zero-padded to kDim.
+    // q pre-scaled by 1/sqrt(D), zero-padded to kDim; slot position lane + 32 e holds
+    // element lane_dim(lane, e).
     for (int i = threadIdx.x; i < kMaxGroupHeads * kDim; i += kDecodeThreads) {
-        const int h = i / kDim, d = i % kDim;
-        q_s[h][d] = (h < nh && d < p.D) ? p.q[(a * p.H + h0 + h) * p.D + d] * p.scale : 0.0f;
+        const int h = i / kDim, slot = i % kDim;
+        const int d = lane_dim<kPairs>(slot % kWarpSize, slot / kWarpSize);
+        q_s[h][slot] = (h < nh && d < p.D) ? p.q[(a * p.H + h0 + h) * p.D + d] * p.scale : 0.0f;
     }
     __syncthreads();
 
@@ -107,10 +169,10 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_attention_kernel(Decode
     }
 
     const int64_t key_stride = p.KVH * p.D;
-    const float* pk = p.prefix_k + g * p.Tp * key_stride + kvh * p.D;
-    const float* pv = p.prefix_v + g * p.Tp * key_stride + kvh * p.D;
-    const float* sk = p.suffix_k + s * p.Tmax * key_stride + kvh * p.D;
-    const float* sv = p.suffix_v + s * p.Tmax * key_stride + kvh * p.D;
+    const T* pk = static_cast<const T*>(p.prefix_k) + g * p.Tp * key_stride + kvh * p.D;
+    const T* pv = static_cast<const T*>(p.prefix_v) + g * p.Tp * key_stride + kvh * p.D;
+    const T* sk = static_cast<const T*>(p.suffix_k) + s * p.Tmax * key_stride + kvh * p.D;
+    const T* sv = static_cast<const T*>(p.suffix_v) + s * p.Tmax * key_stride + kvh * p.D;
 
     for (int64_t jb = j0 + warp; jb < j1; jb += int64_t(kDecodeWarps) * kKeyUnroll) {
         float kr[kKeyUnroll][EPL], vr[kKeyUnroll][EPL];
@@ -118,15 +180,10 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_attention_kernel(Decode
         for (int u = 0; u < kKeyUnroll; ++u) {
             const int64_t j = jb + int64_t(u) * kDecodeWarps;
             const bool valid = j < j1;
-            const float* kp = j < P ? pk + j * key_stride : sk + (j - P) * key_stride;
-            const float* vp = j < P ? pv + j * key_stride : sv + (j - P) * key_stride;
-#pragma unroll
-            for (int e = 0; e < EPL; ++e) {
-                const int d = lane + e * kWarpSize;
-                const bool in = valid && d < p.D;
-                kr[u][e] = in ? kp[d] : 0.0f;
-                vr[u][e] = in ? vp[d] : 0.0f;
-            }
+            const T* kp = j < P ? pk + j * key_stride : sk + (j - P) * key_stride;
+            const T* vp = j < P ? pv + j * key_stride : sv + (j - P) * key_stride;
+            load_row<EPL, kPairs>(kr[u], kp, lane, p.D, valid);
+            load_row<EPL, kPairs>(vr[u], vp, lane, p.D, valid);
         }
 #pragma unroll
         for (int u = 0; u < kKeyUnroll; ++u) {
@@ -161,7 +218,8 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_attention_kernel(Decode
     }
     __syncthreads();
     for (int i = threadIdx.x; i < nh * kDim; i += kDecodeThreads) {
-        const int h = i / kDim, d = i % kDim;
+        const int h = i / kDim, slot = i % kDim;
+        const int d = lane_dim<kPairs>(slot % kWarpSize, slot / kWarpSize);
         if (d >= p.D) continue;
         float mm = -INFINITY;
 #pragma unroll
@@ -172,7 +230,7 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_attention_kernel(Decode
             for (int w = 0; w < kDecodeWarps; ++w) {
                 const float c = expf(ml_s[w][h][0] - mm);  // 0 for a warp without keys
                 sum += ml_s[w][h][1] * c;
-                o += acc_s[w][h][d] * c;
+                o += acc_s[w][h][slot] * c;
             }
         }
         const int64_t head_row = a * p.H + h0 + h;
@@ -210,26 +268,38 @@ __global__ void decode_combine_kernel(DecodeArgs p) {
     }
 }
 
-template <int EPL>
+template <typename T, int EPL, bool kPairs>
 void launch_decode(cudaStream_t stream, const DecodeArgs& p, dim3 grid) {
-    decode_attention_kernel<EPL><<<grid, kDecodeThreads, 0, stream>>>(p);
+    decode_attention_kernel<T, EPL, kPairs><<<grid, kDecodeThreads, 0, stream>>>(p);
     RPT_CUDA_LAUNCH_CHECK();
 }
 
-}  // namespace
+// The narrowest per-lane width that covers D (fp32, or bf16 without pairs).
+template <typename T>
+void launch_decode_plain(cudaStream_t st, const DecodeArgs& p, dim3 grid) {
+    if (p.D <= kWarpSize) launch_decode<T, 1, false>(st, p, grid);
+    else if (p.D <= 2 * kWarpSize) launch_decode<T, 2, false>(st, p, grid);
+    else if (p.D <= 4 * kWarpSize) launch_decode<T, 4, false>(st, p, grid);
+    else launch_decode<T, 8, false>(st, p, grid);
+}
 
-void kv_cache_append(void* stream, float* suffix, const float* kv, const int32_t* slots, const int32_t* index,
-                     int64_t A, int64_t S, int64_t Tmax, int64_t KVH, int64_t D) {
+bool is_aligned4(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 4 == 0; }
+
+template <typename T>
+void append_rows(void* stream, T* suffix, const float* kv, const int32_t* slots, const int32_t* index, int64_t A,
+                 int64_t S, int64_t Tmax, int64_t KVH, int64_t D) {
     const int64_t row = KVH * D;
-    kv_cache_append_kernel<<<grid_for(A * row, kAppendThreads), kAppendThreads, 0, as_stream(stream)>>>(
+    kv_cache_append_kernel<T><<<grid_for(A * row, kAppendThreads), kAppendThreads, 0, as_stream(stream)>>>(
         suffix, kv, slots, index, A, S, Tmax, row);
     RPT_CUDA_LAUNCH_CHECK();
 }
 
-void decode_attention(void* stream, float* out, const float* q, const float* prefix_k, const float* prefix_v,
-                      const int32_t* prefix_len, const float* suffix_k, const float* suffix_v,
-                      const int32_t* suffix_len, const int32_t* slots, int64_t A, int64_t B, int64_t Tp, int64_t S,
-                      int64_t Tmax, int64_t H, int64_t KVH, int64_t D, int64_t group_size) {
+// Checks, grid and scratch shared by both storage types; `launch` runs the main kernel.
+template <typename Launch>
+void run_decode(void* stream, float* out, const float* q, const void* prefix_k, const void* prefix_v,
+                const int32_t* prefix_len, const void* suffix_k, const void* suffix_v, const int32_t* suffix_len,
+                const int32_t* slots, int64_t A, int64_t B, int64_t Tp, int64_t S, int64_t Tmax, int64_t H,
+                int64_t KVH, int64_t D, int64_t group_size, Launch launch) {
     if (D > kMaxHeadDim)
         throw std::invalid_argument("decode_attention: head dim " + std::to_string(D) + " exceeds the CUDA limit " +
                                     std::to_string(kMaxHeadDim));
@@ -267,15 +337,50 @@ void decode_attention(void* stream, float* out, const float* q, const float* pre
         p.partial_ml = p.partial_o + A * H * p.splits * D;
     }
     const dim3 grid(static_cast<unsigned>(p.splits), static_cast<unsigned>(gy), static_cast<unsigned>(A));
-    if (D <= kWarpSize) launch_decode<1>(st, p, grid);
-    else if (D <= 2 * kWarpSize) launch_decode<2>(st, p, grid);
-    else if (D <= 4 * kWarpSize) launch_decode<4>(st, p, grid);
-    else launch_decode<8>(st, p, grid);
+    launch(st, p, grid);
     if (p.splits > 1) {
         const int threads = static_cast<int>(ceil_div<int64_t>(D, kWarpSize) * kWarpSize);
         decode_combine_kernel<<<static_cast<unsigned>(A * H), threads, 0, st>>>(p);
         RPT_CUDA_LAUNCH_CHECK();
     }
+}
+
+}  // namespace
+
+void kv_cache_append(void* stream, float* suffix, const float* kv, const int32_t* slots, const int32_t* index,
+                     int64_t A, int64_t S, int64_t Tmax, int64_t KVH, int64_t D) {
+    append_rows(stream, suffix, kv, slots, index, A, S, Tmax, KVH, D);
+}
+
+void kv_cache_append(void* stream, uint16_t* suffix, const float* kv, const int32_t* slots, const int32_t* index,
+                     int64_t A, int64_t S, int64_t Tmax, int64_t KVH, int64_t D) {
+    append_rows(stream, reinterpret_cast<__nv_bfloat16*>(suffix), kv, slots, index, A, S, Tmax, KVH, D);
+}
+
+void decode_attention(void* stream, float* out, const float* q, const float* prefix_k, const float* prefix_v,
+                      const int32_t* prefix_len, const float* suffix_k, const float* suffix_v,
+                      const int32_t* suffix_len, const int32_t* slots, int64_t A, int64_t B, int64_t Tp, int64_t S,
+                      int64_t Tmax, int64_t H, int64_t KVH, int64_t D, int64_t group_size) {
+    run_decode(stream, out, q, prefix_k, prefix_v, prefix_len, suffix_k, suffix_v, suffix_len, slots, A, B, Tp, S,
+               Tmax, H, KVH, D, group_size, launch_decode_plain<float>);
+}
+
+void decode_attention(void* stream, float* out, const float* q, const uint16_t* prefix_k, const uint16_t* prefix_v,
+                      const int32_t* prefix_len, const uint16_t* suffix_k, const uint16_t* suffix_v,
+                      const int32_t* suffix_len, const int32_t* slots, int64_t A, int64_t B, int64_t Tp, int64_t S,
+                      int64_t Tmax, int64_t H, int64_t KVH, int64_t D, int64_t group_size) {
+    using bf16 = __nv_bfloat16;
+    // Pairs need an even D (so a pair never straddles a row end) and 4-byte aligned rows.
+    const bool pairs = D % 2 == 0 && is_aligned4(prefix_k) && is_aligned4(prefix_v) && is_aligned4(suffix_k) &&
+                       is_aligned4(suffix_v);
+    auto launch = [pairs](cudaStream_t st, const DecodeArgs& p, dim3 grid) {
+        if (p.D <= kWarpSize || !pairs) launch_decode_plain<bf16>(st, p, grid);
+        else if (p.D <= 2 * kWarpSize) launch_decode<bf16, 2, true>(st, p, grid);
+        else if (p.D <= 4 * kWarpSize) launch_decode<bf16, 4, true>(st, p, grid);
+        else launch_decode<bf16, 8, true>(st, p, grid);
+    };
+    run_decode(stream, out, q, prefix_k, prefix_v, prefix_len, suffix_k, suffix_v, suffix_len, slots, A, B, Tp, S,
+               Tmax, H, KVH, D, group_size, launch);
 }
 
 }  // namespace rpt::cuda

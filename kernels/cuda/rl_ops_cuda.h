@@ -14,11 +14,19 @@
 
 namespace rpt::cuda {
 
+// The uint16_t overloads work on a bf16 cache (bf16 bits; the kernels read them as
+// __nv_bfloat16): append rounds to nearest even, attention widens to fp32.
 void kv_cache_append(void* stream, float* suffix, const float* kv, const int32_t* slots, const int32_t* index,
+                     int64_t A, int64_t S, int64_t Tmax, int64_t KVH, int64_t D);
+void kv_cache_append(void* stream, uint16_t* suffix, const float* kv, const int32_t* slots, const int32_t* index,
                      int64_t A, int64_t S, int64_t Tmax, int64_t KVH, int64_t D);
 
 void decode_attention(void* stream, float* out, const float* q, const float* prefix_k, const float* prefix_v,
                       const int32_t* prefix_len, const float* suffix_k, const float* suffix_v,
+                      const int32_t* suffix_len, const int32_t* slots, int64_t A, int64_t B, int64_t Tp, int64_t S,
+                      int64_t Tmax, int64_t H, int64_t KVH, int64_t D, int64_t group_size);
+void decode_attention(void* stream, float* out, const float* q, const uint16_t* prefix_k, const uint16_t* prefix_v,
+                      const int32_t* prefix_len, const uint16_t* suffix_k, const uint16_t* suffix_v,
                       const int32_t* suffix_len, const int32_t* slots, int64_t A, int64_t B, int64_t Tp, int64_t S,
                       int64_t Tmax, int64_t H, int64_t KVH, int64_t D, int64_t group_size);
 

@@ -84,6 +84,11 @@ expect_success "convert back to f32" "$RPT" convert --in conv16 --out conv32 --d
 expect_success "generate from the converted checkpoint" "$RPT" generate --model conv32 --prompt "Problem:" \
   --greedy --max-new-tokens 3 --device cpu
 expect_error "convert onto an existing directory" "--force" "$RPT" convert --in full --out conv16 --dtype bf16
+if "$RPT" generate --model full --prompt "Problem:" --greedy --max-new-tokens 3 --device cpu --kv-dtype bf16 \
+    >/dev/null 2>gen.err; then
+  grep -q "KV cache .* in bf16" gen.err && ok "generate with a bf16 KV cache says so" || bad "generate KV report" "$(cat gen.err)"
+else bad "generate --kv-dtype bf16" "$(cat gen.err)"; fi
+expect_error "unknown KV dtype" "--kv-dtype" "$RPT" generate --model full --prompt "x" --kv-dtype fp16 --device cpu
 
 echo "e2e: RPT commands"
 expect_success "filter" "$RPT" filter --model full --corpus corpus.jsonl --out pos.jsonl --max-docs 60 --device cpu
@@ -103,6 +108,12 @@ expect_success "plot" "$RPT" plot --metrics rpt.jsonl --out rpt.svg --x step
 [ -s rpt.svg ] && ok "plot drawn" || bad "no plot"
 expect_error "KV budget names the knob" "--kv-budget-mb" "$RPT" train --model full --corpus corpus.jsonl \
   --positions pos.jsonl --out never --steps 1 --kv-budget-mb 0.01 --device cpu
+expect_error "an f32 KV cache over budget suggests bf16" "--kv-dtype bf16" "$RPT" train --model full \
+  --corpus corpus.jsonl --positions pos.jsonl --out never --steps 1 --kv-budget-mb 0.01 --device cpu
+if "$RPT" train --model full --corpus corpus.jsonl --positions pos.jsonl --out rptbf16 --steps 1 --contexts 4 \
+    --rollouts 4 --max-new-tokens 4 --kv-dtype bf16 --device cpu >/dev/null 2>train.err; then
+  grep -q "KV cache: .* in bf16" train.err && ok "train with a bf16 KV cache reports it" || bad "train KV report" "$(cat train.err)"
+else bad "train --kv-dtype bf16" "$(tail -20 train.err)"; fi
 printf '{"doc": 0, "pos": 3, "entropy": 1.0}\n{"doc": 0}\n' > badpos.jsonl
 expect_error "malformed positions name file:line" "badpos.jsonl:2" "$RPT" train --model full --corpus corpus.jsonl \
   --positions badpos.jsonl --out never --steps 1 --device cpu

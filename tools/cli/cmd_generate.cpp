@@ -20,6 +20,7 @@
 #include "rl/special_tokens.h"
 #include "rl/templates.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/rpt_flags.h"
 
 namespace rpt::cli {
 namespace {
@@ -44,6 +45,7 @@ struct GenerateFlags {
     float top_p = 0.95f;
     int top_k = 0;
     uint64_t seed = 1;
+    KvDType kv_dtype = KvDType::automatic;
 };
 
 // The prompt's token ids and the ids that end generation.
@@ -109,6 +111,7 @@ void run_generate(const GenerateFlags& f) {
     settings.group_size = 1;
     settings.max_new_tokens = f.max_new_tokens;
     settings.kv_budget_bytes = kKvBudgetBytes;
+    settings.kv_dtype = f.kv_dtype;
     settings.sampling.greedy = f.greedy;
     settings.sampling.temperature = f.temperature;
     settings.sampling.top_p = f.top_p;
@@ -126,8 +129,10 @@ void run_generate(const GenerateFlags& f) {
     const RolloutResult r = generate_rollouts(model, {p.prompt}, {0}, stop, settings);
     std::fputc('\n', stdout);
     std::fflush(stdout);
-    std::fprintf(stderr, "%zu prompt tokens, %lld new tokens in %.2f s (%.1f tokens/s)\n", p.prompt.size(),
-                 (long long)r.generated_tokens, r.seconds, r.seconds > 0 ? double(r.generated_tokens) / r.seconds : 0.0);
+    std::fprintf(stderr, "%zu prompt tokens, %lld new tokens in %.2f s (%.1f tokens/s), KV cache %.1f MiB in %s\n",
+                 p.prompt.size(), (long long)r.generated_tokens, r.seconds,
+                 r.seconds > 0 ? double(r.generated_tokens) / r.seconds : 0.0, double(r.kv_cache_bytes) / 1048576.0,
+                 dtype_name(r.kv_dtype));
 }
 
 }  // namespace
@@ -147,6 +152,7 @@ void add_generate_command(CLI::App& app) {
     cmd->add_option("--top-k", f->top_k, "keep the k most likely tokens (0: all)")->check(CLI::NonNegativeNumber)->excludes(greedy);
     cmd->add_option("--seed", f->seed, "sampling seed");
     cmd->add_option("--device", f->device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+    add_kv_dtype_flag(*cmd, f->kv_dtype);
     cmd->callback([f]() { run_generate(*f); });
 }
 

@@ -13,6 +13,15 @@ void add_split_flags(CLI::App& command, EntropySplits& s) {
     command.add_option("--hard", s.hard, "entropy threshold of the hard split")->check(CLI::NonNegativeNumber);
 }
 
+void add_kv_dtype_flag(CLI::App& command, KvDType& dtype) {
+    command
+        .add_option_function<std::string>(
+            "--kv-dtype", [&dtype](const std::string& name) { dtype = parse_kv_dtype(name); },
+            "element type of the KV cache: auto (bf16 on a GPU, f32 on the CPU), f32, or bf16 (half the memory)")
+        ->check(CLI::IsMember({kv_dtype_name(KvDType::automatic), kv_dtype_name(KvDType::f32),
+                               kv_dtype_name(KvDType::bf16)}));
+}
+
 void add_rpt_flags(CLI::App& cmd, RptOptions& o, std::string& aggregation, float& kv_budget_mb) {
     cmd.add_option("--steps", o.steps, "RPT steps in total")->check(CLI::PositiveNumber);
     cmd.add_option("--contexts", o.contexts, "contexts (groups) per step")->check(CLI::PositiveNumber);
@@ -43,6 +52,7 @@ void add_rpt_flags(CLI::App& cmd, RptOptions& o, std::string& aggregation, float
     cmd.add_option("--grad-clip", o.adamw.max_grad_norm, "global gradient-norm clip (0: off)")
         ->check(CLI::NonNegativeNumber);
     cmd.add_option("--kv-budget-mb", kv_budget_mb, "largest KV cache allowed (MiB)")->check(CLI::PositiveNumber);
+    add_kv_dtype_flag(cmd, o.kv_dtype);
     cmd.add_option("--rl-seed", o.seed, "seed of context sampling and rollouts");
     cmd.add_option("--metrics", o.metrics_path, "write one JSON object per step to this file");
     cmd.add_option("--checkpoint-every", o.checkpoint_every, "checkpoint every N steps (0: at the end)")

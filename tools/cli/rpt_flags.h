@@ -13,6 +13,8 @@
 namespace rpt::cli {
 
 void add_split_flags(CLI::App& command, EntropySplits& splits);
+// --kv-dtype auto|f32|bf16: the element type of the rollouts' KV cache, into `dtype`.
+void add_kv_dtype_flag(CLI::App& command, KvDType& dtype);
 // Training-side RPT flags (rollouts, sampling, GRPO, optimizer, schedule).
 void add_rpt_flags(CLI::App& command, RptOptions& options, std::string& aggregation, float& kv_budget_mb);
 // Resolves the aggregation name and the KV budget into `options`.
