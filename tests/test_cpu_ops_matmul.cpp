@@ -21,10 +21,12 @@ constexpr double kTol = 1e-5;
 struct Shape {
     int64_t N, IC, OC;
 };
-// Odd sizes, the few-row (decode) path (N < 16), depth beyond one packed block (IC, N >
-// 512) and more output columns than one packed B block (OC > 4096).
-const Shape kShapes[] = {{7, 13, 5}, {1, 64, 33}, {16, 96, 33}, {33, 64, 40}, {100, 128, 70}, {300, 600, 97},
-                         {20, 8, 4200}, {601, 37, 29}};
+// Odd sizes; the forward's direct path (N < 320 with IC a multiple of 16: row and output
+// tails, one row, 250 rows at depth 512) and its dot-product fallback (N < 16 otherwise);
+// the packed GEMM with depth beyond one packed block (IC, N > 512), more output columns
+// than one packed B block (OC > 4096), and a width the direct path would take (N = 400).
+const Shape kShapes[] = {{7, 13, 5},     {1, 64, 33},  {16, 96, 33},  {33, 64, 40},  {100, 128, 70},
+                         {250, 512, 19}, {400, 64, 50}, {300, 600, 97}, {20, 8, 4200}, {601, 37, 29}};
 
 DVec ref_forward(const DVec& in, const DVec& w, const DVec* bias, int64_t N, int64_t IC, int64_t OC) {
     DVec out(N * OC);
