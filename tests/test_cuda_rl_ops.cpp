@@ -113,6 +113,21 @@ struct DecodeShape {
     int64_t B, G, Tp, Tmax, H, KVH, D;
 };
 
+// Two of every three slots active, in reverse order (rows need not follow slots).
+IVec active_slots(int64_t S) {
+    IVec active;
+    for (int64_t s = S - 1; s >= 0; --s)
+        if (s % 3 != 1) active.push_back(static_cast<int32_t>(s));
+    return active;
+}
+
+// Random prefix lengths in [0, Tp], the first context's full.
+IVec prefix_lengths(const DecodeShape& sh, uint32_t seed) {
+    IVec plen = test::random_ints(sh.B, seed, 0, static_cast<int32_t>(sh.Tp));
+    plen[0] = static_cast<int32_t>(sh.Tp);
+    return plen;
+}
+
 TEST(CudaRlDecode, AttentionMatchesCpu) {
     SKIP_WITHOUT_GPU();
     Gpu g;
@@ -125,12 +140,9 @@ TEST(CudaRlDecode, AttentionMatchesCpu) {
     uint32_t seed = 100;
     for (const DecodeShape& sh : shapes) {
         const int64_t S = sh.B * sh.G;
-        IVec active;
-        for (int64_t s = S - 1; s >= 0; --s)
-            if (s % 3 != 1) active.push_back(static_cast<int32_t>(s));
+        const IVec active = active_slots(S);
         const int64_t A = static_cast<int64_t>(active.size());
-        IVec plen = test::random_ints(sh.B, ++seed, 0, static_cast<int32_t>(sh.Tp));
-        plen[0] = static_cast<int32_t>(sh.Tp);
+        const IVec plen = prefix_lengths(sh, ++seed);
         Both<float> q(test::random_floats(A * sh.H * sh.D, ++seed), {A, sh.H, sh.D});
         Both<float> pk(test::random_floats(sh.B * sh.Tp * sh.KVH * sh.D, ++seed), {sh.B, sh.Tp, sh.KVH, sh.D});
         Both<float> pv(test::random_floats(sh.B * sh.Tp * sh.KVH * sh.D, ++seed), {sh.B, sh.Tp, sh.KVH, sh.D});
@@ -198,12 +210,9 @@ TEST(CudaRlDecode, Bf16AttentionMatchesCpu) {
     for (size_t c = 0; c < std::size(shapes); ++c) {
         const DecodeShape& sh = shapes[c];
         const int64_t S = sh.B * sh.G, off = c == misaligned ? 1 : 0;
-        IVec active;
-        for (int64_t s = S - 1; s >= 0; --s)
-            if (s % 3 != 1) active.push_back(static_cast<int32_t>(s));
+        const IVec active = active_slots(S);
         const int64_t A = static_cast<int64_t>(active.size());
-        IVec plen = test::random_ints(sh.B, ++seed, 0, static_cast<int32_t>(sh.Tp));
-        plen[0] = static_cast<int32_t>(sh.Tp);
+        const IVec plen = prefix_lengths(sh, ++seed);
         const int64_t np = sh.B * sh.Tp * sh.KVH * sh.D, ns = S * sh.Tmax * sh.KVH * sh.D;
         Both<float> q(test::random_floats(A * sh.H * sh.D, ++seed, -3.0f, 3.0f), {A, sh.H, sh.D});
         Both<uint16_t> pk(random_bf16(np + off, ++seed), {np + off}), pv(random_bf16(np + off, ++seed), {np + off});
