@@ -50,7 +50,7 @@ int rpt_step(int argc, char** argv) {
         double rollout = 0, bookkeeping = 0, reward = 0, update = 0, tokens = 0, train_tokens = 0;
         double total() const { return rollout + reward + update; }
     };
-    const auto measure = [&](bool share_prompt) {
+    const auto measure = [&](PromptLayout layout) {
         Transformer model(base, ctx);
         model.init_weights(1);
         AdamW opt(model.layout(), ctx);
@@ -63,7 +63,7 @@ int rpt_step(int argc, char** argv) {
         o.steps = steps + 1;
         o.quiet = true;
         o.grpo.skip_zero_advantage = false;  // time the update of every row, as with informative rewards
-        o.grpo.share_prompt = share_prompt;
+        o.grpo.prompt_layout = layout;
         Phases p;
         train_rpt(model, opt, tokenizer, load_template("compact"), docs, positions, o, state,
                   [&](const RptStepRecord& r, nlohmann::json&) {
@@ -79,12 +79,12 @@ int rpt_step(int argc, char** argv) {
                     "%.3f s = rollout %.3f (%.0f%%; active-set bookkeeping %.5f) + reward %.4f (%.1f%%) + update "
                     "%.3f (%.0f%%, %.0f tokens)\n",
                     preset.c_str(), contexts, group, max_new, p.tokens, device_name(ctx.device),
-                    share_prompt ? "shared" : "per response", p.total(), p.rollout, 100 * p.rollout / p.total(),
+                    layout == PromptLayout::shared ? "shared" : "per response", p.total(), p.rollout, 100 * p.rollout / p.total(),
                     p.bookkeeping, p.reward, 100 * p.reward / p.total(), p.update, 100 * p.update / p.total(),
                     p.train_tokens);
         return p;
     };
-    const Phases shared = measure(true), separate = measure(false);
+    const Phases shared = measure(PromptLayout::shared), separate = measure(PromptLayout::separate);
     std::printf("shared prompt: update %.2fx faster, step %.2fx faster, %.2fx fewer tokens trained on\n",
                 separate.update / shared.update, separate.total() / shared.total(),
                 separate.train_tokens / shared.train_tokens);

@@ -43,12 +43,23 @@ struct MicroBatch {
     }
 };
 
-std::vector<PackedRow> build_rows(const std::vector<int>& kept_slots, int group_size, bool share_prompt,
-                                  int max_slots_per_row) {
+// Forward FLOPs of one row of `tokens` tokens: the matmuls per token plus the causal
+// attention the kernels compute (every pair of the row's triangle, masked or not). The
+// backward costs about twice as much in both terms, so the ratio between layouts holds.
+double row_flops(const ModelConfig& c, double tokens) {
+    const double pairs = tokens * (tokens + 1) / 2;
+    return 2.0 * double(c.num_matmul_parameters()) * tokens +
+           4.0 * double(c.num_layers) * double(c.num_heads) * double(c.head_dim) * pairs;
+}
+
+// The update's rows: kept slots in order, a group's responses packed into rows of at most
+// max_slots_per_row when its layout is shared, else one row per response.
+std::vector<PackedRow> build_rows(const std::vector<int>& kept_slots, const std::vector<bool>& group_shared,
+                                  int group_size, int max_slots_per_row) {
     std::vector<PackedRow> rows;
     for (int s : kept_slots) {
         const int group = s / group_size;
-        const bool fits = share_prompt && !rows.empty() && rows.back().group == group &&
+        const bool fits = group_shared[size_t(group)] && !rows.empty() && rows.back().group == group &&
                           int(rows.back().slots.size()) < max_slots_per_row;
         if (!fits) rows.push_back({group, {}});
         rows.back().slots.push_back(s);
@@ -63,11 +74,10 @@ int row_length(const PackedRow& row, const std::vector<std::vector<int32_t>>& pr
 }
 
 MicroBatch make_micro_batch(const std::vector<PackedRow>& rows, size_t first, size_t count,
-                            const std::vector<std::vector<int32_t>>& prompts, const RolloutResult& rollouts,
-                            bool share_prompt) {
+                            const std::vector<std::vector<int32_t>>& prompts, const RolloutResult& rollouts) {
     MicroBatch mb;
     mb.rows = int(count);
-    mb.packed = share_prompt;
+    for (size_t m = 0; m < count; ++m) mb.packed = mb.packed || rows[first + m].slots.size() > 1;
     for (size_t m = 0; m < count; ++m) mb.T = std::max(mb.T, row_length(rows[first + m], prompts, rollouts));
     const size_t n = size_t(mb.rows) * size_t(mb.T);
     mb.tokens.assign(n, 0);
@@ -118,6 +128,16 @@ std::vector<float> gather_responses(const MicroBatch& mb, const std::vector<floa
 
 }  // namespace
 
+bool shared_prompt_pays(const ModelConfig& config, int prompt_tokens, const std::vector<int>& response_tokens) {
+    // Token counts of the rows as make_micro_batch lays them out.
+    double packed = prompt_tokens - 1, separate = 0;
+    for (int r : response_tokens) {
+        packed += r;
+        separate += row_flops(config, double(prompt_tokens - 1 + r));
+    }
+    return row_flops(config, packed) < separate;
+}
+
 GrpoStats grpo_update(Transformer& policy, AdamW& optimizer, Transformer* reference,
                       const std::vector<std::vector<int32_t>>& prompts, const RolloutResult& rollouts,
                       const std::vector<float>& rewards, const GrpoSettings& settings, float lr,
@@ -148,7 +168,15 @@ GrpoStats grpo_update(Transformer& policy, AdamW& optimizer, Transformer* refere
         if (advantages[size_t(s)] != 0.0f || settings.loss.kl_beta > 0 || !settings.skip_zero_advantage)
             kept.push_back(s);
     }
-    const std::vector<PackedRow> rows = build_rows(kept, G, settings.share_prompt, settings.micro_batch_rows);
+    // Each group's layout, from its kept responses.
+    std::vector<bool> group_shared(prompts.size(), settings.prompt_layout == PromptLayout::shared);
+    if (settings.prompt_layout == PromptLayout::automatic) {
+        std::vector<std::vector<int>> lengths(group_shared.size());
+        for (int s : kept) lengths[size_t(s / G)].push_back(int(rollouts.responses[size_t(s)].size()));
+        for (size_t g = 0; g < lengths.size(); ++g)
+            group_shared[g] = lengths[g].size() > 1 && shared_prompt_pays(policy.config(), int(prompts[g].size()), lengths[g]);
+    }
+    const std::vector<PackedRow> rows = build_rows(kept, group_shared, G, settings.micro_batch_rows);
     // Micro-batches: consecutive rows holding at most micro_batch_rows responses (one row
     // at least). Fixed here so every update pass sees the same batches in the same order.
     std::vector<std::pair<size_t, size_t>> micro_batches;  // (first row, row count)
@@ -194,7 +222,7 @@ GrpoStats grpo_update(Transformer& policy, AdamW& optimizer, Transformer* refere
         double loss_sum = 0;
         size_t done = 0;  // responses of earlier micro-batches
         for (const auto& [first_row, row_count] : micro_batches) {
-            const MicroBatch mb = make_micro_batch(rows, first_row, row_count, prompts, rollouts, settings.share_prompt);
+            const MicroBatch mb = make_micro_batch(rows, first_row, row_count, prompts, rollouts);
             const int M = int(mb.spans.size());
             std::vector<float> mask(size_t(M) * R, 0.0f), adv(static_cast<size_t>(M));
             for (int m = 0; m < M; ++m) {
@@ -260,6 +288,9 @@ GrpoStats grpo_update(Transformer& policy, AdamW& optimizer, Transformer* refere
             }
             policy.backward(dlogprob.data());
             stats.train_tokens += int64_t(mb.rows) * mb.T;
+            // Forward + backward (about twice the forward) of the padded rows, plus the
+            // reference's forward.
+            stats.flops += (reference ? 4.0 : 3.0) * double(mb.rows) * row_flops(policy.config(), double(mb.T));
         }
         stats.grad_norm = optimizer.step(policy.params().flat, policy.grads().flat, lr, summed);
         stats.loss = comm ? comm->allreduce_sum(loss_sum) : loss_sum;
@@ -272,7 +303,10 @@ GrpoStats grpo_update(Transformer& policy, AdamW& optimizer, Transformer* refere
     stats.clip_fraction = sums[1] / n;
     stats.kl = sums[2] / n;
     int64_t train_tokens = stats.train_tokens;
-    if (comm) comm->allreduce_sum_host(&train_tokens, 1);
+    if (comm) {
+        comm->allreduce_sum_host(&train_tokens, 1);
+        stats.flops = comm->allreduce_sum(stats.flops);
+    }
     stats.train_tokens = train_tokens;
     return stats;
 }

@@ -13,16 +13,24 @@
 
 namespace rpt {
 
+// How the update lays out a group's responses (rl/grpo.cpp): behind one shared copy of
+// the prompt (packed rows, attention segments), one padded row per response, or per
+// group whichever the FLOP estimate says is cheaper. Every layout gives the same gradient.
+enum class PromptLayout : uint8_t { automatic, shared, separate };
+
+// Whether packing a group's responses behind one prompt costs fewer estimated FLOPs than
+// one row per response. Packing saves the prompt's G - 1 recomputations but its
+// attention covers the whole packed row (the kernels mask, they do not skip, the other
+// responses' keys), so long responses behind a short prompt are cheaper apart.
+bool shared_prompt_pays(const ModelConfig& config, int prompt_tokens, const std::vector<int>& response_tokens);
+
 struct GrpoSettings {
     float temperature = 0.8f;        // log-probs are taken on logits / temperature
     float advantage_eps = 1e-6f;
     bool scale_by_std = true;        // false: Dr. GRPO advantages (no std division)
     ops::PolicyLossSettings loss;    // clip range, KL weight, aggregation (totals are filled in here)
     int micro_batch_rows = 64;       // responses per forward/backward
-    // Pack each group's responses behind one copy of its prompt (kernels/ops.h attention
-    // segments), so the prompt is computed once per group instead of once per response.
-    // Same gradient either way (tested); off: one padded row per response.
-    bool share_prompt = true;
+    PromptLayout prompt_layout = PromptLayout::automatic;
     int updates_per_batch = 1;       // 1: exactly on-policy
     // Rows with advantage 0 contribute no gradient (without KL): skipping them saves
     // their forward/backward. Off: every row is computed (benchmarks, debugging).
@@ -38,6 +46,7 @@ struct GrpoStats {
     double grad_norm = 0;         // of the last update
     double mean_abs_advantage = 0;
     int64_t train_tokens = 0;     // tokens through forward+backward (rows x padded length, all updates)
+    double flops = 0;             // estimated FLOPs of those forwards and backwards (matmuls + attention)
     int64_t response_tokens = 0;
 };
 

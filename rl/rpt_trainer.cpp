@@ -202,8 +202,7 @@ void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
         rec.grpo = grpo_update(model, optimizer, reference.get(), batch.prompts, rollouts, rewards.rewards, grpo, float(rec.lr),
                                o.adamw);
         rec.seconds_update = seconds_since(t_update);
-        const double train_T = double(o.context_tokens + o.max_new_tokens);
-        flops += double(rec.grpo.train_tokens) * 3.0 * forward_flops_per_token(config, train_T);
+        flops += rec.grpo.flops;
         rec.flops = flops;
         rec.rollout_tokens_per_s = double(generated) / std::max(1e-9, rec.seconds_rollout);
         rec.train_tokens_per_s = double(rec.grpo.train_tokens) / std::max(1e-9, rec.seconds_update);

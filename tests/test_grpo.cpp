@@ -64,7 +64,7 @@ struct UpdateResult {
 
 // lr = 0: the parameters stay put, so a second update pass must see ratio 1 exactly where
 // the behaviour log-probs line up with their responses.
-UpdateResult run_update(const Batch& batch, bool share_prompt, int micro_batch_rows, float kl_beta, int updates) {
+UpdateResult run_update(const Batch& batch, PromptLayout layout, int micro_batch_rows, float kl_beta, int updates) {
     const ModelConfig c = grpo_config();
     Transformer policy(c, OpContext{});
     policy.init_weights(3);
@@ -72,7 +72,7 @@ UpdateResult run_update(const Batch& batch, bool share_prompt, int micro_batch_r
     reference.init_weights(4);
     AdamW optimizer(policy.layout(), OpContext{});
     GrpoSettings settings;
-    settings.share_prompt = share_prompt;
+    settings.prompt_layout = layout;
     settings.micro_batch_rows = micro_batch_rows;
     settings.updates_per_batch = updates;
     settings.loss.kl_beta = kl_beta;
@@ -107,8 +107,8 @@ TEST(Grpo, SharedPromptUpdateEqualsOneRowPerResponse) {
     for (const Variant& v : {Variant{64, 0.0f, 1}, Variant{3, 0.0f, 1}, Variant{5, 0.1f, 2}}) {
         const std::string at = "micro " + std::to_string(v.micro_batch_rows) + " kl " + std::to_string(v.kl_beta) +
                                " updates " + std::to_string(v.updates);
-        const UpdateResult separate = run_update(batch, false, v.micro_batch_rows, v.kl_beta, v.updates);
-        const UpdateResult shared = run_update(batch, true, v.micro_batch_rows, v.kl_beta, v.updates);
+        const UpdateResult separate = run_update(batch, PromptLayout::separate, v.micro_batch_rows, v.kl_beta, v.updates);
+        const UpdateResult shared = run_update(batch, PromptLayout::shared, v.micro_batch_rows, v.kl_beta, v.updates);
         EXPECT_GT(separate.stats.grad_norm, 0.0) << at;
         EXPECT_LT(relative_difference(shared.grads, separate.grads), 1e-5) << at;
         EXPECT_NEAR(shared.stats.loss, separate.stats.loss, 1e-6 + 1e-5 * std::fabs(separate.stats.loss)) << at;
@@ -117,7 +117,24 @@ TEST(Grpo, SharedPromptUpdateEqualsOneRowPerResponse) {
         EXPECT_EQ(shared.stats.clip_fraction, separate.stats.clip_fraction) << at;
         EXPECT_EQ(shared.stats.response_tokens, separate.stats.response_tokens) << at;
         EXPECT_LT(shared.stats.train_tokens, separate.stats.train_tokens) << at;
+        EXPECT_LT(shared.stats.flops, separate.stats.flops) << at;
+        // Automatic picks per group; short responses behind these prompts pack.
+        const UpdateResult automatic = run_update(batch, PromptLayout::automatic, v.micro_batch_rows, v.kl_beta, v.updates);
+        EXPECT_LT(relative_difference(automatic.grads, separate.grads), 1e-5) << at;
+        EXPECT_EQ(automatic.stats.train_tokens, shared.stats.train_tokens) << at;
     }
+}
+
+// The layout choice: packing pays while the prompt dominates; for long responses behind a
+// short prompt the packed row's attention (masked, not skipped) costs more than it saves.
+TEST(Grpo, SharedPromptPaysForShortResponsesOnly) {
+    ModelConfig c = grpo_config();
+    c.max_position_embeddings = 1 << 16;
+    EXPECT_TRUE(shared_prompt_pays(c, 64, std::vector<int>(8, 6)));
+    EXPECT_TRUE(shared_prompt_pays(c, 2000, std::vector<int>(8, 500)));
+    EXPECT_FALSE(shared_prompt_pays(c, 16, std::vector<int>(8, 4000)));
+    // One response alone: the two layouts are the same row.
+    EXPECT_FALSE(shared_prompt_pays(c, 64, {6}));
 }
 
 // The check above can fail: misaligned behaviour log-probs make the second pass's
@@ -125,9 +142,9 @@ TEST(Grpo, SharedPromptUpdateEqualsOneRowPerResponse) {
 // changes the gradient well beyond the tolerance.
 TEST(Grpo, GradientDependsOnTheRewards) {
     Batch batch = make_batch(grpo_config().vocab_size);
-    const UpdateResult before = run_update(batch, true, 64, 0.0f, 1);
+    const UpdateResult before = run_update(batch, PromptLayout::shared, 64, 0.0f, 1);
     std::swap(batch.rewards[0], batch.rewards[1]);
-    const UpdateResult after = run_update(batch, true, 64, 0.0f, 1);
+    const UpdateResult after = run_update(batch, PromptLayout::shared, 64, 0.0f, 1);
     EXPECT_GT(relative_difference(after.grads, before.grads), 1e-2);
 }
 

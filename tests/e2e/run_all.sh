@@ -98,7 +98,7 @@ expect_success "train 2 RPT steps" "$RPT" train --model full --corpus corpus.jso
 [ "$(wc -l < rpt.jsonl)" -eq 2 ] && grep -q reward_mean rpt.jsonl && ok "2 RPT metrics lines" || bad "RPT metrics" "$(cat rpt.jsonl)"
 expect_success "1 RPT step, prompt per response" "$RPT" train --model full --corpus corpus.jsonl --positions pos.jsonl \
   --out rptsep --steps 1 --contexts 4 --rollouts 4 --max-new-tokens 4 --metrics rptsep.jsonl --device cpu \
-  --no-share-prompt  # the flag works; tests/test_grpo.cpp checks both layouts give one gradient
+  --prompt-layout separate  # tests/test_grpo.cpp checks every layout gives one gradient
 expect_success "resume RPT to step 3" "$RPT" train --resume rptck --corpus corpus.jsonl --positions pos.jsonl \
   --out rptck --steps 3 --contexts 4 --rollouts 4 --max-new-tokens 4 --device cpu
 grep -q '"step": 3' rptck/trainer_state.json && ok "RPT resumed to step 3" || bad "RPT resume" "$(cat rptck/trainer_state.json)"

@@ -71,14 +71,13 @@ struct TrainFlags {
     std::string positions;
     std::string template_name = "compact";
     RptOptions rpt;
-    std::string aggregation = "token-mean";
-    float kv_budget_mb = 4096;
+    RptFlagValues values;
     float entropy_threshold = 0.5f;
     double heldout_fraction = 0.05;
 };
 
 void run_train(TrainFlags f, const MpiRuntime& runtime) {
-    finish_rpt_options(f.rpt, f.aggregation, f.kv_budget_mb);
+    finish_rpt_options(f.rpt, f.values);
     f.rpt.out_dir = f.model.out;
     const PromptTemplate format = load_template(f.template_name);
     const std::vector<std::string> texts = f.corpus.load();
@@ -154,7 +153,7 @@ void add_rpt_commands(CLI::App& app, const MpiRuntime& runtime) {
         cmd->add_option("--entropy-threshold", f->entropy_threshold, "train on positions above this entropy");
         cmd->add_option("--heldout-fraction", f->heldout_fraction, "documents held out (as in pretrain)")
             ->check(CLI::Range(0.0, 0.5));
-        add_rpt_flags(*cmd, f->rpt, f->aggregation, f->kv_budget_mb);
+        add_rpt_flags(*cmd, f->rpt, f->values);
         f->model.add_zero_flag(*cmd);
         cmd->callback([f, &runtime]() { run_train(*f, runtime); });
     }

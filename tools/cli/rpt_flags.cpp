@@ -22,7 +22,7 @@ void add_kv_dtype_flag(CLI::App& command, KvDType& dtype) {
                                kv_dtype_name(KvDType::bf16)}));
 }
 
-void add_rpt_flags(CLI::App& cmd, RptOptions& o, std::string& aggregation, float& kv_budget_mb) {
+void add_rpt_flags(CLI::App& cmd, RptOptions& o, RptFlagValues& values) {
     cmd.add_option("--steps", o.steps, "RPT steps in total")->check(CLI::PositiveNumber);
     cmd.add_option("--contexts", o.contexts, "contexts (groups) per step")->check(CLI::PositiveNumber);
     cmd.add_option("--rollouts", o.group_size, "rollouts per context (G)")->check(CLI::Range(1, 1024));
@@ -37,21 +37,23 @@ void add_rpt_flags(CLI::App& cmd, RptOptions& o, std::string& aggregation, float
     cmd.add_option("--clip-high", o.grpo.loss.clip_high, "PPO ratio clip above 1")->check(CLI::NonNegativeNumber);
     cmd.add_option("--kl-beta", o.grpo.loss.kl_beta, "weight of the k3 KL to the starting policy (0: off)")
         ->check(CLI::NonNegativeNumber);
-    cmd.add_option("--aggregation", aggregation, "token-mean, seq-mean-token-mean or dr-grpo")
+    cmd.add_option("--aggregation", values.aggregation, "token-mean, seq-mean-token-mean or dr-grpo")
         ->check(CLI::IsMember({"token-mean", "seq-mean-token-mean", "dr-grpo"}));
     cmd.add_flag("!--no-std-scale", o.grpo.scale_by_std, "advantages without std division (Dr. GRPO)");
     cmd.add_option("--updates-per-batch", o.grpo.updates_per_batch, "optimizer steps per rollout batch")
         ->check(CLI::PositiveNumber);
     cmd.add_option("--micro-batch", o.grpo.micro_batch_rows, "responses per forward/backward")->check(CLI::PositiveNumber);
-    cmd.add_flag("!--no-share-prompt", o.grpo.share_prompt,
-                 "GRPO update: recompute each group's prompt per response (slower, same gradient)");
+    cmd.add_option("--prompt-layout", values.prompt_layout,
+                   "GRPO update rows: shared (one prompt per group), separate (one row per response) or auto "
+                   "(per group, whichever costs fewer FLOPs); same gradient")
+        ->check(CLI::IsMember({"auto", "shared", "separate"}));
     cmd.add_option("--lr", o.adamw.lr, "learning rate")->check(CLI::PositiveNumber);
     cmd.add_option("--warmup", o.warmup_steps, "linear warmup steps")->check(CLI::NonNegativeNumber);
     cmd.add_option("--min-lr-ratio", o.min_lr_ratio, "cosine floor (1: constant)")->check(CLI::Range(0.0, 1.0));
     cmd.add_option("--weight-decay", o.adamw.weight_decay, "AdamW weight decay")->check(CLI::NonNegativeNumber);
     cmd.add_option("--grad-clip", o.adamw.max_grad_norm, "global gradient-norm clip (0: off)")
         ->check(CLI::NonNegativeNumber);
-    cmd.add_option("--kv-budget-mb", kv_budget_mb, "largest KV cache allowed (MiB)")->check(CLI::PositiveNumber);
+    cmd.add_option("--kv-budget-mb", values.kv_budget_mb, "largest KV cache allowed (MiB)")->check(CLI::PositiveNumber);
     add_kv_dtype_flag(cmd, o.kv_dtype);
     cmd.add_option("--rl-seed", o.seed, "seed of context sampling and rollouts");
     cmd.add_option("--metrics", o.metrics_path, "write one JSON object per step to this file");
@@ -60,12 +62,16 @@ void add_rpt_flags(CLI::App& cmd, RptOptions& o, std::string& aggregation, float
     cmd.add_option("--log-every", o.log_every, "progress line every N steps")->check(CLI::PositiveNumber);
 }
 
-void finish_rpt_options(RptOptions& o, const std::string& aggregation, float kv_budget_mb) {
-    if (aggregation == "token-mean") o.grpo.loss.aggregation = ops::LossAggregation::token_mean;
-    else if (aggregation == "seq-mean-token-mean") o.grpo.loss.aggregation = ops::LossAggregation::seq_mean_token_mean;
-    else if (aggregation == "dr-grpo") o.grpo.loss.aggregation = ops::LossAggregation::constant_normalizer;
-    else throw std::invalid_argument("--aggregation: unknown value '" + aggregation + "'");
-    o.kv_budget_bytes = size_t(double(kv_budget_mb) * 1048576.0);
+void finish_rpt_options(RptOptions& o, const RptFlagValues& v) {
+    if (v.aggregation == "token-mean") o.grpo.loss.aggregation = ops::LossAggregation::token_mean;
+    else if (v.aggregation == "seq-mean-token-mean") o.grpo.loss.aggregation = ops::LossAggregation::seq_mean_token_mean;
+    else if (v.aggregation == "dr-grpo") o.grpo.loss.aggregation = ops::LossAggregation::constant_normalizer;
+    else throw std::invalid_argument("--aggregation: unknown value '" + v.aggregation + "'");
+    if (v.prompt_layout == "auto") o.grpo.prompt_layout = PromptLayout::automatic;
+    else if (v.prompt_layout == "shared") o.grpo.prompt_layout = PromptLayout::shared;
+    else if (v.prompt_layout == "separate") o.grpo.prompt_layout = PromptLayout::separate;
+    else throw std::invalid_argument("--prompt-layout: unknown value '" + v.prompt_layout + "'");
+    o.kv_budget_bytes = size_t(double(v.kv_budget_mb) * 1048576.0);
 }
 
 void add_eval_flags(CLI::App& cmd, EvalOptions& o, std::string& mode) {

@@ -15,10 +15,16 @@ namespace rpt::cli {
 void add_split_flags(CLI::App& command, EntropySplits& splits);
 // --kv-dtype auto|f32|bf16: the element type of the rollouts' KV cache, into `dtype`.
 void add_kv_dtype_flag(CLI::App& command, KvDType& dtype);
+// Training-side flags whose text or unit differs from their RptOptions field.
+struct RptFlagValues {
+    std::string aggregation = "token-mean";
+    std::string prompt_layout = "auto";
+    float kv_budget_mb = 4096;
+};
 // Training-side RPT flags (rollouts, sampling, GRPO, optimizer, schedule).
-void add_rpt_flags(CLI::App& command, RptOptions& options, std::string& aggregation, float& kv_budget_mb);
-// Resolves the aggregation name and the KV budget into `options`.
-void finish_rpt_options(RptOptions& options, const std::string& aggregation, float kv_budget_mb);
+void add_rpt_flags(CLI::App& command, RptOptions& options, RptFlagValues& values);
+// Resolves the named choices and the KV budget into `options`.
+void finish_rpt_options(RptOptions& options, const RptFlagValues& values);
 void add_eval_flags(CLI::App& command, EvalOptions& options, std::string& mode);
 
 // "easy 123 | medium 45 | hard 6 | total 999" for a positions list.
