@@ -162,6 +162,11 @@ const int32_t* attention_segments(const OpContext& ctx, const char* op, const At
     expect_device(ctx, op, {&segments});
     expect(segments.dtype == DType::i32, op, "segments must be i32");
     expect_numel(op, segments, s.B * s.T, "segments");
+    if (segments.device == DeviceKind::cpu)  // device ids are the caller's promise (one copy per call otherwise)
+        for (int64_t b = 0; b < s.B; ++b)
+            for (int64_t t = 1; t < s.T; ++t)
+                expect(segments.i32()[b * s.T + t] >= segments.i32()[b * s.T + t - 1], op,
+                       fmt::format("segment ids decrease at row {} token {}", b, t));
     return segments.i32();
 }
 }  // namespace

@@ -72,7 +72,9 @@ void rope_backward(const OpContext& ctx, Tensor dx, Tensor positions, float thet
 // row (the GRPO update of a group): id 0 marks the shared prompt, seen by every later
 // token; tokens with the same non-zero id are one sequence and see each other causally
 // but nothing of the other sequences. Query t sees key j iff j <= t and
-// (segments[j] == 0 or segments[j] == segments[t]). Empty: plain causal attention.
+// (segments[j] == 0 or segments[j] == segments[t]). Ids never decrease along a row (the
+// prompt first, then the sequences one after another; checked on the CPU): the kernels
+// rely on it to skip whole tiles of other sequences' keys. Empty: plain causal attention.
 void attention_forward(const OpContext& ctx, Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v,
                        Tensor segments = {});
 // dq (B, T, H, D), dk and dv (B, T, KVH, D) overwritten.

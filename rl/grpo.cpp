@@ -43,23 +43,14 @@ struct MicroBatch {
     }
 };
 
-// Forward FLOPs of one row of `tokens` tokens: the matmuls per token plus the causal
-// attention the kernels compute (every pair of the row's triangle, masked or not). The
-// backward costs about twice as much in both terms, so the ratio between layouts holds.
-double row_flops(const ModelConfig& c, double tokens) {
-    const double pairs = tokens * (tokens + 1) / 2;
-    return 2.0 * double(c.num_matmul_parameters()) * tokens +
-           4.0 * double(c.num_layers) * double(c.num_heads) * double(c.head_dim) * pairs;
-}
-
 // The update's rows: kept slots in order, a group's responses packed into rows of at most
-// max_slots_per_row when its layout is shared, else one row per response.
-std::vector<PackedRow> build_rows(const std::vector<int>& kept_slots, const std::vector<bool>& group_shared,
-                                  int group_size, int max_slots_per_row) {
+// max_slots_per_row when the prompt is shared, else one row per response.
+std::vector<PackedRow> build_rows(const std::vector<int>& kept_slots, bool share_prompt, int group_size,
+                                  int max_slots_per_row) {
     std::vector<PackedRow> rows;
     for (int s : kept_slots) {
         const int group = s / group_size;
-        const bool fits = group_shared[size_t(group)] && !rows.empty() && rows.back().group == group &&
+        const bool fits = share_prompt && !rows.empty() && rows.back().group == group &&
                           int(rows.back().slots.size()) < max_slots_per_row;
         if (!fits) rows.push_back({group, {}});
         rows.back().slots.push_back(s);
@@ -107,12 +98,34 @@ MicroBatch make_micro_batch(const std::vector<PackedRow>& rows, size_t first, si
                 mb.segments[base + size_t(at)] = segment;
             }
         }
-        // Padding continues the positions of the row's last token: never read by a real
-        // token (causal), never out of the model's context when the last token is not.
+        // Padding continues the row's last token's position and segment: never read by a
+        // real token (causal), never out of the model's context when the last token is
+        // not, and segment ids still never decrease along the row (kernels/ops.h).
         const int32_t last_position = at > 0 ? mb.positions[base + size_t(at - 1)] : 0;
-        for (int pad = at; pad < mb.T; ++pad) mb.positions[base + size_t(pad)] = last_position;
+        for (int pad = at; pad < mb.T; ++pad) {
+            mb.positions[base + size_t(pad)] = last_position;
+            mb.segments[base + size_t(pad)] = segment;
+        }
     }
     return mb;
+}
+
+// Forward FLOPs of a micro-batch: the matmuls of every (padded) token, and attention over
+// the (query, key) pairs the kernels compute: each row's prompt triangle, and each
+// response against the prompt and itself (keys of other responses are skipped).
+double micro_batch_flops(const ModelConfig& c, const MicroBatch& mb) {
+    double pairs = 0, prompt = 0;
+    int row = -1;
+    for (const ResponseSpan& sp : mb.spans) {
+        if (sp.row != row) {  // a row's first response starts right after its shared prompt
+            row = sp.row;
+            prompt = double(sp.begin);
+            pairs += prompt * (prompt + 1) / 2;
+        }
+        pairs += prompt * sp.length + double(sp.length) * (sp.length + 1) / 2;
+    }
+    return 2.0 * double(c.num_matmul_parameters()) * double(mb.rows) * mb.T +
+           4.0 * double(c.num_layers) * double(c.num_heads) * double(c.head_dim) * pairs;
 }
 
 // Per-response values (spans, R) gathered from a per-token array (rows, T) of the batch.
@@ -127,16 +140,6 @@ std::vector<float> gather_responses(const MicroBatch& mb, const std::vector<floa
 }
 
 }  // namespace
-
-bool shared_prompt_pays(const ModelConfig& config, int prompt_tokens, const std::vector<int>& response_tokens) {
-    // Token counts of the rows as make_micro_batch lays them out.
-    double packed = prompt_tokens - 1, separate = 0;
-    for (int r : response_tokens) {
-        packed += r;
-        separate += row_flops(config, double(prompt_tokens - 1 + r));
-    }
-    return row_flops(config, packed) < separate;
-}
 
 GrpoStats grpo_update(Transformer& policy, AdamW& optimizer, Transformer* reference,
                       const std::vector<std::vector<int32_t>>& prompts, const RolloutResult& rollouts,
@@ -168,15 +171,8 @@ GrpoStats grpo_update(Transformer& policy, AdamW& optimizer, Transformer* refere
         if (advantages[size_t(s)] != 0.0f || settings.loss.kl_beta > 0 || !settings.skip_zero_advantage)
             kept.push_back(s);
     }
-    // Each group's layout, from its kept responses.
-    std::vector<bool> group_shared(prompts.size(), settings.prompt_layout == PromptLayout::shared);
-    if (settings.prompt_layout == PromptLayout::automatic) {
-        std::vector<std::vector<int>> lengths(group_shared.size());
-        for (int s : kept) lengths[size_t(s / G)].push_back(int(rollouts.responses[size_t(s)].size()));
-        for (size_t g = 0; g < lengths.size(); ++g)
-            group_shared[g] = lengths[g].size() > 1 && shared_prompt_pays(policy.config(), int(prompts[g].size()), lengths[g]);
-    }
-    const std::vector<PackedRow> rows = build_rows(kept, group_shared, G, settings.micro_batch_rows);
+    const std::vector<PackedRow> rows =
+        build_rows(kept, settings.prompt_layout == PromptLayout::shared, G, settings.micro_batch_rows);
     // Micro-batches: consecutive rows holding at most micro_batch_rows responses (one row
     // at least). Fixed here so every update pass sees the same batches in the same order.
     std::vector<std::pair<size_t, size_t>> micro_batches;  // (first row, row count)
@@ -288,9 +284,8 @@ GrpoStats grpo_update(Transformer& policy, AdamW& optimizer, Transformer* refere
             }
             policy.backward(dlogprob.data());
             stats.train_tokens += int64_t(mb.rows) * mb.T;
-            // Forward + backward (about twice the forward) of the padded rows, plus the
-            // reference's forward.
-            stats.flops += (reference ? 4.0 : 3.0) * double(mb.rows) * row_flops(policy.config(), double(mb.T));
+            // Forward + backward (about twice the forward), plus the reference's forward.
+            stats.flops += (reference ? 4.0 : 3.0) * micro_batch_flops(policy.config(), mb);
         }
         stats.grad_norm = optimizer.step(policy.params().flat, policy.grads().flat, lr, summed);
         stats.loss = comm ? comm->allreduce_sum(loss_sum) : loss_sum;

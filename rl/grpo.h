@@ -14,15 +14,10 @@
 namespace rpt {
 
 // How the update lays out a group's responses (rl/grpo.cpp): behind one shared copy of
-// the prompt (packed rows, attention segments), one padded row per response, or per
-// group whichever the FLOP estimate says is cheaper. Every layout gives the same gradient.
-enum class PromptLayout : uint8_t { automatic, shared, separate };
-
-// Whether packing a group's responses behind one prompt costs fewer estimated FLOPs than
-// one row per response. Packing saves the prompt's G - 1 recomputations but its
-// attention covers the whole packed row (the kernels mask, they do not skip, the other
-// responses' keys), so long responses behind a short prompt are cheaper apart.
-bool shared_prompt_pays(const ModelConfig& config, int prompt_tokens, const std::vector<int>& response_tokens);
+// the prompt (packed rows, attention segments; the attention kernels skip the tiles of
+// the other responses' keys, so this saves the prompt's G - 1 recomputations and costs
+// nothing back), or one padded row per response. Both give the same gradient.
+enum class PromptLayout : uint8_t { shared, separate };
 
 struct GrpoSettings {
     float temperature = 0.8f;        // log-probs are taken on logits / temperature
@@ -30,7 +25,7 @@ struct GrpoSettings {
     bool scale_by_std = true;        // false: Dr. GRPO advantages (no std division)
     ops::PolicyLossSettings loss;    // clip range, KL weight, aggregation (totals are filled in here)
     int micro_batch_rows = 64;       // responses per forward/backward
-    PromptLayout prompt_layout = PromptLayout::automatic;
+    PromptLayout prompt_layout = PromptLayout::shared;
     int updates_per_batch = 1;       // 1: exactly on-policy
     // Rows with advantage 0 contribute no gradient (without KL): skipping them saves
     // their forward/backward. Off: every row is computed (benchmarks, debugging).

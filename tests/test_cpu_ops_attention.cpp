@@ -131,9 +131,10 @@ Segments packed_segments(const Shape& s, int64_t prompt, const std::vector<int64
 }
 
 TEST(CpuOpsAttention, PackedSegmentsMatchFloat64) {
-    // T = 70 spans three query and key blocks; sequences straddle block edges.
-    const Shape s{2, 70, 4, 2, 16};
-    const Segments seg = packed_segments(s, 25, {9, 20, 1, 15});
+    // T = 150 spans five query and key blocks; sequences straddle block edges, and the
+    // last block's queries skip a tile of earlier sequences' keys.
+    const Shape s{2, 150, 4, 2, 16};
+    const Segments seg = packed_segments(s, 10, {9, 20, 1, 10, 50, 50});
     const Vec q = test::random_nonzero(s.B * s.T * s.H * s.D, 21), k = test::random_nonzero(s.B * s.T * s.KVH * s.D, 22),
               v = test::random_nonzero(s.B * s.T * s.KVH * s.D, 23), dout = test::random_nonzero(q.size(), 24);
     const AttentionRun r = run_attention(q, k, v, dout, s, seg);
@@ -161,6 +162,25 @@ TEST(CpuOpsAttention, PackedSegmentsBackwardMatchesFiniteDifferences) {
     EXPECT_LT(rel_error(r.dv, test::numeric_grad(v64, [&](const DVec& x) { return f(q64, k64, x); })), kGradTol);
 }
 
+// Long enough that the last query block skips the key tile [32, 64) of earlier sequences.
+TEST(CpuOpsAttention, PackedSegmentsSkippingKeyTilesMatchesFiniteDifferences) {
+    const Shape s{1, 100, 2, 1, 4};
+    const Segments seg = packed_segments(s, 5, {30, 30, 35});
+    const Vec q = test::random_nonzero(s.B * s.T * s.H * s.D, 31), k = test::random_nonzero(s.B * s.T * s.KVH * s.D, 32),
+              v = test::random_nonzero(s.B * s.T * s.KVH * s.D, 33), probe = test::random_nonzero(q.size(), 34);
+    const AttentionRun r = run_attention(q, k, v, probe, s, seg);
+    const DVec q64 = test::to_double(q), k64 = test::to_double(k), v64 = test::to_double(v);
+    DVec lse(s.B * s.H * s.T);
+    EXPECT_LT(rel_error(r.out, ref_attention(q64, k64, v64, s, &lse, seg)), kTol);
+    EXPECT_LT(rel_error(r.lse, lse), kTol);
+    const auto f = [&](const DVec& qq, const DVec& kk, const DVec& vv) {
+        return test::dot(probe, ref_attention(qq, kk, vv, s, nullptr, seg));
+    };
+    EXPECT_LT(rel_error(r.dq, test::numeric_grad(q64, [&](const DVec& x) { return f(x, k64, v64); })), kGradTol);
+    EXPECT_LT(rel_error(r.dk, test::numeric_grad(k64, [&](const DVec& x) { return f(q64, x, v64); })), kGradTol);
+    EXPECT_LT(rel_error(r.dv, test::numeric_grad(v64, [&](const DVec& x) { return f(q64, k64, x); })), kGradTol);
+}
+
 TEST(CpuOpsAttention, RejectsSegmentsOfTheWrongShape) {
     const Shape s{1, 4, 2, 1, 4};
     Vec q = test::random_nonzero(s.T * s.H * s.D, 1), k = test::random_nonzero(s.T * s.KVH * s.D, 2), v = k;
@@ -169,6 +189,11 @@ TEST(CpuOpsAttention, RejectsSegmentsOfTheWrongShape) {
     EXPECT_THROW(ops::attention_forward(kCpu, cpu_f32(out.data(), {1, 4, 2, 4}), cpu_f32(lse.data(), {1, 2, 4}),
                                         cpu_f32(q.data(), {1, 4, 2, 4}), cpu_f32(k.data(), {1, 4, 1, 4}),
                                         cpu_f32(v.data(), {1, 4, 1, 4}), cpu_i32(seg.data(), {3})),
+                 std::invalid_argument);
+    std::vector<int32_t> decreasing = {0, 2, 1, 1};  // ids must not decrease along a row
+    EXPECT_THROW(ops::attention_forward(kCpu, cpu_f32(out.data(), {1, 4, 2, 4}), cpu_f32(lse.data(), {1, 2, 4}),
+                                        cpu_f32(q.data(), {1, 4, 2, 4}), cpu_f32(k.data(), {1, 4, 1, 4}),
+                                        cpu_f32(v.data(), {1, 4, 1, 4}), cpu_i32(decreasing.data(), {1, 4})),
                  std::invalid_argument);
 }
 

@@ -25,10 +25,12 @@
 // is produced by one thread in a fixed order, so the bits do not depend on thread count.
 // Scratch is per-thread and reused across calls (no allocation in the hot loops).
 //
-// Packed rows (segments, kernels/ops.h): the blocks are computed as for plain causal
-// attention and the keys of other sequences in the row are then masked per query row
-// (-inf before the softmax, P = 0 in the backward). The products over those keys are
-// wasted work, but they are few next to the shared prompt every sequence reads.
+// Packed rows (segments, kernels/ops.h): the keys of other sequences of the row are
+// masked per query row (-inf before the softmax, P = 0 in the backward). Whole key
+// column tiles that no query of the block can see (earlier sequences, between the shared
+// prompt and the block's first query's sequence: a "hole", found by binary search since
+// ids never decrease along a row) are skipped in every product, so a packed row costs
+// about what its sequences would cost alone plus the prompt once.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -119,13 +121,57 @@ void block_mm(float* C, int64_t ldc, const float* A, int64_t a_rs, int64_t a_cs,
     }
 }
 
-// Sets s[j] = fill for the keys j < n that a query of segment `own` must not see: those of
-// other sequences packed in the row (id != 0, != own). No-op for plain causal rows.
-inline void mask_other_segments(float* __restrict s, const int32_t* __restrict row_segments, int32_t own, int64_t n,
-                                float fill) {
+// sum of x[0..n) with the same fixed-lane order.
+inline float row_sum(const float* __restrict x, int64_t n) {
+    float acc[detail::kLanes] = {};
+    int64_t i = 0;
+    for (; i + detail::kLanes <= n; i += detail::kLanes)
+        for (int l = 0; l < detail::kLanes; ++l) acc[l] += x[i + l];
+    for (int l = 0; i + l < n; ++l) acc[l] += x[i + l];
+    return detail::fold_lanes(acc);
+}
+
+// Sets s[j] = fill for the keys j in [j0, j1) that a query of segment `own` must not see:
+// those of other sequences packed in the row (id != 0, != own). No-op for plain rows.
+inline void mask_other_segments(float* __restrict s, const int32_t* __restrict row_segments, int32_t own, int64_t j0,
+                                int64_t j1, float fill) {
     if (!row_segments || own == 0) return;
-    for (int64_t j = 0; j < n; ++j)
+    for (int64_t j = j0; j < j1; ++j)
         if (row_segments[j] != 0 && row_segments[j] != own) s[j] = fill;
+}
+
+// Key columns [begin, end), multiples of kNB, that no query of a block starting at t0 can
+// see: keys of earlier sequences of the packed row. Empty for plain rows and for blocks
+// that start in the prompt.
+struct KeyHole {
+    int64_t begin = 0, end = 0;
+    bool empty() const { return end <= begin; }
+};
+
+KeyHole key_hole(const int32_t* row_segments, int64_t prompt_end, int64_t t0) {
+    if (!row_segments || row_segments[t0] == 0) return {};
+    const int32_t own = row_segments[t0];
+    const int64_t own_start = std::lower_bound(row_segments, row_segments + t0, own) - row_segments;
+    return {round_up(prompt_end, kNB), own_start / kNB * kNB};
+}
+
+// Calls f(begin, end, first) for [0, limit) minus the hole (limit > hole.end), in
+// increasing order; `first` marks the first range (an overwriting product accumulates
+// from the second on). Products and per-row loops alike never touch the hole.
+template <typename F>
+void for_visible(const KeyHole& hole, int64_t limit, F f) {
+    if (hole.empty()) {
+        f(int64_t(0), limit, true);
+        return;
+    }
+    f(int64_t(0), hole.begin, true);
+    f(hole.end, limit, false);
+}
+
+// The length of a row's shared prompt: its leading run of segment id 0.
+int64_t prompt_length(const int32_t* row_segments, int64_t T) {
+    if (!row_segments) return T;
+    return std::find_if(row_segments, row_segments + T, [](int32_t id) { return id != 0; }) - row_segments;
 }
 
 // Per-thread panels of one (batch, KV head): kt/vt (D x Tp), kp/vp (Tp x Dp).
@@ -184,37 +230,46 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
         for (int64_t bk = 0; bk < B * KVH; ++bk) {
             const int64_t b = bk / KVH, kvh = bk % KVH;
             const int32_t* row_segments = segments ? segments + b * T : nullptr;
+            const int64_t prompt_end = prompt_length(row_segments, T);
             pack_kv(pan, k, v, b, kvh, T, KVH, D, Tp, Dp);
             for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
                 for (int64_t t0 = 0; t0 < T; t0 += kBQ) {
                     const int64_t nq = std::min(kBQ, T - t0), t1 = t0 + nq;
                     const int64_t nk = round_up(t1, kNB);  // key columns computed (padded)
+                    const KeyHole hole = key_hole(row_segments, prompt_end, t0);
                     for (int64_t i = 0; i < nq; ++i) {
                         const float* qt = q + ((b * T + t0 + i) * H + h) * D;
                         std::copy_n(qt, D, qb + i * Dp);
                     }
-                    block_mm(sb, Tp, qb, Dp, 1, pan.kt, Tp, nq, nk, D, false);
+                    for_visible(hole, nk, [&](int64_t j0, int64_t j1, bool) {
+                        block_mm(sb + j0, Tp, qb, Dp, 1, pan.kt + j0, Tp, nq, j1 - j0, D, false);
+                    });
                     for (int64_t i = 0; i < nq; ++i) {
                         float* s = sb + i * Tp;
-                        const int64_t n = t0 + i + 1;  // valid keys
-                        for (int64_t j = 0; j < n; ++j) s[j] *= scale;
-                        mask_other_segments(s, row_segments, row_segments ? row_segments[t0 + i] : 0, n,
-                                            -std::numeric_limits<float>::infinity());
-                        const float m = row_max(s, n);
-                        for (int64_t j = 0; j < n; ++j) s[j] -= m;
-                        vexp(s, n);
+                        const int64_t n = t0 + i + 1;  // keys up to the query (the hole excluded)
+                        const int32_t own = row_segments ? row_segments[t0 + i] : 0;
+                        float m = -std::numeric_limits<float>::infinity();
+                        for_visible(hole, n, [&](int64_t j0, int64_t j1, bool) {
+                            for (int64_t j = j0; j < j1; ++j) s[j] *= scale;
+                            mask_other_segments(s, row_segments, own, j0, j1, -std::numeric_limits<float>::infinity());
+                            m = std::max(m, row_max(s + j0, j1 - j0));
+                        });
+                        float sum = 0.0f;
+                        for_visible(hole, n, [&](int64_t j0, int64_t j1, bool) {
+                            for (int64_t j = j0; j < j1; ++j) s[j] -= m;
+                            vexp(s + j0, j1 - j0);
+                            sum += row_sum(s + j0, j1 - j0);
+                        });
                         std::fill(s + n, s + t1, 0.0f);
-                        float acc[detail::kLanes] = {};
-                        int64_t j = 0;
-                        for (; j + detail::kLanes <= n; j += detail::kLanes)
-                            for (int l = 0; l < detail::kLanes; ++l) acc[l] += s[j + l];
-                        for (int l = 0; j + l < n; ++l) acc[l] += s[j + l];
-                        const float sum = detail::fold_lanes(acc);
                         lse[(b * H + h) * T + t0 + i] = m + std::log(sum);
                         const float inv = 1.0f / sum;
-                        for (int64_t jj = 0; jj < n; ++jj) s[jj] *= inv;
+                        for_visible(hole, n, [&](int64_t j0, int64_t j1, bool) {
+                            for (int64_t j = j0; j < j1; ++j) s[j] *= inv;
+                        });
                     }
-                    block_mm(ob, Dp, sb, Tp, 1, pan.vp, Dp, nq, Dp, t1, false);
+                    for_visible(hole, t1, [&](int64_t j0, int64_t j1, bool first) {
+                        block_mm(ob, Dp, sb + j0, Tp, 1, pan.vp + j0 * Dp, Dp, nq, Dp, j1 - j0, !first);
+                    });
                     for (int64_t i = 0; i < nq; ++i)
                         std::copy_n(ob + i * Dp, D, out + ((b * T + t0 + i) * H + h) * D);
                 }
@@ -247,6 +302,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
         for (int64_t bk = 0; bk < B * KVH; ++bk) {
             const int64_t b = bk / KVH, kvh = bk % KVH;
             const int32_t* row_segments = segments ? segments + b * T : nullptr;
+            const int64_t prompt_end = prompt_length(row_segments, T);
             pack_kv(pan, k, v, b, kvh, T, KVH, D, Tp, Dp);
             std::fill_n(dkp, Tp * Dp, 0.0f);
             std::fill_n(dvp, Tp * Dp, 0.0f);
@@ -256,30 +312,40 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
                 for (int64_t t0 = 0; t0 < T; t0 += kBQ) {
                     const int64_t nq = std::min(kBQ, T - t0), t1 = t0 + nq;
                     const int64_t nk = round_up(t1, kNB);
+                    const KeyHole hole = key_hole(row_segments, prompt_end, t0);
                     for (int64_t i = 0; i < nq; ++i) {
                         const int64_t row = ((b * T + t0 + i) * H + h) * D;
                         std::copy_n(q + row, D, qb + i * Dp);
                         std::copy_n(dout + row, D, gb + i * Dp);
                         delta[i] = detail::dot(dout + row, out + row, D);
                     }
-                    block_mm(pb, Tp, qb, Dp, 1, pan.kt, Tp, nq, nk, D, false);   // S (unscaled)
-                    block_mm(dsb, Tp, gb, Dp, 1, pan.vt, Tp, nq, nk, D, false);  // dP
+                    for_visible(hole, nk, [&](int64_t j0, int64_t j1, bool) {
+                        block_mm(pb + j0, Tp, qb, Dp, 1, pan.kt + j0, Tp, nq, j1 - j0, D, false);   // S (unscaled)
+                        block_mm(dsb + j0, Tp, gb, Dp, 1, pan.vt + j0, Tp, nq, j1 - j0, D, false);  // dP
+                    });
                     for (int64_t i = 0; i < nq; ++i) {
                         float* p = pb + i * Tp;
                         float* ds = dsb + i * Tp;
                         const int64_t n = t0 + i + 1;
                         const float row_lse = lse[(b * H + h) * T + t0 + i];
-                        for (int64_t j = 0; j < n; ++j) p[j] = p[j] * scale - row_lse;
-                        vexp(p, n);
-                        mask_other_segments(p, row_segments, row_segments ? row_segments[t0 + i] : 0, n, 0.0f);
+                        const int32_t own = row_segments ? row_segments[t0 + i] : 0;
+                        for_visible(hole, n, [&](int64_t j0, int64_t j1, bool) {
+                            for (int64_t j = j0; j < j1; ++j) p[j] = p[j] * scale - row_lse;
+                            vexp(p + j0, j1 - j0);
+                            mask_other_segments(p, row_segments, own, j0, j1, 0.0f);
+                        });
                         std::fill(p + n, p + t1, 0.0f);
                         const float di = delta[i];
-                        for (int64_t j = 0; j < t1; ++j) ds[j] = p[j] * (ds[j] - di) * scale;
+                        for_visible(hole, t1, [&](int64_t j0, int64_t j1, bool) {
+                            for (int64_t j = j0; j < j1; ++j) ds[j] = p[j] * (ds[j] - di) * scale;
+                        });
                     }
                     // dV += P^T dout, dK += dS^T Q (rows j < t1), dQ = dS K.
-                    block_mm(dvp, Dp, pb, 1, Tp, gb, Dp, t1, Dp, nq, true);
-                    block_mm(dkp, Dp, dsb, 1, Tp, qb, Dp, t1, Dp, nq, true);
-                    block_mm(dqb, Dp, dsb, Tp, 1, pan.kp, Dp, nq, Dp, t1, false);
+                    for_visible(hole, t1, [&](int64_t j0, int64_t j1, bool first) {
+                        block_mm(dvp + j0 * Dp, Dp, pb + j0, 1, Tp, gb, Dp, j1 - j0, Dp, nq, true);
+                        block_mm(dkp + j0 * Dp, Dp, dsb + j0, 1, Tp, qb, Dp, j1 - j0, Dp, nq, true);
+                        block_mm(dqb, Dp, dsb + j0, Tp, 1, pan.kp + j0 * Dp, Dp, nq, Dp, j1 - j0, !first);
+                    });
                     for (int64_t i = 0; i < nq; ++i)
                         std::copy_n(dqb + i * Dp, D, dq + ((b * T + t0 + i) * H + h) * D);
                 }

@@ -22,10 +22,10 @@
 // real D at run time (D <= DP, padding lanes are zero), so every D up to 128 works; D
 // that is not a multiple of 32 wastes the padding's FLOPs. D > 128 is rejected.
 //
-// Packed rows (segments (B, T) i32, see kernels/ops.h): the same tiles are computed and a
-// key of another sequence of the row is masked like a future key (the visibility test
-// key_visible). Tiles are not skipped for it: the extra work is the responses' mutual
-// blocks, small next to the shared prompt they all read.
+// Packed rows (segments (B, T) i32, see kernels/ops.h): a key of another sequence of the
+// row is masked like a future key (the visibility test key_visible), and a whole tile of
+// keys that no query of the tile can see is skipped (keys_hidden: ids never decrease
+// along a row, so it takes the first query's id and the tile's first and last key ids).
 //
 // What limits it: fp32 FMA on CUDA cores (no tensor cores; the bf16 path will use MMA),
 // and the shared-memory footprint (76-120 KB per block at D = 128: 1-2 blocks per SM)
@@ -62,6 +62,14 @@ __device__ __forceinline__ bool same_or_shared(int32_t query_segment, int32_t ke
 __device__ __forceinline__ bool key_visible(const int32_t* row_segments, int64_t tq, int64_t tk, int64_t T) {
     if (!(tk <= tq && tq < T)) return false;
     return !row_segments || same_or_shared(row_segments[tq], row_segments[tk]);
+}
+
+// Whether every key in [k0, k1) (k1 <= T) belongs to a sequence earlier than that of the
+// tile's first query (id query_segment, the smallest of its tile): then no query of the
+// tile sees any of them. The decision is the same for every thread of a block.
+__device__ __forceinline__ bool keys_hidden(const int32_t* row_segments, int32_t query_segment, int64_t k0,
+                                            int64_t k1) {
+    return row_segments && query_segment != 0 && row_segments[k0] != 0 && row_segments[k1 - 1] < query_segment;
 }
 
 template <int DP>
@@ -183,7 +191,9 @@ __global__ void __launch_bounds__(kAttnThreads)
     }
 
     const int64_t key_end = q0 + kRowTile < T ? q0 + kRowTile : T;
+    const int32_t query_segment = row_segments ? row_segments[q0] : 0;
     for (int64_t k0 = 0; k0 < key_end; k0 += kColTile) {
+        if (keys_hidden(row_segments, query_segment, k0, min(k0 + kColTile, T))) continue;
         __syncthreads();  // the previous tile's readers of Ks/Vs/Pt are done (and Qt is loaded)
         load_cols<DP>(Ks, k, b, k0, T, KVH, kvh, D, 1.0f);
         load_cols<DP>(Vs, v, b, k0, T, KVH, kvh, D, 1.0f);
@@ -321,7 +331,9 @@ __global__ void __launch_bounds__(kAttnThreads)
     }
 
     const int64_t key_end = q0 + kRowTile < T ? q0 + kRowTile : T;
+    const int32_t query_segment = row_segments ? row_segments[q0] : 0;
     for (int64_t k0 = 0; k0 < key_end; k0 += kColTile) {
+        if (keys_hidden(row_segments, query_segment, k0, min(k0 + kColTile, T))) continue;
         __syncthreads();
         load_cols<DP>(Ks, k, b, k0, T, KVH, kvh, D, 1.0f);
         load_cols<DP>(Vs, v, b, k0, T, KVH, kvh, D, 1.0f);
@@ -435,6 +447,7 @@ __global__ void __launch_bounds__(kAttnThreads, kDkvBlocksPerSm)
     const int64_t first_query_tile = (k0 / kColTile) * kColTile;  // earlier queries cannot see these keys
     for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
         for (int64_t q0 = first_query_tile; q0 < T; q0 += kColTile) {
+            if (keys_hidden(row_segments, row_segments ? row_segments[q0] : 0, k0, min(k0 + kRowTile, T))) continue;
             __syncthreads();
             load_cols<DP>(Qs, q, b, q0, T, H, h, D, scale);
             load_cols<DP>(dOs, dout, b, q0, T, H, h, D, 1.0f);

@@ -44,9 +44,9 @@ void add_rpt_flags(CLI::App& cmd, RptOptions& o, RptFlagValues& values) {
         ->check(CLI::PositiveNumber);
     cmd.add_option("--micro-batch", o.grpo.micro_batch_rows, "responses per forward/backward")->check(CLI::PositiveNumber);
     cmd.add_option("--prompt-layout", values.prompt_layout,
-                   "GRPO update rows: shared (one prompt per group), separate (one row per response) or auto "
-                   "(per group, whichever costs fewer FLOPs); same gradient")
-        ->check(CLI::IsMember({"auto", "shared", "separate"}));
+                   "GRPO update rows: shared (each group's prompt computed once) or separate (one row per "
+                   "response, the prompt recomputed each time); same gradient")
+        ->check(CLI::IsMember({"shared", "separate"}));
     cmd.add_option("--lr", o.adamw.lr, "learning rate")->check(CLI::PositiveNumber);
     cmd.add_option("--warmup", o.warmup_steps, "linear warmup steps")->check(CLI::NonNegativeNumber);
     cmd.add_option("--min-lr-ratio", o.min_lr_ratio, "cosine floor (1: constant)")->check(CLI::Range(0.0, 1.0));
@@ -67,8 +67,7 @@ void finish_rpt_options(RptOptions& o, const RptFlagValues& v) {
     else if (v.aggregation == "seq-mean-token-mean") o.grpo.loss.aggregation = ops::LossAggregation::seq_mean_token_mean;
     else if (v.aggregation == "dr-grpo") o.grpo.loss.aggregation = ops::LossAggregation::constant_normalizer;
     else throw std::invalid_argument("--aggregation: unknown value '" + v.aggregation + "'");
-    if (v.prompt_layout == "auto") o.grpo.prompt_layout = PromptLayout::automatic;
-    else if (v.prompt_layout == "shared") o.grpo.prompt_layout = PromptLayout::shared;
+    if (v.prompt_layout == "shared") o.grpo.prompt_layout = PromptLayout::shared;
     else if (v.prompt_layout == "separate") o.grpo.prompt_layout = PromptLayout::separate;
     else throw std::invalid_argument("--prompt-layout: unknown value '" + v.prompt_layout + "'");
     o.kv_budget_bytes = size_t(double(v.kv_budget_mb) * 1048576.0);

@@ -18,7 +18,7 @@ void add_kv_dtype_flag(CLI::App& command, KvDType& dtype);
 // Training-side flags whose text or unit differs from their RptOptions field.
 struct RptFlagValues {
     std::string aggregation = "token-mean";
-    std::string prompt_layout = "auto";
+    std::string prompt_layout = "shared";
     float kv_budget_mb = 4096;
 };
 // Training-side RPT flags (rollouts, sampling, GRPO, optimizer, schedule).
