@@ -69,6 +69,7 @@ EvalReport evaluate_positions(Transformer& model, const Tokenizer& tokenizer, co
         rs.group_size = 1;
         rs.max_new_tokens = o.max_new_tokens;
         rs.kv_budget_bytes = o.kv_budget_bytes;
+        rs.kv_dtype = o.kv_dtype;
         rs.sampling.greedy = o.greedy;
         rs.sampling.temperature = o.temperature;
         rs.sampling.seed = o.seed;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "model/kv_cache.h"
 #include "model/tokenizer.h"
 #include "model/transformer.h"
 #include "rl/positions.h"
@@ -24,6 +25,7 @@ struct EvalOptions {
     int batch = 64;            // positions per forward / rollout batch
     int truth_tokens = 8;
     size_t kv_budget_bytes = size_t(4) << 30;
+    KvDType kv_dtype = KvDType::automatic;  // of the reasoning-mode rollouts' KV cache
     bool reasoning = true;     // also run reasoning mode
 };
 

@@ -104,6 +104,8 @@ expect_success "resume RPT to step 3" "$RPT" train --resume rptck --corpus corpu
 grep -q '"step": 3' rptck/trainer_state.json && ok "RPT resumed to step 3" || bad "RPT resume" "$(cat rptck/trainer_state.json)"
 expect_success "eval both modes" "$RPT" eval --model rptck --corpus corpus.jsonl --positions pos.jsonl --all-docs \
   --max-positions 40 --device cpu
+expect_success "eval with a bf16 KV cache" "$RPT" eval --model rptck --corpus corpus.jsonl --positions pos.jsonl \
+  --all-docs --max-positions 20 --mode reasoning --kv-dtype bf16 --device cpu
 expect_success "plot" "$RPT" plot --metrics rpt.jsonl --out rpt.svg --x step
 [ -s rpt.svg ] && ok "plot drawn" || bad "no plot"
 expect_error "KV budget names the knob" "--kv-budget-mb" "$RPT" train --model full --corpus corpus.jsonl \

@@ -80,6 +80,7 @@ void add_eval_flags(CLI::App& cmd, EvalOptions& o, std::string& mode) {
         ->check(CLI::PositiveNumber);
     cmd.add_option("--eval-context-tokens", o.context_tokens, "left context shown")->check(CLI::PositiveNumber);
     cmd.add_option("--eval-max-new-tokens", o.max_new_tokens, "reasoning response budget")->check(CLI::PositiveNumber);
+    add_kv_dtype_flag(cmd, o.kv_dtype);
 }
 
 std::string describe_splits(const std::vector<ScoredPosition>& positions, const EntropySplits& s) {
