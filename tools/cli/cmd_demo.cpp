@@ -27,6 +27,7 @@
 #include "rl/templates.h"
 #include "rl/token_data.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/corpus_flags.h"
 #include "tools/cli/plot.h"
 #include "tools/cli/rpt_flags.h"
 
@@ -46,6 +47,7 @@ struct DemoFlags {
     size_t eval_positions = 600;
     int eval_points = 6;  // evaluations along each run for the plot
     float format_share = 0.25f;  // share of pre-training tokens in template-formatted examples
+    CorpusFlags corpus;          // a JSONL corpus instead of the built-in one (--corpus)
 };
 
 constexpr double kHeldoutFraction = 0.1;
@@ -71,7 +73,7 @@ void run_demo(DemoFlags f) {
     const OpContext ctx = make_context(f.device, true);
 
     stage("1. corpus and tokenizer");
-    const std::vector<std::string> texts = synth_corpus(f.seed, f.docs);
+    const std::vector<std::string> texts = f.corpus.path.empty() ? synth_corpus(f.seed, f.docs) : f.corpus.load();
     write_jsonl_corpus(dir + "/corpus.jsonl", texts);
     const ModelConfig preset = model_preset("tiny");
     const Tokenizer tokenizer = train_bpe(texts, preset.vocab_size, default_special_tokens());
@@ -250,6 +252,7 @@ void add_demo_command(CLI::App& app) {
     cmd->add_option("--pretrain-steps", f->pretrain_steps, "pre-training steps")->check(CLI::PositiveNumber);
     cmd->add_option("--format-share", f->format_share, "share of pre-training tokens in template-formatted examples")
         ->check(CLI::Range(0.0, 0.9));
+    f->corpus.add_file_flags_to(*cmd);
     cmd->callback([f]() { run_demo(*f); });
 }
 

@@ -8,13 +8,17 @@
 namespace rpt::cli {
 
 void CorpusFlags::add_to(CLI::App& command) {
+    add_file_flags_to(command);
+    command.add_option("--synth-docs", synth_docs, "documents of the built-in corpus")->check(CLI::PositiveNumber);
+    command.add_option("--synth-seed", synth_seed, "seed of the built-in corpus");
+}
+
+void CorpusFlags::add_file_flags_to(CLI::App& command) {
     command.add_option("--corpus", path, "JSONL corpus (default: the built-in synthetic math corpus)");
     command.add_option("--corpus-format", format, "JSONL layout: text, gsm8k (question+answer), omni-math")
         ->check(CLI::IsMember({"text", "gsm8k", "omni-math"}));
     command.add_option("--text-field", text_field, "JSON field holding the document text (format text)");
     command.add_flag("--skip-malformed", skip_malformed, "skip and count malformed JSONL lines instead of failing");
-    command.add_option("--synth-docs", synth_docs, "documents of the built-in corpus")->check(CLI::PositiveNumber);
-    command.add_option("--synth-seed", synth_seed, "seed of the built-in corpus");
 }
 
 std::vector<std::string> CorpusFlags::load() const {

@@ -19,6 +19,8 @@ struct CorpusFlags {
     uint64_t synth_seed = 1;
 
     void add_to(CLI::App& command);
+    // Only the JSONL flags (--corpus, --corpus-format, --text-field, --skip-malformed).
+    void add_file_flags_to(CLI::App& command);
     // Reads or generates the documents; prints a one-line summary to stderr.
     std::vector<std::string> load() const;
 };
