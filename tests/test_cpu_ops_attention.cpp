@@ -147,27 +147,11 @@ TEST(CpuOpsAttention, PackedSegmentsMatchFloat64) {
     EXPECT_GT(rel_error(r.out, causal), 1e-2);
 }
 
-TEST(CpuOpsAttention, PackedSegmentsBackwardMatchesFiniteDifferences) {
-    const Shape s{1, 12, 2, 1, 6};
-    const Segments seg = packed_segments(s, 4, {3, 1, 4});
-    const Vec q = test::random_nonzero(s.B * s.T * s.H * s.D, 25), k = test::random_nonzero(s.B * s.T * s.KVH * s.D, 26),
-              v = test::random_nonzero(s.B * s.T * s.KVH * s.D, 27), probe = test::random_nonzero(q.size(), 28);
-    const AttentionRun r = run_attention(q, k, v, probe, s, seg);
-    const DVec q64 = test::to_double(q), k64 = test::to_double(k), v64 = test::to_double(v);
-    const auto f = [&](const DVec& qq, const DVec& kk, const DVec& vv) {
-        return test::dot(probe, ref_attention(qq, kk, vv, s, nullptr, seg));
-    };
-    EXPECT_LT(rel_error(r.dq, test::numeric_grad(q64, [&](const DVec& x) { return f(x, k64, v64); })), kGradTol);
-    EXPECT_LT(rel_error(r.dk, test::numeric_grad(k64, [&](const DVec& x) { return f(q64, x, v64); })), kGradTol);
-    EXPECT_LT(rel_error(r.dv, test::numeric_grad(v64, [&](const DVec& x) { return f(q64, k64, x); })), kGradTol);
-}
-
-// Long enough that the last query block skips the key tile [32, 64) of earlier sequences.
-TEST(CpuOpsAttention, PackedSegmentsSkippingKeyTilesMatchesFiniteDifferences) {
-    const Shape s{1, 100, 2, 1, 4};
-    const Segments seg = packed_segments(s, 5, {30, 30, 35});
-    const Vec q = test::random_nonzero(s.B * s.T * s.H * s.D, 31), k = test::random_nonzero(s.B * s.T * s.KVH * s.D, 32),
-              v = test::random_nonzero(s.B * s.T * s.KVH * s.D, 33), probe = test::random_nonzero(q.size(), 34);
+// Packed attention's outputs against float64 and its gradients against finite differences.
+void check_packed_gradients(const Shape& s, const Segments& seg, uint64_t seed) {
+    const Vec q = test::random_nonzero(s.B * s.T * s.H * s.D, seed),
+              k = test::random_nonzero(s.B * s.T * s.KVH * s.D, seed + 1),
+              v = test::random_nonzero(s.B * s.T * s.KVH * s.D, seed + 2), probe = test::random_nonzero(q.size(), seed + 3);
     const AttentionRun r = run_attention(q, k, v, probe, s, seg);
     const DVec q64 = test::to_double(q), k64 = test::to_double(k), v64 = test::to_double(v);
     DVec lse(s.B * s.H * s.T);
@@ -179,6 +163,17 @@ TEST(CpuOpsAttention, PackedSegmentsSkippingKeyTilesMatchesFiniteDifferences) {
     EXPECT_LT(rel_error(r.dq, test::numeric_grad(q64, [&](const DVec& x) { return f(x, k64, v64); })), kGradTol);
     EXPECT_LT(rel_error(r.dk, test::numeric_grad(k64, [&](const DVec& x) { return f(q64, x, v64); })), kGradTol);
     EXPECT_LT(rel_error(r.dv, test::numeric_grad(v64, [&](const DVec& x) { return f(q64, k64, x); })), kGradTol);
+}
+
+TEST(CpuOpsAttention, PackedSegmentsBackwardMatchesFiniteDifferences) {
+    const Shape s{1, 12, 2, 1, 6};
+    check_packed_gradients(s, packed_segments(s, 4, {3, 1, 4}), 25);
+}
+
+// Long enough that the last query block skips the key tile [32, 64) of earlier sequences.
+TEST(CpuOpsAttention, PackedSegmentsSkippingKeyTilesMatchesFiniteDifferences) {
+    const Shape s{1, 100, 2, 1, 4};
+    check_packed_gradients(s, packed_segments(s, 5, {30, 30, 35}), 31);
 }
 
 TEST(CpuOpsAttention, RejectsSegmentsOfTheWrongShape) {
