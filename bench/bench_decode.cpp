@@ -58,8 +58,10 @@ struct DecodeRun {
     size_t kv_bytes = 0;
 };
 
-DecodeRun decode(Transformer& model, const std::vector<std::vector<int32_t>>& prompts, int group, int gen) {
+DecodeRun decode(Transformer& model, const std::vector<std::vector<int32_t>>& prompts, int group, int gen,
+                 KvDType kv_dtype = KvDType::automatic) {
     RolloutSettings s;
+    s.kv_dtype = kv_dtype;
     s.group_size = group;
     s.max_new_tokens = gen;
     s.sampling.greedy = true;
@@ -76,6 +78,8 @@ int decode(int argc, char** argv) {
     std::string preset = "small", json_path, device = "cpu";
     std::vector<int> batches = {8, 64};
     int prompt = 64, gen = 193, group = 8, group_contexts = 8, group_gen = 32;
+    // The KV-dtype comparison: a long context, so the cache's bytes matter next to the weights'.
+    int dtype_batch = 32, dtype_prompt = 448, dtype_gen = 64;
     app.add_option("--preset", preset)->check(CLI::IsMember({"tiny", "small"}));
     app.add_option("--batch", batches, "batch sizes of the throughput runs");
     app.add_option("--prompt", prompt);
@@ -83,13 +87,17 @@ int decode(int argc, char** argv) {
     app.add_option("--group", group, "rollouts per context in the shared-prefix comparison");
     app.add_option("--group-contexts", group_contexts);
     app.add_option("--group-gen", group_gen);
+    app.add_option("--dtype-batch", dtype_batch, "rows of the f32 vs bf16 KV-cache comparison");
+    app.add_option("--dtype-prompt", dtype_prompt, "prompt tokens of that comparison");
+    app.add_option("--dtype-gen", dtype_gen, "new tokens of that comparison");
     app.add_option("--device", device);
     app.add_option("--json", json_path);
     CLI11_PARSE(app, argc, argv);
 
     const OpContext ctx = make_context(device, false);
     ModelConfig config = model_preset(preset);
-    config.max_position_embeddings = std::max(config.max_position_embeddings, prompt + gen);
+    config.max_position_embeddings =
+        std::max({config.max_position_embeddings, prompt + gen, dtype_prompt + dtype_gen});
     Transformer model(config, ctx);
     model.init_weights(1);
     const double bandwidth = ctx.device == DeviceKind::cpu ? measure_bandwidth() : 0.0;
@@ -116,6 +124,19 @@ int decode(int argc, char** argv) {
                                      {"tokens_per_s", double(r.tokens) / r.seconds}, {"bytes_per_s", achieved},
                                      {"bookkeeping_seconds", r.bookkeeping_seconds}});
     }
+    // The same decode with the cache in f32 and in bf16 (half the KV bytes to stream).
+    const auto long_prompts = random_prompts(dtype_batch, dtype_prompt, config.vocab_size, 11);
+    const DecodeRun kv32 = decode(model, long_prompts, 1, dtype_gen, KvDType::f32);
+    const DecodeRun kv16 = decode(model, long_prompts, 1, dtype_gen, KvDType::bf16);
+    std::printf("  batch %d, %d-token prompts, %d new tokens: KV cache f32 %.1f MiB, %.0f tokens/s; bf16 %.1f MiB, "
+                "%.0f tokens/s (%.2fx)\n",
+                dtype_batch, dtype_prompt, dtype_gen, double(kv32.kv_bytes) / 1048576.0,
+                double(kv32.tokens) / kv32.seconds, double(kv16.kv_bytes) / 1048576.0,
+                double(kv16.tokens) / kv16.seconds, kv32.seconds / kv16.seconds);
+    out["kv_dtype_comparison"] = {{"batch", dtype_batch}, {"prompt", dtype_prompt}, {"gen", dtype_gen},
+                                  {"f32_kv_bytes", kv32.kv_bytes}, {"f32_seconds", kv32.seconds},
+                                  {"bf16_kv_bytes", kv16.kv_bytes}, {"bf16_seconds", kv16.seconds}};
+
     const auto prompts = random_prompts(group_contexts, prompt, config.vocab_size, 9);
     std::vector<std::vector<int32_t>> copied;
     for (const auto& p : prompts)
