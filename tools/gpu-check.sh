@@ -8,7 +8,10 @@
 #   4. print the kernel timings the tests measured (step 2, CUDA events, mean of 5 runs)
 #      and write every raw result to build/gpu-check.json;
 #   5. the NCCL backend (tests/mpi/nccl_check.sh): MPI bootstrap, collectives' bus
-#      bandwidth, a ZeRO-1 run over NCCL against the plain GPU run.
+#      bandwidth, a ZeRO-1 run over NCCL against the plain GPU run;
+#   6. the RPT engine end to end on the GPU: one RPT step (32 contexts x 8 rollouts, the
+#      prompt shared and per response) split by phase, and batched decoding with the
+#      bf16 vs f32 KV cache (rpt_bench rpt-step / decode --device cuda).
 # Exits non-zero on any failure. Sized to finish well under 8 minutes on one H100.
 set -uo pipefail
 
@@ -111,8 +114,23 @@ nccl_log="$out_dir/gpu-check-nccl.log"
 bash tests/mpi/nccl_check.sh "$build_dir" 2>&1 | tee "$nccl_log"
 nccl_rc=${PIPESTATUS[0]}
 
+# ---- 6. the RPT engine on the GPU: one step by phase, decoding with each KV dtype ----------
+engine_log="$out_dir/gpu-check-engine.log"
+engine_rc=0
+for preset in tiny small; do
+    echo "== one RPT step on the GPU ($preset)"
+    "$build_dir/rpt_bench" rpt-step --device cuda --preset "$preset" --contexts 32 --rollouts 8 \
+        --json "$out_dir/gpu-check-rpt-step-$preset.json" 2>&1 | tee -a "$engine_log"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || engine_rc=1
+done
+echo "== batched decoding on the GPU (small)"
+"$build_dir/rpt_bench" decode --device cuda --preset small --json "$out_dir/gpu-check-decode.json" 2>&1 |
+    tee -a "$engine_log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || engine_rc=1
+
 [ "$tests_rc" -eq 0 ] || fail "CUDA tests (see $test_log)"
 [ "$skipped" -eq 0 ] || fail "$skipped CUDA test(s) skipped on a GPU machine"
 [ "$memcheck_rc" -eq 0 ] || fail "compute-sanitizer memcheck (rc $memcheck_rc, see $memcheck_log)"
 [ "$nccl_rc" -eq 0 ] || fail "NCCL checks (see $nccl_log)"
+[ "$engine_rc" -eq 0 ] || fail "the RPT engine on the GPU (see $engine_log)"
 echo "gpu-check: OK"
