@@ -121,7 +121,7 @@ void block_mm(float* C, int64_t ldc, const float* A, int64_t a_rs, int64_t a_cs,
     }
 }
 
-// sum of x[0..n) with the same fixed-lane order.
+// sum of x[0..n) with row_max's fixed-lane order (the bits do not depend on threads).
 inline float row_sum(const float* __restrict x, int64_t n) {
     float acc[detail::kLanes] = {};
     int64_t i = 0;
