@@ -77,6 +77,20 @@ RPT_HOST_DEVICE inline uint32_t ordered_key(float x) {
     return (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);
 }
 
+// The largest key t in [lo, hi] with keep(t) true, given keep(lo) is true and keep is
+// monotone (true up to some key, false above it). On the GPU every thread of a block runs
+// the same steps (keep is a block reduction there).
+template <typename Keep>
+RPT_HOST_DEVICE uint32_t bisect_threshold(uint32_t lo, uint32_t hi, Keep&& keep) {
+    if (keep(hi)) return hi;
+    while (hi - lo > 1) {
+        const uint32_t mid = lo + (hi - lo) / 2;
+        if (keep(mid)) lo = mid;
+        else hi = mid;
+    }
+    return lo;
+}
+
 // ---- prefix reward -------------------------------------------------------------------
 // Markers travel to the GPU by value inside the kernel's parameter block, so their
 // length is bounded; responses are detokenised into GPU shared memory, so is theirs.

@@ -22,20 +22,9 @@
 namespace rpt::cpu {
 namespace {
 
+using rl_detail::bisect_threshold;
 using rl_detail::ordered_key;
 
-// The largest key t in [lo, hi] with keep(t) true, given keep(lo) is true and keep is
-// monotone (true up to some key, false above it).
-template <typename Keep>
-uint32_t bisect_threshold(uint32_t lo, uint32_t hi, Keep&& keep) {
-    if (keep(hi)) return hi;
-    while (hi - lo > 1) {
-        const uint32_t mid = lo + (hi - lo) / 2;
-        if (keep(mid)) lo = mid;
-        else hi = mid;
-    }
-    return lo;
-}
 
 int32_t argmax_row(const float* x, int64_t V) {
     int64_t best = 0;

@@ -28,6 +28,7 @@
 namespace rpt::cuda {
 namespace {
 
+using rl_detail::bisect_threshold;
 using rl_detail::ordered_key;
 
 constexpr int kSampleThreads = 512;
@@ -85,18 +86,6 @@ __device__ T block_inclusive_scan(T x, T* warp_totals, T& total) {
     return x;
 }
 
-// The largest key t in [lo, hi] with keep(t), given keep(lo) and keep monotone. Every
-// thread of the block runs the same steps (keep is a block reduction).
-template <typename Keep>
-__device__ uint32_t bisect_threshold(uint32_t lo, uint32_t hi, Keep&& keep) {
-    if (keep(hi)) return hi;
-    while (hi - lo > 1) {
-        const uint32_t mid = lo + (hi - lo) / 2;
-        if (keep(mid)) lo = mid;
-        else hi = mid;
-    }
-    return lo;
-}
 
 // Greedy: argmax of the raw logits, lowest index on ties; log-prob 0 by convention.
 __global__ void __launch_bounds__(kSampleThreads) greedy_kernel(SampleArgs p) {
