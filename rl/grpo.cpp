@@ -44,15 +44,15 @@ GrpoStats grpo_update(Transformer& policy, AdamW& optimizer, Transformer* refere
     const std::vector<PackedRow> rows =
         build_rows(kept, settings.prompt_layout == PromptLayout::shared, G, settings.micro_batch_rows);
     // Micro-batches: consecutive rows holding at most micro_batch_rows responses (one row
-    // at least). Fixed here so every update pass sees the same batches in the same order.
-    std::vector<std::pair<size_t, size_t>> micro_batches;  // (first row, row count)
+    // at least). Built once, so every update pass sees the same batches in the same order.
+    std::vector<MicroBatch> micro_batches;
     for (size_t r0 = 0; r0 < rows.size();) {
         size_t count = 0;
         int responses = 0;
         while (r0 + count < rows.size() &&
                (count == 0 || responses + int(rows[r0 + count].slots.size()) <= settings.micro_batch_rows))
             responses += int(rows[r0 + count++].slots.size());
-        micro_batches.emplace_back(r0, count);
+        micro_batches.push_back(make_micro_batch(rows, r0, count, prompts, rollouts));
         r0 += count;
     }
 
@@ -87,8 +87,7 @@ GrpoStats grpo_update(Transformer& policy, AdamW& optimizer, Transformer* refere
         policy.zero_grad();
         double loss_sum = 0;
         size_t done = 0;  // responses of earlier micro-batches
-        for (const auto& [first_row, row_count] : micro_batches) {
-            const MicroBatch mb = make_micro_batch(rows, first_row, row_count, prompts, rollouts);
+        for (const MicroBatch& mb : micro_batches) {
             const int M = int(mb.spans.size());
             std::vector<float> mask(size_t(M) * R, 0.0f), adv(static_cast<size_t>(M));
             for (int m = 0; m < M; ++m) {
