@@ -29,11 +29,11 @@ void carve_all(Arena& arena, const ModelConfig& c, const KvCacheShape& sh, DType
     }
     if (!cache) return;
     cache->prefix_len = arena.carve(DType::i32, {B});
-    cache->tokens = arena.carve(DType::i32, {S});
-    cache->positions = arena.carve(DType::i32, {S});
-    cache->slots = arena.carve(DType::i32, {S});
-    cache->suffix_index = arena.carve(DType::i32, {S});
-    cache->suffix_len = arena.carve(DType::i32, {S});
+    cache->step_inputs = arena.carve(DType::i32, {KvCache::kStepInputs, S});
+    Tensor* const inputs[KvCache::kStepInputs] = {&cache->tokens,      &cache->positions,    &cache->slots,
+                                                  &cache->suffix_index, &cache->suffix_len,   &cache->sequence_ids,
+                                                  &cache->sample_positions};
+    for (int i = 0; i < KvCache::kStepInputs; ++i) *inputs[i] = cache->step_inputs.rows(i, i + 1).reshaped({S});
     cache->hidden_a = arena.carve(DType::f32, {S, C});
     cache->hidden_b = arena.carve(DType::f32, {S, C});
     cache->ln1 = arena.carve(DType::f32, {S, C});

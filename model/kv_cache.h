@@ -62,12 +62,17 @@ public:
     std::vector<Tensor> suffix_k, suffix_v;  // L x (S, R, KVH, D)
     Tensor prefix_len;                       // (B) i32
 
-    // Decode-step rows (first A rows used in a step of A active sequences).
+    // Decode-step inputs (first A entries used in a step of A active sequences), the rows
+    // of one block so that a step uploads them with a single copy.
+    static constexpr int kStepInputs = 7;
+    Tensor step_inputs;   // (kStepInputs, S) i32, the seven rows below in order
     Tensor tokens;        // (S) i32
     Tensor positions;     // (S) i32  RoPE position of the token being fed
     Tensor slots;         // (S) i32
     Tensor suffix_index;  // (S) i32  where this token's KV goes in the slot's suffix
     Tensor suffix_len;    // (S) i32  suffix_index + 1
+    Tensor sequence_ids;  // (S) i32  the sampler's RNG key of each row (ops::sample_tokens)
+    Tensor sample_positions;  // (S) i32  the generated position, the other part of that key
     Tensor hidden_a, hidden_b;  // (S, C) ping-pong residual stream
     Tensor ln1, ln2;      // (S, C)
     Tensor rstd1, rstd2;  // (S)

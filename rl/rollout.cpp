@@ -61,13 +61,15 @@ RolloutResult generate_rollouts(Transformer& model, const std::vector<std::vecto
         if (id < 0 || id > std::numeric_limits<int32_t>::max())
             throw std::invalid_argument("context id too large for the sampler's 31-bit sequence ids");
     }
-    // Step inputs (A <= S rows) and sampler outputs.
-    std::vector<int32_t> h_tokens, h_positions, h_slots, h_index, h_len, h_ids, h_gen_pos;
-    Buffer sample_buffer(ctx.device, size_t(S) * 4 * sizeof(int32_t), "sampler rows");
+    // Step inputs: the host image of cache.step_inputs (kStepInputs, S), uploaded whole
+    // in one copy per step (its first A columns are used); sampler outputs.
+    std::vector<int32_t> h_inputs(size_t(KvCache::kStepInputs) * size_t(S), 0);
+    const auto input_row = [&](int i) { return h_inputs.data() + size_t(i) * size_t(S); };
+    int32_t *h_tokens = input_row(0), *h_positions = input_row(1), *h_slots = input_row(2), *h_index = input_row(3),
+            *h_len = input_row(4), *h_ids = input_row(5), *h_gen_pos = input_row(6);
+    Buffer sample_buffer(ctx.device, size_t(S) * 2 * sizeof(int32_t), "sampler rows");
     const Tensor sampled = sample_buffer.view(DType::i32, 0, {S});
     const Tensor sampled_lp = sample_buffer.view(DType::f32, size_t(S) * 4, {S});
-    const Tensor seq_ids = sample_buffer.view(DType::i32, size_t(S) * 8, {S});
-    const Tensor gen_pos = sample_buffer.view(DType::i32, size_t(S) * 12, {S});
     std::vector<int32_t> out_tokens(static_cast<size_t>(S));
     std::vector<float> out_lp(static_cast<size_t>(S));
 
@@ -75,8 +77,6 @@ RolloutResult generate_rollouts(Transformer& model, const std::vector<std::vecto
     for (int step = 0; step < settings.max_new_tokens && !active.empty(); ++step) {
         const auto t_rows = Clock::now();
         const int A = int(active.size());
-        h_tokens.resize(A), h_positions.resize(A), h_slots.resize(A), h_index.resize(A), h_len.resize(A);
-        h_ids.resize(A), h_gen_pos.resize(A);
         for (int a = 0; a < A; ++a) {
             const int s = active[a];
             h_tokens[a] = next_token[s];
@@ -88,16 +88,10 @@ RolloutResult generate_rollouts(Transformer& model, const std::vector<std::vecto
             h_gen_pos[a] = step;
         }
         r.bookkeeping_seconds += std::chrono::duration<double>(Clock::now() - t_rows).count();
-        copy_from_host(cache.tokens.rows(0, A), h_tokens.data());
-        copy_from_host(cache.positions.rows(0, A), h_positions.data());
-        copy_from_host(cache.slots.rows(0, A), h_slots.data());
-        copy_from_host(cache.suffix_index.rows(0, A), h_index.data());
-        copy_from_host(cache.suffix_len.rows(0, A), h_len.data());
-        copy_from_host(seq_ids.rows(0, A), h_ids.data());
-        copy_from_host(gen_pos.rows(0, A), h_gen_pos.data());
+        copy_from_host(cache.step_inputs, h_inputs.data());
         model.decode_step(cache, A);
-        ops::sample_tokens(ctx, sampled.rows(0, A), sampled_lp.rows(0, A), cache.logits.rows(0, A), seq_ids.rows(0, A),
-                           gen_pos.rows(0, A), settings.sampling);
+        ops::sample_tokens(ctx, sampled.rows(0, A), sampled_lp.rows(0, A), cache.logits.rows(0, A),
+                           cache.sequence_ids.rows(0, A), cache.sample_positions.rows(0, A), settings.sampling);
         copy_to_host(out_tokens.data(), sampled.rows(0, A));
         copy_to_host(out_lp.data(), sampled_lp.rows(0, A));
         r.decode_rows += A;
