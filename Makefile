@@ -1,8 +1,14 @@
 # rpt — the only build. `make` builds everything; `make test`, `make bench`, `make run`,
-# `make gpu-check`, `make clean`. CUDA=0 builds a CPU-only binary; CUDA_ARCH picks the
-# GPU architectures (default sm_80 and sm_90). MPI=0 builds a single-process binary (MPI
-# is on when mpicxx is found); NCCL=0 leaves out the NCCL backend (on with CUDA + MPI
-# when nccl.h is in the CUDA toolkit).
+# `make gpu-bundle`, `make gpu-check`, `make clean`. CUDA=0 builds a CPU-only binary;
+# CUDA_ARCH picks the GPU architectures (default sm_80 and sm_90). MPI=0 builds a
+# single-process binary (MPI is on when mpicxx is found); NCCL=0 leaves out the NCCL
+# backend (on with CUDA + MPI when nccl.h is in the CUDA toolkit). PORTABLE=1 builds host
+# code for any x86-64-v3 (AVX2) machine with cudart linked statically and an $ORIGIN
+# rpath: the GPU bundle's build. Plain `make` uses every core (override with -jN).
+
+ifeq ($(filter -j%,$(MAKEFLAGS)),)
+  MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+endif
 
 CXX       ?= g++
 NVCC      ?= nvcc
@@ -10,15 +16,22 @@ BUILD     ?= build
 CUDA      ?= $(if $(shell command -v $(NVCC) 2>/dev/null),1,0)
 CUDA_ARCH ?= 80,90
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(shell command -v $(NVCC) 2>/dev/null))
+PORTABLE  ?= 0
 # The CPU backend is the hot path of the demo: let the compiler use this machine's SIMD.
-ARCH_FLAGS ?= -march=native
+# The bundle runs on another machine: AVX2 and FMA, which every x86 GPU host has.
+ifeq ($(PORTABLE),1)
+  ARCH_FLAGS ?= -march=x86-64-v3 -mtune=generic
+else
+  ARCH_FLAGS ?= -march=native
+endif
 
 MPI       ?= $(if $(shell command -v mpicxx 2>/dev/null),1,0)
 NCCL      ?= $(if $(and $(filter 1,$(CUDA)),$(filter 1,$(MPI)),$(wildcard $(CUDA_HOME)/include/nccl.h)),1,0)
 
 comma := ,
 
-CXXFLAGS ?= -O3 $(ARCH_FLAGS) -g
+DEBUG_FLAGS ?= -g
+CXXFLAGS ?= -O3 $(ARCH_FLAGS) $(DEBUG_FLAGS)
 CXXFLAGS += -std=c++17 -Wall -Wextra -fopenmp -I. -MMD -MP
 LDLIBS   += -fopenmp -lfmt -lpcre2-8 -lutf8proc -lpthread
 
@@ -41,7 +54,12 @@ ifeq ($(CUDA),1)
   NVCCFLAGS ?= -O3 -lineinfo
   NVCCFLAGS += -std=c++17 $(CUDA_GENCODE) -I. -Xcompiler -Wall,-Wextra -Werror all-warnings -MMD -MP -Xptxas -v
   CXXFLAGS  += -DRPT_WITH_CUDA -I$(CUDA_HOME)/include
-  LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcublasLt -lcublas
+  ifeq ($(PORTABLE),1)
+    # cudart inside the binary; cuBLAS is found on the GPU machine (tools/gpu-check.sh).
+    LDLIBS  += -L$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lcublasLt -lcublas
+  else
+    LDLIBS  += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcublasLt -lcublas
+  endif
   CU_OBJS   := $(CU_SRCS:%.cu=$(BUILD)/%.o)
   ifeq ($(NCCL),1)
     CXXFLAGS += -DRPT_WITH_NCCL
@@ -49,11 +67,18 @@ ifeq ($(CUDA),1)
   endif
 endif
 
+ifeq ($(PORTABLE),1)
+  # The bundle's libraries sit in lib/ beside bin/.
+  LDLIBS += -Wl,-rpath,'$$ORIGIN/../lib'
+endif
+
 LIB_OBJS   := $(LIB_SRCS:%.cpp=$(BUILD)/%.o) $(CU_OBJS)
 CLI_OBJS   := $(CLI_SRCS:%.cpp=$(BUILD)/%.o)
 TEST_OBJS  := $(TEST_SRCS:%.cpp=$(BUILD)/%.o)
 BENCH_OBJS := $(BENCH_SRCS:%.cpp=$(BUILD)/%.o)
 LIB        := $(BUILD)/librpt.a
+# Present when every CUDA kernel of this build compiled without register spills.
+PTXAS_STAMP:= $(if $(CU_OBJS),$(BUILD)/.ptxas-ok)
 DEPS_STAMP := $(BUILD)/.deps-installed
 ST_DIFF    := $(BUILD)/rpt_st_diff
 
@@ -64,14 +89,14 @@ ifeq ($(filter clean,$(MAKECMDGOALS)),)
 endif
 
 # Objects depend on the build configuration: flipping CUDA, MPI or NCCL rebuilds them.
-BUILD_CONFIG := CUDA=$(CUDA) CUDA_ARCH=$(CUDA_ARCH) MPI=$(MPI) NCCL=$(NCCL)
+BUILD_CONFIG := CUDA=$(CUDA) CUDA_ARCH=$(CUDA_ARCH) MPI=$(MPI) NCCL=$(NCCL) PORTABLE=$(PORTABLE)
 CONFIG_STAMP := $(BUILD)/.config
 ifneq ($(BUILD_CONFIG),$(shell cat $(CONFIG_STAMP) 2>/dev/null))
   $(shell mkdir -p $(BUILD) && echo '$(BUILD_CONFIG)' > $(CONFIG_STAMP))
 endif
 
-.PHONY: all deps test bench run gpu-check clean ptxas-check
-all: $(BUILD)/rpt $(BUILD)/rpt_tests $(BUILD)/rpt_bench $(ST_DIFF)
+.PHONY: all deps test bench run gpu-bundle gpu-check gpu-check-dry-run clean ptxas-check
+all: $(BUILD)/rpt $(BUILD)/rpt_tests $(BUILD)/rpt_bench $(ST_DIFF) $(PTXAS_STAMP)
 
 # Installs the Debian packages the build needs (once per build tree; the script itself
 # is idempotent and only installs what is missing).
@@ -114,6 +139,9 @@ test: $(BUILD)/rpt_tests $(BUILD)/rpt $(ST_DIFF)
 	$(BUILD)/rpt_tests
 	bash tests/e2e/run_all.sh $(BUILD)/rpt
 	bash tests/mpi/run_mpi_tests.sh $(BUILD)
+ifeq ($(CUDA),1)
+	$(MAKE) --no-print-directory gpu-check-dry-run
+endif
 
 bench: $(BUILD)/rpt_bench $(BUILD)/rpt
 	bash bench/run_all.sh $(BUILD)
@@ -121,12 +149,39 @@ bench: $(BUILD)/rpt_bench $(BUILD)/rpt
 run: $(BUILD)/rpt
 	$(BUILD)/rpt demo --out $(BUILD)/demo
 
-gpu-check:
-	bash tools/gpu-check.sh
+# ---- the GPU bundle -----------------------------------------------------------------
+# `make gpu-bundle` (no GPU needed): rpt, rpt_tests and rpt_bench built PORTABLE=1 for
+# sm_80 + sm_90 with MPI=0, their non-CUDA shared libraries, the fixtures, the PyTorch
+# peer, the ptxas reports and tools/gpu-check.sh, in one folder of at most 48 MiB that
+# travels to a lent GPU machine (kernels/cuda/README.md has the one-call recipe).
+GPU_BUNDLE       ?= $(BUILD)/gpu-bundle
+GPU_BUNDLE_BUILD ?= $(BUILD)/gpu-bundle-obj
+GPU_BUNDLE_ARCH  ?= 80,90
+gpu-bundle: | $(DEPS_STAMP)
+	@command -v $(NVCC) >/dev/null || { echo "gpu-bundle: nvcc not found (the bundle needs the CUDA toolkit)"; exit 1; }
+	$(MAKE) --no-print-directory BUILD=$(GPU_BUNDLE_BUILD) DEPS_STAMP=$(abspath $(DEPS_STAMP)) CUDA=1 MPI=0 NCCL=0 \
+	    PORTABLE=1 CUDA_ARCH=$(GPU_BUNDLE_ARCH) DEBUG_FLAGS= \
+	    $(GPU_BUNDLE_BUILD)/rpt $(GPU_BUNDLE_BUILD)/rpt_tests $(GPU_BUNDLE_BUILD)/rpt_bench $(GPU_BUNDLE_BUILD)/.ptxas-ok
+	bash tools/gpu-bundle.sh $(GPU_BUNDLE_BUILD) $(GPU_BUNDLE)
 
-# Fails when a CUDA kernel spills registers (reads the ptxas logs of the last build).
+# Every GPU check in one call, on a machine with a GPU (results under build/gpu-check,
+# or $$OUT when set).
+gpu-check: gpu-bundle
+	bash $(GPU_BUNDLE)/gpu-check.sh
+
+# What `make test` runs on a machine without a GPU: the bundle builds, every binary in it
+# starts with only its own libraries, and the check script runs with its GPU steps skipped.
+gpu-check-dry-run: gpu-bundle
+	bash $(GPU_BUNDLE)/gpu-check.sh --dry-run --out $(BUILD)/gpu-check-dry-run
+
+# Fails when a CUDA kernel spills registers (reads the ptxas logs of the last build);
+# part of every CUDA build, so a spill fails `make` where it is introduced.
 ptxas-check: $(LIB)
 	bash tools/ptxas-check.sh $(BUILD)
+$(BUILD)/.ptxas-ok: $(CU_OBJS) tools/ptxas-check.sh
+	@bash tools/ptxas-check.sh $(BUILD) > $(BUILD)/ptxas-check.txt || { cat $(BUILD)/ptxas-check.txt; exit 1; }
+	@tail -n 1 $(BUILD)/ptxas-check.txt
+	@touch $@
 
 clean:
 	rm -rf $(BUILD)

@@ -106,7 +106,8 @@ int decode(int argc, char** argv) {
     const DType kv_dtype = resolve_kv_dtype(KvDType::automatic, ctx.device);
     const double kv_bytes_per_token = 2.0 * config.num_layers * config.kv_dim() * double(dtype_size(kv_dtype));
     nlohmann::json out = {{"bench", "decode"}, {"preset", preset}, {"device", device_name(ctx.device)},
-                          {"kv_dtype", dtype_name(kv_dtype)}, {"bandwidth_gbs", bandwidth * 1e-9}};
+                          {"kv_dtype", dtype_name(kv_dtype)}, {"bandwidth_gbs", bandwidth * 1e-9},
+                          {"config", config.to_hf_json()}};  // for the PyTorch peer
     std::printf("decode %s on %s, KV cache in %s (memory bandwidth %.1f GB/s measured by triad)\n", preset.c_str(),
                 device_name(ctx.device), dtype_name(kv_dtype), bandwidth * 1e-9);
     for (int B : batches) {

@@ -13,6 +13,7 @@ struct BenchEntry {
 };
 
 constexpr BenchEntry kBenches[] = {
+    {"kernels", rpt::bench::kernels, "attention and matmul TFLOP/s at fixed shapes on any backend (PyTorch peer)"},
     {"matmul", rpt::bench::matmul, "CPU matmul GFLOP/s at the model's shapes vs the fp32 peak"},
     {"training", rpt::bench::training, "pre-training tokens/s and GFLOP/s for a preset"},
     {"rpt-step", rpt::bench::rpt_step, "one RPT step (B contexts x G rollouts) split by phase"},

@@ -67,7 +67,11 @@ int training(int argc, char** argv) {
     if (!json_path.empty()) {
         const nlohmann::json j = {{"bench", "training"}, {"preset", preset}, {"batch", batch}, {"seq", seq},
                                   {"device", device_name(ctx.device)}, {"seconds_per_step", seconds},
-                                  {"tokens_per_s", tok_s}, {"gflops", gflops}, {"peak_gflops", peak}};
+                                  {"tokens_per_s", tok_s}, {"gflops", gflops}, {"peak_gflops", peak},
+                                  {"flops_per_token", config.training_flops_per_token(seq)},
+                                  // The benched model as Hugging Face config.json: the PyTorch
+                                  // peer builds the same model from it.
+                                  {"config", config.to_hf_json()}};
         write_file_atomic(json_path, j.dump(2) + "\n");
     }
     return 0;

@@ -10,5 +10,6 @@ int decode(int argc, char** argv);    // bench/bench_decode.cpp
 int rpt_step(int argc, char** argv);  // bench/bench_rpt_step.cpp
 int comm(int argc, char** argv);      // bench/bench_comm.cpp
 int tokenizer(int argc, char** argv);  // bench/bench_tokenizer.cpp
+int kernels(int argc, char** argv);    // bench/bench_kernels.cpp
 
 }  // namespace rpt::bench

@@ -47,4 +47,13 @@ OpContext make_context(std::string_view device, bool announce) {
     return ctx;
 }
 
+void synchronize(const OpContext& ctx) {
+    if (ctx.device != DeviceKind::cuda) return;
+#ifdef RPT_WITH_CUDA
+    const cudaError_t status = cudaStreamSynchronize(static_cast<cudaStream_t>(ctx.stream));
+    if (status != cudaSuccess)
+        throw std::runtime_error(std::string("cudaStreamSynchronize: ") + cudaGetErrorString(status));
+#endif
+}
+
 }  // namespace rpt

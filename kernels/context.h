@@ -14,4 +14,8 @@ int gpu_count();
 // stderr; "cuda" without a GPU is an error naming the flag. `announce` prints the choice.
 OpContext make_context(std::string_view device, bool announce);
 
+// Waits until every op enqueued on ctx has finished (a no-op on the CPU, where ops are
+// synchronous): what a wall-clock timer around GPU work needs.
+void synchronize(const OpContext& ctx);
+
 }  // namespace rpt

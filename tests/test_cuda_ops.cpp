@@ -22,6 +22,7 @@
 
 #include "kernels/cuda/device.h"
 #include "kernels/ops.h"
+#include "tests/test_util.h"
 
 namespace rpt {
 namespace {
@@ -30,10 +31,7 @@ constexpr double kTolerance = 1e-5;
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 constexpr int kTimedRepeats = 5;
 
-bool small_mode() {
-    const char* e = std::getenv("RPT_TEST_SMALL");
-    return e && *e && std::strcmp(e, "0") != 0;
-}
+using test::small_mode;
 
 #define SKIP_WITHOUT_GPU() \
     if (::rpt::cuda_device_count() == 0) GTEST_SKIP() << "no GPU"

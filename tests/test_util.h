@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -13,6 +14,13 @@
 namespace rpt::test {
 
 // Uniform floats in [lo, hi), seeded: the same data on every run.
+// RPT_TEST_SMALL=1: the GPU tests shrink their shapes (compute-sanitizer runs them
+// 10-100x slower; tools/gpu-check.sh sets it for memcheck and racecheck).
+inline bool small_mode() {
+    const char* e = std::getenv("RPT_TEST_SMALL");
+    return e && *e && std::strcmp(e, "0") != 0;
+}
+
 inline std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
     std::mt19937 rng(seed);
     std::uniform_real_distribution<float> dist(lo, hi);
