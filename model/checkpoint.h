@@ -4,6 +4,7 @@
 //   tokenizer.json            Hugging Face tokenizer
 //   optimizer.safetensors     AdamW moments (training checkpoints only)
 //   trainer_state.json        step, RNG and data cursor, run settings (training only)
+//   rpt_output.json           marks the directory as rpt's checkpoint (model/output_guard.h)
 // A directory is written whole into a temporary sibling and renamed into place, so a
 // crash never leaves a half-written checkpoint under the final name.
 #pragma once
