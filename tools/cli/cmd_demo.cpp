@@ -61,17 +61,17 @@ constexpr float kNtpContinueLr = 3e-4f;
 
 void stage(const char* what) { std::fprintf(stderr, "\n== %s\n", what); }
 
-// The demo's directory: a new one, an empty one, an earlier demo's (rerunning `make run`
-// replaces its files), or with --overwrite whatever is there (a file is replaced).
-void prepare_demo_directory(const DemoFlags& f) {
-    claim_directory_output("--out", f.out, kDemoOutput, f.overwrite);
+// The demo's directory, once its --out is claimed (a new one, an empty one, an earlier
+// demo's, whose files a rerun replaces, or with --overwrite whatever was there; a file
+// is replaced). Made only when the corpus is in hand, so a bad --corpus leaves nothing.
+void create_demo_directory(const DemoFlags& f) {
     if (std::filesystem::is_regular_file(f.out)) std::filesystem::remove(f.out);
     ensure_directory(f.out);
     write_output_marker(f.out, kDemoOutput);
 }
 
 void run_demo(DemoFlags f) {
-    prepare_demo_directory(f);
+    claim_directory_output("--out", f.out, kDemoOutput, f.overwrite);
     if (f.quick) {
         f.docs = 1500;
         f.pretrain_steps = 250;
@@ -86,6 +86,7 @@ void run_demo(DemoFlags f) {
 
     stage("1. corpus and tokenizer");
     const std::vector<std::string> texts = f.corpus.path.empty() ? synth_corpus(f.seed, f.docs) : f.corpus.load();
+    create_demo_directory(f);
     write_jsonl_corpus(dir + "/corpus.jsonl", texts);
     const ModelConfig preset = model_preset("tiny");
     const Tokenizer tokenizer = train_bpe(texts, preset.vocab_size, default_special_tokens());
