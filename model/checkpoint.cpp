@@ -38,7 +38,8 @@ std::vector<float> to_host(const Tensor& t) {
     return host;
 }
 
-// Moves a finished temporary directory onto `dir`, replacing what was there.
+}  // namespace
+
 void publish_directory(const std::string& tmp, const std::string& dir) {
     std::error_code ec;
     const std::string old = fmt::format("{}.old-{}", dir, getpid());
@@ -54,8 +55,6 @@ void publish_directory(const std::string& tmp, const std::string& dir) {
     }
     if (existed) fs::remove_all(old, ec);
 }
-
-}  // namespace
 
 void save_checkpoint(const std::string& dir, const Transformer& model, const Tokenizer& tokenizer,
                      const AdamW* optimizer, const TrainerState* state) {

@@ -51,6 +51,7 @@ std::string describe_contents(const fs::path& dir) {
         const std::string name = it->path().filename().string();
         if (count++ == 0 || name < first) first = name;
     }
+    if (count == 0) return "entries it cannot list";
     return count == 1 ? fmt::format("'{}'", first) : fmt::format("'{}' and {} more", first, count - 1);
 }
 

@@ -85,7 +85,7 @@ DEMO="demo --quick --device cpu"
 
 echo "bad input: outputs that are not rpt's own"
 table \
-  "pretrain onto a foreign directory   | thesis.tex   | $PRE --out thesis" \
+  "pretrain onto a foreign directory   | notes.md     | $PRE --out thesis" \
   "pretrain onto a file                | notes.txt    | $PRE --out notes.txt" \
   "pretrain onto a file, nested        | notes.txt/ck | $PRE --out notes.txt/ck" \
   "pretrain, fresh --metrics exists    | --metrics    | $PRE --out new --metrics notes.txt" \
@@ -115,7 +115,7 @@ table \
   "malformed config.json               | config.json         | pretrain --model badconfig --out new --steps 2 --device cpu" \
   "malformed tokenizer.json            | badtok.json         | pretrain --preset tiny --tokenizer badtok.json --out new" \
   "resume without trainer state        | --resume            | pretrain --resume infer --out infer --steps 4 --device cpu" \
-  "malformed positions names file:line | badpos.jsonl:2      | $TRAIN --out new --positions badpos.jsonl" \
+  "malformed positions names file:line | badpos.jsonl:2      | train --model ck --corpus corpus.jsonl --positions badpos.jsonl --out new --device cpu" \
   "missing template                    | nosuch.json         | $TRAIN --out new --template nosuch.json" \
   "malformed template field            | prompt_prefix       | $TRAIN --out new --template badtemplate.json" \
   "missing metrics to plot             | nosuch.jsonl        | plot --metrics nosuch.jsonl --out new.svg" \
@@ -224,7 +224,7 @@ else bad "pretrain beside temporaries" "$err"; fi
 allow "data synth beside a dead writer's file" data synth --out corpus2.jsonl --docs 5
 [ ! -e "corpus2.jsonl.tmp.$DEAD" ] && ok "a dead writer's corpus2.jsonl.tmp.PID is removed" || bad "file temporary left"
 mkdir -p "thesis.tmp-$DEAD"
-refuse "a refused command removes nothing" "thesis.tex" $PRE --out thesis
+refuse "a refused command removes nothing" "notes.md" $PRE --out thesis
 [ -d "thesis.tmp-$DEAD" ] && ok "  ... its temporaries stay too" || bad "a refused command removed a temporary"
 
 echo "$passed passed, $failed failed"

@@ -79,8 +79,7 @@ void run_convert(const ConvertFlags& f) {
             const fs::path src = fs::path(f.in) / name;
             if (fs::exists(src)) fs::copy_file(src, fs::path(tmp) / name);
         }
-        fs::remove_all(f.out);
-        fs::rename(tmp, f.out);
+        publish_directory(tmp, f.out);
     } catch (...) {
         std::error_code ec;
         fs::remove_all(tmp, ec);

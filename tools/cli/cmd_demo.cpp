@@ -29,6 +29,7 @@
 #include "rl/token_data.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/corpus_flags.h"
+#include "tools/cli/flag_checks.h"
 #include "tools/cli/output_flags.h"
 #include "tools/cli/plot.h"
 #include "tools/cli/rpt_flags.h"
@@ -265,7 +266,7 @@ void add_demo_command(CLI::App& app) {
     cmd->add_option("--rpt-steps", f->rpt_steps, "RPT steps")->check(CLI::PositiveNumber);
     cmd->add_option("--pretrain-steps", f->pretrain_steps, "pre-training steps")->check(CLI::PositiveNumber);
     cmd->add_option("--format-share", f->format_share, "share of pre-training tokens in template-formatted examples")
-        ->check(CLI::Range(0.0, 0.9));
+        ->check(closed_range(0.0, 0.9));
     f->corpus.add_file_flags_to(*cmd);
     cmd->callback([f]() { run_demo(*f); });
 }

@@ -162,7 +162,7 @@ void add_rpt_commands(CLI::App& app, const MpiRuntime& runtime) {
         cmd->add_option("--entropy-threshold", f->entropy_threshold, "train on positions above this entropy")
             ->check(non_negative());
         cmd->add_option("--heldout-fraction", f->heldout_fraction, "documents held out (as in pretrain)")
-            ->check(CLI::Range(0.0, 0.5));
+            ->check(closed_range(0.0, 0.5));
         add_rpt_flags(*cmd, f->rpt, f->values);
         f->model.add_zero_flag(*cmd);
         add_overwrite_flag(*cmd, f->overwrite, OutputRule::training);
@@ -178,7 +178,7 @@ void add_rpt_commands(CLI::App& app, const MpiRuntime& runtime) {
         cmd->add_option("--max-positions", f->max_positions, "evaluate at most N positions (spread evenly)");
         cmd->add_flag("--all-docs", f->all_docs, "evaluate positions of every document, not only held-out ones");
         cmd->add_option("--heldout-fraction", f->heldout_fraction, "documents held out (as in pretrain)")
-            ->check(CLI::Range(0.0, 0.5));
+            ->check(closed_range(0.0, 0.5));
         add_eval_flags(*cmd, f->eval, f->mode);
         add_split_flags(*cmd, f->splits);
         cmd->callback([f]() {
