@@ -138,6 +138,7 @@ $(ST_DIFF): $(BUILD)/tests/mpi/st_diff.o $(LIB)
 test: $(BUILD)/rpt_tests $(BUILD)/rpt $(ST_DIFF)
 	$(BUILD)/rpt_tests
 	bash tests/e2e/run_all.sh $(BUILD)/rpt
+	bash tests/e2e/bad_input.sh $(BUILD)/rpt
 	bash tests/mpi/run_mpi_tests.sh $(BUILD)
 ifeq ($(CUDA),1)
 	$(MAKE) --no-print-directory gpu-check-dry-run

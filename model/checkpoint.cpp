@@ -10,7 +10,9 @@
 #include <fmt/format.h>
 
 #include "model/file_io.h"
+#include "model/output_guard.h"
 #include "model/safetensors.h"
+#include "model/stale_temporaries.h"
 
 namespace rpt {
 namespace {
@@ -36,7 +38,8 @@ std::vector<float> to_host(const Tensor& t) {
     return host;
 }
 
-// Moves a finished temporary directory onto `dir`, replacing what was there.
+}  // namespace
+
 void publish_directory(const std::string& tmp, const std::string& dir) {
     std::error_code ec;
     const std::string old = fmt::format("{}.old-{}", dir, getpid());
@@ -53,8 +56,6 @@ void publish_directory(const std::string& tmp, const std::string& dir) {
     if (existed) fs::remove_all(old, ec);
 }
 
-}  // namespace
-
 void save_checkpoint(const std::string& dir, const Transformer& model, const Tokenizer& tokenizer,
                      const AdamW* optimizer, const TrainerState* state) {
     // Under data parallelism every rank calls this: the moments are gathered (ZeRO
@@ -69,10 +70,12 @@ void save_checkpoint(const std::string& dir, const Transformer& model, const Tok
     }
     const fs::path target(dir);
     if (target.has_parent_path()) ensure_directory(target.parent_path().string());
+    remove_stale_temporaries(dir);
     const std::string tmp = fmt::format("{}.tmp-{}", dir, getpid());
     fs::remove_all(tmp);
     ensure_directory(tmp);
     try {
+        write_output_marker(tmp, kCheckpointOutput);  // rpt may replace it on a rerun
         nlohmann::json config = model.config().to_hf_json();
         write_file_atomic(join(tmp, kConfigFile), config.dump(2) + "\n");
         tokenizer.save(join(tmp, kTokenizerFile));

@@ -4,6 +4,7 @@
 //   tokenizer.json            Hugging Face tokenizer
 //   optimizer.safetensors     AdamW moments (training checkpoints only)
 //   trainer_state.json        step, RNG and data cursor, run settings (training only)
+//   rpt_output.json           marks the directory as rpt's checkpoint (model/output_guard.h)
 // A directory is written whole into a temporary sibling and renamed into place, so a
 // crash never leaves a half-written checkpoint under the final name.
 #pragma once
@@ -41,6 +42,9 @@ void load_checkpoint_weights(const std::string& dir, Transformer& model);
 // The same into host memory (layout.total() floats), without a model: for conversions.
 void read_checkpoint_tensors(const std::string& dir, const ParameterLayout& layout, float* host);
 bool has_training_state(const std::string& dir);
+// Moves a finished temporary directory onto `dir`, replacing what was there (moved
+// aside first, so `dir` is never missing a checkpoint if the rename fails).
+void publish_directory(const std::string& tmp, const std::string& dir);
 // Restores AdamW moments (this rank's ZeRO shard of the stored full moments, so a run
 // resumes on any number of ranks) and returns the trainer state.
 TrainerState load_training_state(const std::string& dir, AdamW& optimizer);

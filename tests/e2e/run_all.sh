@@ -83,7 +83,10 @@ expect_success "convert to bf16" "$RPT" convert --in full --out conv16 --dtype b
 expect_success "convert back to f32" "$RPT" convert --in conv16 --out conv32 --dtype f32
 expect_success "generate from the converted checkpoint" "$RPT" generate --model conv32 --prompt "Problem:" \
   --greedy --max-new-tokens 3 --device cpu
-expect_error "convert onto an existing directory" "--force" "$RPT" convert --in full --out conv16 --dtype bf16
+expect_success "convert reruns onto its own output" "$RPT" convert --in full --out conv16 --dtype bf16
+mkdir -p mine && echo "my file" > mine/keep.txt
+expect_error "convert onto a directory it did not write" "--overwrite" "$RPT" convert --in full --out mine --dtype bf16
+[ "$(cat mine/keep.txt)" = "my file" ] && ok "  ... which is left as it was" || bad "convert touched mine/"
 if "$RPT" generate --model full --prompt "Problem:" --greedy --max-new-tokens 3 --device cpu --kv-dtype bf16 \
     >/dev/null 2>gen.err; then
   grep -q "KV cache .* in bf16" gen.err && ok "generate with a bf16 KV cache says so" || bad "generate KV report" "$(cat gen.err)"
@@ -130,6 +133,9 @@ if out=$("$RPT" demo --quick --out demo --device cpu 2>demo.err); then
 else
   bad "demo --quick" "$(tail -20 demo.err)"
 fi
+# A second `make run` reuses the directory; a bad --corpus stops it just after that check.
+expect_error "the demo reruns into its own directory" "nosuch.jsonl" "$RPT" demo --quick --out demo --device cpu \
+  --corpus nosuch.jsonl
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -112,6 +112,10 @@ expect_abort() {
 expect_abort "rank 1 fails at step 2" "rpt: error: rank 1: step 2: failure injected" --out f1 --debug-fail-at 1:2
 expect_abort "rank 0 fails at step 2" "rpt: error: rank 0: step 2: failure injected" --out f0 --debug-fail-at 0:2
 [ ! -e f1 ] && [ ! -e f0 ] && ok "no checkpoint after a failure" || bad "checkpoint written after a failure"
+mkdir -p foreign && echo "chapter 1" > foreign/thesis.tex
+expect_abort "--out onto a directory rpt did not write: refused, every rank ends" "thesis.tex" --out foreign
+[ "$(ls foreign)" = thesis.tex ] && [ "$(cat foreign/thesis.tex)" = "chapter 1" ] && ok "  ... and it is left as it was" \
+  || bad "the foreign directory was changed" "$(ls -la foreign)"
 expect_abort "NaN gradient on rank 1 stops with the step" "step 3: gradient norm is nan" --out fnan \
   --debug-nan-at 1:3 --checkpoint-every 2
 if [ -d fnan ] && grep -q '"step": 2' fnan/trainer_state.json && "$DIFF" fnan/model.safetensors fnan/model.safetensors 0 >/dev/null; then

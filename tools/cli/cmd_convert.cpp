@@ -18,9 +18,11 @@
 
 #include "model/checkpoint.h"
 #include "model/file_io.h"
+#include "model/output_guard.h"
 #include "model/parameters.h"
 #include "model/safetensors.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/output_flags.h"
 
 namespace rpt::cli {
 namespace {
@@ -40,7 +42,8 @@ constexpr DtypeNames kDtypes[] = {{"f32", "F32", "float32"}, {"bf16", "BF16", "b
 
 struct ConvertFlags {
     std::string in, out, dtype = "f32";
-    bool force = false;
+    bool overwrite = false;
+    bool force = false;  // the earlier name of --overwrite, kept for scripts
 };
 
 const DtypeNames& dtype_names(const std::string& flag) {
@@ -51,10 +54,9 @@ const DtypeNames& dtype_names(const std::string& flag) {
 
 void run_convert(const ConvertFlags& f) {
     const DtypeNames& dtype = dtype_names(f.dtype);
-    if (fs::exists(f.out) && !(fs::is_directory(f.out) && fs::is_empty(f.out)) && !f.force)
-        throw std::invalid_argument(fmt::format("--out {}: exists (add --force to replace it)", f.out));
-    if (fs::exists(f.out) && fs::equivalent(f.in, f.out))
+    if (fs::exists(f.out) && fs::exists(f.in) && fs::equivalent(f.in, f.out))
         throw std::invalid_argument("--in and --out name the same directory");
+    claim_directory_output("--out", f.out, kCheckpointOutput, f.overwrite || f.force);
 
     const ModelConfig config = read_checkpoint_config(f.in);
     const ParameterLayout layout(config);
@@ -65,6 +67,7 @@ void run_convert(const ConvertFlags& f) {
     fs::remove_all(tmp);
     ensure_directory(tmp);
     try {
+        write_output_marker(tmp, kCheckpointOutput);  // rpt may replace it on a rerun
         nlohmann::json j = nlohmann::json::parse(read_file((fs::path(f.in) / "config.json").string()));
         j["torch_dtype"] = dtype.torch;
         if (j.contains("dtype")) j["dtype"] = dtype.torch;  // transformers 5 spelling
@@ -76,8 +79,7 @@ void run_convert(const ConvertFlags& f) {
             const fs::path src = fs::path(f.in) / name;
             if (fs::exists(src)) fs::copy_file(src, fs::path(tmp) / name);
         }
-        fs::remove_all(f.out);
-        fs::rename(tmp, f.out);
+        publish_directory(tmp, f.out);
     } catch (...) {
         std::error_code ec;
         fs::remove_all(tmp, ec);
@@ -95,7 +97,8 @@ void add_convert_command(CLI::App& app) {
     cmd->add_option("--in", f->in, "checkpoint or Hugging Face Qwen2 directory (single file or sharded)")->required();
     cmd->add_option("--out", f->out, "output directory")->required();
     cmd->add_option("--dtype", f->dtype, "weights dtype: f32, bf16 or f16")->check(CLI::IsMember({"f32", "bf16", "f16"}));
-    cmd->add_flag("--force", f->force, "replace --out if it exists");
+    add_overwrite_flag(*cmd, f->overwrite, OutputRule::checkpoint);
+    cmd->add_flag("--force", f->force, "the same as --overwrite")->group("");
     cmd->callback([f]() { run_convert(*f); });
 }
 

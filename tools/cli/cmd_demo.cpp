@@ -17,6 +17,7 @@
 #include "model/bpe_trainer.h"
 #include "model/checkpoint.h"
 #include "model/file_io.h"
+#include "model/output_guard.h"
 #include "rl/corpus.h"
 #include "rl/evaluate.h"
 #include "rl/ntp_trainer.h"
@@ -28,6 +29,8 @@
 #include "rl/token_data.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/corpus_flags.h"
+#include "tools/cli/flag_checks.h"
+#include "tools/cli/output_flags.h"
 #include "tools/cli/plot.h"
 #include "tools/cli/rpt_flags.h"
 
@@ -37,6 +40,7 @@ namespace {
 struct DemoFlags {
     std::string out = "build/demo";
     bool quick = false;
+    bool overwrite = false;  // write into an --out that is not an earlier demo directory
     uint64_t seed = 1;
     std::string device = "auto";
     // Sizes (the --quick preset shrinks them).
@@ -58,7 +62,17 @@ constexpr float kNtpContinueLr = 3e-4f;
 
 void stage(const char* what) { std::fprintf(stderr, "\n== %s\n", what); }
 
+// The demo's directory, once its --out is claimed (a new one, an empty one, an earlier
+// demo's, whose files a rerun replaces, or with --overwrite whatever was there; a file
+// is replaced). Made only when the corpus is in hand, so a bad --corpus leaves nothing.
+void create_demo_directory(const DemoFlags& f) {
+    if (std::filesystem::is_regular_file(f.out)) std::filesystem::remove(f.out);
+    ensure_directory(f.out);
+    write_output_marker(f.out, kDemoOutput);
+}
+
 void run_demo(DemoFlags f) {
+    claim_directory_output("--out", f.out, kDemoOutput, f.overwrite);
     if (f.quick) {
         f.docs = 1500;
         f.pretrain_steps = 250;
@@ -68,12 +82,12 @@ void run_demo(DemoFlags f) {
         f.eval_points = 3;
     }
     const auto t_start = std::chrono::steady_clock::now();
-    ensure_directory(f.out);
     const std::string dir = f.out;
     const OpContext ctx = make_context(f.device, true);
 
     stage("1. corpus and tokenizer");
     const std::vector<std::string> texts = f.corpus.path.empty() ? synth_corpus(f.seed, f.docs) : f.corpus.load();
+    create_demo_directory(f);
     write_jsonl_corpus(dir + "/corpus.jsonl", texts);
     const ModelConfig preset = model_preset("tiny");
     const Tokenizer tokenizer = train_bpe(texts, preset.vocab_size, default_special_tokens());
@@ -246,12 +260,13 @@ void add_demo_command(CLI::App& app) {
     auto f = std::make_shared<DemoFlags>();
     cmd->add_option("--out", f->out, "output directory");
     cmd->add_flag("--quick", f->quick, "a small run (about 2 minutes) for CI");
+    add_overwrite_flag(*cmd, f->overwrite, OutputRule::demo);
     cmd->add_option("--seed", f->seed, "seed of everything");
     cmd->add_option("--device", f->device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
     cmd->add_option("--rpt-steps", f->rpt_steps, "RPT steps")->check(CLI::PositiveNumber);
     cmd->add_option("--pretrain-steps", f->pretrain_steps, "pre-training steps")->check(CLI::PositiveNumber);
     cmd->add_option("--format-share", f->format_share, "share of pre-training tokens in template-formatted examples")
-        ->check(CLI::Range(0.0, 0.9));
+        ->check(closed_range(0.0, 0.9));
     f->corpus.add_file_flags_to(*cmd);
     cmd->callback([f]() { run_demo(*f); });
 }
@@ -261,10 +276,13 @@ void add_plot_command(CLI::App& app) {
     auto files = std::make_shared<std::vector<std::string>>();
     auto out = std::make_shared<std::string>("curves.svg");
     auto x = std::make_shared<std::string>("flops");
+    auto overwrite = std::make_shared<bool>(false);
     cmd->add_option("--metrics", *files, "metrics JSONL files (label = file name)")->required()->check(CLI::ExistingFile);
     cmd->add_option("--out", *out, "image to write (.svg or .png)");
     cmd->add_option("--x", *x, "x axis: flops or step")->check(CLI::IsMember({"flops", "step"}));
-    cmd->callback([files, out, x]() {
+    add_overwrite_flag(*cmd, *overwrite, OutputRule::file);
+    cmd->callback([files, out, x, overwrite]() {
+        claim_file_output("--out", *out, *overwrite);
         std::vector<PlotSeries> runs;
         for (const std::string& path : *files) runs.push_back({path, std::filesystem::path(path).stem().string()});
         plot_metrics(runs, *out, *x);

@@ -20,6 +20,7 @@
 #include "rl/special_tokens.h"
 #include "rl/templates.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/flag_checks.h"
 #include "tools/cli/rpt_flags.h"
 
 namespace rpt::cli {
@@ -147,8 +148,8 @@ void add_generate_command(CLI::App& app) {
                                 kNoTemplate, kR1Chat));
     cmd->add_option("--max-new-tokens", f->max_new_tokens, "most tokens to generate")->check(CLI::Range(1, 1 << 20));
     auto* greedy = cmd->add_flag("--greedy", f->greedy, "always take the most likely token");
-    cmd->add_option("--temperature", f->temperature, "sampling temperature")->check(CLI::Range(0.0f, 100.0f))->excludes(greedy);
-    cmd->add_option("--top-p", f->top_p, "nucleus mass kept, in (0, 1]")->check(CLI::Range(0.0f, 1.0f))->excludes(greedy);
+    cmd->add_option("--temperature", f->temperature, "sampling temperature")->check(positive())->excludes(greedy);
+    cmd->add_option("--top-p", f->top_p, "nucleus mass kept, in (0, 1]")->check(probability_mass())->excludes(greedy);
     cmd->add_option("--top-k", f->top_k, "keep the k most likely tokens (0: all)")->check(CLI::NonNegativeNumber)->excludes(greedy);
     cmd->add_option("--seed", f->seed, "sampling seed");
     cmd->add_option("--device", f->device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));

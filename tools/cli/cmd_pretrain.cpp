@@ -15,7 +15,9 @@
 #include "rl/special_tokens.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/corpus_flags.h"
+#include "tools/cli/flag_checks.h"
 #include "tools/cli/model_setup.h"
+#include "tools/cli/output_flags.h"
 
 namespace rpt::cli {
 namespace {
@@ -28,6 +30,7 @@ struct PretrainFlags {
     float format_share = 0.0f;  // share of template-formatted examples in the stream
     std::string template_name = "compact";
     int format_context = 48;
+    bool overwrite = false;  // replace an --out that is not rpt's checkpoint
     // "RANK:STEP", hidden: exercise the failure paths (an error, a NaN gradient).
     std::string debug_fail_at, debug_nan_at;
 };
@@ -45,6 +48,7 @@ void parse_rank_step(const char* flag, const std::string& spec, int& rank, int64
 }
 
 void run_pretrain(const PretrainFlags& f, const MpiRuntime& runtime) {
+    if (runtime.rank() == 0) claim_training_outputs(f.model.out, f.model.resume, f.ntp.metrics_path, f.overwrite);
     const std::vector<std::string> docs = f.corpus.load();
     ModelSetup setup = setup_model(f.model, docs, /*with_optimizer=*/true, &runtime);
     const bool root = setup.comm->is_root();
@@ -84,6 +88,7 @@ void add_pretrain_command(CLI::App& app, const MpiRuntime& runtime) {
     f->corpus.add_to(*cmd);
     f->model.add_to(*cmd, "output checkpoint directory");
     f->model.add_zero_flag(*cmd);
+    add_overwrite_flag(*cmd, f->overwrite, OutputRule::training);
     NtpOptions& o = f->ntp;
     cmd->add_option("--steps", o.steps, "optimizer steps in total")->check(CLI::PositiveNumber);
     cmd->add_option("--stop-at", o.stop_at, "stop after this step (checkpointed; --resume continues)")
@@ -91,15 +96,15 @@ void add_pretrain_command(CLI::App& app, const MpiRuntime& runtime) {
     cmd->add_option("--batch", o.batch_size, "sequences per micro-batch")->check(CLI::PositiveNumber);
     cmd->add_option("--seq", o.seq_len, "tokens per sequence")->check(CLI::PositiveNumber);
     cmd->add_option("--grad-accum", o.grad_accum, "micro-batches per step")->check(CLI::PositiveNumber);
-    cmd->add_option("--lr", o.adamw.lr, "peak learning rate")->check(CLI::PositiveNumber);
-    cmd->add_option("--min-lr-ratio", o.min_lr_ratio, "cosine floor as a fraction of the peak")->check(CLI::Range(0.0, 1.0));
+    cmd->add_option("--lr", o.adamw.lr, "peak learning rate")->check(positive());
+    cmd->add_option("--min-lr-ratio", o.min_lr_ratio, "cosine floor as a fraction of the peak")->check(fraction());
     cmd->add_option("--warmup", o.warmup_steps, "linear warmup steps")->check(CLI::NonNegativeNumber);
     cmd->add_option("--weight-decay", o.adamw.weight_decay, "AdamW decoupled weight decay (matrices only)")
-        ->check(CLI::NonNegativeNumber);
-    cmd->add_option("--beta1", o.adamw.beta1, "AdamW beta1")->check(CLI::Range(0.0, 1.0));
-    cmd->add_option("--beta2", o.adamw.beta2, "AdamW beta2")->check(CLI::Range(0.0, 1.0));
+        ->check(non_negative());
+    cmd->add_option("--beta1", o.adamw.beta1, "AdamW beta1")->check(below_one());
+    cmd->add_option("--beta2", o.adamw.beta2, "AdamW beta2")->check(below_one());
     cmd->add_option("--grad-clip", o.adamw.max_grad_norm, "clip the global gradient norm (0: off)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(non_negative());
     cmd->add_option("--eval-every", o.eval_every, "held-out evaluation every N steps (0: at the end)")
         ->check(CLI::NonNegativeNumber);
     cmd->add_option("--eval-docs", o.eval_docs, "held-out documents per evaluation")->check(CLI::PositiveNumber);
@@ -109,11 +114,11 @@ void add_pretrain_command(CLI::App& app, const MpiRuntime& runtime) {
     cmd->add_option("--data-seed", o.seed, "seed of batch sampling");
     cmd->add_option("--format-share", f->format_share,
                     "share of the stream in RPT-template examples (the true next token as answer)")
-        ->check(CLI::Range(0.0, 0.9));
+        ->check(closed_range(0.0, 0.9));
     cmd->add_option("--template", f->template_name, "template of those examples");
     cmd->add_option("--format-context", f->format_context, "left context tokens of those examples")
         ->check(CLI::PositiveNumber);
-    cmd->add_option("--heldout-fraction", f->heldout_fraction, "share of documents held out")->check(CLI::Range(0.0, 0.5));
+    cmd->add_option("--heldout-fraction", f->heldout_fraction, "share of documents held out")->check(closed_range(0.0, 0.5));
     cmd->add_option("--metrics", o.metrics_path, "write one JSON object per step to this file");
     cmd->add_flag("--skip-nonfinite", o.adamw.skip_nonfinite,
                   "skip a step whose loss or gradient norm is NaN/inf (default: stop with the step number)");

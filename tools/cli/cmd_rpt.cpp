@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "model/output_guard.h"
 #include "rl/corpus.h"
 #include "rl/evaluate.h"
 #include "rl/positions.h"
@@ -13,7 +14,9 @@
 #include "rl/token_data.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/corpus_flags.h"
+#include "tools/cli/flag_checks.h"
 #include "tools/cli/model_setup.h"
+#include "tools/cli/output_flags.h"
 #include "tools/cli/rpt_flags.h"
 
 namespace rpt::cli {
@@ -43,9 +46,11 @@ struct FilterFlags {
     size_t max_docs = 0;
     EntropySplits splits;
     float train_threshold = 0.5f;
+    bool overwrite = false;
 };
 
 void run_filter(const FilterFlags& f) {
+    claim_file_output("--out", f.out, f.overwrite);
     const std::vector<std::string> texts = f.corpus.load();
     ModelSetup setup = setup_model(f.model, texts, false);
     const size_t n = f.max_docs > 0 ? std::min(f.max_docs, texts.size()) : texts.size();
@@ -74,9 +79,11 @@ struct TrainFlags {
     RptFlagValues values;
     float entropy_threshold = 0.5f;
     double heldout_fraction = 0.05;
+    bool overwrite = false;  // replace an --out that is not rpt's checkpoint
 };
 
 void run_train(TrainFlags f, const MpiRuntime& runtime) {
+    if (runtime.rank() == 0) claim_training_outputs(f.model.out, f.model.resume, f.rpt.metrics_path, f.overwrite);
     finish_rpt_options(f.rpt, f.values);
     f.rpt.out_dir = f.model.out;
     const PromptTemplate format = load_template(f.template_name);
@@ -136,7 +143,9 @@ void add_rpt_commands(CLI::App& app, const MpiRuntime& runtime) {
         cmd->add_option("--out", f->out, "positions JSONL to write")->required();
         cmd->add_option("--seq", f->seq_len, "window length")->check(CLI::PositiveNumber);
         cmd->add_option("--max-docs", f->max_docs, "score only the first N documents (0: all)");
-        cmd->add_option("--train-threshold", f->train_threshold, "entropy a training position must exceed");
+        cmd->add_option("--train-threshold", f->train_threshold, "entropy a training position must exceed")
+            ->check(non_negative());
+        add_overwrite_flag(*cmd, f->overwrite, OutputRule::file);
         add_split_flags(*cmd, f->splits);
         cmd->callback([f]() {
             if (f->model.model_dir.empty()) throw std::invalid_argument("--model: the proxy checkpoint is required");
@@ -150,11 +159,13 @@ void add_rpt_commands(CLI::App& app, const MpiRuntime& runtime) {
         f->model.add_to(*cmd, "output checkpoint directory");
         cmd->add_option("--positions", f->positions, "positions JSONL from `rpt filter`")->required();
         cmd->add_option("--template", f->template_name, "compact, v0-r1-distill, or a template JSON file");
-        cmd->add_option("--entropy-threshold", f->entropy_threshold, "train on positions above this entropy");
+        cmd->add_option("--entropy-threshold", f->entropy_threshold, "train on positions above this entropy")
+            ->check(non_negative());
         cmd->add_option("--heldout-fraction", f->heldout_fraction, "documents held out (as in pretrain)")
-            ->check(CLI::Range(0.0, 0.5));
+            ->check(closed_range(0.0, 0.5));
         add_rpt_flags(*cmd, f->rpt, f->values);
         f->model.add_zero_flag(*cmd);
+        add_overwrite_flag(*cmd, f->overwrite, OutputRule::training);
         cmd->callback([f, &runtime]() { run_train(*f, runtime); });
     }
     {
@@ -167,7 +178,7 @@ void add_rpt_commands(CLI::App& app, const MpiRuntime& runtime) {
         cmd->add_option("--max-positions", f->max_positions, "evaluate at most N positions (spread evenly)");
         cmd->add_flag("--all-docs", f->all_docs, "evaluate positions of every document, not only held-out ones");
         cmd->add_option("--heldout-fraction", f->heldout_fraction, "documents held out (as in pretrain)")
-            ->check(CLI::Range(0.0, 0.5));
+            ->check(closed_range(0.0, 0.5));
         add_eval_flags(*cmd, f->eval, f->mode);
         add_split_flags(*cmd, f->splits);
         cmd->callback([f]() {

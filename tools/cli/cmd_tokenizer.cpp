@@ -6,8 +6,10 @@
 
 #include "model/bpe_trainer.h"
 #include "rl/special_tokens.h"
+#include "model/output_guard.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/corpus_flags.h"
+#include "tools/cli/output_flags.h"
 
 namespace rpt::cli {
 namespace {
@@ -16,6 +18,7 @@ struct TokenizerFlags {
     CorpusFlags corpus;
     int vocab = 512;
     std::string out;
+    bool overwrite = false;
 };
 
 }  // namespace
@@ -29,7 +32,9 @@ void add_tokenizer_command(CLI::App& app) {
     train->add_option("--vocab", flags->vocab, "vocabulary size, special tokens included")
         ->check(CLI::Range(256 + 8, 1 << 20));
     train->add_option("--out", flags->out, "output tokenizer.json")->required();
+    add_overwrite_flag(*train, flags->overwrite, OutputRule::file);
     train->callback([flags]() {
+        claim_file_output("--out", flags->out, flags->overwrite);
         const auto t0 = std::chrono::steady_clock::now();
         const Tokenizer tokenizer = train_bpe(flags->corpus.load(), flags->vocab, default_special_tokens());
         tokenizer.save(flags->out);

@@ -5,12 +5,20 @@
 
 #include <fmt/format.h>
 
+#include "tools/cli/flag_checks.h"
+
 namespace rpt::cli {
+namespace {
+
+// 1 PiB: far above any machine, and small enough that the byte count fits a size_t.
+constexpr double kMaxKvBudgetMb = double(1 << 30);
+
+}  // namespace
 
 void add_split_flags(CLI::App& command, EntropySplits& s) {
-    command.add_option("--easy", s.easy, "entropy threshold of the easy split")->check(CLI::NonNegativeNumber);
-    command.add_option("--medium", s.medium, "entropy threshold of the medium split")->check(CLI::NonNegativeNumber);
-    command.add_option("--hard", s.hard, "entropy threshold of the hard split")->check(CLI::NonNegativeNumber);
+    command.add_option("--easy", s.easy, "entropy threshold of the easy split")->check(non_negative());
+    command.add_option("--medium", s.medium, "entropy threshold of the medium split")->check(non_negative());
+    command.add_option("--hard", s.hard, "entropy threshold of the hard split")->check(non_negative());
 }
 
 void add_kv_dtype_flag(CLI::App& command, KvDType& dtype) {
@@ -29,14 +37,14 @@ void add_rpt_flags(CLI::App& cmd, RptOptions& o, RptFlagValues& values) {
     cmd.add_option("--max-new-tokens", o.max_new_tokens, "response budget per rollout")->check(CLI::PositiveNumber);
     cmd.add_option("--context-tokens", o.context_tokens, "left context shown to the policy")->check(CLI::PositiveNumber);
     cmd.add_option("--truth-tokens", o.truth_tokens, "ground-truth tokens kept for the reward")->check(CLI::PositiveNumber);
-    cmd.add_option("--temperature", o.temperature, "sampling temperature")->check(CLI::PositiveNumber);
-    cmd.add_option("--top-p", o.top_p, "nucleus mass")->check(CLI::Range(0.0, 1.0));
+    cmd.add_option("--temperature", o.temperature, "sampling temperature")->check(positive());
+    cmd.add_option("--top-p", o.top_p, "nucleus mass, in (0, 1]")->check(probability_mass());
     cmd.add_option("--top-k", o.top_k, "keep the k most likely tokens (0: all)")->check(CLI::NonNegativeNumber);
     cmd.add_flag("--dynamic-sampling", o.dynamic_sampling, "drop groups whose rewards are all equal and refill");
-    cmd.add_option("--clip-low", o.grpo.loss.clip_low, "PPO ratio clip below 1")->check(CLI::Range(0.0, 1.0));
-    cmd.add_option("--clip-high", o.grpo.loss.clip_high, "PPO ratio clip above 1")->check(CLI::NonNegativeNumber);
+    cmd.add_option("--clip-low", o.grpo.loss.clip_low, "PPO ratio clip below 1")->check(below_one());
+    cmd.add_option("--clip-high", o.grpo.loss.clip_high, "PPO ratio clip above 1")->check(non_negative());
     cmd.add_option("--kl-beta", o.grpo.loss.kl_beta, "weight of the k3 KL to the starting policy (0: off)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(non_negative());
     cmd.add_option("--aggregation", values.aggregation, "token-mean, seq-mean-token-mean or dr-grpo")
         ->check(CLI::IsMember({"token-mean", "seq-mean-token-mean", "dr-grpo"}));
     cmd.add_flag("!--no-std-scale", o.grpo.scale_by_std, "advantages without std division (Dr. GRPO)");
@@ -47,13 +55,14 @@ void add_rpt_flags(CLI::App& cmd, RptOptions& o, RptFlagValues& values) {
                    "GRPO update rows: shared (each group's prompt computed once) or separate (one row per "
                    "response, the prompt recomputed each time); same gradient")
         ->check(CLI::IsMember({"shared", "separate"}));
-    cmd.add_option("--lr", o.adamw.lr, "learning rate")->check(CLI::PositiveNumber);
+    cmd.add_option("--lr", o.adamw.lr, "learning rate")->check(positive());
     cmd.add_option("--warmup", o.warmup_steps, "linear warmup steps")->check(CLI::NonNegativeNumber);
-    cmd.add_option("--min-lr-ratio", o.min_lr_ratio, "cosine floor (1: constant)")->check(CLI::Range(0.0, 1.0));
-    cmd.add_option("--weight-decay", o.adamw.weight_decay, "AdamW weight decay")->check(CLI::NonNegativeNumber);
+    cmd.add_option("--min-lr-ratio", o.min_lr_ratio, "cosine floor (1: constant)")->check(fraction());
+    cmd.add_option("--weight-decay", o.adamw.weight_decay, "AdamW weight decay")->check(non_negative());
     cmd.add_option("--grad-clip", o.adamw.max_grad_norm, "global gradient-norm clip (0: off)")
-        ->check(CLI::NonNegativeNumber);
-    cmd.add_option("--kv-budget-mb", values.kv_budget_mb, "largest KV cache allowed (MiB)")->check(CLI::PositiveNumber);
+        ->check(non_negative());
+    cmd.add_option("--kv-budget-mb", values.kv_budget_mb, "largest KV cache allowed (MiB)")
+        ->check(positive_at_most(kMaxKvBudgetMb));
     add_kv_dtype_flag(cmd, o.kv_dtype);
     cmd.add_option("--rl-seed", o.seed, "seed of context sampling and rollouts");
     cmd.add_option("--metrics", o.metrics_path, "write one JSON object per step to this file");
@@ -77,7 +86,7 @@ void add_eval_flags(CLI::App& cmd, EvalOptions& o, std::string& mode) {
     cmd.add_option("--mode", mode, "standard, reasoning or both")->check(CLI::IsMember({"standard", "reasoning", "both"}));
     cmd.add_flag("!--sampled", o.greedy, "reasoning mode samples at --eval-temperature instead of greedy decoding");
     cmd.add_option("--eval-temperature", o.temperature, "temperature of sampled reasoning mode")
-        ->check(CLI::PositiveNumber);
+        ->check(positive());
     cmd.add_option("--eval-context-tokens", o.context_tokens, "left context shown")->check(CLI::PositiveNumber);
     cmd.add_option("--eval-max-new-tokens", o.max_new_tokens, "reasoning response budget")->check(CLI::PositiveNumber);
     add_kv_dtype_flag(cmd, o.kv_dtype);
