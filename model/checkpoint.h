@@ -4,6 +4,7 @@
 //   tokenizer.json            Hugging Face tokenizer
 //   optimizer.safetensors     AdamW moments (training checkpoints only)
 //   trainer_state.json        step, RNG and data cursor, run settings (training only)
+//   reference.safetensors     the frozen KL reference of an RPT run (only with one)
 // A directory is written whole into a temporary sibling and renamed into place, so a
 // crash never leaves a half-written checkpoint under the final name.
 #pragma once
@@ -25,13 +26,33 @@ struct TrainerState {
     uint64_t rng_state = 0;    // the trainer's SplitMix state
     uint64_t data_cursor = 0;  // next batch index into the training stream
     nlohmann::json extra = nlohmann::json::object();  // trainer-specific settings and counters
+    // The settings that define the run (rl/run_settings.h); null in checkpoints written
+    // before they were recorded, and for runs started outside the command line.
+    nlohmann::json run = nullptr;
 };
+
+// trainer_state.json as stored: the state, and the optimizer's own step count.
+struct StoredTrainerState {
+    TrainerState state;
+    int64_t optimizer_steps = 0;
+};
+
+// Parses the text of a trainer_state.json (`origin` names it in errors); validates every
+// field's type, throws std::runtime_error on anything else. Pure: a fuzz target's entry.
+StoredTrainerState parse_trainer_state(const std::string& text, const std::string& origin);
 
 // `optimizer` and `state` may be null (an inference-only checkpoint). With an optimizer
 // on a multi-rank Comm this is collective: every rank calls it, the full moments are
 // gathered (ZeRO), and rank 0 alone writes.
+// `reference` (optional): the frozen reference model of an RPT run with a KL term.
 void save_checkpoint(const std::string& dir, const Transformer& model, const Tokenizer& tokenizer,
-                     const AdamW* optimizer, const TrainerState* state);
+                     const AdamW* optimizer, const TrainerState* state, const Transformer* reference = nullptr);
+
+// Removes the temporary directories (`dir`.tmp-PID, `dir`.old-PID) that a process killed
+// while writing `dir` left behind, when that PID is no longer alive, saying so on stderr.
+// If `dir` itself is missing (killed between the two renames of a file system without an
+// atomic exchange), its moved-aside previous version is put back instead.
+void remove_stale_temp_dirs(const std::string& dir);
 
 ModelConfig read_checkpoint_config(const std::string& dir);
 Tokenizer read_checkpoint_tokenizer(const std::string& dir);
@@ -41,6 +62,11 @@ void load_checkpoint_weights(const std::string& dir, Transformer& model);
 // The same into host memory (layout.total() floats), without a model: for conversions.
 void read_checkpoint_tensors(const std::string& dir, const ParameterLayout& layout, float* host);
 bool has_training_state(const std::string& dir);
+// The "run" record of dir/trainer_state.json (null when it has none).
+nlohmann::json read_run_record(const std::string& dir);
+bool has_reference_weights(const std::string& dir);
+// Loads dir/reference.safetensors into `reference` (names and shapes checked).
+void load_reference_weights(const std::string& dir, Transformer& reference);
 // Restores AdamW moments (this rank's ZeRO shard of the stored full moments, so a run
 // resumes on any number of ranks) and returns the trainer state.
 TrainerState load_training_state(const std::string& dir, AdamW& optimizer);
