@@ -79,6 +79,8 @@ RunSettings pretrain_run_settings(PretrainFlags& f) {
 
 void run_pretrain(const PretrainFlags& f, const RunSettings& settings, const nlohmann::json& resumed,
                   const MpiRuntime& runtime) {
+    // What a killed run left beside its output goes first (rank 0 alone writes there).
+    if (runtime.rank() == 0) remove_stale_temp_dirs(f.model.out);
     const std::vector<std::string> docs = f.corpus.load();
     ModelSetup setup = setup_model(f.model, docs, /*with_optimizer=*/true, &runtime);
     setup.state.run = run_record(settings, resumed, setup.tokenizer, f.model);

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "model/checkpoint.h"
 #include "rl/corpus.h"
 #include "rl/evaluate.h"
 #include "rl/positions.h"
@@ -97,6 +98,8 @@ void run_train(TrainFlags f, const RunSettings& settings, const nlohmann::json& 
     f.rpt.out_dir = f.model.out;
     f.rpt.resume_dir = f.model.resume;
     const PromptTemplate format = load_template(f.template_name);
+    // What a killed run left beside its output goes first (rank 0 alone writes there).
+    if (runtime.rank() == 0) remove_stale_temp_dirs(f.model.out);
     const std::vector<std::string> texts = f.corpus.load();
     ModelSetup setup = setup_model(f.model, texts, true, &runtime);
     setup.state.run = run_record(settings, resumed, setup.tokenizer, f.model);
