@@ -248,8 +248,11 @@ StoredTrainerState parse_trainer_state(const std::string& text, const std::strin
         throw std::runtime_error(fmt::format("{}: invalid JSON: {}", origin, e.what()));
     }
     if (!j.is_object()) throw std::runtime_error(fmt::format("{}: expected a JSON object", origin));
+    // Integers must be JSON integers: a float out of range would be undefined as one.
     auto field = [&](const char* key) -> const nlohmann::json& {
         if (!j.contains(key)) throw std::runtime_error(fmt::format("{}: missing field '{}'", origin, key));
+        if (!j[key].is_number_integer())
+            throw std::runtime_error(fmt::format("{}: field '{}' must be an integer", origin, key));
         return j[key];
     };
     StoredTrainerState stored;

@@ -32,8 +32,8 @@ std::string describe_fingerprint(const json& j) {
     if (j.is_null()) return "(none)";
     const std::string path = j.at("path").get<std::string>();
     if (!j.contains("bytes")) return fmt::format("{}, unreadable", path);
-    return fmt::format("{}, {} bytes, first-MiB FNV-1a {}", path, j.at("bytes").get<uint64_t>(),
-                       j.at("first_mib_fnv1a64").get<std::string>());
+    const uint64_t bytes = recorded_setting_value<uint64_t>(j.at("bytes"));
+    return fmt::format("{}, {} bytes, first-MiB FNV-1a {}", path, bytes, j.at("first_mib_fnv1a64").get<std::string>());
 }
 
 // Same contents: both absent, or both readable with equal size and head hash.
@@ -129,6 +129,9 @@ std::vector<std::string> RunSettings::resume(const json& run, const FlagGiven& g
                                                "continuing with this file",
                                                s.flag, s.describe(now), s.describe(*it)));
         } catch (const json::exception& e) {
+            throw std::runtime_error(fmt::format("{}/trainer_state.json: recorded run setting {} is malformed: {}",
+                                                 origin, s.flag, e.what()));
+        } catch (const std::domain_error& e) {
             throw std::runtime_error(fmt::format("{}/trainer_state.json: recorded run setting {} is malformed: {}",
                                                  origin, s.flag, e.what()));
         }

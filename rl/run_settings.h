@@ -17,7 +17,9 @@
 #pragma once
 
 #include <functional>
+#include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <fmt/format.h>
@@ -50,13 +52,26 @@ inline std::string describe_setting_value(const std::string& value) {
     return value.empty() ? "(none)" : value;
 }
 
+// A recorded value as T. Numbers must be numbers of the right kind (a float is never
+// converted to an integer: out of range that would be undefined); other mismatches throw
+// nlohmann's type_error.
+template <class T>
+T recorded_setting_value(const nlohmann::json& j) {
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+        if (!j.is_number_integer()) throw std::domain_error("expected an integer, found " + j.dump());
+    } else if constexpr (std::is_floating_point_v<T>) {
+        if (!j.is_number()) throw std::domain_error("expected a number, found " + j.dump());
+    }
+    return j.get<T>();
+}
+
 // A setting of type T seen through a getter and a setter (e.g. an enum by its name).
 template <class T>
 RunSetting value_setting(const std::string& flag, std::function<T()> get, std::function<void(const T&)> set) {
     return RunSetting{flag,
                       [get] { return nlohmann::json(get()); },
-                      [set](const nlohmann::json& j) { set(j.get<T>()); },
-                      [](const nlohmann::json& j) { return describe_setting_value(j.get<T>()); },
+                      [set](const nlohmann::json& j) { set(recorded_setting_value<T>(j)); },
+                      [](const nlohmann::json& j) { return describe_setting_value(recorded_setting_value<T>(j)); },
                       nullptr};
 }
 
