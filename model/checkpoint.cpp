@@ -45,7 +45,8 @@ std::vector<float> to_host(const Tensor& t) {
 void write_weights(const std::string& path, const Transformer& model) {
     const std::vector<float> params = to_host(model.params().flat);
     std::vector<SafetensorsTensorRef> tensors;
-    for (const ParameterEntry& e : model.layout().entries()) tensors.push_back({e.name, e.shape, params.data() + e.offset});
+    for (const ParameterEntry& e : model.layout().entries())
+        tensors.push_back({e.name, e.shape, params.data() + e.offset});
     write_safetensors_f32(path, tensors, {{"format", "pt"}});
 }
 

@@ -93,7 +93,8 @@ RunSettings train_run_settings(TrainFlags& f) {
 }
 
 void run_train(TrainFlags f, const RunSettings& settings, const nlohmann::json& resumed, const MpiRuntime& runtime) {
-    if (f.positions.empty()) throw std::invalid_argument("--positions: the positions JSONL of `rpt filter` is required");
+    if (f.positions.empty())
+        throw std::invalid_argument("--positions: the positions JSONL of `rpt filter` is required");
     finish_rpt_options(f.rpt, f.values);
     f.rpt.out_dir = f.model.out;
     f.rpt.resume_dir = f.model.resume;

@@ -35,7 +35,8 @@ void add_rpt_settings(RunSettings& s, RptOptions& o, RptFlagValues& v) {
     // Recorded as the flag reads (true: no std division), not as the field it clears.
     bool& scale_by_std = o.grpo.scale_by_std;
     s.add(value_setting<bool>(
-        "--no-std-scale", [&scale_by_std] { return !scale_by_std; }, [&scale_by_std](const bool& no) { scale_by_std = !no; }));
+        "--no-std-scale", [&scale_by_std] { return !scale_by_std; },
+        [&scale_by_std](const bool& no_std_scale) { scale_by_std = !no_std_scale; }));
     s.add("--updates-per-batch", o.grpo.updates_per_batch);
     s.add("--micro-batch", o.grpo.micro_batch_rows);
     s.add("--prompt-layout", v.prompt_layout);
