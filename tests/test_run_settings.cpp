@@ -275,7 +275,7 @@ TEST(RptResume, WithAKlReferenceIsBitForBitTheUninterruptedRun) {
     o.group_size = 4;
     o.max_new_tokens = 3;
     o.context_tokens = 16;
-    o.steps = 4;
+    o.steps = 3;
     o.adamw.lr = 1e-2f;
     o.adamw.weight_decay = 0.5f;
     o.grpo.loss.kl_beta = 0.5f;
