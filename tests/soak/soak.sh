@@ -12,6 +12,9 @@ set -u
 RPT=$(realpath "${1:-build/rpt}")
 KILLS=${2:-20}
 PRESET=${3:-tiny}
+# One thread per process: the model is tiny, and spinning OpenMP threads on a loaded
+# machine make every life slow.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
@@ -106,10 +109,10 @@ echo "soak: setup ($PRESET, $KILLS kills per command)"
   || fail "filter"
 
 echo "soak: pretrain"
-soak pretrain pretrain 40 "" -- --preset "$PRESET" --corpus corpus.jsonl --tokenizer tok.json --steps 40 --batch 2 \
-  --seq 64 --seed 3 --data-seed 5 --lr 2e-3 --warmup 4 --eval-every 10 --eval-docs 2 --checkpoint-every 1 --device cpu
+soak pretrain pretrain 16 "" -- --preset "$PRESET" --corpus corpus.jsonl --tokenizer tok.json --steps 16 --batch 2 \
+  --seq 64 --seed 3 --data-seed 5 --lr 2e-3 --warmup 4 --eval-every 5 --eval-docs 2 --checkpoint-every 1 --device cpu
 echo "soak: train"
-soak train train 16 reference.safetensors -- --model start --corpus corpus.jsonl --positions pos.jsonl --steps 16 \
+soak train train 8 reference.safetensors -- --model start --corpus corpus.jsonl --positions pos.jsonl --steps 8 \
   --contexts 4 --rollouts 4 --max-new-tokens 4 --rl-seed 7 --kl-beta 0.1 --weight-decay 0.1 --dynamic-sampling \
   --checkpoint-every 2 --device cpu
 echo "soak: passed in $(( $(date +%s) - start )) s"
