@@ -79,7 +79,7 @@ soak() {
         [ -d "$ck.tmp-$pid" ] && writing=1 || writing=0
         kill -9 $pid 2>/dev/null
       fi
-      wait $pid
+      { wait $pid; } 2>/dev/null  # no "Killed" notice: the kills are counted below
       rc=$?
       if [ $rc -eq 137 ]; then
         kills=$((kills + 1))
