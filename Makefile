@@ -95,7 +95,7 @@ ifneq ($(BUILD_CONFIG),$(shell cat $(CONFIG_STAMP) 2>/dev/null))
   $(shell mkdir -p $(BUILD) && echo '$(BUILD_CONFIG)' > $(CONFIG_STAMP))
 endif
 
-.PHONY: all deps test bench run gpu-bundle gpu-check gpu-check-dry-run clean ptxas-check
+.PHONY: all deps test bench run gpu-bundle gpu-check gpu-check-dry-run clean ptxas-check soak
 all: $(BUILD)/rpt $(BUILD)/rpt_tests $(BUILD)/rpt_bench $(ST_DIFF) $(PTXAS_STAMP)
 
 # Installs the Debian packages the build needs (once per build tree; the script itself
@@ -134,15 +134,25 @@ $(ST_DIFF): $(BUILD)/tests/mpi/st_diff.o $(LIB)
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
 
 # Unit tests, then the end-to-end checks (CLI errors, the quick demo), then the
-# multi-rank checks under mpirun (skipped, saying so, in a build without MPI).
+# multi-rank checks under mpirun (skipped, saying so, in a build without MPI), then a
+# short soak of resume (3 kills per command).
 test: $(BUILD)/rpt_tests $(BUILD)/rpt $(ST_DIFF)
 	$(BUILD)/rpt_tests
 	bash tests/e2e/run_all.sh $(BUILD)/rpt
 	bash tests/e2e/bad_input.sh $(BUILD)/rpt
 	bash tests/mpi/run_mpi_tests.sh $(BUILD)
+	bash tests/soak/soak.sh $(BUILD)/rpt 3
 ifeq ($(CUDA),1)
 	$(MAKE) --no-print-directory gpu-check-dry-run
 endif
+
+# Kills `rpt pretrain` and `rpt train` with SIGKILL at random moments (and during
+# checkpoint writes), SOAK_KILLS times each, resuming every time: the result must be
+# bit-identical to the uninterrupted run (tests/soak/soak.sh). SOAK_PRESET: tiny | small.
+SOAK_KILLS  ?= 20
+SOAK_PRESET ?= tiny
+soak: $(BUILD)/rpt
+	bash tests/soak/soak.sh $(BUILD)/rpt $(SOAK_KILLS) $(SOAK_PRESET)
 
 bench: $(BUILD)/rpt_bench $(BUILD)/rpt
 	bash bench/run_all.sh $(BUILD)

@@ -1,7 +1,12 @@
 #include "model/checkpoint.h"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <stdexcept>
@@ -26,6 +31,7 @@ constexpr const char* kWeightsIndexFile = "model.safetensors.index.json";
 constexpr const char* kTokenizerFile = "tokenizer.json";
 constexpr const char* kOptimizerFile = "optimizer.safetensors";
 constexpr const char* kStateFile = "trainer_state.json";
+constexpr const char* kReferenceFile = "reference.safetensors";
 constexpr const char* kMomentM = "adamw.exp_avg";
 constexpr const char* kMomentV = "adamw.exp_avg_sq";
 constexpr int kStateVersion = 1;
@@ -38,10 +44,25 @@ std::vector<float> to_host(const Tensor& t) {
     return host;
 }
 
+void write_weights(const std::string& path, const Transformer& model) {
+    const std::vector<float> params = to_host(model.params().flat);
+    std::vector<SafetensorsTensorRef> tensors;
+    for (const ParameterEntry& e : model.layout().entries())
+        tensors.push_back({e.name, e.shape, params.data() + e.offset});
+    write_safetensors_f32(path, tensors, {{"format", "pt"}});
+}
+
 }  // namespace
 
+// Moves a finished temporary directory onto `dir`, replacing what was there. An atomic
+// exchange where the file system has one, so that `dir` is always a whole checkpoint
+// even if the process is killed here; the previous version, now under `tmp`, is removed.
 void publish_directory(const std::string& tmp, const std::string& dir) {
     std::error_code ec;
+    if (fs::exists(dir) && renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, dir.c_str(), RENAME_EXCHANGE) == 0) {
+        fs::remove_all(tmp, ec);
+        return;
+    }
     const std::string old = fmt::format("{}.old-{}", dir, getpid());
     const bool existed = fs::exists(dir);
     if (existed) {
@@ -57,7 +78,7 @@ void publish_directory(const std::string& tmp, const std::string& dir) {
 }
 
 void save_checkpoint(const std::string& dir, const Transformer& model, const Tokenizer& tokenizer,
-                     const AdamW* optimizer, const TrainerState* state) {
+                     const AdamW* optimizer, const TrainerState* state, const Transformer* reference) {
     // Under data parallelism every rank calls this: the moments are gathered (ZeRO
     // shards them), rank 0 writes, and the barrier keeps the others from running ahead
     // of a checkpoint that might still fail (rank 0's error then aborts them all).
@@ -80,11 +101,8 @@ void save_checkpoint(const std::string& dir, const Transformer& model, const Tok
         write_file_atomic(join(tmp, kConfigFile), config.dump(2) + "\n");
         tokenizer.save(join(tmp, kTokenizerFile));
 
-        const std::vector<float> params = to_host(model.params().flat);
-        std::vector<SafetensorsTensorRef> tensors;
-        for (const ParameterEntry& e : model.layout().entries())
-            tensors.push_back({e.name, e.shape, params.data() + e.offset});
-        write_safetensors_f32(join(tmp, kWeightsFile), tensors, {{"format", "pt"}});
+        write_weights(join(tmp, kWeightsFile), model);
+        if (reference) write_weights(join(tmp, kReferenceFile), *reference);
 
         if (optimizer && state) {
             const int64_t P = model.layout().total();
@@ -96,6 +114,7 @@ void save_checkpoint(const std::string& dir, const Transformer& model, const Tok
                                 {"rng_state", state->rng_state},
                                 {"data_cursor", state->data_cursor},
                                 {"extra", state->extra}};
+            if (!state->run.is_null()) s["run"] = state->run;
             write_file_atomic(join(tmp, kStateFile), s.dump(2) + "\n");
         }
         publish_directory(tmp, dir);
@@ -182,30 +201,61 @@ bool has_training_state(const std::string& dir) {
     return fs::exists(join(dir, kStateFile)) && fs::exists(join(dir, kOptimizerFile));
 }
 
-TrainerState load_training_state(const std::string& dir, AdamW& optimizer) {
-    const std::string path = join(dir, kStateFile);
+StoredTrainerState parse_trainer_state(const std::string& text, const std::string& origin) {
     nlohmann::json j;
     try {
-        j = nlohmann::json::parse(read_file(path));
+        j = nlohmann::json::parse(text);
     } catch (const nlohmann::json::parse_error& e) {
-        throw std::runtime_error(fmt::format("{}: invalid JSON: {}", path, e.what()));
+        throw std::runtime_error(fmt::format("{}: invalid JSON: {}", origin, e.what()));
     }
+    if (!j.is_object()) throw std::runtime_error(fmt::format("{}: expected a JSON object", origin));
+    // Integers must be JSON integers: a float out of range would be undefined as one.
     auto field = [&](const char* key) -> const nlohmann::json& {
-        if (!j.contains(key)) throw std::runtime_error(fmt::format("{}: missing field '{}'", path, key));
+        if (!j.contains(key)) throw std::runtime_error(fmt::format("{}: missing field '{}'", origin, key));
+        if (!j[key].is_number_integer())
+            throw std::runtime_error(fmt::format("{}: field '{}' must be an integer", origin, key));
         return j[key];
     };
-    if (field("version").get<int>() != kStateVersion)
-        throw std::runtime_error(fmt::format("{}: unsupported version {}", path, j["version"].dump()));
-    TrainerState s;
+    StoredTrainerState stored;
+    TrainerState& s = stored.state;
     try {
+        if (field("version").get<int>() != kStateVersion)
+            throw std::runtime_error(fmt::format("{}: unsupported version {}", origin, j["version"].dump()));
         s.step = field("step").get<int64_t>();
         s.rng_state = field("rng_state").get<uint64_t>();
         s.data_cursor = field("data_cursor").get<uint64_t>();
+        stored.optimizer_steps = field("optimizer_steps").get<int64_t>();
         s.extra = j.value("extra", nlohmann::json::object());
-        optimizer.set_steps_taken(field("optimizer_steps").get<int64_t>());
-    } catch (const nlohmann::json::type_error& e) {
-        throw std::runtime_error(fmt::format("{}: wrong field type: {}", path, e.what()));
+        s.run = j.value("run", nlohmann::json());
+    } catch (const nlohmann::json::exception& e) {
+        throw std::runtime_error(fmt::format("{}: wrong field type: {}", origin, e.what()));
     }
+    if (s.step < 0 || stored.optimizer_steps < 0)
+        throw std::runtime_error(fmt::format("{}: negative step count", origin));
+    if (!s.extra.is_object()) throw std::runtime_error(fmt::format("{}: 'extra' must be an object", origin));
+    if (!s.run.is_null() && !s.run.is_object())
+        throw std::runtime_error(fmt::format("{}: 'run' must be an object", origin));
+    return stored;
+}
+
+nlohmann::json read_run_record(const std::string& dir) {
+    const std::string path = join(dir, kStateFile);
+    return parse_trainer_state(read_file(path), path).state.run;
+}
+
+bool has_reference_weights(const std::string& dir) { return fs::exists(join(dir, kReferenceFile)); }
+
+void load_reference_weights(const std::string& dir, Transformer& reference) {
+    const SafetensorsFile file = SafetensorsFile::open(join(dir, kReferenceFile));
+    std::vector<float> host(static_cast<size_t>(reference.layout().total()));
+    for (const ParameterEntry& e : reference.layout().entries()) file.read_f32(e.name, e.shape, host.data() + e.offset);
+    copy_from_host(reference.params().flat, host.data());
+}
+
+TrainerState load_training_state(const std::string& dir, AdamW& optimizer) {
+    const std::string path = join(dir, kStateFile);
+    const StoredTrainerState stored = parse_trainer_state(read_file(path), path);
+    optimizer.set_steps_taken(stored.optimizer_steps);
     const SafetensorsFile file = SafetensorsFile::open(join(dir, kOptimizerFile));
     // The file holds the full moments; each rank keeps its ZeRO shard (or all of them).
     const int64_t P = optimizer.parameter_count();
@@ -213,7 +263,7 @@ TrainerState load_training_state(const std::string& dir, AdamW& optimizer) {
     file.read_f32(kMomentM, {P}, m.data());
     file.read_f32(kMomentV, {P}, v.data());
     optimizer.load_moments(m.data(), v.data());
-    return s;
+    return stored.state;
 }
 
 }  // namespace rpt

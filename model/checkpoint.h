@@ -5,6 +5,7 @@
 //   optimizer.safetensors     AdamW moments (training checkpoints only)
 //   trainer_state.json        step, RNG and data cursor, run settings (training only)
 //   rpt_output.json           marks the directory as rpt's checkpoint (model/output_guard.h)
+//   reference.safetensors     the frozen KL reference of an RPT run (only with one)
 // A directory is written whole into a temporary sibling and renamed into place, so a
 // crash never leaves a half-written checkpoint under the final name.
 #pragma once
@@ -26,13 +27,27 @@ struct TrainerState {
     uint64_t rng_state = 0;    // the trainer's SplitMix state
     uint64_t data_cursor = 0;  // next batch index into the training stream
     nlohmann::json extra = nlohmann::json::object();  // trainer-specific settings and counters
+    // The settings that define the run (rl/run_settings.h); null in checkpoints written
+    // before they were recorded, and for runs started outside the command line.
+    nlohmann::json run = nullptr;
 };
+
+// trainer_state.json as stored: the state, and the optimizer's own step count.
+struct StoredTrainerState {
+    TrainerState state;
+    int64_t optimizer_steps = 0;
+};
+
+// Parses the text of a trainer_state.json (`origin` names it in errors); validates every
+// field's type, throws std::runtime_error on anything else. Pure: a fuzz target's entry.
+StoredTrainerState parse_trainer_state(const std::string& text, const std::string& origin);
 
 // `optimizer` and `state` may be null (an inference-only checkpoint). With an optimizer
 // on a multi-rank Comm this is collective: every rank calls it, the full moments are
 // gathered (ZeRO), and rank 0 alone writes.
+// `reference` (optional): the frozen reference model of an RPT run with a KL term.
 void save_checkpoint(const std::string& dir, const Transformer& model, const Tokenizer& tokenizer,
-                     const AdamW* optimizer, const TrainerState* state);
+                     const AdamW* optimizer, const TrainerState* state, const Transformer* reference = nullptr);
 
 ModelConfig read_checkpoint_config(const std::string& dir);
 Tokenizer read_checkpoint_tokenizer(const std::string& dir);
@@ -45,6 +60,11 @@ bool has_training_state(const std::string& dir);
 // Moves a finished temporary directory onto `dir`, replacing what was there (moved
 // aside first, so `dir` is never missing a checkpoint if the rename fails).
 void publish_directory(const std::string& tmp, const std::string& dir);
+// The "run" record of dir/trainer_state.json (null when it has none).
+nlohmann::json read_run_record(const std::string& dir);
+bool has_reference_weights(const std::string& dir);
+// Loads dir/reference.safetensors into `reference` (names and shapes checked).
+void load_reference_weights(const std::string& dir, Transformer& reference);
 // Restores AdamW moments (this rank's ZeRO shard of the stored full moments, so a run
 // resumes on any number of ranks) and returns the trainer state.
 TrainerState load_training_state(const std::string& dir, AdamW& optimizer);

@@ -12,7 +12,8 @@ namespace rpt {
 
 // Removes every "NAME.tmp-PID" directory and "NAME.tmp.PID" file beside `target` (NAME
 // = its last path component) whose PID is not a running process, printing one line on
-// stderr per removal. A temporary of a running process (this one included) is kept:
+// stderr per removal. A "NAME.old-PID" of a dead process (a checkpoint moved aside while
+// being replaced) is put back when NAME is missing, and otherwise removed too. A temporary of a running process (this one included) is kept:
 // it may be a concurrent write. Returns the removed paths; never throws (a temporary
 // that cannot be removed is reported and left).
 // On a shared file system a temporary of a live process on another machine looks

@@ -97,7 +97,8 @@ void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
     const bool resumed = state.step > 0;
     MetricsWriter metrics =
         o.metrics_path.empty() || !root ? MetricsWriter() : MetricsWriter(o.metrics_path, resumed);
-    ProgressClock clock(state.step, o.steps);
+    const int64_t end = o.stop_at > 0 ? std::min(o.stop_at, o.steps) : o.steps;
+    ProgressClock clock(state.step, end);
     const int32_t think_close = tokens.think_close.size() == 1 ? tokens.think_close[0] : -1;
 
     RolloutSettings rs;
@@ -113,11 +114,19 @@ void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
     grpo.temperature = o.temperature;
     grpo.max_response_tokens = o.max_new_tokens;
 
-    // The frozen reference of the optional KL term: the policy as this run found it.
+    // The frozen reference of the optional KL term: the policy the run started from,
+    // which a resumed run finds in its checkpoint.
     std::unique_ptr<Transformer> reference;
     if (grpo.loss.kl_beta > 0) {
         reference = std::make_unique<Transformer>(config, model.context());
-        ops::copy(model.context(), reference->params().flat, model.params().flat);
+        if (!o.resume_dir.empty() && has_reference_weights(o.resume_dir)) {
+            load_reference_weights(o.resume_dir, *reference);
+        } else {
+            if (resumed && root && !o.quiet)
+                std::fprintf(stderr, "warning: %s has no reference.safetensors: the KL reference is the resumed "
+                             "policy\n", o.resume_dir.c_str());
+            ops::copy(model.context(), reference->params().flat, model.params().flat);
+        }
     }
     {
         // The largest cache a step can need, reported once and checked against the budget now
@@ -134,7 +143,7 @@ void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
         KvCache::check_budget(config, shape, device, o.kv_budget_bytes);
     }
 
-    for (int64_t step = state.step + 1; step <= o.steps; ++step) {
+    for (int64_t step = state.step + 1; step <= end; ++step) {
         RptStepRecord rec;
         rec.step = step;
         rs.sampling.step = uint64_t(step);
@@ -230,7 +239,7 @@ void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
             {"flops", rec.flops},
         };
         if (hook) hook(rec, record);
-        if (!o.quiet && root && (step % o.log_every == 0 || step == o.steps))
+        if (!o.quiet && root && (step % o.log_every == 0 || step == end))
             std::fprintf(stderr,
                          "rpt step %5lld/%lld | reward %.3f | format %.2f | uniform %.2f | clip %.3f | "
                          "%6.0f rollout tok/s | %6.0f train tok/s | ETA %s\n",
@@ -238,10 +247,10 @@ void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
                          rec.all_equal_fraction, rec.grpo.clip_fraction, rec.rollout_tokens_per_s,
                          rec.train_tokens_per_s, format_duration(clock.eta(step)).c_str());
         metrics.write(record);
-        if (!o.out_dir.empty() && ((o.checkpoint_every > 0 && step % o.checkpoint_every == 0) || step == o.steps)) {
+        if (!o.out_dir.empty() && ((o.checkpoint_every > 0 && step % o.checkpoint_every == 0) || step == end)) {
             state.rng_state = o.seed;
             state.data_cursor = uint64_t(step);
-            save_checkpoint(o.out_dir, model, tokenizer, &optimizer, &state);
+            save_checkpoint(o.out_dir, model, tokenizer, &optimizer, &state, reference.get());
         }
     }
 }

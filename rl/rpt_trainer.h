@@ -33,12 +33,16 @@ struct RptOptions {
     GrpoSettings grpo;
     AdamWConfig adamw;
     int64_t steps = 100;
+    int64_t stop_at = 0;        // > 0: stop (and checkpoint) after this step; resume later
     int64_t warmup_steps = 0;
     float min_lr_ratio = 1.0f;  // 1: constant after warmup
     uint64_t seed = 1;
     size_t kv_budget_bytes = size_t(4) << 30;
     KvDType kv_dtype = KvDType::automatic;  // cached K/V: auto = bf16 on the GPU, f32 on the CPU
     std::string out_dir;
+    // A resumed run's checkpoint: its reference.safetensors is the KL term's frozen
+    // reference (the policy the run started from). Empty: the policy as passed in.
+    std::string resume_dir;
     std::string metrics_path;
     int64_t checkpoint_every = 0;
     int64_t log_every = 1;
@@ -68,7 +72,9 @@ struct RptStepRecord {
 using RptStepHook = std::function<void(const RptStepRecord&, nlohmann::json& record)>;
 
 // `docs` indexed by corpus id; `positions` are the training positions (already
-// filtered). Trains from state.step to options.steps.
+// filtered). Trains from state.step to options.steps (or options.stop_at). Contexts and
+// samples are keyed by (seed, step, round, context), so a resumed run draws what the
+// uninterrupted one would; the KL reference is saved with every checkpoint.
 void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer, const PromptTemplate& format,
                const std::vector<std::vector<int32_t>>& docs, const std::vector<ScoredPosition>& positions,
                const RptOptions& options, TrainerState& state, const RptStepHook& hook = nullptr);

@@ -75,6 +75,36 @@ expect_error "garbled safetensors" "model.safetensors" "$RPT" pretrain --model g
 [ ! -e ck2 ] && ok "no checkpoint written after an error" || bad "checkpoint written after an error"
 expect_error "steps already reached" "--steps" "$RPT" pretrain --resume full --out full --steps 6 --device cpu
 
+echo "e2e: resume continues the recorded run"
+# A run with non-default settings, stopped at step 3 and resumed with --resume alone,
+# ends bit for bit where the uninterrupted run does.
+RUN=(--preset tiny --corpus corpus.jsonl --tokenizer tok.json --steps 6 --batch 2 --seq 64 --eval-docs 4 --device cpu
+     --seed 3 --data-seed 7 --lr 2e-3 --warmup 1 --beta2 0.99)
+expect_success "pretrain --seed 3, uninterrupted" "$RPT" pretrain "${RUN[@]}" --out s3full
+expect_success "pretrain --seed 3, stop at step 3" "$RPT" pretrain "${RUN[@]}" --out s3part --stop-at 3
+cp -r s3part s3more && cp -r s3part s3moved
+grep -q '"--seed": 3' s3part/trainer_state.json && ok "trainer_state.json records the run's settings" \
+  || bad "no run record" "$(cat s3part/trainer_state.json)"
+expect_error "a differing flag is refused, naming it and both values" \
+  "--seed 5 differs from the run being resumed (3)" "$RPT" pretrain --resume s3part --out s3part --seed 5
+expect_error "another corpus is refused naming --corpus" "--corpus" "$RPT" pretrain --resume s3part --out s3part \
+  --corpus malformed.jsonl
+expect_success "resume without repeating the run's flags" "$RPT" pretrain --resume s3part --out s3part
+cmp -s s3part/model.safetensors s3full/model.safetensors && ok "resumed weights are bit-identical" \
+  || bad "resumed weights differ from the uninterrupted run"
+cmp -s s3part/optimizer.safetensors s3full/optimizer.safetensors && ok "resumed optimizer state is bit-identical" \
+  || bad "resumed optimizer state differs"
+expect_success "--steps may change on resume" "$RPT" pretrain --resume s3more --out s3more --steps 8
+grep -q '"step": 8' s3more/trainer_state.json && ok "the longer run reached step 8" || bad "--steps 8 on resume"
+cp corpus.jsonl moved.jsonl
+if "$RPT" pretrain --resume s3moved --out s3moved --corpus moved.jsonl >/dev/null 2>moved.err; then
+  grep -q "warning: --corpus .*moved.jsonl.*same size" moved.err && cmp -s s3moved/model.safetensors s3full/model.safetensors \
+    && ok "a moved corpus with the same contents is accepted with a warning" || bad "moved corpus" "$(cat moved.err)"
+else bad "moved corpus refused" "$(cat moved.err)"; fi
+mkdir -p s3stale.tmp-999999999 && cp -r s3part s3stale
+expect_error "resume at the end still refuses --steps" "--steps" "$RPT" pretrain --resume s3stale --out s3stale
+[ ! -e s3stale.tmp-999999999 ] && ok "a dead process's temporary directory is removed" || bad "stale temp dir left"
+
 echo "e2e: generate and convert"
 if out=$("$RPT" generate --model full --prompt "Problem: 3 + 4" --greedy --max-new-tokens 5 --device cpu 2>/dev/null); then
   [ -n "$out" ] && ok "generate streams text" || bad "generate printed nothing"
@@ -105,6 +135,21 @@ expect_success "1 RPT step, prompt per response" "$RPT" train --model full --cor
 expect_success "resume RPT to step 3" "$RPT" train --resume rptck --corpus corpus.jsonl --positions pos.jsonl \
   --out rptck --steps 3 --contexts 4 --rollouts 4 --max-new-tokens 4 --device cpu
 grep -q '"step": 3' rptck/trainer_state.json && ok "RPT resumed to step 3" || bad "RPT resume" "$(cat rptck/trainer_state.json)"
+# RPT with a KL reference and dynamic sampling, stopped at step 2 and resumed alone.
+TRAIN=(--model full --corpus corpus.jsonl --positions pos.jsonl --steps 4 --contexts 4 --rollouts 4 --max-new-tokens 4
+       --rl-seed 9 --kl-beta 0.1 --weight-decay 0.1 --dynamic-sampling --device cpu)
+expect_success "RPT, uninterrupted" "$RPT" train "${TRAIN[@]}" --out rfull
+expect_success "RPT, stop at step 2" "$RPT" train "${TRAIN[@]}" --out rpart --stop-at 2
+cp -r rpart rmore
+expect_error "RPT: a differing flag is refused" "--rl-seed 1 differs from the run being resumed (9)" \
+  "$RPT" train --resume rpart --out rpart --rl-seed 1
+expect_success "RPT: resume without repeating the run's flags" "$RPT" train --resume rpart --out rpart
+for f in model optimizer reference; do
+  cmp -s "rpart/$f.safetensors" "rfull/$f.safetensors" && ok "RPT resumed $f.safetensors is bit-identical" \
+    || bad "RPT resumed $f.safetensors differs"
+done
+expect_success "RPT: --steps may change on resume" "$RPT" train --resume rmore --out rmore --steps 5
+grep -q '"step": 5' rmore/trainer_state.json && ok "the longer RPT run reached step 5" || bad "RPT --steps 5 on resume"
 expect_success "eval both modes" "$RPT" eval --model rptck --corpus corpus.jsonl --positions pos.jsonl --all-docs \
   --max-positions 40 --device cpu
 expect_success "eval with a bf16 KV cache" "$RPT" eval --model rptck --corpus corpus.jsonl --positions pos.jsonl \

@@ -18,6 +18,7 @@
 #include "tools/cli/flag_checks.h"
 #include "tools/cli/model_setup.h"
 #include "tools/cli/output_flags.h"
+#include "tools/cli/resume_settings.h"
 
 namespace rpt::cli {
 namespace {
@@ -47,10 +48,46 @@ void parse_rank_step(const char* flag, const std::string& spec, int& rank, int64
     }
 }
 
-void run_pretrain(const PretrainFlags& f, const MpiRuntime& runtime) {
+// Every flag that defines the trajectory (rl/run_settings.h): recorded in the
+// checkpoints, taken from them by --resume.
+RunSettings pretrain_run_settings(PretrainFlags& f) {
+    RunSettings s("pretrain");
+    add_corpus_settings(s, f.corpus);
+    NtpOptions& o = f.ntp;
+    s.add("--seed", f.model.seed);
+    s.add("--data-seed", o.seed);
+    s.add("--steps", o.steps);
+    s.add("--batch", o.batch_size);
+    s.add("--seq", o.seq_len);
+    s.add("--grad-accum", o.grad_accum);
+    s.add("--lr", o.adamw.lr);
+    s.add("--min-lr-ratio", o.min_lr_ratio);
+    s.add("--warmup", o.warmup_steps);
+    s.add("--weight-decay", o.adamw.weight_decay);
+    s.add("--beta1", o.adamw.beta1);
+    s.add("--beta2", o.adamw.beta2);
+    s.add("--grad-clip", o.adamw.max_grad_norm);
+    s.add("--skip-nonfinite", o.adamw.skip_nonfinite);
+    s.add("--format-share", f.format_share);
+    s.add("--template", f.template_name);
+    s.add("--format-context", f.format_context);
+    s.add("--heldout-fraction", f.heldout_fraction);
+    s.add("--eval-every", o.eval_every);
+    s.add("--eval-docs", o.eval_docs);
+    s.add("--checkpoint-every", o.checkpoint_every);
+    s.add("--log-every", o.log_every);
+    s.add("--metrics", o.metrics_path);
+    return s;
+}
+
+void run_pretrain(const PretrainFlags& f, const RunSettings& settings, const nlohmann::json& resumed,
+                  const MpiRuntime& runtime) {
+    // Refused outputs and what a killed run left beside its output go first (rank 0
+    // alone writes there).
     if (runtime.rank() == 0) claim_training_outputs(f.model.out, f.model.resume, f.ntp.metrics_path, f.overwrite);
     const std::vector<std::string> docs = f.corpus.load();
     ModelSetup setup = setup_model(f.model, docs, /*with_optimizer=*/true, &runtime);
+    setup.state.run = run_record(settings, resumed, setup.tokenizer, f.model);
     const bool root = setup.comm->is_root();
     NtpOptions ntp = f.ntp;
     ntp.out_dir = f.model.out;
@@ -125,7 +162,12 @@ void add_pretrain_command(CLI::App& app, const MpiRuntime& runtime) {
     // Hidden (empty group): the multi-rank failure test makes one rank throw at a step.
     cmd->add_option("--debug-fail-at", f->debug_fail_at, "RANK:STEP: that rank fails at that step")->group("");
     cmd->add_option("--debug-nan-at", f->debug_nan_at, "RANK:STEP: NaN in that rank's gradient")->group("");
-    cmd->callback([f, &runtime]() { run_pretrain(*f, runtime); });
+    cmd->footer(resume_help());
+    cmd->callback([f, cmd, &runtime]() {
+        RunSettings settings = pretrain_run_settings(*f);
+        const nlohmann::json resumed = resume_run_settings(settings, *cmd, f->model, runtime.rank() == 0);
+        run_pretrain(*f, settings, resumed, runtime);
+    });
 }
 
 }  // namespace rpt::cli

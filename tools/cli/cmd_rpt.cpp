@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "model/output_guard.h"
+#include "model/checkpoint.h"
 #include "rl/corpus.h"
 #include "rl/evaluate.h"
 #include "rl/positions.h"
@@ -17,6 +18,7 @@
 #include "tools/cli/flag_checks.h"
 #include "tools/cli/model_setup.h"
 #include "tools/cli/output_flags.h"
+#include "tools/cli/resume_settings.h"
 #include "tools/cli/rpt_flags.h"
 
 namespace rpt::cli {
@@ -82,13 +84,33 @@ struct TrainFlags {
     bool overwrite = false;  // replace an --out that is not rpt's checkpoint
 };
 
-void run_train(TrainFlags f, const MpiRuntime& runtime) {
-    if (runtime.rank() == 0) claim_training_outputs(f.model.out, f.model.resume, f.rpt.metrics_path, f.overwrite);
+// Every flag that defines the trajectory (rl/run_settings.h): recorded in the
+// checkpoints, taken from them by --resume.
+RunSettings train_run_settings(TrainFlags& f) {
+    RunSettings s("train");
+    add_corpus_settings(s, f.corpus);
+    s.add("--seed", f.model.seed);
+    s.add_file("--positions", f.positions);
+    s.add("--template", f.template_name);
+    s.add("--entropy-threshold", f.entropy_threshold);
+    s.add("--heldout-fraction", f.heldout_fraction);
+    add_rpt_settings(s, f.rpt, f.values);
+    return s;
+}
+
+void run_train(TrainFlags f, const RunSettings& settings, const nlohmann::json& resumed, const MpiRuntime& runtime) {
+    if (f.positions.empty())
+        throw std::invalid_argument("--positions: the positions JSONL of `rpt filter` is required");
     finish_rpt_options(f.rpt, f.values);
     f.rpt.out_dir = f.model.out;
+    f.rpt.resume_dir = f.model.resume;
     const PromptTemplate format = load_template(f.template_name);
+    // Refused outputs and what a killed run left beside its output go first (rank 0
+    // alone writes there).
+    if (runtime.rank() == 0) claim_training_outputs(f.model.out, f.model.resume, f.rpt.metrics_path, f.overwrite);
     const std::vector<std::string> texts = f.corpus.load();
     ModelSetup setup = setup_model(f.model, texts, true, &runtime);
+    setup.state.run = run_record(settings, resumed, setup.tokenizer, f.model);
     const bool root = setup.comm->is_root();
     const auto docs = tokenize_documents(texts, setup.tokenizer);
     const auto train = positions_above(
@@ -99,6 +121,9 @@ void run_train(TrainFlags f, const MpiRuntime& runtime) {
                      "over %d rank(s)\n",
                      train.size(), f.entropy_threshold, format.name.c_str(), f.rpt.contexts, f.rpt.group_size,
                      setup.comm->size());
+    if (setup.state.step >= f.rpt.steps)
+        throw std::invalid_argument(fmt::format("--steps {}: the checkpoint is already at step {}", f.rpt.steps,
+                                                setup.state.step));
     train_rpt(*setup.model, *setup.optimizer, setup.tokenizer, format, docs, train, f.rpt, setup.state);
     if (root)
         std::fprintf(stderr, "wrote checkpoint %s (step %lld)\n", f.model.out.c_str(), (long long)setup.state.step);
@@ -157,8 +182,10 @@ void add_rpt_commands(CLI::App& app, const MpiRuntime& runtime) {
         auto f = std::make_shared<TrainFlags>();
         f->corpus.add_to(*cmd);
         f->model.add_to(*cmd, "output checkpoint directory");
-        cmd->add_option("--positions", f->positions, "positions JSONL from `rpt filter`")->required();
+        cmd->add_option("--positions", f->positions, "positions JSONL from `rpt filter` (required)");
         cmd->add_option("--template", f->template_name, "compact, v0-r1-distill, or a template JSON file");
+        cmd->add_option("--stop-at", f->rpt.stop_at, "stop after this step (checkpointed; --resume continues)")
+            ->check(CLI::PositiveNumber);
         cmd->add_option("--entropy-threshold", f->entropy_threshold, "train on positions above this entropy")
             ->check(non_negative());
         cmd->add_option("--heldout-fraction", f->heldout_fraction, "documents held out (as in pretrain)")
@@ -166,7 +193,12 @@ void add_rpt_commands(CLI::App& app, const MpiRuntime& runtime) {
         add_rpt_flags(*cmd, f->rpt, f->values);
         f->model.add_zero_flag(*cmd);
         add_overwrite_flag(*cmd, f->overwrite, OutputRule::training);
-        cmd->callback([f, &runtime]() { run_train(*f, runtime); });
+        cmd->footer(resume_help());
+        cmd->callback([f, cmd, &runtime]() {
+            RunSettings settings = train_run_settings(*f);
+            const nlohmann::json resumed = resume_run_settings(settings, *cmd, f->model, runtime.rank() == 0);
+            run_train(*f, settings, resumed, runtime);
+        });
     }
     {
         CLI::App* cmd = app.add_subcommand("eval", "next-token accuracy per entropy split, standard and reasoning modes");
