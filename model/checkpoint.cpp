@@ -11,6 +11,8 @@
 
 #include "model/file_io.h"
 #include "model/safetensors.h"
+#include "model/safetensors_index.h"
+#include "model/trainer_state.h"
 
 namespace rpt {
 namespace {
@@ -26,7 +28,7 @@ constexpr const char* kOptimizerFile = "optimizer.safetensors";
 constexpr const char* kStateFile = "trainer_state.json";
 constexpr const char* kMomentM = "adamw.exp_avg";
 constexpr const char* kMomentV = "adamw.exp_avg_sq";
-constexpr int kStateVersion = 1;
+constexpr int kStateVersion = kTrainerStateVersion;
 
 std::string join(const std::string& dir, const char* file) { return (fs::path(dir) / file).string(); }
 
@@ -118,36 +120,6 @@ ModelConfig read_checkpoint_config(const std::string& dir) {
 
 Tokenizer read_checkpoint_tokenizer(const std::string& dir) { return Tokenizer::load(join(dir, kTokenizerFile)); }
 
-namespace {
-
-// The shard file of each tensor, from model.safetensors.index.json. Shard names are
-// taken verbatim from the index (never constructed from a pattern) but must be plain
-// file names inside `dir`, so a hostile index cannot point outside the checkpoint.
-std::map<std::string, std::string> read_weight_map(const std::string& path) {
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(read_file(path));
-    } catch (const nlohmann::json::parse_error& e) {
-        throw std::runtime_error(fmt::format("{}: invalid JSON: {}", path, e.what()));
-    }
-    if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
-        throw std::runtime_error(fmt::format("{}: missing object field 'weight_map'", path));
-    std::map<std::string, std::string> map;
-    for (const auto& [name, shard] : j["weight_map"].items()) {
-        if (!shard.is_string())
-            throw std::runtime_error(fmt::format("{}: weight_map['{}'] must be a file name string", path, name));
-        const std::string file = shard.get<std::string>();
-        if (file.empty() || file == "." || file == ".." || file.find('/') != std::string::npos ||
-            file.find('\\') != std::string::npos)
-            throw std::runtime_error(
-                fmt::format("{}: weight_map['{}'] = '{}' is not a file name in the checkpoint directory", path, name, file));
-        map.emplace(name, file);
-    }
-    return map;
-}
-
-}  // namespace
-
 void load_checkpoint_weights(const std::string& dir, Transformer& model) {
     std::vector<float> host(static_cast<size_t>(model.layout().total()));
     read_checkpoint_tensors(dir, model.layout(), host.data());
@@ -161,7 +133,7 @@ void read_checkpoint_tensors(const std::string& dir, const ParameterLayout& layo
         const SafetensorsFile file = SafetensorsFile::open(single);
         for (const ParameterEntry& e : layout.entries()) file.read_f32(e.name, e.shape, host + e.offset);
     } else {
-        const std::map<std::string, std::string> weight_map = read_weight_map(index);
+        const std::map<std::string, std::string> weight_map = parse_safetensors_index(read_file(index), index);
         std::map<std::string, SafetensorsFile> shards;  // opened (mapped and validated) once each
         for (const ParameterEntry& e : layout.entries()) {
             const auto it = weight_map.find(e.name);
@@ -181,28 +153,9 @@ bool has_training_state(const std::string& dir) {
 
 TrainerState load_training_state(const std::string& dir, AdamW& optimizer) {
     const std::string path = join(dir, kStateFile);
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(read_file(path));
-    } catch (const nlohmann::json::parse_error& e) {
-        throw std::runtime_error(fmt::format("{}: invalid JSON: {}", path, e.what()));
-    }
-    auto field = [&](const char* key) -> const nlohmann::json& {
-        if (!j.contains(key)) throw std::runtime_error(fmt::format("{}: missing field '{}'", path, key));
-        return j[key];
-    };
-    if (field("version").get<int>() != kStateVersion)
-        throw std::runtime_error(fmt::format("{}: unsupported version {}", path, j["version"].dump()));
-    TrainerState s;
-    try {
-        s.step = field("step").get<int64_t>();
-        s.rng_state = field("rng_state").get<uint64_t>();
-        s.data_cursor = field("data_cursor").get<uint64_t>();
-        s.extra = j.value("extra", nlohmann::json::object());
-        optimizer.set_steps_taken(field("optimizer_steps").get<int64_t>());
-    } catch (const nlohmann::json::type_error& e) {
-        throw std::runtime_error(fmt::format("{}: wrong field type: {}", path, e.what()));
-    }
+    const TrainingStateFile parsed = parse_training_state(read_file(path), path);
+    TrainerState s = parsed.state;
+    optimizer.set_steps_taken(parsed.optimizer_steps);
     const SafetensorsFile file = SafetensorsFile::open(join(dir, kOptimizerFile));
     // The file holds the full moments; each rank keeps its ZeRO shard (or all of them).
     const int64_t P = optimizer.parameter_count();
