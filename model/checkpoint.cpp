@@ -112,7 +112,7 @@ ModelConfig read_checkpoint_config(const std::string& dir) {
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(read_file(path));
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
         throw std::runtime_error(fmt::format("{}: invalid JSON: {}", path, e.what()));
     }
     return ModelConfig::from_hf_json(j, path);

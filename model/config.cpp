@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "model/json_depth.h"
+
 namespace rpt {
 namespace {
 
@@ -113,6 +115,7 @@ ModelConfig ModelConfig::from_hf_json(const nlohmann::json& j, const std::string
         throw std::invalid_argument(fmt::format("{}: {}", source, why));
     };
     if (!j.is_object()) fail("config must be a JSON object");
+    if (!json_depth_within(j, kMaxJsonDepth)) fail(fmt::format("nested deeper than {} levels", kMaxJsonDepth));
     auto get_int = [&](const char* key, bool required, int fallback) -> int {
         if (!j.contains(key) || j[key].is_null()) {
             if (required) fail(fmt::format("missing field '{}'", key));

@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "model/byte_level.h"
+#include "model/json_depth.h"
 
 namespace rpt {
 
@@ -115,6 +116,9 @@ Tokenizer Tokenizer::load(const std::string& path) {
 
 Tokenizer Tokenizer::from_json(const json& j, const std::string& src) {
     if (!j.is_object()) fail(src, "json", "top level is not an object");
+    // Values are copied and kept (post_processor), so bound their nesting first.
+    if (!json_depth_within(j, kMaxJsonDepth))
+        fail(src, "json", "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
     Tokenizer t;
 
     // --- model: vocab

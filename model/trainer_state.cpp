@@ -7,16 +7,20 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "model/json_depth.h"
+
 namespace rpt {
 
 TrainingStateFile parse_training_state(std::string_view text, const std::string& path) {
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
         throw std::runtime_error(fmt::format("{}: invalid JSON: {}", path, e.what()));
     }
     if (!j.is_object()) throw std::runtime_error(fmt::format("{}: not a JSON object", path));
+    if (!json_depth_within(j, kMaxJsonDepth))
+        throw std::runtime_error(fmt::format("{}: nested deeper than {} levels", path, kMaxJsonDepth));
     // Integers are range-checked before conversion: a negative step or cursor is an
     // error, not a wrapped-around huge one.
     auto field = [&](const char* key) -> const nlohmann::json& {

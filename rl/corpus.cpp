@@ -31,7 +31,7 @@ std::string parse_document(const std::string& line, const CorpusOptions& options
   nlohmann::json obj;
   try {
     obj = nlohmann::json::parse(line);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     throw MalformedLine{fmt::format("invalid JSON ({})", e.what())};
   }
   if (!obj.is_object()) throw MalformedLine{"not a JSON object"};

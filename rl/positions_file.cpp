@@ -34,7 +34,9 @@ namespace {
 int64_t integer_field(const nlohmann::json& j, const char* key, int64_t lo, int64_t hi) {
     auto it = j.find(key);
     if (it == j.end()) throw std::invalid_argument(fmt::format("missing field '{}'", key));
-    const bool in_range = it->is_number_unsigned() ? it->get<uint64_t>() <= uint64_t(hi)
+    // nlohmann stores non-negative integers as unsigned: compare those as unsigned.
+    const bool in_range = it->is_number_unsigned()
+                              ? it->get<uint64_t>() <= uint64_t(hi) && int64_t(it->get<uint64_t>()) >= lo
                           : it->is_number_integer() ? it->get<int64_t>() >= lo && it->get<int64_t>() <= hi
                                                     : false;
     if (!in_range) throw std::invalid_argument(fmt::format("field '{}' must be an integer in [{}, {}]", key, lo, hi));

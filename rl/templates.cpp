@@ -104,7 +104,7 @@ PromptTemplate load_template(const std::string& name_or_path) {
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(read_file(name_or_path));
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
         throw std::invalid_argument(fmt::format("{}: invalid JSON: {}", name_or_path, e.what()));
     }
     return PromptTemplate::from_json(j, name_or_path);
