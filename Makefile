@@ -66,8 +66,11 @@ endif
 # Objects depend on the build configuration: flipping CUDA, MPI or NCCL rebuilds them.
 BUILD_CONFIG := CUDA=$(CUDA) CUDA_ARCH=$(CUDA_ARCH) MPI=$(MPI) NCCL=$(NCCL)
 CONFIG_STAMP := $(BUILD)/.config
+# (Not for `make sanitize` and `make fuzz` alone: they build in trees of their own.)
+ifneq ($(if $(MAKECMDGOALS),$(filter-out sanitize% fuzz% run-fuzz%,$(MAKECMDGOALS)),all),)
 ifneq ($(BUILD_CONFIG),$(shell cat $(CONFIG_STAMP) 2>/dev/null))
   $(shell mkdir -p $(BUILD) && echo '$(BUILD_CONFIG)' > $(CONFIG_STAMP))
+endif
 endif
 
 .PHONY: all deps test bench run gpu-check clean ptxas-check
