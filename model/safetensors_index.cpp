@@ -7,6 +7,12 @@
 #include <nlohmann/json.hpp>
 
 namespace rpt {
+namespace {
+
+// A name as a JSON string, so control characters (even NUL) show in messages.
+std::string quoted(const std::string& s) { return nlohmann::json(s).dump(); }
+
+}  // namespace
 
 std::map<std::string, std::string> parse_safetensors_index(std::string_view text, const std::string& path) {
     nlohmann::json j;
@@ -21,11 +27,12 @@ std::map<std::string, std::string> parse_safetensors_index(std::string_view text
     std::map<std::string, std::string> map;
     for (const auto& [name, shard] : j["weight_map"].items()) {
         if (!shard.is_string())
-            throw std::runtime_error(fmt::format("{}: weight_map['{}'] must be a file name string", path, name));
+            throw std::runtime_error(fmt::format("{}: weight_map[{}] must be a file name string", path, quoted(name)));
         const std::string file = shard.get<std::string>();
         if (file.empty() || file == "." || file == ".." || file.find_first_of(std::string("/\\\0", 3)) != std::string::npos)
             throw std::runtime_error(
-                fmt::format("{}: weight_map['{}'] = '{}' is not a file name in the checkpoint directory", path, name, file));
+                fmt::format("{}: weight_map[{}] = {} is not a file name in the checkpoint directory", path, quoted(name),
+                            quoted(file)));
         map.emplace(name, file);
     }
     return map;
