@@ -91,8 +91,11 @@ endif
 # Objects depend on the build configuration: flipping CUDA, MPI or NCCL rebuilds them.
 BUILD_CONFIG := CUDA=$(CUDA) CUDA_ARCH=$(CUDA_ARCH) MPI=$(MPI) NCCL=$(NCCL) PORTABLE=$(PORTABLE)
 CONFIG_STAMP := $(BUILD)/.config
+# (Not for `make sanitize` and `make fuzz` alone: they build in trees of their own.)
+ifneq ($(if $(MAKECMDGOALS),$(filter-out sanitize% fuzz% run-fuzz%,$(MAKECMDGOALS)),all),)
 ifneq ($(BUILD_CONFIG),$(shell cat $(CONFIG_STAMP) 2>/dev/null))
   $(shell mkdir -p $(BUILD) && echo '$(BUILD_CONFIG)' > $(CONFIG_STAMP))
+endif
 endif
 
 .PHONY: all deps test bench run gpu-bundle gpu-check gpu-check-dry-run clean ptxas-check soak
@@ -202,22 +205,49 @@ clean:
 # ---- fuzzing (libFuzzer) -----------------------------------------------------------
 # `make fuzz` builds the fuzz targets in fuzz/ with clang (ASan + UBSan) and runs each
 # for FUZZ_SECONDS (they run in parallel under make -j). Corpora and crash files go to
-# $(BUILD)/fuzz/<target>/; the committed fixtures seed them.
+# $(BUILD)/fuzz/<target>/; committed fixtures and fuzz/seeds/ seed them, and the JSON
+# readers get fuzz/json.dict. The parsers' sources are compiled with coverage into one
+# archive (each parser lives in a file of its own, apart from the model and kernels).
 FUZZ_CXX      ?= clang++
 FUZZ_SECONDS  ?= 600
 FUZZ_SAN      := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CXXFLAGS := -std=c++17 -g -O1 -I. $(FUZZ_SAN)
-FUZZ_TARGETS  := fuzz_safetensors fuzz_tokenizer_json fuzz_encode
-FUZZ_LIB_SRCS := model/safetensors.cpp model/file_io.cpp model/tokenizer.cpp model/pretokenizer.cpp model/byte_level.cpp
+FUZZ_TARGETS  := fuzz_safetensors fuzz_tokenizer_json fuzz_encode fuzz_config_json fuzz_corpus_jsonl \
+                 fuzz_positions fuzz_template_json fuzz_trainer_state fuzz_safetensors_index
+FUZZ_LIB_SRCS := model/safetensors.cpp model/file_io.cpp model/tokenizer.cpp model/pretokenizer.cpp \
+                 model/byte_level.cpp model/added_tokens.cpp model/unicode_class.cpp model/config.cpp \
+                 model/safetensors_index.cpp model/trainer_state.cpp rl/corpus.cpp rl/positions_file.cpp \
+                 rl/templates.cpp
 FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.cpp=$(BUILD)/fuzz/obj/%.o)
+FUZZ_LIB      := $(BUILD)/fuzz/librpt_fuzz.a
 FUZZ_BINS     := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/bin/%)
-FUZZ_SEEDS_fuzz_safetensors    := tests/fixtures/hf/tied_gqa2_hd128/model.safetensors
-FUZZ_SEEDS_fuzz_tokenizer_json := tests/fixtures/hf_tokenizer/tokenizer.json
-FUZZ_SEEDS_fuzz_encode         := tests/fixtures/hf_tokenizer/cases.json
-# Longest input per target: the encoder is slow per byte under ASan, so it gets shorter ones.
-FUZZ_MAX_LEN_fuzz_safetensors    := 65536
-FUZZ_MAX_LEN_fuzz_tokenizer_json := 65536
-FUZZ_MAX_LEN_fuzz_encode         := 4096
+FUZZ_SEEDS_fuzz_safetensors       := tests/fixtures/hf/tied_gqa2_hd128/model.safetensors
+FUZZ_SEEDS_fuzz_tokenizer_json    := $(wildcard tests/fixtures/hf_tokenizer*/tokenizer*.json)
+FUZZ_SEEDS_fuzz_encode            := tests/fixtures/hf_tokenizer/cases.json
+FUZZ_SEEDS_fuzz_config_json       := $(wildcard tests/fixtures/hf/*/config.json fuzz/seeds/config/*)
+FUZZ_SEEDS_fuzz_corpus_jsonl      := $(wildcard fuzz/seeds/corpus/*)
+FUZZ_SEEDS_fuzz_positions         := $(wildcard fuzz/seeds/positions/*)
+FUZZ_SEEDS_fuzz_template_json     := $(wildcard fuzz/seeds/template/*)
+FUZZ_SEEDS_fuzz_trainer_state     := $(wildcard fuzz/seeds/trainer_state/*)
+FUZZ_SEEDS_fuzz_safetensors_index := $(wildcard fuzz/seeds/safetensors_index/*)
+# Longest input per target: the encoder is slow per byte under ASan, so it gets shorter
+# ones; the small JSON files need no more than a few KiB.
+FUZZ_MAX_LEN_fuzz_safetensors       := 65536
+FUZZ_MAX_LEN_fuzz_tokenizer_json    := 65536
+FUZZ_MAX_LEN_fuzz_encode            := 4096
+FUZZ_MAX_LEN_fuzz_config_json       := 4096
+FUZZ_MAX_LEN_fuzz_corpus_jsonl      := 8192
+FUZZ_MAX_LEN_fuzz_positions         := 4096
+FUZZ_MAX_LEN_fuzz_template_json     := 4096
+FUZZ_MAX_LEN_fuzz_trainer_state     := 4096
+FUZZ_MAX_LEN_fuzz_safetensors_index := 8192
+FUZZ_DICT_fuzz_tokenizer_json       := -dict=fuzz/json.dict
+FUZZ_DICT_fuzz_config_json          := -dict=fuzz/json.dict
+FUZZ_DICT_fuzz_corpus_jsonl         := -dict=fuzz/json.dict
+FUZZ_DICT_fuzz_positions            := -dict=fuzz/json.dict
+FUZZ_DICT_fuzz_template_json        := -dict=fuzz/json.dict
+FUZZ_DICT_fuzz_trainer_state        := -dict=fuzz/json.dict
+FUZZ_DICT_fuzz_safetensors_index    := -dict=fuzz/json.dict
 
 .PHONY: fuzz fuzz-build $(FUZZ_TARGETS:%=run-%)
 fuzz-build: $(FUZZ_BINS)
@@ -226,15 +256,51 @@ fuzz: $(FUZZ_TARGETS:%=run-%)
 
 $(BUILD)/fuzz/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
-	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
 
-$(BUILD)/fuzz/bin/%: fuzz/%.cpp $(FUZZ_LIB_OBJS)
+$(FUZZ_LIB): $(FUZZ_LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/fuzz/bin/%: fuzz/%.cpp $(FUZZ_LIB)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer $^ -o $@ -lfmt -lpcre2-8 -lutf8proc
 
+# Seeds are copied under their path with '/' as '_' (several are called config.json).
 $(FUZZ_TARGETS:%=run-%): run-%: $(BUILD)/fuzz/bin/%
 	@mkdir -p $(BUILD)/fuzz/$*/corpus $(BUILD)/fuzz/$*/crashes
-	cp -n $(FUZZ_SEEDS_$*) $(BUILD)/fuzz/$*/corpus/ 2>/dev/null || true
+	@for f in $(FUZZ_SEEDS_$*); do cp -n $$f $(BUILD)/fuzz/$*/corpus/$$(echo $$f | tr / _); done
 	$(BUILD)/fuzz/bin/$* -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAX_LEN_$*) -timeout=10 -rss_limit_mb=4096 \
-	    -artifact_prefix=$(BUILD)/fuzz/$*/crashes/ -print_final_stats=1 $(BUILD)/fuzz/$*/corpus \
+	    $(FUZZ_DICT_$*) -artifact_prefix=$(BUILD)/fuzz/$*/crashes/ -print_final_stats=1 $(BUILD)/fuzz/$*/corpus \
 	    > $(BUILD)/fuzz/$*.log 2>&1; rc=$$?; tail -n 25 $(BUILD)/fuzz/$*.log; exit $$rc
+
+-include $(FUZZ_LIB_OBJS:.o=.d)
+
+# ---- sanitizers (ASan + UBSan) -----------------------------------------------------
+# `make sanitize` builds the unit tests and the CLI with AddressSanitizer (with leak
+# checking) and UBSan in $(SAN_BUILD) (CPU only, single process: MPI=0, CUDA=0), then
+# runs every unit test and the end-to-end script with the sanitized binary. Any report
+# aborts the process (so the e2e script sees a crash, not an ordinary error exit) and
+# is also written to $(SAN_BUILD)/reports/, which must stay empty. The flags travel to
+# the sub-make in the environment, where `CXXFLAGS ?=` picks them up and the rest of
+# this Makefile appends to them.
+SAN_BUILD    ?= $(BUILD)/sanitize
+SAN_CXXFLAGS := -O1 -g $(ARCH_FLAGS) -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+SAN_REPORTS  := $(SAN_BUILD)/reports
+SAN_ENV      := ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:strict_string_checks=1:log_path=$(abspath $(SAN_REPORTS))/asan \
+                UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:abort_on_error=1:log_path=$(abspath $(SAN_REPORTS))/ubsan \
+                LSAN_OPTIONS=suppressions=$(abspath tools/lsan.supp):print_suppressions=0 OMP_NUM_THREADS=2
+
+# Tests that assert speed are skipped: ASan makes code several times slower on purpose.
+SAN_GTEST_FILTER := -SynthCorpus.IsFast:TokenizerTrain.FastEnough
+
+.PHONY: sanitize sanitize-build
+sanitize-build:
+	CXXFLAGS='$(SAN_CXXFLAGS)' $(MAKE) BUILD=$(SAN_BUILD) CUDA=0 MPI=0 $(SAN_BUILD)/rpt $(SAN_BUILD)/rpt_tests
+
+sanitize: sanitize-build
+	@rm -rf $(SAN_REPORTS) && mkdir -p $(SAN_REPORTS)
+	$(SAN_ENV) $(SAN_BUILD)/rpt_tests --gtest_filter='$(SAN_GTEST_FILTER)'
+	$(SAN_ENV) bash tests/e2e/run_all.sh $(SAN_BUILD)/rpt
+	@if [ -n "$$(ls -A $(SAN_REPORTS))" ]; then cat $(SAN_REPORTS)/*; echo "sanitize: reports above"; exit 1; fi
+	@echo "sanitize: clean (ASan, LSan, UBSan)"

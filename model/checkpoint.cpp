@@ -18,6 +18,8 @@
 #include "model/output_guard.h"
 #include "model/safetensors.h"
 #include "model/stale_temporaries.h"
+#include "model/safetensors_index.h"
+#include "model/trainer_state.h"
 
 namespace rpt {
 namespace {
@@ -34,7 +36,7 @@ constexpr const char* kStateFile = "trainer_state.json";
 constexpr const char* kReferenceFile = "reference.safetensors";
 constexpr const char* kMomentM = "adamw.exp_avg";
 constexpr const char* kMomentV = "adamw.exp_avg_sq";
-constexpr int kStateVersion = 1;
+constexpr int kStateVersion = kTrainerStateVersion;
 
 std::string join(const std::string& dir, const char* file) { return (fs::path(dir) / file).string(); }
 
@@ -132,43 +134,13 @@ ModelConfig read_checkpoint_config(const std::string& dir) {
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(read_file(path));
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
         throw std::runtime_error(fmt::format("{}: invalid JSON: {}", path, e.what()));
     }
     return ModelConfig::from_hf_json(j, path);
 }
 
 Tokenizer read_checkpoint_tokenizer(const std::string& dir) { return Tokenizer::load(join(dir, kTokenizerFile)); }
-
-namespace {
-
-// The shard file of each tensor, from model.safetensors.index.json. Shard names are
-// taken verbatim from the index (never constructed from a pattern) but must be plain
-// file names inside `dir`, so a hostile index cannot point outside the checkpoint.
-std::map<std::string, std::string> read_weight_map(const std::string& path) {
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(read_file(path));
-    } catch (const nlohmann::json::parse_error& e) {
-        throw std::runtime_error(fmt::format("{}: invalid JSON: {}", path, e.what()));
-    }
-    if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
-        throw std::runtime_error(fmt::format("{}: missing object field 'weight_map'", path));
-    std::map<std::string, std::string> map;
-    for (const auto& [name, shard] : j["weight_map"].items()) {
-        if (!shard.is_string())
-            throw std::runtime_error(fmt::format("{}: weight_map['{}'] must be a file name string", path, name));
-        const std::string file = shard.get<std::string>();
-        if (file.empty() || file == "." || file == ".." || file.find('/') != std::string::npos ||
-            file.find('\\') != std::string::npos)
-            throw std::runtime_error(
-                fmt::format("{}: weight_map['{}'] = '{}' is not a file name in the checkpoint directory", path, name, file));
-        map.emplace(name, file);
-    }
-    return map;
-}
-
-}  // namespace
 
 void load_checkpoint_weights(const std::string& dir, Transformer& model) {
     std::vector<float> host(static_cast<size_t>(model.layout().total()));
@@ -183,7 +155,7 @@ void read_checkpoint_tensors(const std::string& dir, const ParameterLayout& layo
         const SafetensorsFile file = SafetensorsFile::open(single);
         for (const ParameterEntry& e : layout.entries()) file.read_f32(e.name, e.shape, host + e.offset);
     } else {
-        const std::map<std::string, std::string> weight_map = read_weight_map(index);
+        const std::map<std::string, std::string> weight_map = parse_safetensors_index(read_file(index), index);
         std::map<std::string, SafetensorsFile> shards;  // opened (mapped and validated) once each
         for (const ParameterEntry& e : layout.entries()) {
             const auto it = weight_map.find(e.name);
@@ -201,46 +173,9 @@ bool has_training_state(const std::string& dir) {
     return fs::exists(join(dir, kStateFile)) && fs::exists(join(dir, kOptimizerFile));
 }
 
-StoredTrainerState parse_trainer_state(const std::string& text, const std::string& origin) {
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
-        throw std::runtime_error(fmt::format("{}: invalid JSON: {}", origin, e.what()));
-    }
-    if (!j.is_object()) throw std::runtime_error(fmt::format("{}: expected a JSON object", origin));
-    // Integers must be JSON integers: a float out of range would be undefined as one.
-    auto field = [&](const char* key) -> const nlohmann::json& {
-        if (!j.contains(key)) throw std::runtime_error(fmt::format("{}: missing field '{}'", origin, key));
-        if (!j[key].is_number_integer())
-            throw std::runtime_error(fmt::format("{}: field '{}' must be an integer", origin, key));
-        return j[key];
-    };
-    StoredTrainerState stored;
-    TrainerState& s = stored.state;
-    try {
-        if (field("version").get<int>() != kStateVersion)
-            throw std::runtime_error(fmt::format("{}: unsupported version {}", origin, j["version"].dump()));
-        s.step = field("step").get<int64_t>();
-        s.rng_state = field("rng_state").get<uint64_t>();
-        s.data_cursor = field("data_cursor").get<uint64_t>();
-        stored.optimizer_steps = field("optimizer_steps").get<int64_t>();
-        s.extra = j.value("extra", nlohmann::json::object());
-        s.run = j.value("run", nlohmann::json());
-    } catch (const nlohmann::json::exception& e) {
-        throw std::runtime_error(fmt::format("{}: wrong field type: {}", origin, e.what()));
-    }
-    if (s.step < 0 || stored.optimizer_steps < 0)
-        throw std::runtime_error(fmt::format("{}: negative step count", origin));
-    if (!s.extra.is_object()) throw std::runtime_error(fmt::format("{}: 'extra' must be an object", origin));
-    if (!s.run.is_null() && !s.run.is_object())
-        throw std::runtime_error(fmt::format("{}: 'run' must be an object", origin));
-    return stored;
-}
-
 nlohmann::json read_run_record(const std::string& dir) {
     const std::string path = join(dir, kStateFile);
-    return parse_trainer_state(read_file(path), path).state.run;
+    return parse_training_state(read_file(path), path).state.run;
 }
 
 bool has_reference_weights(const std::string& dir) { return fs::exists(join(dir, kReferenceFile)); }
@@ -254,8 +189,9 @@ void load_reference_weights(const std::string& dir, Transformer& reference) {
 
 TrainerState load_training_state(const std::string& dir, AdamW& optimizer) {
     const std::string path = join(dir, kStateFile);
-    const StoredTrainerState stored = parse_trainer_state(read_file(path), path);
-    optimizer.set_steps_taken(stored.optimizer_steps);
+    const TrainingStateFile parsed = parse_training_state(read_file(path), path);
+    TrainerState s = parsed.state;
+    optimizer.set_steps_taken(parsed.optimizer_steps);
     const SafetensorsFile file = SafetensorsFile::open(join(dir, kOptimizerFile));
     // The file holds the full moments; each rank keeps its ZeRO shard (or all of them).
     const int64_t P = optimizer.parameter_count();

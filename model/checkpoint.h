@@ -32,16 +32,6 @@ struct TrainerState {
     nlohmann::json run = nullptr;
 };
 
-// trainer_state.json as stored: the state, and the optimizer's own step count.
-struct StoredTrainerState {
-    TrainerState state;
-    int64_t optimizer_steps = 0;
-};
-
-// Parses the text of a trainer_state.json (`origin` names it in errors); validates every
-// field's type, throws std::runtime_error on anything else. Pure: a fuzz target's entry.
-StoredTrainerState parse_trainer_state(const std::string& text, const std::string& origin);
-
 // `optimizer` and `state` may be null (an inference-only checkpoint). With an optimizer
 // on a multi-rank Comm this is collective: every rank calls it, the full moments are
 // gathered (ZeRO), and rank 0 alone writes.

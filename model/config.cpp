@@ -1,14 +1,37 @@
 #include "model/config.h"
 
+#include <cmath>
+#include <limits>
 #include <stdexcept>
+#include <tuple>
 
 #include <fmt/format.h>
+
+#include "model/json_depth.h"
 
 namespace rpt {
 namespace {
 
 void require(bool ok, const std::string& what) {
     if (!ok) throw std::invalid_argument("model config: " + what);
+}
+
+// Upper bounds far above any real checkpoint (hidden 16k, vocab 256k, context 1M), so
+// that every size product below stays inside int / int64 arithmetic.
+constexpr int kMaxWidth = 1 << 24;  // vocab, hidden, intermediate, context length
+constexpr int kMaxCount = 1 << 12;  // layers, heads, head_dim
+
+// Whether JSON value v is an integer that fits an int (checked before converting).
+bool fits_int(const nlohmann::json& v) {
+    if (v.is_number_unsigned()) return v.get<uint64_t>() <= uint64_t(std::numeric_limits<int>::max());
+    if (!v.is_number_integer()) return false;
+    const int64_t x = v.get<int64_t>();
+    return x >= std::numeric_limits<int>::min() && x <= std::numeric_limits<int>::max();
+}
+
+// Whether v is a number whose conversion to float is finite.
+bool fits_float(const nlohmann::json& v) {
+    return v.is_number() && std::fabs(v.get<double>()) <= std::numeric_limits<float>::max();
 }
 
 }  // namespace
@@ -23,11 +46,21 @@ void ModelConfig::validate() const {
     require(max_position_embeddings > 0,
             fmt::format("max_position_embeddings must be positive, got {}", max_position_embeddings));
     require(head_dim > 0 && head_dim % 2 == 0, fmt::format("head_dim must be positive and even, got {}", head_dim));
+    for (const auto& [name, value, limit] : {std::tuple{"vocab_size", vocab_size, kMaxWidth},
+                                             {"hidden_size", hidden_size, kMaxWidth},
+                                             {"intermediate_size", intermediate_size, kMaxWidth},
+                                             {"max_position_embeddings", max_position_embeddings, kMaxWidth},
+                                             {"num_hidden_layers", num_layers, kMaxCount},
+                                             {"num_attention_heads", num_heads, kMaxCount},
+                                             {"num_key_value_heads", num_kv_heads, kMaxCount},
+                                             {"head_dim", head_dim, kMaxCount}})
+        require(value <= limit, fmt::format("{} must be at most {}, got {}", name, limit, value));
     require(num_heads % num_kv_heads == 0, fmt::format("num_key_value_heads ({}) must divide num_attention_heads ({})",
                                                        num_kv_heads, num_heads));
     require(rope_theta > 0, fmt::format("rope_theta must be positive, got {}", rope_theta));
     require(rms_norm_eps > 0, fmt::format("rms_norm_eps must be positive, got {}", rms_norm_eps));
-    require(bos_token_id < vocab_size && eos_token_id < vocab_size, "bos/eos token id outside the vocabulary");
+    require(bos_token_id >= -1 && bos_token_id < vocab_size && eos_token_id >= -1 && eos_token_id < vocab_size,
+            "bos/eos token id outside the vocabulary");
 }
 
 int64_t ModelConfig::num_matmul_parameters() const {
@@ -82,17 +115,19 @@ ModelConfig ModelConfig::from_hf_json(const nlohmann::json& j, const std::string
         throw std::invalid_argument(fmt::format("{}: {}", source, why));
     };
     if (!j.is_object()) fail("config must be a JSON object");
+    if (!json_depth_within(j, kMaxJsonDepth)) fail(fmt::format("nested deeper than {} levels", kMaxJsonDepth));
     auto get_int = [&](const char* key, bool required, int fallback) -> int {
         if (!j.contains(key) || j[key].is_null()) {
             if (required) fail(fmt::format("missing field '{}'", key));
             return fallback;
         }
-        if (!j[key].is_number_integer()) fail(fmt::format("field '{}' must be an integer", key));
+        // Range-checked before the conversion, so 2^32 + 5 is an error, not 5.
+        if (!fits_int(j[key])) fail(fmt::format("field '{}' must be a 32-bit integer", key));
         return j[key].get<int>();
     };
     auto get_float = [&](const char* key, float fallback) -> float {
         if (!j.contains(key) || j[key].is_null()) return fallback;
-        if (!j[key].is_number()) fail(fmt::format("field '{}' must be a number", key));
+        if (!fits_float(j[key])) fail(fmt::format("field '{}' must be a finite number", key));
         return j[key].get<float>();
     };
     if (j.contains("model_type") && j["model_type"].is_string() && j["model_type"] != "qwen2")
@@ -131,7 +166,7 @@ ModelConfig ModelConfig::from_hf_json(const nlohmann::json& j, const std::string
     c.rope_theta = get_float("rope_theta", 10000.0f);
     if (j.contains("rope_parameters") && j["rope_parameters"].is_object() && j["rope_parameters"].contains("rope_theta")) {
         const nlohmann::json& theta = j["rope_parameters"]["rope_theta"];
-        if (!theta.is_number()) fail("field 'rope_parameters.rope_theta' must be a number");
+        if (!fits_float(theta)) fail("field 'rope_parameters.rope_theta' must be a finite number");
         c.rope_theta = theta.get<float>();
     }
     c.rms_norm_eps = get_float("rms_norm_eps", 1e-6f);
@@ -143,7 +178,7 @@ ModelConfig ModelConfig::from_hf_json(const nlohmann::json& j, const std::string
     // Some checkpoints list several end tokens; the first is the end of text.
     if (j.contains("eos_token_id") && j["eos_token_id"].is_array()) {
         const nlohmann::json& ids = j["eos_token_id"];
-        if (ids.empty() || !ids[0].is_number_integer()) fail("field 'eos_token_id' must be an integer or a list of them");
+        if (ids.empty() || !fits_int(ids[0])) fail("field 'eos_token_id' must be an integer or a list of them");
         c.eos_token_id = ids[0].get<int>();
     } else {
         c.eos_token_id = get_int("eos_token_id", false, -1);

@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "model/byte_level.h"
+#include "model/json_depth.h"
 
 namespace rpt {
 
@@ -68,6 +69,21 @@ ordered_json byte_level_json(bool trim_offsets, bool use_regex) {
 
 std::string json_quoted(const std::string& s) { return json(s).dump(); }
 
+// An optional boolean flag (absent or null: `fallback`).
+bool flag(const json& obj, const char* key, bool fallback, const std::string& field, const std::string& source) {
+    const json v = optional_member(obj, key);
+    if (v.is_null()) return fallback;
+    if (!v.is_boolean()) fail(source, field + "." + key, "not a boolean");
+    return v.get<bool>();
+}
+
+// What Hugging Face's ByteLevel decoder makes of one token string: the bytes its
+// characters stand for when all are in the ByteLevel alphabet, else its UTF-8 text.
+std::string decoded_bytes(const std::string& token) {
+    std::string bytes;
+    return mapped_to_bytes(token, &bytes) ? bytes : token;
+}
+
 }  // namespace
 
 // Per-encode() buffers, reused across pieces so that merging allocates nothing.
@@ -75,6 +91,7 @@ struct Tokenizer::BpeScratch {
     struct Candidate {
         int32_t rank, left, right;  // a mergeable adjacent pair at symbols left, right
     };
+    std::vector<AddedSplit> raw_splits, normalized_splits;
     std::vector<std::string_view> pieces;
     std::vector<int32_t> ids, prev, next;
     std::vector<Candidate> heap;
@@ -99,6 +116,9 @@ Tokenizer Tokenizer::load(const std::string& path) {
 
 Tokenizer Tokenizer::from_json(const json& j, const std::string& src) {
     if (!j.is_object()) fail(src, "json", "top level is not an object");
+    // Values are copied and kept (post_processor), so bound their nesting first.
+    if (!json_depth_within(j, kMaxJsonDepth))
+        fail(src, "json", "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
     Tokenizer t;
 
     // --- model: vocab
@@ -123,8 +143,9 @@ Tokenizer Tokenizer::from_json(const json& j, const std::string& src) {
         const auto id = it.value().get<int32_t>();
         if (used[size_t(id)]) fail(src, "model.vocab", "id " + std::to_string(id) + " is used twice");
         used[size_t(id)] = true;
-        if (!mapped_to_bytes(it.key(), &t.token_bytes_[size_t(id)]))
-            fail(src, "model.vocab", "token '" + it.key() + "' is not in the ByteLevel alphabet");
+        // Entries outside the alphabet (special tokens a trainer put in the vocab) can
+        // only come from added-token matches; they decode to their text, as in HF.
+        t.token_bytes_[size_t(id)] = decoded_bytes(it.key());
         t.vocab_.emplace(it.key(), id);
         t.id_to_token_[size_t(id)] = it.key();
     }
@@ -181,7 +202,8 @@ Tokenizer Tokenizer::from_json(const json& j, const std::string& src) {
         t.ignore_merges_ = ignore_merges.get<bool>();
     }
 
-    // --- added tokens
+    // --- added tokens, with ids assigned as tokenizers assigns them (see tokenizer.h)
+    t.model_vocab_entries_ = int64_t(vocab.size());
     const json added = optional_member(j, "added_tokens");
     if (!added.is_null() && !added.is_array()) fail(src, "added_tokens", "not an array");
     for (size_t i = 0; i < added.size(); ++i) {
@@ -189,30 +211,31 @@ Tokenizer Tokenizer::from_json(const json& j, const std::string& src) {
         const json& a = added[i];
         const json& id_json = require(a, "id", field + ".id", src);
         const json& content = require(a, "content", field + ".content", src);
-        if (!id_json.is_number_integer() || id_json.get<int64_t>() < 0 || id_json.get<int64_t>() > kMaxTokenId)
-            fail(src, field + ".id", "not a valid id");
-        if (!content.is_string() || content.get<std::string>().empty())
-            fail(src, field + ".content", "not a non-empty string");
-        for (const char* key : {"single_word", "lstrip", "rstrip"})
-            require_bool(a, key, false, field + "." + key, src);
-        const json special = optional_member(a, "special");
-        AddedToken tok{id_json.get<int32_t>(), content.get<std::string>(),
-                       special.is_boolean() ? special.get<bool>() : false};
-        const auto id = size_t(tok.id);
-        if (id < t.id_to_token_.size() && !t.id_to_token_[id].empty()) {
-            // Allowed only for the same token (GPT-2 lists <|endoftext|> in both).
-            if (t.token_bytes_[id] != tok.content)
-                fail(src, field, "id " + std::to_string(id) + " is vocab token " + json_quoted(t.id_to_token_[id]));
+        if (!id_json.is_number_integer()) fail(src, field + ".id", "not an integer");
+        if (!content.is_string()) fail(src, field + ".content", "not a string");
+        AddedToken tok;
+        tok.content = content.get<std::string>();
+        tok.special = flag(a, "special", false, field, src);
+        tok.single_word = flag(a, "single_word", false, field, src);
+        tok.lstrip = flag(a, "lstrip", false, field, src);
+        tok.rstrip = flag(a, "rstrip", false, field, src);
+        tok.normalized = flag(a, "normalized", !tok.special, field, src);  // tokenizers' default
+        if (tok.content.empty()) continue;  // can never match; tokenizers skips it too
+        if (auto it = t.added_by_content_.find(tok.content); it != t.added_by_content_.end()) {
+            tok.id = t.added_[it->second].id;  // listed again: the last flags win
+            t.added_[it->second] = std::move(tok);
+            continue;
         }
-        if (t.added_by_content_.count(tok.content)) fail(src, field, "duplicate content " + json_quoted(tok.content));
-        for (const AddedToken& other : t.added_)
-            if (other.id == tok.id) fail(src, field, "id " + std::to_string(id) + " is used twice");
-        if (id >= t.token_bytes_.size()) t.token_bytes_.resize(id + 1);
-        t.token_bytes_[id] = tok.content;
-        t.added_by_content_.emplace(tok.content, tok.id);
+        const auto in_vocab = t.vocab_.find(tok.content);
+        const int64_t id = in_vocab != t.vocab_.end() ? in_vocab->second : t.next_added_id();
+        if (id > kMaxTokenId) fail(src, field, "too many added tokens");
+        if (in_vocab == t.vocab_.end()) t.added_outside_vocab_++;
+        tok.id = int32_t(id);
+        if (size_t(id) >= t.token_bytes_.size()) t.token_bytes_.resize(size_t(id) + 1);
+        t.token_bytes_[size_t(id)] = decoded_bytes(tok.content);
+        t.added_by_content_.emplace(tok.content, t.added_.size());
         t.added_.push_back(std::move(tok));
     }
-    t.rebuild_added_index();
 
     // --- normalizer: NFC or none
     const json norm = optional_member(j, "normalizer");
@@ -268,17 +291,23 @@ Tokenizer Tokenizer::from_json(const json& j, const std::string& src) {
     if (!dec.is_null() && type_of(dec, "decoder", src) != "ByteLevel")
         fail(src, "decoder.type", "only ByteLevel is supported");
     t.post_processor_ = optional_member(j, "post_processor");
+    t.rebuild_added_index();  // after the normalizer: normalised tokens are matched NFC'd
     return t;
 }
 
 void Tokenizer::rebuild_added_index() {
-    added_by_first_byte_.assign(kNumBytes, {});
-    for (size_t i = 0; i < added_.size(); ++i)
-        added_by_first_byte_[uint8_t(added_[i].content[0])].push_back(int32_t(i));
-    for (auto& candidates : added_by_first_byte_)  // longest first: leftmost-longest matching
-        std::stable_sort(candidates.begin(), candidates.end(), [&](int32_t a, int32_t b) {
-            return added_[size_t(a)].content.size() > added_[size_t(b)].content.size();
-        });
+    raw_added_ = AddedTokenMatcher();
+    normalized_added_ = AddedTokenMatcher();
+    for (const AddedToken& a : added_) {
+        if (a.normalized) normalized_added_.add(nfc_ ? nfc_normalize(a.content) : a.content, a);
+        else raw_added_.add(a.content, a);
+    }
+}
+
+// The id tokenizers gives a new added token that is not a vocab entry: the vocab's
+// entry count plus the number of such tokens before it.
+int32_t Tokenizer::next_added_id() const {
+    return int32_t(std::min<int64_t>(model_vocab_entries_ + added_outside_vocab_, kMaxTokenId + 1));
 }
 
 // ---------------------------------------------------------------- saving
@@ -301,10 +330,10 @@ std::string Tokenizer::to_json_text() const {
         ordered_json o;
         o["id"] = a.id;
         o["content"] = a.content;
-        o["single_word"] = false;
-        o["lstrip"] = false;
-        o["rstrip"] = false;
-        o["normalized"] = false;
+        o["single_word"] = a.single_word;
+        o["lstrip"] = a.lstrip;
+        o["rstrip"] = a.rstrip;
+        o["normalized"] = a.normalized;
         o["special"] = a.special;
         added.push_back(o);
     }
@@ -375,7 +404,7 @@ const std::string& Tokenizer::token_bytes(int32_t id) const {
 
 std::optional<int32_t> Tokenizer::token_id(std::string_view content) const {
     const std::string key(content);
-    if (auto it = added_by_content_.find(key); it != added_by_content_.end()) return it->second;
+    if (auto it = added_by_content_.find(key); it != added_by_content_.end()) return added_[it->second].id;
     if (auto it = vocab_.find(key); it != vocab_.end()) return it->second;
     return std::nullopt;
 }
@@ -387,7 +416,7 @@ bool Tokenizer::is_added_token(int32_t id) const {
 }
 
 int32_t Tokenizer::add_special_token(std::string content) {
-    if (auto it = added_by_content_.find(content); it != added_by_content_.end()) return it->second;
+    if (auto it = added_by_content_.find(content); it != added_by_content_.end()) return added_[it->second].id;
     bool valid = !content.empty();
     for (size_t i = 0; valid && i < content.size();) {
         const int len = utf8_char_length(content, i);
@@ -395,10 +424,22 @@ int32_t Tokenizer::add_special_token(std::string content) {
         i += size_t(len);
     }
     if (!valid) throw std::invalid_argument("add_special_token: content must be non-empty valid UTF-8");
-    const int32_t id = vocab_size();
-    token_bytes_.push_back(content);
-    added_by_content_.emplace(content, id);
-    added_.push_back(AddedToken{id, std::move(content), true});
+    const auto in_vocab = vocab_.find(content);
+    const int32_t id = in_vocab != vocab_.end() ? in_vocab->second : next_added_id();
+    if (in_vocab == vocab_.end() && size_t(id) < id_to_token_.size() && !id_to_token_[size_t(id)].empty())
+        throw std::invalid_argument("add_special_token: id " + std::to_string(id) + " for " + json_quoted(content) +
+                                    " is vocab token " + json_quoted(id_to_token_[size_t(id)]));
+    if (id > kMaxTokenId) throw std::invalid_argument("add_special_token: too many tokens");
+    if (in_vocab == vocab_.end()) added_outside_vocab_++;
+    if (size_t(id) >= token_bytes_.size()) token_bytes_.resize(size_t(id) + 1);
+    token_bytes_[size_t(id)] = decoded_bytes(content);
+    AddedToken tok;
+    tok.id = id;
+    tok.content = std::move(content);
+    tok.special = true;
+    tok.normalized = false;
+    added_by_content_.emplace(tok.content, added_.size());
+    added_.push_back(std::move(tok));
     rebuild_added_index();
     return id;
 }
@@ -410,43 +451,42 @@ const Tokenizer::Merge* Tokenizer::find_merge(int32_t a, int32_t b) const {
 
 // ---------------------------------------------------------------- encoding
 
-Tokenizer::AddedMatch Tokenizer::find_added(std::string_view text, size_t from) const {
-    if (added_.empty()) return {};
-    for (size_t i = from; i < text.size(); ++i) {
-        for (int32_t k : added_by_first_byte_[uint8_t(text[i])]) {
-            const std::string& c = added_[size_t(k)].content;
-            if (text.size() - i >= c.size() && std::memcmp(text.data() + i, c.data(), c.size()) == 0)
-                return {i, c.size(), added_[size_t(k)].id};
-        }
-    }
-    return {};
-}
-
 std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
     std::vector<int32_t> out;
     out.reserve(text.size() / 3 + 16);
     BpeScratch scratch;
-    size_t pos = 0;
-    while (pos < text.size()) {
-        const AddedMatch m = find_added(text, pos);
-        const size_t end = m.id < 0 ? text.size() : m.start;
-        if (end > pos) encode_segment(text.substr(pos, end - pos), &scratch, &out);
-        if (m.id < 0) break;
-        out.push_back(m.id);
-        pos = m.start + m.length;
+    raw_added_.split(text, &scratch.raw_splits);
+    for (const AddedSplit& s : scratch.raw_splits) {
+        if (s.id >= 0) out.push_back(s.id);
+        else encode_segment(text.substr(s.begin, s.end - s.begin), &scratch, &out);
     }
     return out;
 }
 
+// A piece of raw text between added tokens: normalised as a whole, then split again at
+// the normalised added tokens.
 void Tokenizer::encode_segment(std::string_view segment, BpeScratch* s, std::vector<int32_t>* out) const {
     std::string normalized;
     if (nfc_) {
         normalized = nfc_normalize(segment);
         segment = normalized;
     }
+    if (normalized_added_.empty()) {
+        encode_normalized(segment, s, out);
+        return;
+    }
+    normalized_added_.split(segment, &s->normalized_splits);
+    for (const AddedSplit& n : s->normalized_splits) {
+        if (n.id >= 0) out->push_back(n.id);
+        else encode_normalized(segment.substr(n.begin, n.end - n.begin), s, out);
+    }
+}
+
+// Normalised text without added tokens: regex pieces, each merged by BPE.
+void Tokenizer::encode_normalized(std::string_view text, BpeScratch* s, std::vector<int32_t>* out) const {
     s->pieces.clear();
-    if (split_) split_->split(segment, &s->pieces);
-    else s->pieces.push_back(segment);
+    if (split_) split_->split(text, &s->pieces);
+    else s->pieces.push_back(text);
     for (std::string_view piece : s->pieces) bpe_piece(piece, s, out);
 }
 

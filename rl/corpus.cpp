@@ -31,7 +31,7 @@ std::string parse_document(const std::string& line, const CorpusOptions& options
   nlohmann::json obj;
   try {
     obj = nlohmann::json::parse(line);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     throw MalformedLine{fmt::format("invalid JSON ({})", e.what())};
   }
   if (!obj.is_object()) throw MalformedLine{"not a JSON object"};
@@ -69,6 +69,11 @@ CorpusOptions corpus_preset(std::string_view name) {
 std::vector<std::string> read_jsonl_corpus(const std::string& path, const CorpusOptions& options, size_t* skipped) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error(fmt::format("cannot open corpus '{}'", path));
+  return read_jsonl_corpus(in, path, options, skipped);
+}
+
+std::vector<std::string> read_jsonl_corpus(std::istream& in, const std::string& path, const CorpusOptions& options,
+                                           size_t* skipped) {
   std::vector<std::string> docs;
   size_t n_skipped = 0, line_no = 0;
   std::string line;

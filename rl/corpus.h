@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <istream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +30,10 @@ CorpusOptions corpus_preset(std::string_view name);
 // "PATH:LINE: reason", or with skip_malformed is dropped and counted in *skipped.
 std::vector<std::string> read_jsonl_corpus(const std::string& path, const CorpusOptions& options = {},
                                            size_t* skipped = nullptr);
+// The same on a stream; `source` stands for the path in messages (the fuzz target and
+// tests read from memory).
+std::vector<std::string> read_jsonl_corpus(std::istream& in, const std::string& source,
+                                           const CorpusOptions& options = {}, size_t* skipped = nullptr);
 
 // Writes {"text": doc} per line, atomically. Throws (naming path and document index)
 // if a document is not valid UTF-8.

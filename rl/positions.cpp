@@ -1,13 +1,9 @@
+// Top-16 entropy scoring of every position (see positions.h); the file format is in
+// positions_file.cpp.
 #include "rl/positions.h"
 
 #include <algorithm>
-#include <fstream>
 #include <stdexcept>
-
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
-
-#include "model/file_io.h"
 
 namespace rpt {
 
@@ -67,38 +63,6 @@ std::vector<ScoredPosition> score_positions(Transformer& proxy, const std::vecto
     std::sort(out.begin(), out.end(), [](const ScoredPosition& a, const ScoredPosition& b) {
         return a.doc != b.doc ? a.doc < b.doc : a.position < b.position;
     });
-    return out;
-}
-
-void write_positions(const std::string& path, const std::vector<ScoredPosition>& positions) {
-    std::string text;
-    text.reserve(positions.size() * 48);
-    for (const ScoredPosition& p : positions)
-        text += fmt::format("{{\"doc\": {}, \"pos\": {}, \"entropy\": {:.6f}}}\n", p.doc, p.position, p.entropy);
-    write_file_atomic(path, text);
-}
-
-std::vector<ScoredPosition> read_positions(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) throw std::runtime_error(fmt::format("{}: cannot open positions file", path));
-    std::vector<ScoredPosition> out;
-    std::string line;
-    int64_t line_no = 0;
-    while (std::getline(in, line)) {
-        ++line_no;
-        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-        try {
-            const nlohmann::json j = nlohmann::json::parse(line);
-            ScoredPosition p;
-            p.doc = j.at("doc").get<int64_t>();
-            p.position = j.at("pos").get<int32_t>();
-            p.entropy = j.at("entropy").get<float>();
-            if (p.doc < 0 || p.position < 1) throw std::invalid_argument("doc must be >= 0 and pos >= 1");
-            out.push_back(p);
-        } catch (const std::exception& e) {
-            throw std::runtime_error(fmt::format("{}:{}: bad position record: {}", path, line_no, e.what()));
-        }
-    }
     return out;
 }
 

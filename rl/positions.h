@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <istream>
 #include <string>
 #include <vector>
 
@@ -32,8 +33,11 @@ std::vector<ScoredPosition> score_positions(Transformer& proxy, const std::vecto
                                             const std::vector<int64_t>& doc_ids, int seq_len, int batch_size);
 
 void write_positions(const std::string& path, const std::vector<ScoredPosition>& positions);
+// One JSON object per line: {"doc": int >= 0, "pos": int >= 1, "entropy": number}.
 // Errors name the file and line.
 std::vector<ScoredPosition> read_positions(const std::string& path);
+// The same on a stream; `source` stands for the path in messages.
+std::vector<ScoredPosition> read_positions(std::istream& in, const std::string& source);
 
 // Positions with entropy > threshold.
 std::vector<ScoredPosition> positions_above(const std::vector<ScoredPosition>& all, float threshold);

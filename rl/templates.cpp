@@ -57,6 +57,12 @@ PromptTemplate PromptTemplate::from_json(const nlohmann::json& j, const std::str
     };
     if (!j.is_object()) throw std::invalid_argument(fmt::format("{}: a template must be a JSON object", source));
     PromptTemplate t;
+    // Optional fields are checked too: nlohmann's value() would throw a message that
+    // names neither the file nor the field.
+    if (j.contains("name") && !j["name"].is_string())
+        throw std::invalid_argument(fmt::format("{}: template field 'name' must be a string", source));
+    if (j.contains("brace_matched") && !j["brace_matched"].is_boolean())
+        throw std::invalid_argument(fmt::format("{}: template field 'brace_matched' must be true or false", source));
     t.name = j.value("name", source);
     t.prompt_prefix = text("prompt_prefix");
     t.prompt_suffix = text("prompt_suffix");
@@ -98,7 +104,7 @@ PromptTemplate load_template(const std::string& name_or_path) {
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(read_file(name_or_path));
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
         throw std::invalid_argument(fmt::format("{}: invalid JSON: {}", name_or_path, e.what()));
     }
     return PromptTemplate::from_json(j, name_or_path);

@@ -15,6 +15,7 @@
 #include "model/bpe_trainer.h"
 #include "model/checkpoint.h"
 #include "model/stale_temporaries.h"
+#include "model/trainer_state.h"
 #include "rl/fingerprint.h"
 #include "rl/rpt_trainer.h"
 #include "rl/run_settings.h"
@@ -195,18 +196,18 @@ TEST(TrainerStateParser, RoundTripsAndRejectsBadInput) {
     const std::string good =
         R"({"version": 1, "step": 4, "optimizer_steps": 4, "rng_state": 7, "data_cursor": 4, "extra": {},
             "run": {"command": "pretrain", "settings": {}}})";
-    const StoredTrainerState s = parse_trainer_state(good, "t.json");
+    const TrainingStateFile s = parse_training_state(good, "t.json");
     EXPECT_EQ(s.state.step, 4);
     EXPECT_EQ(s.optimizer_steps, 4);
     EXPECT_EQ(s.state.run["command"], "pretrain");
-    EXPECT_TRUE(parse_trainer_state(R"({"version": 1, "step": 0, "optimizer_steps": 0, "rng_state": 0,
+    EXPECT_TRUE(parse_training_state(R"({"version": 1, "step": 0, "optimizer_steps": 0, "rng_state": 0,
         "data_cursor": 0})", "t.json").state.run.is_null());
     for (const char* bad : {"", "[]", "{", R"({"version": 2})", R"({"version": "1"})",
                             R"({"version": 1, "step": "4", "optimizer_steps": 4, "rng_state": 7, "data_cursor": 4})",
                             R"({"version": 1, "step": -1, "optimizer_steps": 4, "rng_state": 7, "data_cursor": 4})",
                             R"({"version": 1, "step": 1, "optimizer_steps": 1, "rng_state": 7, "data_cursor": 4,
                                 "run": 5})"}) {
-        const std::string e = error_of([&] { parse_trainer_state(bad, "t.json"); });
+        const std::string e = error_of([&] { parse_training_state(bad, "t.json"); });
         EXPECT_NE(e.find("t.json"), std::string::npos) << bad << ": " << e;
     }
 }

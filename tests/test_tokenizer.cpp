@@ -333,6 +333,68 @@ TEST(TokenizerAdded, MatchedBeforeNormalisation) {
     EXPECT_EQ(std::find(nfc.begin(), nfc.end(), id), nfc.end());
 }
 
+// A tokenizer with the given added tokens (content and flags) after a merge-less vocab.
+Tokenizer with_added(const std::vector<std::pair<std::string, json>>& tokens) {
+    json j = make_json({});
+    for (const auto& [content, flags] : tokens) {
+        json a = {{"id", 0}, {"content", content}, {"special", true}, {"normalized", false}};
+        a.update(flags);
+        j["added_tokens"].push_back(a);
+    }
+    return Tokenizer::from_json(j, "added");
+}
+
+// The semantics tokenizers has (added_tokens.h), on small cases; the HF fixtures check
+// them against tokenizers itself.
+TEST(TokenizerAdded, StripAndSingleWordAsHuggingFace) {
+    const Tokenizer l = with_added({{"<X>", {{"lstrip", true}}}, {"<Y>", {{"rstrip", true}}}});
+    EXPECT_EQ(token_strings(l, l.encode("a \u3000<X> b")), (Pieces{"a", "<X>", " ", "b"}));
+    EXPECT_EQ(token_strings(l, l.encode("<Y> \n <X>")), (Pieces{"<Y>", "<X>"}));  // strips never overlap
+    EXPECT_EQ(token_strings(l, l.encode("a\x1c<X>")), (Pieces{"a", "\x1c", "<X>"}));  // not White_Space
+    const Tokenizer w = with_added({{"<X>", {{"single_word", true}}}, {"X>", json::object()}});
+    EXPECT_EQ(w.encode("a <X>.").size(), 4u);   // a, space, <X>, .
+    EXPECT_EQ(token_strings(w, w.encode("a<X>")), (Pieces{"a", "<", "X", ">"}));  // dropped, X> not tried
+    EXPECT_EQ(w.encode("_<X>").size(), 4u);
+    EXPECT_EQ(w.encode("\u00b2<X>").size(), 3u);  // (2 bytes) "²" is not a word character
+    EXPECT_EQ(w.encode("x\u0301<X>").size(), 6u);  // a combining mark is (x + 2 bytes + 3)
+    // rstrip white space that holds later matches: those are emitted again (as HF does).
+    const Tokenizer r = with_added({{"<X>", {{"rstrip", true}}}, {"\n", json::object()}});
+    EXPECT_EQ(token_strings(r, r.encode("<X>\n \nb")), (Pieces{"<X>", "\n", " ", "\n", "b"}));
+}
+
+TEST(TokenizerAdded, NormalizedTokensMatchAfterNfc) {
+    const Tokenizer t = with_added({{"Caf\u00e9", {{"normalized", true}}}, {"bc", json::object()}, {"ab", {{"normalized", true}}}});
+    const int32_t cafe = *t.token_id("Caf\u00e9");
+    EXPECT_EQ(t.encode("Cafe\u0301")[0], cafe);
+    EXPECT_EQ(t.encode("Caf\u00e9")[0], cafe);
+    // Raw-text tokens are split out first, so "bc" wins over "ab" that starts earlier.
+    EXPECT_EQ(token_strings(t, t.encode("abc")), (Pieces{"a", "bc"}));
+}
+
+TEST(TokenizerAdded, IdsAsHuggingFaceAssigns) {
+    // The vocab id for a vocab entry; else the next id after the vocab, whatever the
+    // file says; a repeated content keeps its id and takes the later flags.
+    const Tokenizer t = with_added({{"<A>", {{"id", 7}}}, {"!", {{"id", 99}}}, {"<B>", json::object()},
+                                    {"<A>", {{"lstrip", true}}}, {"", json::object()}});
+    EXPECT_EQ(t.token_id("<A>"), 256);
+    EXPECT_EQ(t.token_id("!"), 0);
+    EXPECT_EQ(t.token_id("<B>"), 257);
+    EXPECT_EQ(t.vocab_size(), 258);
+    ASSERT_EQ(t.added_tokens().size(), 3u);
+    EXPECT_TRUE(t.added_tokens()[0].lstrip);
+}
+
+TEST(TokenizerAdded, VocabEntriesOutsideTheAlphabetLoad) {
+    // A trainer's special tokens in model.vocab (not ByteLevel characters) decode to their text.
+    json j = make_json({});
+    j["model"]["vocab"]["<\uff5cUser\uff5c>"] = 256;
+    j["added_tokens"].push_back({{"id", 256}, {"content", "<\uff5cUser\uff5c>"}, {"special", true}});
+    const Tokenizer t = Tokenizer::from_json(j, "specials-in-vocab");
+    EXPECT_EQ(t.encode("a<\uff5cUser\uff5c>"), (std::vector<int32_t>{*t.token_id("a"), 256}));
+    EXPECT_EQ(t.decode({256}), "<\uff5cUser\uff5c>");
+    EXPECT_EQ(Tokenizer::from_json(t.to_json(), "again").to_json_text(), t.to_json_text());
+}
+
 TEST(TokenizerAdded, TrainedSpecialsComeAfterBpeVocab) {
     const Tokenizer& t = trained();
     EXPECT_EQ(t.vocab_size(), 1024);
@@ -456,8 +518,8 @@ TEST(TokenizerJson, ErrorsNameFileAndField) {
     EXPECT_NE(load_error(j.dump()).find("pre_tokenizer.pretokenizers[0].pattern.Regex"), std::string::npos);
 
     j = make_json({});
-    j["added_tokens"] = json::array({{{"id", 300}, {"content", "<x>"}, {"lstrip", true}}});
-    EXPECT_NE(load_error(j.dump()).find("added_tokens[0].lstrip"), std::string::npos);
+    j["added_tokens"] = json::array({{{"id", 300}, {"content", "<x>"}, {"lstrip", "yes"}}});
+    EXPECT_NE(load_error(j.dump()).find("added_tokens[0].lstrip: not a boolean"), std::string::npos);
 
     EXPECT_NE(load_error(good), "x");  // the unmodified file loads
     EXPECT_EQ(load_error(good), "");

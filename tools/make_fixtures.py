@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """Builds the Hugging Face reference fixtures that rpt's tests compare against.
 
-Not needed to build or test rpt: the fixtures it writes are committed. Needs
-torch, transformers, tokenizers and safetensors.
+Not needed to build or test rpt: the fixtures it writes are committed. The model
+fixtures need torch, transformers and safetensors; the tokenizer fixtures need only
+tokenizers (`pip install tokenizers`).
 
-    python3 tools/make_fixtures.py                 # (re)writes tests/fixtures/hf*/
-    python3 tools/make_fixtures.py --check DIR     # transformers reads an rpt checkpoint
+    python3 tools/make_fixtures.py                      # (re)writes tests/fixtures/hf*/
+    python3 tools/make_fixtures.py --only tokenizers    # only the tokenizer fixtures
+    python3 tools/make_fixtures.py --only models        # only the model fixtures
+    python3 tools/make_fixtures.py --check DIR          # transformers reads an rpt checkpoint
 
 Models (tests/fixtures/hf/<name>/): tiny random Qwen2ForCausalLM models saved with
 save_pretrained, plus reference.safetensors holding, for fixed input ids, the fp32
@@ -17,6 +20,16 @@ are far from uniform and every parameter matters to the loss.
 Tokenizer (tests/fixtures/hf_tokenizer/): a byte-level BPE trained with `tokenizers`
 using exactly Qwen2's normaliser, pre-tokeniser, decoder and added tokens, and
 cases.json: for each text of a varied set, the ids HF produces and HF's decode of them.
+Its merges are ["a", "b"] pairs, as tokenizers writes them.
+
+Tokenizer with added-token options (tests/fixtures/hf_tokenizer_added/): the same
+pipeline, trained with BpeTrainer(special_tokens=...) so that the special tokens are
+also entries of model.vocab (as in many published tokenizers), plus added tokens with
+every flag tokenizers has (normalized, lstrip, rstrip, single_word, special, content
+that is a vocab entry, content in ByteLevel characters, an rstrip token whose white
+space holds another token's match), a token listed twice (the last flags win), an entry
+whose "id" tokenizers ignores and an empty content. Its merges are written as "a b"
+strings (the older form). cases.json covers the base texts and texts aimed at each flag.
 
 Check mode: DIR is written by `rpt_tests` (HfModel.WritesCheckpointForTransformers
 writes it when RPT_HF_CHECK_DIR is set) and holds an rpt checkpoint plus
@@ -27,9 +40,6 @@ import argparse
 import json
 import os
 import sys
-
-import torch
-from safetensors.torch import load_file, save_file
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(REPO, "tests", "fixtures")
@@ -65,6 +75,8 @@ def write_json(path, obj):
 
 
 def make_model(name, spec):
+    import torch
+    from safetensors.torch import save_file
     from transformers import Qwen2Config, Qwen2ForCausalLM
     vocab, hidden, layers, heads, kv, head_dim, inter, tied = spec
     config = Qwen2Config(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
@@ -106,30 +118,114 @@ def make_model(name, spec):
     print(f"{name}: loss {out.loss.item():.6f}, {sum(p.numel() for p in model.parameters())} parameters")
 
 
-def make_tokenizer():
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-    tok = Tokenizer(models.BPE(byte_fallback=False))
+def qwen2_pipeline(tok):
+    """Qwen2's normaliser, pre-tokeniser and decoder on a BPE tokenizer."""
+    from tokenizers import Regex, decoders, normalizers, pre_tokenizers
     tok.normalizer = normalizers.NFC()
     tok.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Split(Regex(QWEN2_SPLIT), behavior="isolated", invert=False),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
     ])
     tok.decoder = decoders.ByteLevel()
+    return tok
+
+
+def write_tokenizer_fixture(tok, dirname, texts, tokenizer_json=None):
+    """tokenizer.json (tok's, or the given JSON text) and cases.json: ids and decodes."""
+    d = os.path.join(FIXTURES, dirname)
+    os.makedirs(d, exist_ok=True)
+    path = os.path.join(d, "tokenizer.json")
+    if tokenizer_json is None:
+        tok.save(path)
+    else:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(tokenizer_json)
+    cases = []
+    for text in texts:
+        ids = tok.encode(text, add_special_tokens=False).ids
+        cases.append({"text": text, "ids": ids, "decoded": tok.decode(ids, skip_special_tokens=False)})
+    write_json(os.path.join(d, "cases.json"), cases)
+    print(f"{dirname}: {tok.get_vocab_size()} tokens, {len(cases)} cases")
+
+
+def make_tokenizer():
+    from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers, trainers
+    tok = qwen2_pipeline(Tokenizer(models.BPE(byte_fallback=False)))
     trainer = trainers.BpeTrainer(vocab_size=TOKENIZER_VOCAB, min_frequency=2, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), special_tokens=[])
     tok.train_from_iterator(training_texts(), trainer=trainer)
     tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS])
     tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in NON_SPECIAL_TOKENS])
+    write_tokenizer_fixture(tok, "hf_tokenizer", test_texts())
 
-    d = os.path.join(FIXTURES, "hf_tokenizer")
-    os.makedirs(d, exist_ok=True)
-    tok.save(os.path.join(d, "tokenizer.json"))
-    cases = []
-    for text in test_texts():
-        ids = tok.encode(text, add_special_tokens=False).ids
-        cases.append({"text": text, "ids": ids, "decoded": tok.decode(ids, skip_special_tokens=False)})
-    write_json(os.path.join(d, "cases.json"), cases)
-    print(f"tokenizer: {tok.get_vocab_size()} tokens, {len(cases)} cases")
+
+# Added tokens of the second fixture: (content, special, normalized, lstrip, rstrip,
+# single_word). "The" is a vocab entry (so it takes the vocab's id); "Ġhello" is written
+# in ByteLevel characters (so it decodes to " hello"); "\n\n" lies in the white space
+# "</think>" strips.
+ADDED_VOCAB = 420
+ADDED_TOKENS = [
+    ("<think>", False, True, False, False, False),
+    ("</think>", False, False, False, True, False),
+    ("<tool_call>", False, False, True, False, False),
+    ("[MASK]", True, False, True, True, False),
+    ("Café", False, True, False, False, False),
+    ("Cafe\u0301", False, False, False, False, False),
+    ("naïve", False, True, False, False, True),
+    ("word", False, False, False, False, True),
+    ("ΑΩ", False, True, False, False, True),
+    ("The", False, False, False, False, True),
+    ("Ġhello", False, False, False, False, False),
+    ("\n\n", False, False, False, False, False),
+]
+
+
+def added_token_texts():
+    """Texts aimed at each added-token flag (white space and word-character classes)."""
+    return [
+        "<think>\nok</think>\n\n  answer <tool_call>  {\"a\": 1}\t<tool_call>",
+        "a [MASK] b  [MASK]\n\n[MASK][MASK] c \u00a0[MASK]\u3000d\u0085[MASK]\u2028e",
+        "Café vs Cafe\u0301 vs CAFÉ; nai\u0308ve naïve xnaïve naïve_",
+        "word words sword word_ word1 (word) wordé é word -word- word\u0301 word² ₂word ‿word",
+        "ΑΩ xΑΩ ΑΩ1 «ΑΩ» Α\u0301Ω ΑΩ\u0301 中ΑΩ",
+        "The other BaThe The_ The. THE The\u00a0The\u3000The \u200dThe The\u200c Theory",
+        "Ġhello hello Ġhello",
+        "</think> \u00a0\u2003\n<think>",
+        "</think>\n\n \n\nx and </think>\n \n\n\ny",
+        "<|im_start|>  user\n<|im_end|>  \n<｜User｜> hi<｜Assistant｜> end \n <|im_start|>x",
+        "\u0085<tool_call>\u2028[MASK]\u0085x\x1c[MASK]\x1c",
+        "\u200b[MASK]\u200b \ufeff<tool_call>",
+    ]
+
+
+def make_added_tokens_tokenizer():
+    from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers, trainers
+    tok = qwen2_pipeline(Tokenizer(models.BPE(byte_fallback=False)))
+    trainer = trainers.BpeTrainer(vocab_size=ADDED_VOCAB, min_frequency=2, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  special_tokens=SPECIAL_TOKENS)
+    tok.train_from_iterator(training_texts(), trainer=trainer)
+    vocab = tok.get_vocab(with_added_tokens=False)
+    assert all(t in vocab for t in SPECIAL_TOKENS), "the trainer puts special tokens in the vocab"
+    assert "The" in vocab, "'The' must be a vocab entry for this fixture"
+    for content, special, normalized, lstrip, rstrip, single_word in ADDED_TOKENS:
+        t = AddedToken(content, special=special, normalized=normalized, lstrip=lstrip, rstrip=rstrip,
+                       single_word=single_word)
+        (tok.add_special_tokens if special else tok.add_tokens)([t])
+    j = json.loads(tok.to_str())
+    # Merges in the older "a b" form (byte-level tokens never hold a space).
+    j["model"]["merges"] = [" ".join(m) if isinstance(m, list) else m for m in j["model"]["merges"]]
+    entry = {"single_word": False, "lstrip": False, "rstrip": False, "normalized": False, "special": True}
+    # <|im_start|> listed again with lstrip: tokenizers keeps its id and takes these flags.
+    first = next(a for a in j["added_tokens"] if a["content"] == "<|im_start|>")
+    j["added_tokens"].append(dict(entry, id=first["id"], content="<|im_start|>", lstrip=True))
+    # An id tokenizers ignores (it assigns the next one), and an empty content it skips.
+    j["added_tokens"].append(dict(entry, id=3, content="<|fim_pad|>"))
+    j["added_tokens"].append(dict(entry, id=99999, content=""))
+    text = json.dumps(j, ensure_ascii=False, indent=1) + "\n"
+    tok = Tokenizer.from_str(text)  # the cases come from what tokenizers makes of the file
+    write_tokenizer_fixture(tok, "hf_tokenizer_added", test_texts() + added_token_texts() + ["a<|fim_pad|>b"],
+                            tokenizer_json=text)
 
 
 def training_texts():
@@ -209,14 +305,19 @@ def check_one(dir_):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", metavar="DIR", help="load an rpt-written checkpoint with transformers and compare")
+    ap.add_argument("--only", choices=["models", "tokenizers"], help="write only these fixtures")
     args = ap.parse_args()
     if args.check:
         check(args.check)
         return
-    torch.use_deterministic_algorithms(True)
-    for name, spec in MODELS.items():
-        make_model(name, spec)
-    make_tokenizer()
+    if args.only in (None, "models"):
+        import torch
+        torch.use_deterministic_algorithms(True)
+        for name, spec in MODELS.items():
+            make_model(name, spec)
+    if args.only in (None, "tokenizers"):
+        make_tokenizer()
+        make_added_tokens_tokenizer()
 
 
 if __name__ == "__main__":

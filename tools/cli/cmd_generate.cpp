@@ -67,7 +67,7 @@ std::vector<int32_t> generation_eos_ids(const std::string& dir) {
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(read_file(path));
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
         throw std::runtime_error(fmt::format("{}: invalid JSON: {}", path, e.what()));
     }
     std::vector<int32_t> ids;

@@ -59,7 +59,7 @@ void plot_metrics(const std::vector<PlotSeries>& runs, const std::string& out, c
             nlohmann::json j;
             try {
                 j = nlohmann::json::parse(line);
-            } catch (const nlohmann::json::parse_error&) {
+            } catch (const nlohmann::json::exception&) {
                 throw std::runtime_error(fmt::format("{}:{}: not a JSON object", runs[r].metrics_path, line_no));
             }
             if (j.contains("flops") && j["flops"].is_number()) cumulative_flops += j["flops"].get<double>();
