@@ -383,16 +383,22 @@ same, moved = (json.load(open(p)) for p in sys.argv[1:3])
 sys.exit(0 if same["pass"] and not moved["pass"] else 1)' "$data/$comparison-self.json" "$data/$comparison-moved.json"
 }
 
+rpt_start_flags=(--preset tiny --corpus "$agree_dir/corpus.jsonl" --tokenizer "$agree_dir/tok.json" --steps 150
+                 --batch 8 --seq 128 --lr 3e-3 --warmup 10 --eval-docs 4 --seed 1 --format-share 0.5 --log-every 50)
 rpt_flags=(--corpus "$agree_dir/corpus.jsonl" --positions "$agree_dir/pos.jsonl" --steps 1 --contexts 8 --rollouts 8
            --max-new-tokens 8 --rl-seed 1)
 step_agree_rpt() {
     local t0 log="$logs/agree-rpt.log" budget rc=0
     t0=$(now)
-    budget=$(budget_for 60)
-    [ -d "$agree_dir/ck_cpu" ] || { record agree-rpt skip 0 "no pre-trained checkpoint (agree-pretrain failed)"; return; }
-    limited "$budget" "$log" bin/rpt filter --model "$agree_dir/ck_cpu" --corpus "$agree_dir/corpus.jsonl" \
-        --out "$agree_dir/pos.jsonl" --max-docs 60 --device cpu &&
-        limited "$budget" "$log" bin/rpt train --model "$agree_dir/ck_cpu" "${rpt_flags[@]}" \
+    budget=$(budget_for 90)
+    [ -s "$agree_dir/tok.json" ] || { record agree-rpt skip 0 "no corpus and tokenizer (agree-pretrain failed)"; return; }
+    # The start model: a short CPU pre-training with template examples mixed in, so that
+    # some rollouts answer in format and earn rewards and the GRPO update has work to do
+    # (a model that never answers gets all-zero rewards and a zero update).
+    limited "$budget" "$log" bin/rpt pretrain "${rpt_start_flags[@]}" --out "$agree_dir/ck_start" --device cpu &&
+        limited "$budget" "$log" bin/rpt filter --model "$agree_dir/ck_start" --corpus "$agree_dir/corpus.jsonl" \
+            --out "$agree_dir/pos.jsonl" --max-docs 60 --device cpu &&
+        limited "$budget" "$log" bin/rpt train --model "$agree_dir/ck_start" "${rpt_flags[@]}" \
             --out "$agree_dir/rpt_cpu" --metrics "$agree_dir/rpt_cpu.jsonl" --device cpu || rc=$?
     if [ "$rc" -ne 0 ]; then record agree-rpt fail $(($(now) - t0)) "CPU run failed (rc $rc, see log)"; return; fi
     if ! has_gpu; then
@@ -402,7 +408,7 @@ step_agree_rpt() {
         record agree-rpt skip $(($(now) - t0)) "${gpu_skip_reason}; CPU half ran (1 step, 8 x 8), comparison self-checked"
         return
     fi
-    limited "$budget" "$log" bin/rpt train --model "$agree_dir/ck_cpu" "${rpt_flags[@]}" \
+    limited "$budget" "$log" bin/rpt train --model "$agree_dir/ck_start" "${rpt_flags[@]}" \
         --out "$agree_dir/rpt_cuda" --metrics "$agree_dir/rpt_cuda.jsonl" --device cuda || rc=$?
     if [ "$rc" -ne 0 ]; then record agree-rpt fail $(($(now) - t0)) "CUDA run failed (rc $rc, see log)"; return; fi
     local detail
