@@ -190,7 +190,6 @@ void load_reference_weights(const std::string& dir, Transformer& reference) {
 TrainerState load_training_state(const std::string& dir, AdamW& optimizer) {
     const std::string path = join(dir, kStateFile);
     const TrainingStateFile parsed = parse_training_state(read_file(path), path);
-    TrainerState s = parsed.state;
     optimizer.set_steps_taken(parsed.optimizer_steps);
     const SafetensorsFile file = SafetensorsFile::open(join(dir, kOptimizerFile));
     // The file holds the full moments; each rank keeps its ZeRO shard (or all of them).
@@ -199,7 +198,7 @@ TrainerState load_training_state(const std::string& dir, AdamW& optimizer) {
     file.read_f32(kMomentM, {P}, m.data());
     file.read_f32(kMomentV, {P}, v.data());
     optimizer.load_moments(m.data(), v.data());
-    return stored.state;
+    return parsed.state;
 }
 
 }  // namespace rpt

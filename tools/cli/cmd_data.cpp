@@ -7,6 +7,7 @@
 #include "rl/synth_corpus.h"
 #include "model/output_guard.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/flag_checks.h"
 #include "tools/cli/output_flags.h"
 
 namespace rpt::cli {
@@ -27,7 +28,7 @@ void add_data_command(CLI::App& app) {
     CLI::App* synth = data->add_subcommand("synth", "write the built-in synthetic math corpus (JSONL, field 'text')");
     auto flags = std::make_shared<SynthFlags>();
     synth->add_option("--out", flags->out, "output JSONL file")->required();
-    synth->add_option("--docs", flags->docs, "number of documents")->check(CLI::PositiveNumber);
+    synth->add_option("--docs", flags->docs, "number of documents")->check(positive());
     synth->add_option("--seed", flags->seed, "seed (document i depends only on seed and i)");
     add_overwrite_flag(*synth, flags->overwrite, OutputRule::file);
     synth->callback([flags]() {

@@ -263,8 +263,8 @@ void add_demo_command(CLI::App& app) {
     add_overwrite_flag(*cmd, f->overwrite, OutputRule::demo);
     cmd->add_option("--seed", f->seed, "seed of everything");
     cmd->add_option("--device", f->device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-    cmd->add_option("--rpt-steps", f->rpt_steps, "RPT steps")->check(CLI::PositiveNumber);
-    cmd->add_option("--pretrain-steps", f->pretrain_steps, "pre-training steps")->check(CLI::PositiveNumber);
+    cmd->add_option("--rpt-steps", f->rpt_steps, "RPT steps")->check(positive());
+    cmd->add_option("--pretrain-steps", f->pretrain_steps, "pre-training steps")->check(positive());
     cmd->add_option("--format-share", f->format_share, "share of pre-training tokens in template-formatted examples")
         ->check(closed_range(0.0, 0.9));
     f->corpus.add_file_flags_to(*cmd);

@@ -150,7 +150,7 @@ void add_generate_command(CLI::App& app) {
     auto* greedy = cmd->add_flag("--greedy", f->greedy, "always take the most likely token");
     cmd->add_option("--temperature", f->temperature, "sampling temperature")->check(positive())->excludes(greedy);
     cmd->add_option("--top-p", f->top_p, "nucleus mass kept, in (0, 1]")->check(probability_mass())->excludes(greedy);
-    cmd->add_option("--top-k", f->top_k, "keep the k most likely tokens (0: all)")->check(CLI::NonNegativeNumber)->excludes(greedy);
+    cmd->add_option("--top-k", f->top_k, "keep the k most likely tokens (0: all)")->check(non_negative())->excludes(greedy);
     cmd->add_option("--seed", f->seed, "sampling seed");
     cmd->add_option("--device", f->device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
     add_kv_dtype_flag(*cmd, f->kv_dtype);

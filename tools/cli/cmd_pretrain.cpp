@@ -127,15 +127,15 @@ void add_pretrain_command(CLI::App& app, const MpiRuntime& runtime) {
     f->model.add_zero_flag(*cmd);
     add_overwrite_flag(*cmd, f->overwrite, OutputRule::training);
     NtpOptions& o = f->ntp;
-    cmd->add_option("--steps", o.steps, "optimizer steps in total")->check(CLI::PositiveNumber);
+    cmd->add_option("--steps", o.steps, "optimizer steps in total")->check(positive());
     cmd->add_option("--stop-at", o.stop_at, "stop after this step (checkpointed; --resume continues)")
-        ->check(CLI::PositiveNumber);
-    cmd->add_option("--batch", o.batch_size, "sequences per micro-batch")->check(CLI::PositiveNumber);
-    cmd->add_option("--seq", o.seq_len, "tokens per sequence")->check(CLI::PositiveNumber);
-    cmd->add_option("--grad-accum", o.grad_accum, "micro-batches per step")->check(CLI::PositiveNumber);
+        ->check(positive());
+    cmd->add_option("--batch", o.batch_size, "sequences per micro-batch")->check(positive());
+    cmd->add_option("--seq", o.seq_len, "tokens per sequence")->check(positive());
+    cmd->add_option("--grad-accum", o.grad_accum, "micro-batches per step")->check(positive());
     cmd->add_option("--lr", o.adamw.lr, "peak learning rate")->check(positive());
     cmd->add_option("--min-lr-ratio", o.min_lr_ratio, "cosine floor as a fraction of the peak")->check(fraction());
-    cmd->add_option("--warmup", o.warmup_steps, "linear warmup steps")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--warmup", o.warmup_steps, "linear warmup steps")->check(non_negative());
     cmd->add_option("--weight-decay", o.adamw.weight_decay, "AdamW decoupled weight decay (matrices only)")
         ->check(non_negative());
     cmd->add_option("--beta1", o.adamw.beta1, "AdamW beta1")->check(below_one());
@@ -143,18 +143,18 @@ void add_pretrain_command(CLI::App& app, const MpiRuntime& runtime) {
     cmd->add_option("--grad-clip", o.adamw.max_grad_norm, "clip the global gradient norm (0: off)")
         ->check(non_negative());
     cmd->add_option("--eval-every", o.eval_every, "held-out evaluation every N steps (0: at the end)")
-        ->check(CLI::NonNegativeNumber);
-    cmd->add_option("--eval-docs", o.eval_docs, "held-out documents per evaluation")->check(CLI::PositiveNumber);
+        ->check(non_negative());
+    cmd->add_option("--eval-docs", o.eval_docs, "held-out documents per evaluation")->check(positive());
     cmd->add_option("--checkpoint-every", o.checkpoint_every, "checkpoint every N steps (0: at the end)")
-        ->check(CLI::NonNegativeNumber);
-    cmd->add_option("--log-every", o.log_every, "progress line every N steps")->check(CLI::PositiveNumber);
+        ->check(non_negative());
+    cmd->add_option("--log-every", o.log_every, "progress line every N steps")->check(positive());
     cmd->add_option("--data-seed", o.seed, "seed of batch sampling");
     cmd->add_option("--format-share", f->format_share,
                     "share of the stream in RPT-template examples (the true next token as answer)")
         ->check(closed_range(0.0, 0.9));
     cmd->add_option("--template", f->template_name, "template of those examples");
     cmd->add_option("--format-context", f->format_context, "left context tokens of those examples")
-        ->check(CLI::PositiveNumber);
+        ->check(positive());
     cmd->add_option("--heldout-fraction", f->heldout_fraction, "share of documents held out")->check(closed_range(0.0, 0.5));
     cmd->add_option("--metrics", o.metrics_path, "write one JSON object per step to this file");
     cmd->add_flag("--skip-nonfinite", o.adamw.skip_nonfinite,

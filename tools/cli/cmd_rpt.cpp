@@ -166,7 +166,7 @@ void add_rpt_commands(CLI::App& app, const MpiRuntime& runtime) {
         f->corpus.add_to(*cmd);
         f->model.add_to(*cmd, nullptr);
         cmd->add_option("--out", f->out, "positions JSONL to write")->required();
-        cmd->add_option("--seq", f->seq_len, "window length")->check(CLI::PositiveNumber);
+        cmd->add_option("--seq", f->seq_len, "window length")->check(positive());
         cmd->add_option("--max-docs", f->max_docs, "score only the first N documents (0: all)");
         cmd->add_option("--train-threshold", f->train_threshold, "entropy a training position must exceed")
             ->check(non_negative());
@@ -185,7 +185,7 @@ void add_rpt_commands(CLI::App& app, const MpiRuntime& runtime) {
         cmd->add_option("--positions", f->positions, "positions JSONL from `rpt filter` (required)");
         cmd->add_option("--template", f->template_name, "compact, v0-r1-distill, or a template JSON file");
         cmd->add_option("--stop-at", f->rpt.stop_at, "stop after this step (checkpointed; --resume continues)")
-            ->check(CLI::PositiveNumber);
+            ->check(positive());
         cmd->add_option("--entropy-threshold", f->entropy_threshold, "train on positions above this entropy")
             ->check(non_negative());
         cmd->add_option("--heldout-fraction", f->heldout_fraction, "documents held out (as in pretrain)")

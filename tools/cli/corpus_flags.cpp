@@ -4,12 +4,13 @@
 
 #include "rl/corpus.h"
 #include "rl/synth_corpus.h"
+#include "tools/cli/flag_checks.h"
 
 namespace rpt::cli {
 
 void CorpusFlags::add_to(CLI::App& command) {
     add_file_flags_to(command);
-    command.add_option("--synth-docs", synth_docs, "documents of the built-in corpus")->check(CLI::PositiveNumber);
+    command.add_option("--synth-docs", synth_docs, "documents of the built-in corpus")->check(positive());
     command.add_option("--synth-seed", synth_seed, "seed of the built-in corpus");
 }
 

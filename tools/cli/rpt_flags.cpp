@@ -31,15 +31,15 @@ void add_kv_dtype_flag(CLI::App& command, KvDType& dtype) {
 }
 
 void add_rpt_flags(CLI::App& cmd, RptOptions& o, RptFlagValues& values) {
-    cmd.add_option("--steps", o.steps, "RPT steps in total")->check(CLI::PositiveNumber);
-    cmd.add_option("--contexts", o.contexts, "contexts (groups) per step")->check(CLI::PositiveNumber);
+    cmd.add_option("--steps", o.steps, "RPT steps in total")->check(positive());
+    cmd.add_option("--contexts", o.contexts, "contexts (groups) per step")->check(positive());
     cmd.add_option("--rollouts", o.group_size, "rollouts per context (G)")->check(CLI::Range(1, 1024));
-    cmd.add_option("--max-new-tokens", o.max_new_tokens, "response budget per rollout")->check(CLI::PositiveNumber);
-    cmd.add_option("--context-tokens", o.context_tokens, "left context shown to the policy")->check(CLI::PositiveNumber);
-    cmd.add_option("--truth-tokens", o.truth_tokens, "ground-truth tokens kept for the reward")->check(CLI::PositiveNumber);
+    cmd.add_option("--max-new-tokens", o.max_new_tokens, "response budget per rollout")->check(positive());
+    cmd.add_option("--context-tokens", o.context_tokens, "left context shown to the policy")->check(positive());
+    cmd.add_option("--truth-tokens", o.truth_tokens, "ground-truth tokens kept for the reward")->check(positive());
     cmd.add_option("--temperature", o.temperature, "sampling temperature")->check(positive());
     cmd.add_option("--top-p", o.top_p, "nucleus mass, in (0, 1]")->check(probability_mass());
-    cmd.add_option("--top-k", o.top_k, "keep the k most likely tokens (0: all)")->check(CLI::NonNegativeNumber);
+    cmd.add_option("--top-k", o.top_k, "keep the k most likely tokens (0: all)")->check(non_negative());
     cmd.add_flag("--dynamic-sampling", o.dynamic_sampling, "drop groups whose rewards are all equal and refill");
     cmd.add_option("--clip-low", o.grpo.loss.clip_low, "PPO ratio clip below 1")->check(below_one());
     cmd.add_option("--clip-high", o.grpo.loss.clip_high, "PPO ratio clip above 1")->check(non_negative());
@@ -49,14 +49,14 @@ void add_rpt_flags(CLI::App& cmd, RptOptions& o, RptFlagValues& values) {
         ->check(CLI::IsMember({"token-mean", "seq-mean-token-mean", "dr-grpo"}));
     cmd.add_flag("!--no-std-scale", o.grpo.scale_by_std, "advantages without std division (Dr. GRPO)");
     cmd.add_option("--updates-per-batch", o.grpo.updates_per_batch, "optimizer steps per rollout batch")
-        ->check(CLI::PositiveNumber);
-    cmd.add_option("--micro-batch", o.grpo.micro_batch_rows, "responses per forward/backward")->check(CLI::PositiveNumber);
+        ->check(positive());
+    cmd.add_option("--micro-batch", o.grpo.micro_batch_rows, "responses per forward/backward")->check(positive());
     cmd.add_option("--prompt-layout", values.prompt_layout,
                    "GRPO update rows: shared (each group's prompt computed once) or separate (one row per "
                    "response, the prompt recomputed each time); same gradient")
         ->check(CLI::IsMember({"shared", "separate"}));
     cmd.add_option("--lr", o.adamw.lr, "learning rate")->check(positive());
-    cmd.add_option("--warmup", o.warmup_steps, "linear warmup steps")->check(CLI::NonNegativeNumber);
+    cmd.add_option("--warmup", o.warmup_steps, "linear warmup steps")->check(non_negative());
     cmd.add_option("--min-lr-ratio", o.min_lr_ratio, "cosine floor (1: constant)")->check(fraction());
     cmd.add_option("--weight-decay", o.adamw.weight_decay, "AdamW weight decay")->check(non_negative());
     cmd.add_option("--grad-clip", o.adamw.max_grad_norm, "global gradient-norm clip (0: off)")
@@ -67,8 +67,8 @@ void add_rpt_flags(CLI::App& cmd, RptOptions& o, RptFlagValues& values) {
     cmd.add_option("--rl-seed", o.seed, "seed of context sampling and rollouts");
     cmd.add_option("--metrics", o.metrics_path, "write one JSON object per step to this file");
     cmd.add_option("--checkpoint-every", o.checkpoint_every, "checkpoint every N steps (0: at the end)")
-        ->check(CLI::NonNegativeNumber);
-    cmd.add_option("--log-every", o.log_every, "progress line every N steps")->check(CLI::PositiveNumber);
+        ->check(non_negative());
+    cmd.add_option("--log-every", o.log_every, "progress line every N steps")->check(positive());
 }
 
 void finish_rpt_options(RptOptions& o, const RptFlagValues& v) {
@@ -87,8 +87,8 @@ void add_eval_flags(CLI::App& cmd, EvalOptions& o, std::string& mode) {
     cmd.add_flag("!--sampled", o.greedy, "reasoning mode samples at --eval-temperature instead of greedy decoding");
     cmd.add_option("--eval-temperature", o.temperature, "temperature of sampled reasoning mode")
         ->check(positive());
-    cmd.add_option("--eval-context-tokens", o.context_tokens, "left context shown")->check(CLI::PositiveNumber);
-    cmd.add_option("--eval-max-new-tokens", o.max_new_tokens, "reasoning response budget")->check(CLI::PositiveNumber);
+    cmd.add_option("--eval-context-tokens", o.context_tokens, "left context shown")->check(positive());
+    cmd.add_option("--eval-max-new-tokens", o.max_new_tokens, "reasoning response budget")->check(positive());
     add_kv_dtype_flag(cmd, o.kv_dtype);
 }
 
