@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "kernels/rng.h"
+#include "model/flops.h"
 #include "rl/metrics.h"
 
 namespace rpt {
@@ -160,7 +161,7 @@ void train_ntp(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
     MetricsWriter metrics =
         o.metrics_path.empty() || !root ? MetricsWriter() : MetricsWriter(o.metrics_path, resumed);
     const int64_t tokens_per_step = int64_t(o.batch_size) * o.seq_len * o.grad_accum;
-    const double flops_per_step = model.config().training_flops_per_token(o.seq_len) * double(tokens_per_step);
+    const double flops_per_step = training_flops_per_token(model.config(), o.seq_len) * double(tokens_per_step);
     ProgressClock clock(state.step, o.stop_at > 0 ? std::min(o.stop_at, o.steps) : o.steps);
     double window_loss = 0;
     int64_t window_steps = 0;

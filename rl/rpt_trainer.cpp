@@ -10,6 +10,7 @@
 
 #include "comm/comm.h"
 #include "kernels/rng.h"
+#include "model/flops.h"
 #include "model/kv_cache.h"
 #include "rl/metrics.h"
 #include "rl/reward.h"
@@ -74,10 +75,6 @@ void keep_groups(const ContextBatch& more, const RolloutResult& rollouts, const 
 }
 
 }  // namespace
-
-double forward_flops_per_token(const ModelConfig& c, double T) {
-    return 2.0 * double(c.num_matmul_parameters()) + 4.0 * c.num_layers * c.hidden_size * T;
-}
 
 void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer, const PromptTemplate& format,
                const std::vector<std::vector<int32_t>>& docs, const std::vector<ScoredPosition>& positions,

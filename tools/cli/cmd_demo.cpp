@@ -17,6 +17,7 @@
 #include "model/bpe_trainer.h"
 #include "model/checkpoint.h"
 #include "model/file_io.h"
+#include "model/flops.h"
 #include "rl/corpus.h"
 #include "rl/evaluate.h"
 #include "rl/ntp_trainer.h"
@@ -188,7 +189,7 @@ void run_demo(DemoFlags f) {
     NtpOptions ntp;
     ntp.batch_size = kPretrainBatch;
     ntp.seq_len = config.max_position_embeddings;
-    const double ntp_step_flops = config.training_flops_per_token(ntp.seq_len) * double(ntp.batch_size) * ntp.seq_len;
+    const double ntp_step_flops = training_flops_per_token(config, ntp.seq_len) * double(ntp.batch_size) * ntp.seq_len;
     ntp.steps = std::max<int64_t>(1, int64_t(std::ceil(rpt_flops / ntp_step_flops)));
     ntp.warmup_steps = 0;
     ntp.min_lr_ratio = 1.0f;
