@@ -85,22 +85,11 @@ struct Activations {
 };
 
 // The tensors one decoder layer reads and writes for a set of N rows: a training batch
-// (N = B * T) or one decoding step (N = active sequences).
-struct LayerRows {
-    Tensor input;      // (N, C)
-    Tensor out;        // (N, C)
-    Tensor ln1;        // (N, C)
-    Tensor ln1_rstd;   // (N)
-    Tensor q;          // (N, H, D)
-    Tensor k;          // (N, KVH, D)
-    Tensor v;          // (N, KVH, D)
-    Tensor attn;       // (N, H, D)  written by the attention callback
-    Tensor mid;        // (N, C)
-    Tensor ln2;        // (N, C)
-    Tensor ln2_rstd;   // (N)
-    Tensor gate;       // (N, F)
-    Tensor up;         // (N, F)
-    Tensor act;        // (N, F)
+// (N = B * T, the layer's saved activations) or one decoding step (N = active sequences,
+// the cache's scratch rows). attn is written by the attention callback; attn_lse is the
+// training attention's (decoding leaves it empty).
+struct LayerRows : LayerActivations {
+    Tensor out;        // (N, C)  the layer's output (the next layer's input)
     Tensor positions;  // (N) i32, RoPE positions
 };
 

@@ -64,9 +64,15 @@ RolloutResult generate_rollouts(Transformer& model, const std::vector<std::vecto
     // Step inputs: the host image of cache.step_inputs (kStepInputs, S), uploaded whole
     // in one copy per step (its first A columns are used); sampler outputs.
     std::vector<int32_t> h_inputs(size_t(KvCache::kStepInputs) * size_t(S), 0);
-    const auto input_row = [&](int i) { return h_inputs.data() + size_t(i) * size_t(S); };
-    int32_t *h_tokens = input_row(0), *h_positions = input_row(1), *h_slots = input_row(2), *h_index = input_row(3),
-            *h_len = input_row(4), *h_ids = input_row(5), *h_gen_pos = input_row(6);
+    const auto input_row = [&](KvCache::StepInput row) { return h_inputs.data() + size_t(row) * size_t(S); };
+    using Row = KvCache::StepInput;
+    int32_t* const h_tokens = input_row(Row::tokens);
+    int32_t* const h_positions = input_row(Row::positions);
+    int32_t* const h_slots = input_row(Row::slots);
+    int32_t* const h_index = input_row(Row::suffix_index);
+    int32_t* const h_len = input_row(Row::suffix_len);
+    int32_t* const h_ids = input_row(Row::sequence_ids);
+    int32_t* const h_gen_pos = input_row(Row::sample_positions);
     Buffer sample_buffer(ctx.device, size_t(S) * 2 * sizeof(int32_t), "sampler rows");
     const Tensor sampled = sample_buffer.view(DType::i32, 0, {S});
     const Tensor sampled_lp = sample_buffer.view(DType::f32, size_t(S) * 4, {S});
