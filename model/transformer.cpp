@@ -342,8 +342,11 @@ void Transformer::layer_backward(int l) {
     ops::rmsnorm_backward(ctx_, s.dresidual, g.ln1_weight, s.dnorm, a.input, w.ln1_weight, a.ln1_rstd);
 }
 
-void Transformer::backward(const float* dlogprob) {
+void Transformer::backward(const float* dlogprob, float inv_temperature) {
     if (acts_.B == 0) throw std::logic_error("backward() before forward()");
+    if (last_request_.skip_head) throw std::logic_error("backward() after a forward without the head");
+    if (inv_temperature != last_inv_temperature_)
+        throw std::logic_error("backward() at another temperature than its forward");
     const int64_t N = int64_t(acts_.B) * acts_.T;
     copy_from_host(acts_.dlogprob, dlogprob);
 
@@ -356,7 +359,7 @@ void Transformer::backward(const float* dlogprob) {
         if (resident_chunk_begin_ != begin) head_chunk_logits(begin, end);
         const Tensor dlogits = acts_.logits.rows(0, end - begin);
         ops::logsoftmax_backward(ctx_, dlogits, acts_.dlogprob.rows(begin, end), acts_.lse.rows(begin, end),
-                                 acts_.targets.rows(begin, end), last_inv_temperature_);
+                                 acts_.targets.rows(begin, end), inv_temperature);
         resident_chunk_begin_ = -1;  // the buffer now holds gradients
         ops::matmul_backward(ctx_, acts_.dnorm.rows(begin, end), grads_.lm_head, Tensor{}, dlogits,
                              acts_.lnf.rows(begin, end), params_.lm_head);

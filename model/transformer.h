@@ -119,8 +119,10 @@ public:
     void forward(const int32_t* tokens, const int32_t* targets, int B, int T, const HeadRequest& request = {},
                  float inv_temperature = 1.0f, const PackedLayout& layout = {});
     // Accumulates parameter gradients of L given dL/dlogprob (host array of B*T, for the
-    // batch of the last forward).
-    void backward(const float* dlogprob);
+    // batch of the last forward, whose log-probs were taken at inv_temperature: the
+    // gradient is taken at the same one, and a different one throws). The head's logits
+    // chunk still resident from that forward is reused, not recomputed.
+    void backward(const float* dlogprob, float inv_temperature = 1.0f);
 
     // Runs the layers over each context's prefix (host token lists, right-padded to the
     // longest) and stores their keys and values as the cache's shared prefixes.

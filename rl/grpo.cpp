@@ -151,7 +151,7 @@ GrpoStats grpo_update(Transformer& policy, AdamW& optimizer, Transformer* refere
                     }
                 }
             }
-            policy.backward(dlogprob.data());
+            policy.backward(dlogprob.data(), inv_temperature);
             stats.train_tokens += int64_t(mb.rows) * mb.T;
             // Forward + backward (about twice the forward), plus the reference's forward.
             stats.flops += (reference ? 4.0 : 3.0) * micro_batch_flops(policy.config(), mb);

@@ -4,9 +4,9 @@
 //   top-16-entropy filter with the pre-trained model as proxy -> from that checkpoint,
 //   RPT and continued NTP at equal training compute -> evaluation of all three on
 //   held-out positions per entropy split -> table, summary JSON and a plot.
+#include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -255,22 +255,6 @@ void add_demo_command(CLI::App& app) {
         ->check(CLI::Range(0.0, 0.9));
     f->corpus.add_file_flags_to(*cmd);
     cmd->callback([f]() { run_demo(*f); });
-}
-
-void add_plot_command(CLI::App& app) {
-    CLI::App* cmd = app.add_subcommand("plot", "draw reward and hard-split accuracy curves from metrics JSONL files");
-    auto files = std::make_shared<std::vector<std::string>>();
-    auto out = std::make_shared<std::string>("curves.svg");
-    auto x = std::make_shared<std::string>("flops");
-    cmd->add_option("--metrics", *files, "metrics JSONL files (label = file name)")->required()->check(CLI::ExistingFile);
-    cmd->add_option("--out", *out, "image to write (.svg or .png)");
-    cmd->add_option("--x", *x, "x axis: flops or step")->check(CLI::IsMember({"flops", "step"}));
-    cmd->callback([files, out, x]() {
-        std::vector<PlotSeries> runs;
-        for (const std::string& path : *files) runs.push_back({path, std::filesystem::path(path).stem().string()});
-        plot_metrics(runs, *out, *x);
-        std::printf("wrote %s\n", out->c_str());
-    });
 }
 
 }  // namespace rpt::cli
