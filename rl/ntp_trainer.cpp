@@ -10,6 +10,7 @@
 #include "kernels/rng.h"
 #include "model/flops.h"
 #include "rl/metrics.h"
+#include "rl/rank_sums.h"
 
 namespace rpt {
 namespace {
@@ -56,9 +57,12 @@ NtpEval evaluate_next_token(Transformer& model, const std::vector<TokenizedDocum
     std::vector<size_t> mine;  // this rank's documents: i % ranks == rank
     for (size_t i = size_t(rank); i < n; i += size_t(ranks)) mine.push_back(i);
     const int T = seq_len;
-    // Sums, reduced over ranks at the end: loss, tokens, correct, answer tokens, answer correct.
+    // Sums, reduced over ranks at the end.
     double loss_sum = 0;
-    int64_t counts[4] = {0, 0, 0, 0};
+    struct EvalCounts {
+        int64_t tokens = 0, correct = 0;                // every target
+        int64_t answer_tokens = 0, answer_correct = 0;  // targets inside an answer
+    } counts;
     std::vector<int32_t> tokens, targets;
     std::vector<uint8_t> is_answer;
     for (size_t first = 0; first < mine.size(); first += size_t(batch_size)) {
@@ -83,26 +87,26 @@ NtpEval evaluate_next_token(Transformer& model, const std::vector<TokenizedDocum
         for (size_t i = 0; i < targets.size(); ++i) {
             if (targets[i] == kNoTarget) continue;
             loss_sum -= logprob[i];
-            ++counts[0];
+            ++counts.tokens;
             const bool hit = argmax[i] == targets[i];
-            counts[1] += hit;
+            counts.correct += hit;
             if (is_answer[i]) {
-                ++counts[2];
-                counts[3] += hit;
+                ++counts.answer_tokens;
+                counts.answer_correct += hit;
             }
         }
     }
     if (ranks > 1) {
         comm->allreduce_sum_host(&loss_sum, 1);
-        comm->allreduce_sum_host(counts, 4);
+        sum_over_ranks<int64_t>(comm, counts);
     }
-    r.tokens = counts[0];
-    r.answer_tokens = counts[2];
+    r.tokens = counts.tokens;
+    r.answer_tokens = counts.answer_tokens;
     if (r.tokens > 0) {
         r.loss = loss_sum / double(r.tokens);
-        r.accuracy = double(counts[1]) / double(r.tokens);
+        r.accuracy = double(counts.correct) / double(r.tokens);
     }
-    if (r.answer_tokens > 0) r.answer_accuracy = double(counts[3]) / double(r.answer_tokens);
+    if (r.answer_tokens > 0) r.answer_accuracy = double(counts.answer_correct) / double(r.answer_tokens);
     return r;
 }
 

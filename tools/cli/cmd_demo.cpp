@@ -148,14 +148,14 @@ void run_demo(DemoFlags f) {
     eval.seed = f.seed;
     auto hard_eval = [&](Transformer& m, nlohmann::json& record) {
         const EvalReport r = evaluate_positions(m, tokenizer, format, docs, hard_positions, splits, eval);
-        record["eval_hard_standard"] = r.splits[2].standard;
-        record["eval_hard_reasoning"] = r.splits[2].reasoning;
+        record["eval_hard_standard"] = r.hard().standard;
+        record["eval_hard_reasoning"] = r.hard().reasoning;
     };
 
     stage("4. evaluate the start checkpoint");
     const EvalReport start_report = evaluate_positions(model, tokenizer, format, docs, eval_positions, splits, eval);
     std::fprintf(stderr, "start checkpoint: format rate %.2f, mean reasoning reward %.3f (easy split, greedy)\n",
-                 start_report.splits[0].format, start_report.splits[0].reasoning);
+                 start_report.easy().format, start_report.easy().reasoning);
 
     stage("5. RPT from the start checkpoint");
     RptOptions rpt;
