@@ -111,7 +111,7 @@ NtpEval evaluate_next_token(Transformer& model, const std::vector<TokenizedDocum
 }
 
 NtpStepResult ntp_train_step(Transformer& model, AdamW& optimizer, const std::vector<int32_t>& stream,
-                             const NtpOptions& o, int64_t step) {
+                             const NtpOptions& o, int64_t step, const NtpFaults& faults) {
     Comm* comm = optimizer.comm();
     const int rank = comm_rank(comm), ranks = comm_size(comm);
     check_batch_divides(o, ranks);
@@ -131,7 +131,7 @@ NtpStepResult ntp_train_step(Transformer& model, AdamW& optimizer, const std::ve
         for (float lp : model.logprobs()) loss -= lp;
         model.backward(dlogprob.data());
     }
-    if (step == o.nan_step && rank == o.nan_rank)
+    if (step == faults.nan_step && rank == faults.nan_rank)
         ops::fill(model.context(), model.grads().flat.rows(0, 1), std::numeric_limits<float>::quiet_NaN());
     loss /= double(local_tokens);
     if (ranks > 1) loss = comm->allreduce_sum(loss) / double(ranks);
@@ -156,7 +156,7 @@ double ntp_step(Transformer& model, AdamW& optimizer, const std::vector<int32_t>
 }
 
 void train_ntp(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer, const TokenizedCorpus& corpus,
-               const NtpOptions& o, TrainerState& state, const NtpStepHook& hook) {
+               const NtpOptions& o, TrainerState& state, const NtpStepHook& hook, const NtpFaults& faults) {
     Comm* comm = optimizer.comm();
     check_batch_divides(o, comm_size(comm));
     const bool root = comm_rank(comm) == 0;
@@ -180,9 +180,9 @@ void train_ntp(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
 
     const int64_t end = o.stop_at > 0 ? std::min(o.stop_at, o.steps) : o.steps;
     for (int64_t step = state.step + 1; step <= end; ++step) {
-        if (step == o.fail_step && comm_rank(comm) == o.fail_rank)
+        if (step == faults.fail_step && comm_rank(comm) == faults.fail_rank)
             throw std::runtime_error(fmt::format("step {}: failure injected by --debug-fail-at", step));
-        const NtpStepResult r = ntp_train_step(model, optimizer, corpus.train_stream, o, step);
+        const NtpStepResult r = ntp_train_step(model, optimizer, corpus.train_stream, o, step, faults);
         const double loss = r.loss;
         state.step = step;
         if (r.skipped) {
