@@ -42,7 +42,7 @@ ifeq ($(MPI),1)
   LDLIBS   += $(shell mpicxx --showme:link)
 endif
 
-LIB_DIRS  := kernels kernels/cpu model rl comm
+LIB_DIRS  := kernels kernels/cpu kernels/ref model rl comm
 LIB_SRCS  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.cpp))
 CLI_SRCS  := $(wildcard tools/cli/*.cpp)
 TEST_SRCS := $(wildcard tests/*.cpp)

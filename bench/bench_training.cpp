@@ -15,6 +15,7 @@
 #include "kernels/context.h"
 #include "kernels/rng.h"
 #include "model/file_io.h"
+#include "model/flops.h"
 #include "model/optimizer.h"
 #include "model/transformer.h"
 
@@ -60,7 +61,7 @@ int training(int argc, char** argv) {
     for (int i = 0; i < steps; ++i) step();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / steps;
     const double tok_s = double(N) / seconds;
-    const double gflops = config.training_flops_per_token(seq) * double(N) / seconds * 1e-9;
+    const double gflops = training_flops_per_token(config, seq) * double(N) / seconds * 1e-9;
     std::printf("training %-5s B=%d T=%d on %s: %.3f s/step, %.0f tokens/s, %.1f GFLOP/s%s\n", preset.c_str(), batch,
                 seq, device_name(ctx.device), seconds, tok_s, gflops,
                 peak > 0 ? fmt::format(" ({:.0f}% of {:.0f} peak)", 100.0 * gflops / peak, peak).c_str() : "");
@@ -68,7 +69,7 @@ int training(int argc, char** argv) {
         const nlohmann::json j = {{"bench", "training"}, {"preset", preset}, {"batch", batch}, {"seq", seq},
                                   {"device", device_name(ctx.device)}, {"seconds_per_step", seconds},
                                   {"tokens_per_s", tok_s}, {"gflops", gflops}, {"peak_gflops", peak},
-                                  {"flops_per_token", config.training_flops_per_token(seq)},
+                                  {"flops_per_token", training_flops_per_token(config, seq)},
                                   // The benched model as Hugging Face config.json: the PyTorch
                                   // peer builds the same model from it.
                                   {"config", config.to_hf_json()}};

@@ -142,9 +142,7 @@ void rope_backward(const OpContext& ctx, Tensor dx, Tensor positions, float thet
 }
 
 namespace {
-struct AttentionShape {
-    int64_t B, T, H, KVH, D;
-};
+using AttentionShape = attn::Shape;
 
 AttentionShape attention_shape(const char* op, const Tensor& q, const Tensor& k, const Tensor& v) {
     expect(q.ndim == 4 && k.ndim == 4 && v.ndim == 4, op, "q, k, v must be (B, T, heads, D)");
@@ -177,8 +175,8 @@ void attention_forward(const OpContext& ctx, Tensor out, Tensor lse, Tensor q, T
     expect_numel("attention_forward", out, q.numel(), "out");
     expect_numel("attention_forward", lse, s.B * s.H * s.T, "lse");
     const int32_t* seg = attention_segments(ctx, "attention_forward", s, segments);
-    RPT_DISPATCH(ctx, attention_forward, out.f32(), lse.f32(), q.f32(), k.f32(), v.f32(), seg, s.B, s.T, s.H, s.KVH,
-                 s.D);
+    const attn::ForwardArgs args{out.f32(), lse.f32(), q.f32(), k.f32(), v.f32(), seg, s};
+    RPT_DISPATCH(ctx, attention_forward, args);
 }
 
 void attention_backward(const OpContext& ctx, Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor q, Tensor k,
@@ -192,8 +190,9 @@ void attention_backward(const OpContext& ctx, Tensor dq, Tensor dk, Tensor dv, T
     expect_numel("attention_backward", out, q.numel(), "out");
     expect_numel("attention_backward", lse, s.B * s.H * s.T, "lse");
     const int32_t* seg = attention_segments(ctx, "attention_backward", s, segments);
-    RPT_DISPATCH(ctx, attention_backward, dq.f32(), dk.f32(), dv.f32(), dout.f32(), q.f32(), k.f32(), v.f32(),
-                 out.f32(), lse.f32(), seg, s.B, s.T, s.H, s.KVH, s.D);
+    const attn::BackwardArgs args{dq.f32(), dk.f32(), dv.f32(), dout.f32(), q.f32(), k.f32(), v.f32(),
+                                  out.f32(), lse.f32(), seg, s};
+    RPT_DISPATCH(ctx, attention_backward, args);
 }
 
 void swiglu_forward(const OpContext& ctx, Tensor out, Tensor gate, Tensor up) {

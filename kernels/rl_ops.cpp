@@ -130,11 +130,13 @@ void sample_tokens(const OpContext& ctx, Tensor tokens, Tensor logprob, Tensor l
                     positions.i32(), A, V, s);
 }
 
-void prefix_reward(const OpContext& ctx, Tensor rewards, Tensor prediction_len, Tensor response_tokens,
-                   Tensor response_len, Tensor token_offsets, Tensor token_bytes, Tensor truth_bytes,
-                   Tensor truth_len, Tensor truth_boundaries, Tensor boundary_count, int group_size,
-                   const RewardFormat& format) {
+void prefix_reward(const OpContext& ctx, Tensor rewards, Tensor prediction_len, const RewardInputs& in,
+                   int group_size, const RewardFormat& format) {
     constexpr const char* op = "prefix_reward";
+    const Tensor &response_tokens = in.response_tokens, &response_len = in.response_len;
+    const Tensor &token_offsets = in.token_offsets, &token_bytes = in.token_bytes;
+    const Tensor &truth_bytes = in.truth_bytes, &truth_len = in.truth_len;
+    const Tensor &truth_boundaries = in.truth_boundaries, &boundary_count = in.boundary_count;
     expect_device(ctx, op,
                   {&rewards, &prediction_len, &response_tokens, &response_len, &token_offsets, &token_bytes,
                    &truth_bytes, &truth_len, &truth_boundaries, &boundary_count});
@@ -180,10 +182,13 @@ void prefix_reward(const OpContext& ctx, Tensor rewards, Tensor prediction_len, 
            fmt::format("max_response_bytes = {} must be in [1, {}]", format.max_response_bytes,
                        rl_detail::kMaxResponseBytes));
     if (S == 0) return;
-    RPT_RL_DISPATCH(ctx, prefix_reward, rewards.f32(), prediction_len.i32(), response_tokens.i32(),
-                    response_len.i32(), token_offsets.i32(), token_bytes.u8(), truth_bytes.u8(), truth_len.i32(),
-                    truth_boundaries.i32(), boundary_count.i32(), S, R, V, Lmax, Kmax,
-                    static_cast<int64_t>(group_size), format);
+    const rl_detail::RewardArgs args{rewards.f32(),          prediction_len.i32(),  response_tokens.i32(),
+                                     response_len.i32(),     token_offsets.i32(),   token_bytes.u8(),
+                                     truth_bytes.u8(),       truth_len.i32(),       truth_boundaries.i32(),
+                                     boundary_count.i32(),   S,                     R,
+                                     V,                      Lmax,                  Kmax,
+                                     int64_t(group_size),    rl_detail::make_reward_markers(format)};
+    RPT_RL_DISPATCH(ctx, prefix_reward, args);
 }
 
 void grpo_advantages(const OpContext& ctx, Tensor advantages, Tensor rewards, int group_size, float eps,

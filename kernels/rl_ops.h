@@ -72,13 +72,19 @@ struct RewardFormat {
 //       lengths of the document's own tokens from t on;
 //   reward[s] = 1 iff |y| > 0, y == g_bytes[0:|y|] and |y| is in L_gt; else 0.
 //   prediction_len[s] (i32) = |y|, or -1 when there is no prediction (format failure).
-// Shapes: rewards (S) f32, prediction_len (S) i32, response_tokens (S, R) i32,
-// response_len (S) i32, truth_bytes (B, Lmax) u8, truth_len (B) i32,
-// truth_boundaries (B, Kmax) i32, boundary_count (B) i32.
-void prefix_reward(const OpContext& ctx, Tensor rewards, Tensor prediction_len, Tensor response_tokens,
-                   Tensor response_len, Tensor token_offsets, Tensor token_bytes, Tensor truth_bytes,
-                   Tensor truth_len, Tensor truth_boundaries, Tensor boundary_count, int group_size,
-                   const RewardFormat& format);
+// Shapes: rewards (S) f32, prediction_len (S) i32, and the inputs below.
+struct RewardInputs {
+    Tensor response_tokens;   // (S, R) i32
+    Tensor response_len;      // (S) i32
+    Tensor token_offsets;     // (V + 1) i32  the byte table: token v is token_bytes[offsets[v], offsets[v + 1])
+    Tensor token_bytes;       // (nbytes) u8
+    Tensor truth_bytes;       // (B, Lmax) u8
+    Tensor truth_len;         // (B) i32
+    Tensor truth_boundaries;  // (B, Kmax) i32
+    Tensor boundary_count;    // (B) i32
+};
+void prefix_reward(const OpContext& ctx, Tensor rewards, Tensor prediction_len, const RewardInputs& in,
+                   int group_size, const RewardFormat& format);
 
 // ---- GRPO --------------------------------------------------------------------------
 // advantages (S) from rewards (S), groups of group_size consecutive slots:

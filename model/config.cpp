@@ -76,10 +76,6 @@ int64_t ModelConfig::num_parameters() const {
     return num_matmul_parameters() + (tie_word_embeddings ? 0 : embedding);
 }
 
-double ModelConfig::training_flops_per_token(int T) const {
-    return 6.0 * double(num_matmul_parameters()) + 12.0 * num_layers * hidden_size * double(T);
-}
-
 nlohmann::json ModelConfig::to_hf_json() const {
     nlohmann::json j = {
         {"architectures", {"Qwen2ForCausalLM"}},

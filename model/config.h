@@ -34,11 +34,8 @@ struct ModelConfig {
     void validate() const;
     int64_t num_parameters() const;
     // Parameters that do matmul FLOPs per token: everything but the embedding table
-    // (the lm_head counts even when tied).
+    // (the lm_head counts even when tied). The FLOP model is model/flops.h.
     int64_t num_matmul_parameters() const;
-    // fwd+bwd FLOPs of one token at context length T (PaLM convention, as the peer
-    // baseline counts: 6 * matmul params + 12 * L * C * T).
-    double training_flops_per_token(int T) const;
 
     // The Hugging Face Qwen2 config.json fields.
     nlohmann::json to_hf_json() const;

@@ -30,10 +30,17 @@ void carve_all(Arena& arena, const ModelConfig& c, const KvCacheShape& sh, DType
     if (!cache) return;
     cache->prefix_len = arena.carve(DType::i32, {B});
     cache->step_inputs = arena.carve(DType::i32, {KvCache::kStepInputs, S});
-    Tensor* const inputs[KvCache::kStepInputs] = {&cache->tokens,      &cache->positions,    &cache->slots,
-                                                  &cache->suffix_index, &cache->suffix_len,   &cache->sequence_ids,
-                                                  &cache->sample_positions};
-    for (int i = 0; i < KvCache::kStepInputs; ++i) *inputs[i] = cache->step_inputs.rows(i, i + 1).reshaped({S});
+    const auto input_row = [&](KvCache::StepInput row) {
+        return cache->step_inputs.rows(int64_t(row), int64_t(row) + 1).reshaped({S});
+    };
+    using Row = KvCache::StepInput;
+    cache->tokens = input_row(Row::tokens);
+    cache->positions = input_row(Row::positions);
+    cache->slots = input_row(Row::slots);
+    cache->suffix_index = input_row(Row::suffix_index);
+    cache->suffix_len = input_row(Row::suffix_len);
+    cache->sequence_ids = input_row(Row::sequence_ids);
+    cache->sample_positions = input_row(Row::sample_positions);
     cache->hidden_a = arena.carve(DType::f32, {S, C});
     cache->hidden_b = arena.carve(DType::f32, {S, C});
     cache->ln1 = arena.carve(DType::f32, {S, C});

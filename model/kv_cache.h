@@ -63,9 +63,21 @@ public:
     Tensor prefix_len;                       // (B) i32
 
     // Decode-step inputs (first A entries used in a step of A active sequences), the rows
-    // of one block so that a step uploads them with a single copy.
-    static constexpr int kStepInputs = 7;
-    Tensor step_inputs;   // (kStepInputs, S) i32, the seven rows below in order
+    // of one block so that a step uploads them with a single copy: row StepInput::x of
+    // step_inputs is the tensor x below. The rollout fills the block's host image by the
+    // same names.
+    enum class StepInput : int {
+        tokens,
+        positions,
+        slots,
+        suffix_index,
+        suffix_len,
+        sequence_ids,
+        sample_positions,
+        count,
+    };
+    static constexpr int kStepInputs = int(StepInput::count);
+    Tensor step_inputs;   // (kStepInputs, S) i32, the rows below in StepInput order
     Tensor tokens;        // (S) i32
     Tensor positions;     // (S) i32  RoPE position of the token being fed
     Tensor slots;         // (S) i32

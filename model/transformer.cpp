@@ -166,8 +166,7 @@ void Transformer::layer_forward_batch(int l) {
     const Tensor& out = (l + 1 < config_.num_layers) ? acts_.layers[l + 1].input : acts_.residual;
     const int64_t B = acts_.B, T = acts_.T;
     const int64_t H = config_.num_heads, KVH = config_.num_kv_heads, D = config_.head_dim;
-    const LayerRows rows{a.input, out, a.ln1, a.ln1_rstd, a.q, a.k, a.v, a.attn, a.mid, a.ln2, a.ln2_rstd,
-                         a.gate, a.up, a.act, acts_.positions};
+    const LayerRows rows{a, out, acts_.positions};
     layer_forward(ctx_, config_, params_.layers[l], rows, [&]() {
         ops::attention_forward(ctx_, a.attn.reshaped({B, T, H, D}), a.attn_lse, a.q.reshaped({B, T, H, D}),
                                a.k.reshaped({B, T, KVH, D}), a.v.reshaped({B, T, KVH, D}), attention_segments());
@@ -255,6 +254,28 @@ void Transformer::prefill(KvCache& cache, const std::vector<std::vector<int32_t>
     copy_from_host(cache.prefix_len, lengths.data());
 }
 
+namespace {
+// The first A rows of the cache's decode scratch, as the activations of one layer whose
+// input is x (attn_lse stays empty: decode attention keeps no log-sum-exp).
+LayerActivations decode_step_rows(const KvCache& cache, int64_t A, const Tensor& x) {
+    LayerActivations a;
+    a.input = x;
+    a.ln1 = cache.ln1.rows(0, A);
+    a.ln1_rstd = cache.rstd1.rows(0, A);
+    a.q = cache.q.rows(0, A);
+    a.k = cache.k.rows(0, A);
+    a.v = cache.v.rows(0, A);
+    a.attn = cache.attn.rows(0, A);
+    a.mid = cache.mid.rows(0, A);
+    a.ln2 = cache.ln2.rows(0, A);
+    a.ln2_rstd = cache.rstd2.rows(0, A);
+    a.gate = cache.gate.rows(0, A);
+    a.up = cache.up.rows(0, A);
+    a.act = cache.act.rows(0, A);
+    return a;
+}
+}  // namespace
+
 void Transformer::decode_step(KvCache& cache, int A) {
     const int64_t C = config_.hidden_size;
     const int G = cache.shape().group_size;
@@ -264,10 +285,7 @@ void Transformer::decode_step(KvCache& cache, int A) {
     Tensor x = cache.hidden_a.rows(0, A), y = cache.hidden_b.rows(0, A);
     ops::embedding_forward(ctx_, x, tokens, params_.embedding);
     for (int l = 0; l < config_.num_layers; ++l) {
-        const LayerRows rows{x, y, cache.ln1.rows(0, A), cache.rstd1.rows(0, A), cache.q.rows(0, A),
-                             cache.k.rows(0, A), cache.v.rows(0, A), cache.attn.rows(0, A), cache.mid.rows(0, A),
-                             cache.ln2.rows(0, A), cache.rstd2.rows(0, A), cache.gate.rows(0, A),
-                             cache.up.rows(0, A), cache.act.rows(0, A), positions};
+        const LayerRows rows{decode_step_rows(cache, A, x), y, positions};
         layer_forward(ctx_, config_, params_.layers[l], rows, [&]() {
             ops::kv_cache_append(ctx_, cache.suffix_k[l], rows.k, slots, index);
             ops::kv_cache_append(ctx_, cache.suffix_v[l], rows.v, slots, index);
@@ -324,8 +342,11 @@ void Transformer::layer_backward(int l) {
     ops::rmsnorm_backward(ctx_, s.dresidual, g.ln1_weight, s.dnorm, a.input, w.ln1_weight, a.ln1_rstd);
 }
 
-void Transformer::backward(const float* dlogprob) {
+void Transformer::backward(const float* dlogprob, float inv_temperature) {
     if (acts_.B == 0) throw std::logic_error("backward() before forward()");
+    if (last_request_.skip_head) throw std::logic_error("backward() after a forward without the head");
+    if (inv_temperature != last_inv_temperature_)
+        throw std::logic_error("backward() at another temperature than its forward");
     const int64_t N = int64_t(acts_.B) * acts_.T;
     copy_from_host(acts_.dlogprob, dlogprob);
 
@@ -338,7 +359,7 @@ void Transformer::backward(const float* dlogprob) {
         if (resident_chunk_begin_ != begin) head_chunk_logits(begin, end);
         const Tensor dlogits = acts_.logits.rows(0, end - begin);
         ops::logsoftmax_backward(ctx_, dlogits, acts_.dlogprob.rows(begin, end), acts_.lse.rows(begin, end),
-                                 acts_.targets.rows(begin, end), last_inv_temperature_);
+                                 acts_.targets.rows(begin, end), inv_temperature);
         resident_chunk_begin_ = -1;  // the buffer now holds gradients
         ops::matmul_backward(ctx_, acts_.dnorm.rows(begin, end), grads_.lm_head, Tensor{}, dlogits,
                              acts_.lnf.rows(begin, end), params_.lm_head);

@@ -85,22 +85,11 @@ struct Activations {
 };
 
 // The tensors one decoder layer reads and writes for a set of N rows: a training batch
-// (N = B * T) or one decoding step (N = active sequences).
-struct LayerRows {
-    Tensor input;      // (N, C)
-    Tensor out;        // (N, C)
-    Tensor ln1;        // (N, C)
-    Tensor ln1_rstd;   // (N)
-    Tensor q;          // (N, H, D)
-    Tensor k;          // (N, KVH, D)
-    Tensor v;          // (N, KVH, D)
-    Tensor attn;       // (N, H, D)  written by the attention callback
-    Tensor mid;        // (N, C)
-    Tensor ln2;        // (N, C)
-    Tensor ln2_rstd;   // (N)
-    Tensor gate;       // (N, F)
-    Tensor up;         // (N, F)
-    Tensor act;        // (N, F)
+// (N = B * T, the layer's saved activations) or one decoding step (N = active sequences,
+// the cache's scratch rows). attn is written by the attention callback; attn_lse is the
+// training attention's (decoding leaves it empty).
+struct LayerRows : LayerActivations {
+    Tensor out;        // (N, C)  the layer's output (the next layer's input)
     Tensor positions;  // (N) i32, RoPE positions
 };
 
@@ -130,8 +119,10 @@ public:
     void forward(const int32_t* tokens, const int32_t* targets, int B, int T, const HeadRequest& request = {},
                  float inv_temperature = 1.0f, const PackedLayout& layout = {});
     // Accumulates parameter gradients of L given dL/dlogprob (host array of B*T, for the
-    // batch of the last forward).
-    void backward(const float* dlogprob);
+    // batch of the last forward, whose log-probs were taken at inv_temperature: the
+    // gradient is taken at the same one, and a different one throws). The head's logits
+    // chunk still resident from that forward is reused, not recomputed.
+    void backward(const float* dlogprob, float inv_temperature = 1.0f);
 
     // Runs the layers over each context's prefix (host token lists, right-padded to the
     // longest) and stores their keys and values as the cache's shared prefixes.

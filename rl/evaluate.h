@@ -40,6 +40,9 @@ struct SplitResult {
 
 struct EvalReport {
     std::vector<SplitResult> splits;  // easy, medium, hard
+    const SplitResult& easy() const { return splits.at(0); }
+    const SplitResult& medium() const { return splits.at(1); }
+    const SplitResult& hard() const { return splits.at(2); }
     int64_t rollout_tokens = 0;
     std::string mode;                 // "greedy" or "sampled (T=...)"
 };

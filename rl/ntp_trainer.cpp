@@ -8,7 +8,9 @@
 #include <fmt/format.h>
 
 #include "kernels/rng.h"
+#include "model/flops.h"
 #include "rl/metrics.h"
+#include "rl/rank_sums.h"
 
 namespace rpt {
 namespace {
@@ -55,9 +57,12 @@ NtpEval evaluate_next_token(Transformer& model, const std::vector<TokenizedDocum
     std::vector<size_t> mine;  // this rank's documents: i % ranks == rank
     for (size_t i = size_t(rank); i < n; i += size_t(ranks)) mine.push_back(i);
     const int T = seq_len;
-    // Sums, reduced over ranks at the end: loss, tokens, correct, answer tokens, answer correct.
+    // Sums, reduced over ranks at the end.
     double loss_sum = 0;
-    int64_t counts[4] = {0, 0, 0, 0};
+    struct EvalCounts {
+        int64_t tokens = 0, correct = 0;                // every target
+        int64_t answer_tokens = 0, answer_correct = 0;  // targets inside an answer
+    } counts;
     std::vector<int32_t> tokens, targets;
     std::vector<uint8_t> is_answer;
     for (size_t first = 0; first < mine.size(); first += size_t(batch_size)) {
@@ -82,31 +87,31 @@ NtpEval evaluate_next_token(Transformer& model, const std::vector<TokenizedDocum
         for (size_t i = 0; i < targets.size(); ++i) {
             if (targets[i] == kNoTarget) continue;
             loss_sum -= logprob[i];
-            ++counts[0];
+            ++counts.tokens;
             const bool hit = argmax[i] == targets[i];
-            counts[1] += hit;
+            counts.correct += hit;
             if (is_answer[i]) {
-                ++counts[2];
-                counts[3] += hit;
+                ++counts.answer_tokens;
+                counts.answer_correct += hit;
             }
         }
     }
     if (ranks > 1) {
         comm->allreduce_sum_host(&loss_sum, 1);
-        comm->allreduce_sum_host(counts, 4);
+        sum_over_ranks<int64_t>(comm, counts);
     }
-    r.tokens = counts[0];
-    r.answer_tokens = counts[2];
+    r.tokens = counts.tokens;
+    r.answer_tokens = counts.answer_tokens;
     if (r.tokens > 0) {
         r.loss = loss_sum / double(r.tokens);
-        r.accuracy = double(counts[1]) / double(r.tokens);
+        r.accuracy = double(counts.correct) / double(r.tokens);
     }
-    if (r.answer_tokens > 0) r.answer_accuracy = double(counts[3]) / double(r.answer_tokens);
+    if (r.answer_tokens > 0) r.answer_accuracy = double(counts.answer_correct) / double(r.answer_tokens);
     return r;
 }
 
 NtpStepResult ntp_train_step(Transformer& model, AdamW& optimizer, const std::vector<int32_t>& stream,
-                             const NtpOptions& o, int64_t step) {
+                             const NtpOptions& o, int64_t step, const NtpFaults& faults) {
     Comm* comm = optimizer.comm();
     const int rank = comm_rank(comm), ranks = comm_size(comm);
     check_batch_divides(o, ranks);
@@ -126,7 +131,7 @@ NtpStepResult ntp_train_step(Transformer& model, AdamW& optimizer, const std::ve
         for (float lp : model.logprobs()) loss -= lp;
         model.backward(dlogprob.data());
     }
-    if (step == o.nan_step && rank == o.nan_rank)
+    if (step == faults.nan_step && rank == faults.nan_rank)
         ops::fill(model.context(), model.grads().flat.rows(0, 1), std::numeric_limits<float>::quiet_NaN());
     loss /= double(local_tokens);
     if (ranks > 1) loss = comm->allreduce_sum(loss) / double(ranks);
@@ -151,7 +156,7 @@ double ntp_step(Transformer& model, AdamW& optimizer, const std::vector<int32_t>
 }
 
 void train_ntp(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer, const TokenizedCorpus& corpus,
-               const NtpOptions& o, TrainerState& state, const NtpStepHook& hook) {
+               const NtpOptions& o, TrainerState& state, const NtpStepHook& hook, const NtpFaults& faults) {
     Comm* comm = optimizer.comm();
     check_batch_divides(o, comm_size(comm));
     const bool root = comm_rank(comm) == 0;
@@ -160,7 +165,7 @@ void train_ntp(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
     MetricsWriter metrics =
         o.metrics_path.empty() || !root ? MetricsWriter() : MetricsWriter(o.metrics_path, resumed);
     const int64_t tokens_per_step = int64_t(o.batch_size) * o.seq_len * o.grad_accum;
-    const double flops_per_step = model.config().training_flops_per_token(o.seq_len) * double(tokens_per_step);
+    const double flops_per_step = training_flops_per_token(model.config(), o.seq_len) * double(tokens_per_step);
     ProgressClock clock(state.step, o.stop_at > 0 ? std::min(o.stop_at, o.steps) : o.steps);
     double window_loss = 0;
     int64_t window_steps = 0;
@@ -175,9 +180,9 @@ void train_ntp(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
 
     const int64_t end = o.stop_at > 0 ? std::min(o.stop_at, o.steps) : o.steps;
     for (int64_t step = state.step + 1; step <= end; ++step) {
-        if (step == o.fail_step && comm_rank(comm) == o.fail_rank)
+        if (step == faults.fail_step && comm_rank(comm) == faults.fail_rank)
             throw std::runtime_error(fmt::format("step {}: failure injected by --debug-fail-at", step));
-        const NtpStepResult r = ntp_train_step(model, optimizer, corpus.train_stream, o, step);
+        const NtpStepResult r = ntp_train_step(model, optimizer, corpus.train_stream, o, step, faults);
         const double loss = r.loss;
         state.step = step;
         if (r.skipped) {

@@ -40,8 +40,13 @@ struct NtpOptions {
     std::string out_dir;        // checkpoints; empty = none
     std::string metrics_path;   // JSONL; empty = none
     bool quiet = false;
-    // Debugging the failure paths: rank `fail_rank` throws at step `fail_step`, rank
-    // `nan_rank` puts a NaN into its gradient at step `nan_step` (steps > 0).
+};
+
+// Faults injected to test the failure paths (rpt pretrain --debug-fail-at/--debug-nan-at,
+// tests/mpi), kept apart from the options a run is configured with: rank `fail_rank`
+// throws at step `fail_step`, rank `nan_rank` puts a NaN into its gradient at step
+// `nan_step` (steps > 0; the defaults inject nothing).
+struct NtpFaults {
     int fail_rank = -1;
     int64_t fail_step = 0;
     int nan_rank = -1;
@@ -69,7 +74,8 @@ using NtpStepHook = std::function<void(int64_t step, nlohmann::json& record)>;
 // Trains from state.step to options.steps; updates `state`. Writes a checkpoint to
 // options.out_dir every checkpoint_every steps and at the end.
 void train_ntp(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer, const TokenizedCorpus& corpus,
-               const NtpOptions& options, TrainerState& state, const NtpStepHook& hook = nullptr);
+               const NtpOptions& options, TrainerState& state, const NtpStepHook& hook = nullptr,
+               const NtpFaults& faults = {});
 
 struct NtpStepResult {
     double loss = 0;       // mean over every token of the global batch (all ranks)
@@ -81,7 +87,7 @@ struct NtpStepResult {
 // optimizer's Comm. A non-finite loss or gradient norm throws naming the step, or with
 // options.adamw.skip_nonfinite skips the update.
 NtpStepResult ntp_train_step(Transformer& model, AdamW& optimizer, const std::vector<int32_t>& stream,
-                             const NtpOptions& options, int64_t step);
+                             const NtpOptions& options, int64_t step, const NtpFaults& faults = {});
 
 // The same, returning the mean loss (exposed for the RPT demo's equal-compute baseline).
 double ntp_step(Transformer& model, AdamW& optimizer, const std::vector<int32_t>& stream, const NtpOptions& options,

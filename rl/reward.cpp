@@ -78,8 +78,8 @@ RewardResult RewardScorer::score(const std::vector<std::vector<int32_t>>& respon
     copy_from_host(t_bounds, bounds.data());
     copy_from_host(t_bound_count, bound_count.data());
     copy_from_host(t_truth, truth.data());
-    ops::prefix_reward(ctx_, t_rewards, t_pred_len, t_resp, t_resp_len, offsets_, bytes_, t_truth, t_truth_len, t_bounds,
-                       t_bound_count, group_size, format_.reward_format(max_response_bytes_));
+    const ops::RewardInputs inputs{t_resp, t_resp_len, offsets_, bytes_, t_truth, t_truth_len, t_bounds, t_bound_count};
+    ops::prefix_reward(ctx_, t_rewards, t_pred_len, inputs, group_size, format_.reward_format(max_response_bytes_));
     RewardResult out;
     out.rewards.resize(static_cast<size_t>(S));
     out.prediction_len.resize(static_cast<size_t>(S));

@@ -1,3 +1,6 @@
+// Batched decoding over the shared-prefix KV cache, top-down: check the prompts, prefill
+// each context's prompt once, then per step build the active rows' inputs, run one decode
+// step, sample, and drop the rows that stopped.
 #include "rl/rollout.h"
 
 #include <algorithm>
@@ -11,12 +14,16 @@
 
 namespace rpt {
 
-RolloutResult generate_rollouts(Transformer& model, const std::vector<std::vector<int32_t>>& prompts,
-                                const std::vector<int64_t>& context_ids, const std::vector<int32_t>& stop_ids,
-                                const RolloutSettings& settings) {
-    const auto t0 = std::chrono::steady_clock::now();
-    const int B = int(prompts.size()), G = settings.group_size, S = B * G;
-    if (B == 0 || G <= 0 || settings.max_new_tokens <= 0)
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Throws on inputs the engine cannot run; returns the longest prompt's length.
+size_t check_prompts(const Transformer& model, const std::vector<std::vector<int32_t>>& prompts,
+                     const std::vector<int64_t>& context_ids, const RolloutSettings& settings) {
+    if (prompts.empty() || settings.group_size <= 0 || settings.max_new_tokens <= 0)
         throw std::invalid_argument("rollouts need prompts, a positive group size and max_new_tokens");
     if (context_ids.size() != prompts.size()) throw std::invalid_argument("one context id per prompt");
     size_t longest = 0;
@@ -30,9 +37,95 @@ RolloutResult generate_rollouts(Transformer& model, const std::vector<std::vecto
                                                 "of {}: shorten the context or lower --max-new-tokens",
                                                 longest, settings.max_new_tokens,
                                                 model.config().max_position_embeddings));
+    return longest;
+}
+
+// The sampler's RNG key of slot s: response s % G of context s / G.
+int32_t sequence_id(const std::vector<int64_t>& context_ids, int G, int s) {
+    return int32_t(context_ids[size_t(s / G)] * G + s % G);
+}
+
+// Per-slot decoding state, on the host: the next input and where it goes.
+struct SlotState {
+    std::vector<int32_t> next_token;  // (S)
+    std::vector<int32_t> position;    // (S) RoPE position of next_token
+    std::vector<int32_t> active;      // slots still decoding, in slot order
+};
+
+SlotState start_slots(const std::vector<std::vector<int32_t>>& prompts, const std::vector<int64_t>& context_ids,
+                      int G) {
+    const int S = int(prompts.size()) * G;
+    SlotState st{std::vector<int32_t>(size_t(S)), std::vector<int32_t>(size_t(S)), std::vector<int32_t>(size_t(S))};
+    for (int s = 0; s < S; ++s) {
+        const auto& p = prompts[size_t(s / G)];
+        st.next_token[s] = p.back();  // the last prompt token is fed as the first decode step
+        st.position[s] = int32_t(p.size()) - 1;
+        st.active[s] = s;
+        const int64_t id = context_ids[size_t(s / G)] * G + s % G;
+        if (id < 0 || id > std::numeric_limits<int32_t>::max())
+            throw std::invalid_argument("context id too large for the sampler's 31-bit sequence ids");
+    }
+    return st;
+}
+
+// The host image of cache.step_inputs (kStepInputs, S), uploaded whole in one copy per
+// step (its first A columns are used), with its rows named as in KvCache::StepInput.
+class StepInputs {
+public:
+    explicit StepInputs(int S) : S_(S), rows_(size_t(KvCache::kStepInputs) * size_t(S), 0) {}
+
+    // Row a of the step is slot active[a] feeding its next token, its `step`-th.
+    void fill(const SlotState& st, int step, const std::vector<int64_t>& context_ids, int G) {
+        using Row = KvCache::StepInput;
+        for (size_t a = 0; a < st.active.size(); ++a) {
+            const int s = st.active[a];
+            row(Row::tokens)[a] = st.next_token[s];
+            row(Row::positions)[a] = st.position[s];
+            row(Row::slots)[a] = s;
+            row(Row::suffix_index)[a] = step;  // every active slot has generated exactly `step` tokens
+            row(Row::suffix_len)[a] = step + 1;
+            row(Row::sequence_ids)[a] = sequence_id(context_ids, G, s);
+            row(Row::sample_positions)[a] = step;
+        }
+    }
+    const int32_t* data() const { return rows_.data(); }
+
+private:
+    int32_t* row(KvCache::StepInput r) { return rows_.data() + size_t(r) * size_t(S_); }
+    int S_;
+    std::vector<int32_t> rows_;
+};
+
+// Records each active row's sampled token and keeps the rows that did not stop.
+void advance_slots(SlotState& st, const std::vector<int32_t>& tokens, const std::vector<float>& logprobs,
+                   const std::vector<int32_t>& stop_ids, const RolloutSettings& settings, RolloutResult& r) {
+    std::vector<int32_t> still_active;
+    for (size_t a = 0; a < st.active.size(); ++a) {
+        const int s = st.active[a];
+        r.responses[s].push_back(tokens[a]);
+        r.sampler_logprobs[s].push_back(logprobs[a]);
+        if (settings.on_token) settings.on_token(s, tokens[a]);
+        const bool stop = std::find(stop_ids.begin(), stop_ids.end(), tokens[a]) != stop_ids.end();
+        if (!stop) {
+            st.next_token[s] = tokens[a];
+            ++st.position[s];
+            still_active.push_back(s);
+        }
+    }
+    st.active.swap(still_active);
+}
+
+}  // namespace
+
+RolloutResult generate_rollouts(Transformer& model, const std::vector<std::vector<int32_t>>& prompts,
+                                const std::vector<int64_t>& context_ids, const std::vector<int32_t>& stop_ids,
+                                const RolloutSettings& settings) {
+    const auto t0 = Clock::now();
+    const size_t longest = check_prompts(model, prompts, context_ids, settings);
+    const int B = int(prompts.size()), G = settings.group_size, S = B * G;
     const OpContext& ctx = model.context();
 
-    // The last prompt token is fed as the first decode step, so the prefix is the rest.
+    // 1. Prefill: each context's prompt but its last token, once for its G responses.
     std::vector<std::vector<int32_t>> prefixes(static_cast<size_t>(B));
     for (int b = 0; b < B; ++b) prefixes[b].assign(prompts[b].begin(), prompts[b].end() - 1);
     KvCacheShape shape{B, G, std::max(1, int(longest) - 1), settings.max_new_tokens, settings.kv_dtype};
@@ -40,7 +133,7 @@ RolloutResult generate_rollouts(Transformer& model, const std::vector<std::vecto
     model.prefill(cache, prefixes);
 
     RolloutResult r;
-    r.prefill_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    r.prefill_seconds = seconds_since(t0);
     r.contexts = B;
     r.group_size = G;
     r.responses.assign(size_t(S), {});
@@ -49,46 +142,20 @@ RolloutResult generate_rollouts(Transformer& model, const std::vector<std::vecto
     r.kv_dtype = cache.kv_dtype();
     for (const auto& p : prompts) r.prompt_tokens += int64_t(p.size());
 
-    // Per-slot decoding state, on the host: the next input and where it goes.
-    std::vector<int32_t> next_token(static_cast<size_t>(S)), position(static_cast<size_t>(S));
-    std::vector<int32_t> active(static_cast<size_t>(S));
-    for (int s = 0; s < S; ++s) {
-        const auto& p = prompts[size_t(s / G)];
-        next_token[s] = p.back();
-        position[s] = int32_t(p.size()) - 1;
-        active[s] = s;
-        const int64_t id = context_ids[size_t(s / G)] * G + s % G;
-        if (id < 0 || id > std::numeric_limits<int32_t>::max())
-            throw std::invalid_argument("context id too large for the sampler's 31-bit sequence ids");
-    }
-    // Step inputs: the host image of cache.step_inputs (kStepInputs, S), uploaded whole
-    // in one copy per step (its first A columns are used); sampler outputs.
-    std::vector<int32_t> h_inputs(size_t(KvCache::kStepInputs) * size_t(S), 0);
-    const auto input_row = [&](int i) { return h_inputs.data() + size_t(i) * size_t(S); };
-    int32_t *h_tokens = input_row(0), *h_positions = input_row(1), *h_slots = input_row(2), *h_index = input_row(3),
-            *h_len = input_row(4), *h_ids = input_row(5), *h_gen_pos = input_row(6);
+    // 2. Decode: one step for every active slot until all stopped or the budget is spent.
+    SlotState slots = start_slots(prompts, context_ids, G);
+    StepInputs inputs(S);
     Buffer sample_buffer(ctx.device, size_t(S) * 2 * sizeof(int32_t), "sampler rows");
-    const Tensor sampled = sample_buffer.view(DType::i32, 0, {S});
-    const Tensor sampled_lp = sample_buffer.view(DType::f32, size_t(S) * 4, {S});
+    const Tensor sampled = sample_buffer.view(DType::i32, 0, {S});               // (S) i32
+    const Tensor sampled_lp = sample_buffer.view(DType::f32, size_t(S) * 4, {S});  // (S) f32
     std::vector<int32_t> out_tokens(static_cast<size_t>(S));
     std::vector<float> out_lp(static_cast<size_t>(S));
-
-    using Clock = std::chrono::steady_clock;
-    for (int step = 0; step < settings.max_new_tokens && !active.empty(); ++step) {
+    for (int step = 0; step < settings.max_new_tokens && !slots.active.empty(); ++step) {
         const auto t_rows = Clock::now();
-        const int A = int(active.size());
-        for (int a = 0; a < A; ++a) {
-            const int s = active[a];
-            h_tokens[a] = next_token[s];
-            h_positions[a] = position[s];
-            h_slots[a] = s;
-            h_index[a] = step;  // every active slot has generated exactly `step` tokens
-            h_len[a] = step + 1;
-            h_ids[a] = int32_t(context_ids[size_t(s / G)] * G + s % G);
-            h_gen_pos[a] = step;
-        }
-        r.bookkeeping_seconds += std::chrono::duration<double>(Clock::now() - t_rows).count();
-        copy_from_host(cache.step_inputs, h_inputs.data());
+        const int A = int(slots.active.size());
+        inputs.fill(slots, step, context_ids, G);
+        r.bookkeeping_seconds += seconds_since(t_rows);
+        copy_from_host(cache.step_inputs, inputs.data());
         model.decode_step(cache, A);
         ops::sample_tokens(ctx, sampled.rows(0, A), sampled_lp.rows(0, A), cache.logits.rows(0, A),
                            cache.sequence_ids.rows(0, A), cache.sample_positions.rows(0, A), settings.sampling);
@@ -98,24 +165,11 @@ RolloutResult generate_rollouts(Transformer& model, const std::vector<std::vecto
         ++r.decode_steps;
 
         const auto t_compact = Clock::now();
-        std::vector<int32_t> still_active;
-        for (int a = 0; a < A; ++a) {
-            const int s = active[a];
-            r.responses[s].push_back(out_tokens[a]);
-            r.sampler_logprobs[s].push_back(out_lp[a]);
-            if (settings.on_token) settings.on_token(s, out_tokens[a]);
-            const bool stop = std::find(stop_ids.begin(), stop_ids.end(), out_tokens[a]) != stop_ids.end();
-            if (!stop) {
-                next_token[s] = out_tokens[a];
-                ++position[s];
-                still_active.push_back(s);
-            }
-        }
-        active.swap(still_active);
-        r.bookkeeping_seconds += std::chrono::duration<double>(Clock::now() - t_compact).count();
+        advance_slots(slots, out_tokens, out_lp, stop_ids, settings, r);
+        r.bookkeeping_seconds += seconds_since(t_compact);
     }
     for (const auto& resp : r.responses) r.generated_tokens += int64_t(resp.size());
-    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    r.seconds = seconds_since(t0);
     return r;
 }
 

@@ -10,8 +10,10 @@
 
 #include "comm/comm.h"
 #include "kernels/rng.h"
+#include "model/flops.h"
 #include "model/kv_cache.h"
 #include "rl/metrics.h"
+#include "rl/rank_sums.h"
 #include "rl/reward.h"
 #include "rl/rollout.h"
 
@@ -26,6 +28,19 @@ constexpr int kMaxResponseBytes = 4096;
 double seconds_since(std::chrono::steady_clock::time_point t) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
+
+// What a step sampled, summed over this rank's responses, then over all ranks.
+struct SampleSums {
+    double reward = 0;
+    double in_format = 0;         // responses with a prediction
+    double response_tokens = 0;
+    double reasoning_tokens = 0;  // tokens before the first think_close
+    double slots = 0;             // responses kept for the update
+    double groups_seen = 0;       // groups decoded, refills included
+    double uniform_groups = 0;    // of which all G rewards were equal
+    double generated = 0;         // tokens decoded
+    double decode_rows = 0;
+};
 
 struct ContextBatch {
     std::vector<std::vector<int32_t>> prompts;
@@ -74,10 +89,6 @@ void keep_groups(const ContextBatch& more, const RolloutResult& rollouts, const 
 }
 
 }  // namespace
-
-double forward_flops_per_token(const ModelConfig& c, double T) {
-    return 2.0 * double(c.num_matmul_parameters()) + 4.0 * c.num_layers * c.hidden_size * T;
-}
 
 void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer, const PromptTemplate& format,
                const std::vector<std::vector<int32_t>>& docs, const std::vector<ScoredPosition>& positions,
@@ -182,28 +193,30 @@ void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
 
         // Statistics of what was sampled, summed over ranks.
         const size_t S = rollouts.responses.size();
-        double sums[9] = {0, 0, 0, 0, double(S), double(groups_seen), double(uniform_groups), double(generated),
-                          double(decode_rows)};
+        SampleSums sums;
+        sums.slots = double(S);
+        sums.groups_seen = double(groups_seen);
+        sums.uniform_groups = double(uniform_groups);
+        sums.generated = double(generated);
+        sums.decode_rows = double(decode_rows);
         for (size_t s = 0; s < S; ++s) {
-            sums[0] += rewards.rewards[s];
-            sums[1] += rewards.prediction_len[s] >= 0 ? 1.0 : 0.0;
-            sums[2] += double(rollouts.responses[s].size());
+            sums.reward += rewards.rewards[s];
+            sums.in_format += rewards.prediction_len[s] >= 0 ? 1.0 : 0.0;
+            sums.response_tokens += double(rollouts.responses[s].size());
             const auto& resp = rollouts.responses[s];
             const auto close = std::find(resp.begin(), resp.end(), think_close);
-            sums[3] += double(close == resp.end() ? 0 : close - resp.begin());
+            sums.reasoning_tokens += double(close == resp.end() ? 0 : close - resp.begin());
         }
-        if (comm) {
-            comm->allreduce_sum_host(sums, 9);
-            flops = comm->allreduce_sum(flops);
-        }
-        const double all_slots = std::max(1.0, sums[4]);
-        rec.reward_mean = sums[0] / all_slots;
-        rec.format_rate = sums[1] / all_slots;
-        rec.response_len = sums[2] / all_slots;
-        rec.reasoning_len = sums[3] / all_slots;
-        rec.all_equal_fraction = sums[5] > 0 ? sums[6] / sums[5] : 0.0;
-        generated = int64_t(sums[7]);
-        decode_rows = int64_t(sums[8]);
+        sum_over_ranks<double>(comm, sums);
+        if (comm) flops = comm->allreduce_sum(flops);
+        const double all_slots = std::max(1.0, sums.slots);
+        rec.reward_mean = sums.reward / all_slots;
+        rec.format_rate = sums.in_format / all_slots;
+        rec.response_len = sums.response_tokens / all_slots;
+        rec.reasoning_len = sums.reasoning_tokens / all_slots;
+        rec.all_equal_fraction = sums.groups_seen > 0 ? sums.uniform_groups / sums.groups_seen : 0.0;
+        generated = int64_t(sums.generated);
+        decode_rows = int64_t(sums.decode_rows);
 
         // GRPO update.
         rec.lr = cosine_lr(step, o.warmup_steps, o.steps, o.adamw.lr, o.min_lr_ratio);

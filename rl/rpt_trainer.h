@@ -49,10 +49,6 @@ struct RptOptions {
     bool quiet = false;
 };
 
-// FLOPs of one forward token at context length T (matmuls + attention scores), and of
-// forward + backward (the PaLM convention the benches use).
-double forward_flops_per_token(const ModelConfig& c, double T);
-
 struct RptStepRecord {
     int64_t step = 0;
     double reward_mean = 0;

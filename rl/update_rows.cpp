@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "model/flops.h"
+
 namespace rpt {
 
 std::vector<PackedRow> build_rows(const std::vector<int>& kept_slots, bool share_prompt, int group_size,
@@ -84,8 +86,7 @@ double micro_batch_flops(const ModelConfig& c, const MicroBatch& mb) {
         }
         pairs += prompt * sp.length + double(sp.length) * (sp.length + 1) / 2;
     }
-    return 2.0 * double(c.num_matmul_parameters()) * double(mb.rows) * mb.T +
-           4.0 * double(c.num_layers) * double(c.num_heads) * double(c.head_dim) * pairs;
+    return forward_flops(c, double(mb.rows) * mb.T, pairs);
 }
 
 std::vector<float> gather_responses(const MicroBatch& mb, const std::vector<float>& per_token, int R) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/ops.h"
+#include "kernels/ref/attention.h"
 #include "tests/test_util.h"
 
 namespace rpt {
@@ -22,51 +23,13 @@ constexpr double kTol = 1e-5;
 constexpr double kGradTol = 1e-4;  // fp32 analytic gradient vs float64 differences
 const OpContext kCpu{};
 
-struct Shape {
-    int64_t B, T, H, KVH, D;
-};
-
+using Shape = attn::Shape;
 using Segments = std::vector<int32_t>;  // (B, T), empty: plain causal
 
-// The visibility rule of kernels/ops.h, written out.
-bool visible(const Segments& seg, int64_t b, int64_t T, int64_t t, int64_t j) {
-    if (j > t) return false;
-    if (seg.empty()) return true;
-    const int32_t key = seg[size_t(b * T + j)];
-    return key == 0 || key == seg[size_t(b * T + t)];
-}
-
-// out (B,T,H,D) and lse (B,H,T) of causal softmax(q k^T / sqrt(D)) v, in double.
+// out (B,T,H,D) and lse (B,H,T) in float64 (kernels/ref/attention.h).
 DVec ref_attention(const DVec& q, const DVec& k, const DVec& v, const Shape& s, DVec* lse = nullptr,
                    const Segments& seg = {}) {
-    DVec out(q.size(), 0.0);
-    const int64_t group = s.H / s.KVH;
-    for (int64_t b = 0; b < s.B; ++b)
-        for (int64_t h = 0; h < s.H; ++h)
-            for (int64_t t = 0; t < s.T; ++t) {
-                const int64_t qi = ((b * s.T + t) * s.H + h) * s.D;
-                DVec sc(t + 1);
-                double m = -1e300;
-                for (int64_t j = 0; j <= t; ++j) {
-                    if (!visible(seg, b, s.T, t, j)) continue;
-                    const int64_t ki = ((b * s.T + j) * s.KVH + h / group) * s.D;
-                    double dot = 0.0;
-                    for (int64_t d = 0; d < s.D; ++d) dot += q[qi + d] * k[ki + d];
-                    sc[j] = dot / std::sqrt(static_cast<double>(s.D));
-                    m = std::max(m, sc[j]);
-                }
-                double sum = 0.0;
-                for (int64_t j = 0; j <= t; ++j)
-                    if (visible(seg, b, s.T, t, j)) sum += std::exp(sc[j] - m);
-                for (int64_t j = 0; j <= t; ++j) {
-                    if (!visible(seg, b, s.T, t, j)) continue;
-                    const double p = std::exp(sc[j] - m) / sum;
-                    const int64_t vi = ((b * s.T + j) * s.KVH + h / group) * s.D;
-                    for (int64_t d = 0; d < s.D; ++d) out[qi + d] += p * v[vi + d];
-                }
-                if (lse) (*lse)[(b * s.H + h) * s.T + t] = m + std::log(sum);
-            }
-    return out;
+    return ref::attention_forward(q, k, v, s, lse, seg);
 }
 
 struct AttentionRun {

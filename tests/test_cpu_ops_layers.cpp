@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernels/ops.h"
+#include "kernels/ref/layers.h"
 #include "tests/test_util.h"
 
 namespace rpt {
@@ -55,15 +56,7 @@ TEST(CpuOpsEmbedding, RejectsOutOfRangeTokens) {
 constexpr float kEps = 1e-6f;
 
 DVec ref_rmsnorm(const DVec& x, const DVec& w, int64_t N, int64_t C, DVec* rstd = nullptr) {
-    DVec y(N * C);
-    for (int64_t n = 0; n < N; ++n) {
-        double ss = 0.0;
-        for (int64_t c = 0; c < C; ++c) ss += x[n * C + c] * x[n * C + c];
-        const double r = 1.0 / std::sqrt(ss / C + kEps);
-        if (rstd) (*rstd)[n] = r;
-        for (int64_t c = 0; c < C; ++c) y[n * C + c] = w[c] * x[n * C + c] * r;
-    }
-    return y;
+    return ref::rmsnorm_forward(x, w, N, C, kEps, rstd);
 }
 
 TEST(CpuOpsRmsnorm, ForwardMatchesFloat64) {
@@ -101,18 +94,7 @@ TEST(CpuOpsRmsnorm, BackwardMatchesFiniteDifferencesAndAccumulates) {
 constexpr float kTheta = 10000.0f;
 
 DVec ref_rope(const DVec& x, const IVec& pos, int64_t N, int64_t heads, int64_t D, double theta) {
-    DVec y(x.size());
-    const int64_t half = D / 2;
-    for (int64_t n = 0; n < N; ++n)
-        for (int64_t h = 0; h < heads; ++h)
-            for (int64_t i = 0; i < half; ++i) {
-                const double angle = pos[n] / std::pow(theta, 2.0 * i / D);
-                const int64_t base = (n * heads + h) * D;
-                const double a = x[base + i], b = x[base + i + half];
-                y[base + i] = a * std::cos(angle) - b * std::sin(angle);
-                y[base + i + half] = b * std::cos(angle) + a * std::sin(angle);
-            }
-    return y;
+    return ref::rope_forward(x, pos, N, heads, D, theta);
 }
 
 TEST(CpuOpsRope, ForwardMatchesFloat64) {
@@ -138,11 +120,7 @@ TEST(CpuOpsRope, BackwardIsTheTransposedRotation) {
 
 // ---- SwiGLU ----------------------------------------------------------------------------
 
-DVec ref_swiglu(const DVec& g, const DVec& u) {
-    DVec y(g.size());
-    for (size_t i = 0; i < g.size(); ++i) y[i] = g[i] / (1.0 + std::exp(-g[i])) * u[i];
-    return y;
-}
+DVec ref_swiglu(const DVec& g, const DVec& u) { return ref::swiglu_forward(g, u); }
 
 TEST(CpuOpsSwiglu, ForwardAndBackward) {
     const int64_t n = 77;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/ops.h"
+#include "kernels/ref/logsoftmax.h"
 #include "tests/test_util.h"
 
 namespace rpt {
@@ -22,27 +23,10 @@ using IVec = std::vector<int32_t>;
 constexpr double kTol = 1e-5;
 const OpContext kCpu{};
 
-struct RefRows {
-    DVec logprob, entropy, lse;
-};
+using RefRows = ref::LogsoftmaxRows;
 
 RefRows ref_logsoftmax(const DVec& logits, const IVec& targets, int64_t N, int64_t V, double inv_t) {
-    RefRows r{DVec(N), DVec(N), DVec(N)};
-    for (int64_t n = 0; n < N; ++n) {
-        double m = -1e300;
-        for (int64_t v = 0; v < V; ++v) m = std::max(m, logits[n * V + v] * inv_t);
-        double s = 0.0;
-        for (int64_t v = 0; v < V; ++v) s += std::exp(logits[n * V + v] * inv_t - m);
-        r.lse[n] = m + std::log(s);
-        double h = 0.0;
-        for (int64_t v = 0; v < V; ++v) {
-            const double lp = logits[n * V + v] * inv_t - r.lse[n];
-            h -= std::exp(lp) * lp;
-        }
-        r.entropy[n] = h;
-        r.logprob[n] = targets[n] < 0 ? 0.0 : logits[n * V + targets[n]] * inv_t - r.lse[n];
-    }
-    return r;
+    return ref::logsoftmax_forward(logits, targets, N, V, inv_t);
 }
 
 TEST(CpuOpsLogsoftmax, ForwardMatchesFloat64) {
@@ -102,17 +86,7 @@ TEST(CpuOpsLogsoftmax, BackwardMatchesFiniteDifferences) {
     for (int64_t v = 0; v < V; ++v) EXPECT_EQ(grad[1 * V + v], 0.0f);
 }
 
-double ref_topk_entropy(std::vector<double> row, int k) {
-    std::sort(row.begin(), row.end(), std::greater<double>());
-    double s = 0.0;
-    for (int i = 0; i < k; ++i) s += std::exp(row[i] - row[0]);
-    double h = 0.0;
-    for (int i = 0; i < k; ++i) {
-        const double p = std::exp(row[i] - row[0]) / s;
-        h -= p * std::log(p);
-    }
-    return h;
-}
+double ref_topk_entropy(std::vector<double> row, int k) { return ref::topk_entropy(std::move(row), k); }
 
 TEST(CpuOpsTopkEntropy, MatchesFloat64) {
     const int64_t N = 6, V = 100;

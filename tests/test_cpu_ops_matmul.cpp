@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/ops.h"
+#include "kernels/ref/matmul.h"
 #include "tests/test_util.h"
 
 namespace rpt {
@@ -29,14 +30,7 @@ const Shape kShapes[] = {{7, 13, 5},     {1, 64, 33},  {16, 96, 33},  {33, 64, 4
                          {250, 512, 19}, {400, 64, 50}, {300, 600, 97}, {20, 8, 4200}, {601, 37, 29}};
 
 DVec ref_forward(const DVec& in, const DVec& w, const DVec* bias, int64_t N, int64_t IC, int64_t OC) {
-    DVec out(N * OC);
-    for (int64_t n = 0; n < N; ++n)
-        for (int64_t o = 0; o < OC; ++o) {
-            double s = bias ? (*bias)[o] : 0.0;
-            for (int64_t i = 0; i < IC; ++i) s += in[n * IC + i] * w[o * IC + i];
-            out[n * OC + o] = s;
-        }
-    return out;
+    return ref::matmul_forward(in, w, bias, N, IC, OC);
 }
 
 OpContext cpu() { return OpContext{}; }

@@ -390,10 +390,12 @@ TEST(CudaRlReward, MatchesCpu) {
             Both<uint8_t> tb(bytes, {static_cast<int64_t>(bytes.size())}), tr(truth, {B, Lmax});
             Both<float> rewards = out_f32({S});
             Both<int32_t> pred = out_i32({S});
-            ops::prefix_reward(g.cpu, rewards.cpu(), pred.cpu(), tok.cpu(), len.cpu(), off.cpu(), tb.cpu(), tr.cpu(),
-                               tl.cpu(), bd.cpu(), bc.cpu(), static_cast<int>(G), f);
-            ops::prefix_reward(g.ctx, rewards.gpu(), pred.gpu(), tok.gpu(), len.gpu(), off.gpu(), tb.gpu(), tr.gpu(),
-                               tl.gpu(), bd.gpu(), bc.gpu(), static_cast<int>(G), f);
+            const ops::RewardInputs on_cpu{tok.cpu(), len.cpu(), off.cpu(), tb.cpu(),
+                                           tr.cpu(),  tl.cpu(),  bd.cpu(),  bc.cpu()};
+            const ops::RewardInputs on_gpu{tok.gpu(), len.gpu(), off.gpu(), tb.gpu(),
+                                           tr.gpu(),  tl.gpu(),  bd.gpu(),  bc.gpu()};
+            ops::prefix_reward(g.cpu, rewards.cpu(), pred.cpu(), on_cpu, static_cast<int>(G), f);
+            ops::prefix_reward(g.ctx, rewards.gpu(), pred.gpu(), on_gpu, static_cast<int>(G), f);
             g.sync();
             EXPECT_EQ(rewards.download(), rewards.host) << "boxed " << boxed << " max bytes " << max_bytes;
             EXPECT_EQ(pred.download(), pred.host) << "boxed " << boxed << " max bytes " << max_bytes;

@@ -127,7 +127,7 @@ void check_model_gradients(bool tied, float inv_temperature) {
     }
     model.zero_grad();
     loss_of(model, tokens, targets, B, T, coef, inv_temperature);
-    model.backward(coef.data());
+    model.backward(coef.data(), inv_temperature);
     std::vector<float> grads(params.size());
     copy_to_host(grads.data(), model.grads().flat);
 
@@ -238,8 +238,8 @@ TEST(ModelForward, PackedSharedPromptEqualsSeparateRows) {
     packed.forward(tok_p.data(), tgt_p.data(), 1, Tp, {}, 1.25f, PackedLayout{pos_p.data(), seg_p.data()});
     const std::vector<float> ls = separate.logprobs(), lp = packed.logprobs();
     for (const auto& [sep, pk] : where) EXPECT_NEAR(ls[size_t(sep)], lp[size_t(pk)], 1e-5) << sep << " " << pk;
-    separate.backward(dlp_s.data());
-    packed.backward(dlp_p.data());
+    separate.backward(dlp_s.data(), 1.25f);
+    packed.backward(dlp_p.data(), 1.25f);
     std::vector<float> gs(size_t(separate.layout().total())), gp(gs.size());
     copy_to_host(gs.data(), separate.grads().flat);
     copy_to_host(gp.data(), packed.grads().flat);

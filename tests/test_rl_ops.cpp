@@ -83,10 +83,15 @@ std::vector<RewardResult> run_reward(const std::vector<RewardCase>& cases, int g
     }
     Vec rewards(S, NAN);
     IVec pred(S, -7);
-    ops::prefix_reward(cpu(), f32(rewards, {S}), i32(pred, {S}), i32(tokens, {S, R}), i32(lens, {S}),
-                       i32(offsets, {static_cast<int64_t>(offsets.size())}),
-                       u8(bytes, {static_cast<int64_t>(bytes.size())}), u8(truth, {B, L}), i32(tlen, {B}),
-                       i32(bounds, {B, K}), i32(bcount, {B}), group_size, format);
+    const ops::RewardInputs inputs{i32(tokens, {S, R}),
+                                   i32(lens, {S}),
+                                   i32(offsets, {static_cast<int64_t>(offsets.size())}),
+                                   u8(bytes, {static_cast<int64_t>(bytes.size())}),
+                                   u8(truth, {B, L}),
+                                   i32(tlen, {B}),
+                                   i32(bounds, {B, K}),
+                                   i32(bcount, {B})};
+    ops::prefix_reward(cpu(), f32(rewards, {S}), i32(pred, {S}), inputs, group_size, format);
     std::vector<RewardResult> out;
     for (int64_t s = 0; s < S; ++s) out.push_back({rewards[s], pred[s]});
     return out;

@@ -25,7 +25,8 @@
 // is produced by one thread in a fixed order, so the bits do not depend on thread count.
 // Scratch is per-thread and reused across calls (no allocation in the hot loops).
 //
-// Packed rows (segments, kernels/ops.h): the keys of other sequences of the row are
+// Packed rows (segments, kernels/ops.h; the rule is attn::key_visible in
+// kernels/attention_args.h): the keys of other sequences of the row are
 // masked per query row (-inf before the softmax, P = 0 in the backward). Whole key
 // column tiles that no query of the block can see (earlier sequences, between the shared
 // prompt and the block's first query's sequence: a "hole", found by binary search since
@@ -133,11 +134,13 @@ inline float row_sum(const float* __restrict x, int64_t n) {
 
 // Sets s[j] = fill for the keys j in [j0, j1) that a query of segment `own` must not see:
 // those of other sequences packed in the row (id != 0, != own). No-op for plain rows.
+// (The causal part of the rule is the loop bounds; a query of the prompt sees only the
+// prompt, so own == 0 needs no mask.)
 inline void mask_other_segments(float* __restrict s, const int32_t* __restrict row_segments, int32_t own, int64_t j0,
                                 int64_t j1, float fill) {
     if (!row_segments || own == 0) return;
     for (int64_t j = j0; j < j1; ++j)
-        if (row_segments[j] != 0 && row_segments[j] != own) s[j] = fill;
+        if (!attn::segment_visible(own, row_segments[j])) s[j] = fill;
 }
 
 // Key columns [begin, end), multiples of kNB, that no query of a block starting at t0 can
@@ -212,8 +215,12 @@ void pack_kv(const KvPanels& p, const float* k, const float* v, int64_t b, int64
 
 }  // namespace
 
-void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
-                       const int32_t* segments, int64_t B, int64_t T, int64_t H, int64_t KVH, int64_t D) {
+void attention_forward(const attn::ForwardArgs& a) {
+    const int64_t B = a.shape.B, T = a.shape.T, H = a.shape.H, KVH = a.shape.KVH, D = a.shape.D;
+    float* out = a.out;
+    float* lse = a.lse;
+    const float *q = a.q, *k = a.k, *v = a.v;
+    const int32_t* segments = a.segments;
     const int64_t group = H / KVH;
     const float scale = 1.0f / std::sqrt(static_cast<float>(D));
     const int64_t Tp = round_up(T, kNB), Dp = round_up(D, kNB);
@@ -278,9 +285,11 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
     }
 }
 
-void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
-                        const float* v, const float* out, const float* lse, const int32_t* segments, int64_t B,
-                        int64_t T, int64_t H, int64_t KVH, int64_t D) {
+void attention_backward(const attn::BackwardArgs& a) {
+    const int64_t B = a.shape.B, T = a.shape.T, H = a.shape.H, KVH = a.shape.KVH, D = a.shape.D;
+    float *dq = a.dq, *dk = a.dk, *dv = a.dv;
+    const float *dout = a.dout, *q = a.q, *k = a.k, *v = a.v, *out = a.out, *lse = a.lse;
+    const int32_t* segments = a.segments;
     const int64_t group = H / KVH;
     const float scale = 1.0f / std::sqrt(static_cast<float>(D));
     const int64_t Tp = round_up(T, kNB), Dp = round_up(D, kNB);

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 
+#include "kernels/attention_args.h"
 #include "kernels/ops.h"
 
 namespace rpt::cpu {
@@ -38,11 +39,8 @@ void matmul_backward(float* din, float* dweight, float* dbias, const float* dout
 void rope_forward(float* x, const int32_t* positions, int64_t N, int64_t heads, int64_t D, float theta);
 void rope_backward(float* dx, const int32_t* positions, int64_t N, int64_t heads, int64_t D, float theta);
 
-void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
-                       const int32_t* segments, int64_t B, int64_t T, int64_t H, int64_t KVH, int64_t D);
-void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
-                        const float* v, const float* out, const float* lse, const int32_t* segments, int64_t B,
-                        int64_t T, int64_t H, int64_t KVH, int64_t D);
+void attention_forward(const attn::ForwardArgs& a);
+void attention_backward(const attn::BackwardArgs& a);
 
 void swiglu_forward(float* out, const float* gate, const float* up, int64_t n);
 void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, int64_t n);

@@ -15,6 +15,10 @@
 #include "kernels/rl_ops.h"
 #include "kernels/rng.h"
 
+namespace rpt::rl_detail {
+struct RewardArgs;  // below, with the reward helpers
+}  // namespace rpt::rl_detail
+
 namespace rpt::cpu {
 
 // suffix (S, Tmax, KVH, D): suffix[slots[a], index[a]] = kv[a] (A, KVH, D).
@@ -38,11 +42,7 @@ void decode_attention(float* out, const float* q, const uint16_t* prefix_k, cons
 void sample_tokens(int32_t* tokens, float* logprob, const float* logits, const int32_t* sequence_ids,
                    const int32_t* positions, int64_t A, int64_t V, const ops::SamplingSettings& s);
 
-void prefix_reward(float* rewards, int32_t* prediction_len, const int32_t* response_tokens,
-                   const int32_t* response_len, const int32_t* token_offsets, const uint8_t* token_bytes,
-                   const uint8_t* truth_bytes, const int32_t* truth_len, const int32_t* truth_boundaries,
-                   const int32_t* boundary_count, int64_t S, int64_t R, int64_t V, int64_t Lmax, int64_t Kmax,
-                   int64_t group_size, const ops::RewardFormat& format);
+void prefix_reward(const rl_detail::RewardArgs& p);
 
 void grpo_advantages(float* advantages, const float* rewards, int64_t S, int64_t group_size, float eps,
                      bool scale_by_std);
@@ -123,6 +123,23 @@ inline RewardMarkers make_reward_markers(const ops::RewardFormat& f) {
     m.max_response_bytes = f.max_response_bytes;
     return m;
 }
+
+// The raw pointers and sizes of ops::prefix_reward (shapes in kernels/rl_ops.h), as the
+// CPU twin reads them and the CUDA kernel receives them by value.
+struct RewardArgs {
+    float* rewards;                   // (S)
+    int32_t* prediction_len;          // (S)
+    const int32_t* response_tokens;   // (S, R)
+    const int32_t* response_len;      // (S)
+    const int32_t* token_offsets;     // (V + 1)
+    const uint8_t* token_bytes;       // (nbytes)
+    const uint8_t* truth_bytes;       // (B, Lmax)
+    const int32_t* truth_len;         // (B)
+    const int32_t* truth_boundaries;  // (B, Kmax)
+    const int32_t* boundary_count;    // (B)
+    int64_t S, R, V, Lmax, Kmax, group_size;
+    RewardMarkers markers;
+};
 
 // Whether `marker` (len bytes) occurs in y (n bytes) at position pos.
 RPT_HOST_DEVICE inline bool marker_at(const uint8_t* y, int n, int pos, const char* marker, int len) {

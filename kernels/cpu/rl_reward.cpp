@@ -53,12 +53,15 @@ int detokenise(uint8_t* y, int max_bytes, const int32_t* tokens, int64_t count, 
 
 }  // namespace
 
-void prefix_reward(float* rewards, int32_t* prediction_len, const int32_t* response_tokens,
-                   const int32_t* response_len, const int32_t* token_offsets, const uint8_t* token_bytes,
-                   const uint8_t* truth_bytes, const int32_t* truth_len, const int32_t* truth_boundaries,
-                   const int32_t* boundary_count, int64_t S, int64_t R, int64_t V, int64_t Lmax, int64_t Kmax,
-                   int64_t group_size, const ops::RewardFormat& format) {
-    const RewardMarkers mk = rl_detail::make_reward_markers(format);
+void prefix_reward(const rl_detail::RewardArgs& p) {
+    float* const rewards = p.rewards;
+    int32_t* const prediction_len = p.prediction_len;
+    const int32_t *response_tokens = p.response_tokens, *response_len = p.response_len;
+    const int32_t* token_offsets = p.token_offsets;
+    const uint8_t *token_bytes = p.token_bytes, *truth_bytes = p.truth_bytes;
+    const int32_t *truth_len = p.truth_len, *truth_boundaries = p.truth_boundaries, *boundary_count = p.boundary_count;
+    const int64_t S = p.S, R = p.R, V = p.V, Lmax = p.Lmax, Kmax = p.Kmax, group_size = p.group_size;
+    const RewardMarkers& mk = p.markers;
 #pragma omp parallel
     {
         std::vector<uint8_t> bytes(static_cast<size_t>(mk.max_response_bytes));

@@ -23,7 +23,8 @@
 // that is not a multiple of 32 wastes the padding's FLOPs. D > 128 is rejected.
 //
 // Packed rows (segments (B, T) i32, see kernels/ops.h): a key of another sequence of the
-// row is masked like a future key (the visibility test key_visible), and a whole tile of
+// row is masked like a future key (attn::key_visible, kernels/attention_args.h, the rule
+// the CPU twin and the reference share), and a whole tile of
 // keys that no query of the tile can see is skipped (keys_hidden: ids never decrease
 // along a row, so it takes the first query's id and the tile's first and last key ids).
 //
@@ -52,16 +53,21 @@ constexpr int kRowStride = kRowTile + kRowPad;            // transposed [d][row]
 constexpr int kMaxHeadDim = 128;
 static_assert(kRowsPerThread == 4, "row-side operands are read as one float4");
 
-// Shared-memory layouts, in floats.
-// Whether query tq may see key tk of a row of T tokens: causal, and in a packed row
-// (row_segments not null) only keys of the shared prompt (id 0) or of the query's own
-// sequence. Rows and columns past T (tile padding) see nothing.
-__device__ __forceinline__ bool same_or_shared(int32_t query_segment, int32_t key_segment) {
-    return key_segment == 0 || key_segment == query_segment;
-}
+// What the kernels read: the op's arguments, the score scale 1/sqrt(D) and, for the
+// backward, the row term delta (B, H, T) of the softmax backward.
+struct ForwardKernelArgs {
+    attn::ForwardArgs a;
+    float scale;
+};
+struct BackwardKernelArgs {
+    attn::BackwardArgs a;
+    const float* delta;
+    float scale;
+};
+
+// attn::key_visible within a row of T tokens: rows past T (tile padding) see nothing.
 __device__ __forceinline__ bool key_visible(const int32_t* row_segments, int64_t tq, int64_t tk, int64_t T) {
-    if (!(tk <= tq && tq < T)) return false;
-    return !row_segments || same_or_shared(row_segments[tq], row_segments[tk]);
+    return tq < T && attn::key_visible(row_segments, tq, tk);
 }
 
 // Whether every key in [k0, k1) (k1 <= T) belongs to a sequence earlier than that of the
@@ -72,6 +78,7 @@ __device__ __forceinline__ bool keys_hidden(const int32_t* row_segments, int32_t
     return row_segments && query_segment != 0 && row_segments[k0] != 0 && row_segments[k1 - 1] < query_segment;
 }
 
+// Shared-memory layouts, in floats.
 template <int DP>
 struct ForwardSmem {
     static constexpr int kColStride = DP + 1;
@@ -162,8 +169,13 @@ __device__ __forceinline__ void store4(float* p, float a, float b, float c, floa
 // O += P V (4 x DP/16 per thread).
 template <int DP>
 __global__ void __launch_bounds__(kAttnThreads)
-    attention_forward_kernel(float* out, float* lse, const float* q, const float* k, const float* v,
-                             const int32_t* segments, int64_t T, int64_t H, int64_t KVH, int64_t D, float scale) {
+    attention_forward_kernel(ForwardKernelArgs p) {
+    float* out = p.a.out;
+    float* lse = p.a.lse;
+    const float *q = p.a.q, *k = p.a.k, *v = p.a.v;
+    const int32_t* segments = p.a.segments;
+    const int64_t T = p.a.shape.T, H = p.a.shape.H, KVH = p.a.shape.KVH, D = p.a.shape.D;
+    const float scale = p.scale;
     using L = ForwardSmem<DP>;
     constexpr int kDimCols = DP / kTileThreadsX;
     extern __shared__ float4 smem4[];
@@ -298,9 +310,12 @@ __global__ void attention_delta_kernel(float* delta, const float* dout, const fl
 // dS = P (dP - delta) to shared memory, then dQ += dS K. Overwrites dq.
 template <int DP>
 __global__ void __launch_bounds__(kAttnThreads)
-    attention_backward_dq_kernel(float* dq, const float* dout, const float* q, const float* k, const float* v,
-                                 const float* lse, const float* delta, const int32_t* segments, int64_t T, int64_t H,
-                                 int64_t KVH, int64_t D, float scale) {
+    attention_backward_dq_kernel(BackwardKernelArgs p) {
+    float* dq = p.a.dq;
+    const float *dout = p.a.dout, *q = p.a.q, *k = p.a.k, *v = p.a.v, *lse = p.a.lse, *delta = p.delta;
+    const int32_t* segments = p.a.segments;
+    const int64_t T = p.a.shape.T, H = p.a.shape.H, KVH = p.a.shape.KVH, D = p.a.shape.D;
+    const float scale = p.scale;
     using L = DqSmem<DP>;
     constexpr int kDimCols = DP / kTileThreadsX;
     extern __shared__ float4 smem4[];
@@ -409,9 +424,12 @@ __global__ void __launch_bounds__(kAttnThreads)
 constexpr int kDkvBlocksPerSm = 2;
 template <int DP>
 __global__ void __launch_bounds__(kAttnThreads, kDkvBlocksPerSm)
-    attention_backward_dkv_kernel(float* dk, float* dv, const float* dout, const float* q, const float* k,
-                                  const float* v, const float* lse, const float* delta, const int32_t* segments,
-                                  int64_t T, int64_t H, int64_t KVH, int64_t D, float scale) {
+    attention_backward_dkv_kernel(BackwardKernelArgs p) {
+    float *dk = p.a.dk, *dv = p.a.dv;
+    const float *dout = p.a.dout, *q = p.a.q, *k = p.a.k, *v = p.a.v, *lse = p.a.lse, *delta = p.delta;
+    const int32_t* segments = p.a.segments;
+    const int64_t T = p.a.shape.T, H = p.a.shape.H, KVH = p.a.shape.KVH, D = p.a.shape.D;
+    const float scale = p.scale;
     using L = DkvSmem<DP>;
     constexpr int kDimCols = DP / kTileThreadsX;
     extern __shared__ float4 smem4[];
@@ -485,7 +503,7 @@ __global__ void __launch_bounds__(kAttnThreads, kDkvBlocksPerSm)
 #pragma unroll
                 for (int i = 0; i < kRowsPerThread; ++i) {
                     const int64_t tk = k0 + ty * kRowsPerThread + i;
-                    const bool visible = tk <= tq && tq < T && same_or_shared(seg_q[r], seg_k[ty * kRowsPerThread + i]);
+                    const bool visible = tq < T && attn::key_visible(tq, tk, seg_q[r], seg_k[ty * kRowsPerThread + i]);
                     const float p = visible ? expf(s[i][j] - lse_s[r]) : 0.0f;
                     s[i][j] = p;
                     dp[i][j] = p * (dp[i][j] - delta_s[r]);  // dS
@@ -553,27 +571,24 @@ void check_shape(const char* op, int64_t B, int64_t H, int64_t KVH, int64_t D) {
 }
 
 template <int DP>
-void forward_dp(cudaStream_t s, float* out, float* lse, const float* q, const float* k, const float* v,
-                const int32_t* segments, int64_t B, int64_t T, int64_t H, int64_t KVH, int64_t D, float scale) {
+void forward_dp(cudaStream_t s, const ForwardKernelArgs& p) {
+    const attn::Shape& sh = p.a.shape;
     const size_t smem = prepare_smem(attention_forward_kernel<DP>, ForwardSmem<DP>::kFloats);
-    const dim3 grid(tiles(T), static_cast<unsigned>(H), static_cast<unsigned>(B));
-    attention_forward_kernel<DP><<<grid, kAttnThreads, smem, s>>>(out, lse, q, k, v, segments, T, H, KVH, D, scale);
+    const dim3 grid(tiles(sh.T), static_cast<unsigned>(sh.H), static_cast<unsigned>(sh.B));
+    attention_forward_kernel<DP><<<grid, kAttnThreads, smem, s>>>(p);
     RPT_CUDA_LAUNCH_CHECK();
 }
 
 template <int DP>
-void backward_dp(cudaStream_t s, float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
-                 const float* v, const float* lse, const float* delta, const int32_t* segments, int64_t B, int64_t T,
-                 int64_t H, int64_t KVH, int64_t D, float scale) {
+void backward_dp(cudaStream_t s, const BackwardKernelArgs& p) {
+    const attn::Shape& sh = p.a.shape;
     const size_t dq_smem = prepare_smem(attention_backward_dq_kernel<DP>, DqSmem<DP>::kFloats);
-    const dim3 dq_grid(tiles(T), static_cast<unsigned>(H), static_cast<unsigned>(B));
-    attention_backward_dq_kernel<DP>
-        <<<dq_grid, kAttnThreads, dq_smem, s>>>(dq, dout, q, k, v, lse, delta, segments, T, H, KVH, D, scale);
+    const dim3 dq_grid(tiles(sh.T), static_cast<unsigned>(sh.H), static_cast<unsigned>(sh.B));
+    attention_backward_dq_kernel<DP><<<dq_grid, kAttnThreads, dq_smem, s>>>(p);
     RPT_CUDA_LAUNCH_CHECK();
     const size_t dkv_smem = prepare_smem(attention_backward_dkv_kernel<DP>, DkvSmem<DP>::kFloats);
-    const dim3 dkv_grid(tiles(T), static_cast<unsigned>(KVH), static_cast<unsigned>(B));
-    attention_backward_dkv_kernel<DP>
-        <<<dkv_grid, kAttnThreads, dkv_smem, s>>>(dk, dv, dout, q, k, v, lse, delta, segments, T, H, KVH, D, scale);
+    const dim3 dkv_grid(tiles(sh.T), static_cast<unsigned>(sh.KVH), static_cast<unsigned>(sh.B));
+    attention_backward_dkv_kernel<DP><<<dkv_grid, kAttnThreads, dkv_smem, s>>>(p);
     RPT_CUDA_LAUNCH_CHECK();
 }
 
@@ -582,34 +597,31 @@ constexpr int kSmallHeadDim = 32, kMediumHeadDim = 64;
 
 }  // namespace
 
-void attention_forward(void* stream, float* out, float* lse, const float* q, const float* k, const float* v,
-                       const int32_t* segments, int64_t B, int64_t T, int64_t H, int64_t KVH, int64_t D) {
+void attention_forward(void* stream, const attn::ForwardArgs& a) {
+    const auto [B, T, H, KVH, D] = a.shape;
     if (B <= 0 || T <= 0 || H <= 0) return;
     check_shape("attention_forward", B, H, KVH, D);
     cudaStream_t s = as_stream(stream);
-    const float scale = 1.0f / std::sqrt(static_cast<float>(D));
-    if (D <= kSmallHeadDim) forward_dp<kSmallHeadDim>(s, out, lse, q, k, v, segments, B, T, H, KVH, D, scale);
-    else if (D <= kMediumHeadDim) forward_dp<kMediumHeadDim>(s, out, lse, q, k, v, segments, B, T, H, KVH, D, scale);
-    else forward_dp<kMaxHeadDim>(s, out, lse, q, k, v, segments, B, T, H, KVH, D, scale);
+    const ForwardKernelArgs p{a, 1.0f / std::sqrt(static_cast<float>(D))};
+    if (D <= kSmallHeadDim) forward_dp<kSmallHeadDim>(s, p);
+    else if (D <= kMediumHeadDim) forward_dp<kMediumHeadDim>(s, p);
+    else forward_dp<kMaxHeadDim>(s, p);
 }
 
-void attention_backward(void* stream, float* dq, float* dk, float* dv, const float* dout, const float* q,
-                        const float* k, const float* v, const float* out, const float* lse, const int32_t* segments,
-                        int64_t B, int64_t T, int64_t H, int64_t KVH, int64_t D) {
+void attention_backward(void* stream, const attn::BackwardArgs& a) {
+    const auto [B, T, H, KVH, D] = a.shape;
     if (B <= 0 || T <= 0 || H <= 0) return;
     check_shape("attention_backward", B, H, KVH, D);
     cudaStream_t s = as_stream(stream);
-    const float scale = 1.0f / std::sqrt(static_cast<float>(D));
     ScratchBuffer delta(static_cast<size_t>(B * H * T) * sizeof(float), s, "attention_backward delta");
     const int64_t rows = B * T * H;
     attention_delta_kernel<<<static_cast<unsigned>(ceil_div<int64_t>(rows, kDeltaRowsPerBlock)),
-                             kDeltaRowsPerBlock * kWarpSize, 0, s>>>(delta.as<float>(), dout, out, B, T, H, D);
+                             kDeltaRowsPerBlock * kWarpSize, 0, s>>>(delta.as<float>(), a.dout, a.out, B, T, H, D);
     RPT_CUDA_LAUNCH_CHECK();
-    const float* dl = delta.as<float>();
-    if (D <= kSmallHeadDim) backward_dp<kSmallHeadDim>(s, dq, dk, dv, dout, q, k, v, lse, dl, segments, B, T, H, KVH, D, scale);
-    else if (D <= kMediumHeadDim)
-        backward_dp<kMediumHeadDim>(s, dq, dk, dv, dout, q, k, v, lse, dl, segments, B, T, H, KVH, D, scale);
-    else backward_dp<kMaxHeadDim>(s, dq, dk, dv, dout, q, k, v, lse, dl, segments, B, T, H, KVH, D, scale);
+    const BackwardKernelArgs p{a, delta.as<float>(), 1.0f / std::sqrt(static_cast<float>(D))};
+    if (D <= kSmallHeadDim) backward_dp<kSmallHeadDim>(s, p);
+    else if (D <= kMediumHeadDim) backward_dp<kMediumHeadDim>(s, p);
+    else backward_dp<kMaxHeadDim>(s, p);
 }
 
 }  // namespace rpt::cuda

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "kernels/attention_args.h"
 #include "kernels/ops.h"
 
 namespace rpt::cuda {
@@ -36,11 +37,8 @@ void matmul_backward(void* stream, float* din, float* dweight, float* dbias, con
 void rope_forward(void* stream, float* x, const int32_t* positions, int64_t N, int64_t heads, int64_t D, float theta);
 void rope_backward(void* stream, float* dx, const int32_t* positions, int64_t N, int64_t heads, int64_t D, float theta);
 
-void attention_forward(void* stream, float* out, float* lse, const float* q, const float* k, const float* v,
-                       const int32_t* segments, int64_t B, int64_t T, int64_t H, int64_t KVH, int64_t D);
-void attention_backward(void* stream, float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
-                        const float* v, const float* out, const float* lse, const int32_t* segments, int64_t B,
-                        int64_t T, int64_t H, int64_t KVH, int64_t D);
+void attention_forward(void* stream, const attn::ForwardArgs& a);
+void attention_backward(void* stream, const attn::BackwardArgs& a);
 
 void swiglu_forward(void* stream, float* out, const float* gate, const float* up, int64_t n);
 void swiglu_backward(void* stream, float* dgate, float* dup, const float* dout, const float* gate, const float* up, int64_t n);

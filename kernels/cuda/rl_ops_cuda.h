@@ -12,6 +12,10 @@
 
 #include "kernels/rl_ops.h"
 
+namespace rpt::rl_detail {
+struct RewardArgs;  // kernels/cpu/rl_ops_cpu.h
+}  // namespace rpt::rl_detail
+
 namespace rpt::cuda {
 
 // The uint16_t overloads work on a bf16 cache (bf16 bits; the kernels read them as
@@ -33,11 +37,7 @@ void decode_attention(void* stream, float* out, const float* q, const uint16_t* 
 void sample_tokens(void* stream, int32_t* tokens, float* logprob, const float* logits, const int32_t* sequence_ids,
                    const int32_t* positions, int64_t A, int64_t V, const ops::SamplingSettings& s);
 
-void prefix_reward(void* stream, float* rewards, int32_t* prediction_len, const int32_t* response_tokens,
-                   const int32_t* response_len, const int32_t* token_offsets, const uint8_t* token_bytes,
-                   const uint8_t* truth_bytes, const int32_t* truth_len, const int32_t* truth_boundaries,
-                   const int32_t* boundary_count, int64_t S, int64_t R, int64_t V, int64_t Lmax, int64_t Kmax,
-                   int64_t group_size, const ops::RewardFormat& format);
+void prefix_reward(void* stream, const rl_detail::RewardArgs& p);
 
 void grpo_advantages(void* stream, float* advantages, const float* rewards, int64_t S, int64_t group_size, float eps,
                      bool scale_by_std);

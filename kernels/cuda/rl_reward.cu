@@ -33,20 +33,7 @@ constexpr int kRewardWarps = kRewardThreads / kWarpSize;
 // Dynamic shared memory beyond this needs an explicit opt-in on the kernel.
 constexpr int kDefaultSharedBytes = 48 * 1024;
 
-struct RewardArgs {
-    float* rewards;
-    int32_t* prediction_len;
-    const int32_t* response_tokens;
-    const int32_t* response_len;
-    const int32_t* token_offsets;
-    const uint8_t* token_bytes;
-    const uint8_t* truth_bytes;
-    const int32_t* truth_len;
-    const int32_t* truth_boundaries;
-    const int32_t* boundary_count;
-    int64_t R, V, Lmax, Kmax, group_size;
-    RewardMarkers markers;
-};
+using rl_detail::RewardArgs;
 
 // Inclusive prefix sum of ints over the block; `total` gets the block's sum.
 __device__ int block_inclusive_scan(int x, int* warp_totals, int& total) {
@@ -189,17 +176,10 @@ __global__ void __launch_bounds__(kRewardThreads) prefix_reward_kernel(RewardArg
 
 }  // namespace
 
-void prefix_reward(void* stream, float* rewards, int32_t* prediction_len, const int32_t* response_tokens,
-                   const int32_t* response_len, const int32_t* token_offsets, const uint8_t* token_bytes,
-                   const uint8_t* truth_bytes, const int32_t* truth_len, const int32_t* truth_boundaries,
-                   const int32_t* boundary_count, int64_t S, int64_t R, int64_t V, int64_t Lmax, int64_t Kmax,
-                   int64_t group_size, const ops::RewardFormat& format) {
+void prefix_reward(void* stream, const RewardArgs& p) {
+    const int64_t S = p.S;
     if (S > INT32_MAX) throw std::invalid_argument("prefix_reward: too many slots");
-    const RewardArgs p{rewards,       prediction_len, response_tokens, response_len,
-                       token_offsets, token_bytes,    truth_bytes,     truth_len,
-                       truth_boundaries, boundary_count, R, V, Lmax, Kmax, group_size,
-                       rl_detail::make_reward_markers(format)};
-    const int smem = format.max_response_bytes;
+    const int smem = p.markers.max_response_bytes;
     if (smem > kDefaultSharedBytes)
         RPT_CUDA_CHECK(cudaFuncSetAttribute(prefix_reward_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
     prefix_reward_kernel<<<static_cast<unsigned>(S), kRewardThreads, smem, as_stream(stream)>>>(p);

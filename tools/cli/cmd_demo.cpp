@@ -4,6 +4,7 @@
 //   top-16-entropy filter with the pre-trained model as proxy -> from that checkpoint,
 //   RPT and continued NTP at equal training compute -> evaluation of all three on
 //   held-out positions per entropy split -> table, summary JSON and a plot.
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -17,6 +18,7 @@
 #include "model/bpe_trainer.h"
 #include "model/checkpoint.h"
 #include "model/file_io.h"
+#include "model/flops.h"
 #include "model/output_guard.h"
 #include "rl/corpus.h"
 #include "rl/evaluate.h"
@@ -161,14 +163,14 @@ void run_demo(DemoFlags f) {
     eval.seed = f.seed;
     auto hard_eval = [&](Transformer& m, nlohmann::json& record) {
         const EvalReport r = evaluate_positions(m, tokenizer, format, docs, hard_positions, splits, eval);
-        record["eval_hard_standard"] = r.splits[2].standard;
-        record["eval_hard_reasoning"] = r.splits[2].reasoning;
+        record["eval_hard_standard"] = r.hard().standard;
+        record["eval_hard_reasoning"] = r.hard().reasoning;
     };
 
     stage("4. evaluate the start checkpoint");
     const EvalReport start_report = evaluate_positions(model, tokenizer, format, docs, eval_positions, splits, eval);
     std::fprintf(stderr, "start checkpoint: format rate %.2f, mean reasoning reward %.3f (easy split, greedy)\n",
-                 start_report.splits[0].format, start_report.splits[0].reasoning);
+                 start_report.easy().format, start_report.easy().reasoning);
 
     stage("5. RPT from the start checkpoint");
     RptOptions rpt;
@@ -202,7 +204,7 @@ void run_demo(DemoFlags f) {
     NtpOptions ntp;
     ntp.batch_size = kPretrainBatch;
     ntp.seq_len = config.max_position_embeddings;
-    const double ntp_step_flops = config.training_flops_per_token(ntp.seq_len) * double(ntp.batch_size) * ntp.seq_len;
+    const double ntp_step_flops = training_flops_per_token(config, ntp.seq_len) * double(ntp.batch_size) * ntp.seq_len;
     ntp.steps = std::max<int64_t>(1, int64_t(std::ceil(rpt_flops / ntp_step_flops)));
     ntp.warmup_steps = 0;
     ntp.min_lr_ratio = 1.0f;
@@ -269,25 +271,6 @@ void add_demo_command(CLI::App& app) {
         ->check(closed_range(0.0, 0.9));
     f->corpus.add_file_flags_to(*cmd);
     cmd->callback([f]() { run_demo(*f); });
-}
-
-void add_plot_command(CLI::App& app) {
-    CLI::App* cmd = app.add_subcommand("plot", "draw reward and hard-split accuracy curves from metrics JSONL files");
-    auto files = std::make_shared<std::vector<std::string>>();
-    auto out = std::make_shared<std::string>("curves.svg");
-    auto x = std::make_shared<std::string>("flops");
-    auto overwrite = std::make_shared<bool>(false);
-    cmd->add_option("--metrics", *files, "metrics JSONL files (label = file name)")->required()->check(CLI::ExistingFile);
-    cmd->add_option("--out", *out, "image to write (.svg or .png)");
-    cmd->add_option("--x", *x, "x axis: flops or step")->check(CLI::IsMember({"flops", "step"}));
-    add_overwrite_flag(*cmd, *overwrite, OutputRule::file);
-    cmd->callback([files, out, x, overwrite]() {
-        claim_file_output("--out", *out, *overwrite);
-        std::vector<PlotSeries> runs;
-        for (const std::string& path : *files) runs.push_back({path, std::filesystem::path(path).stem().string()});
-        plot_metrics(runs, *out, *x);
-        std::printf("wrote %s\n", out->c_str());
-    });
 }
 
 }  // namespace rpt::cli

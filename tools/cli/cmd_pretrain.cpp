@@ -91,8 +91,9 @@ void run_pretrain(const PretrainFlags& f, const RunSettings& settings, const nlo
     const bool root = setup.comm->is_root();
     NtpOptions ntp = f.ntp;
     ntp.out_dir = f.model.out;
-    if (!f.debug_fail_at.empty()) parse_rank_step("--debug-fail-at", f.debug_fail_at, ntp.fail_rank, ntp.fail_step);
-    if (!f.debug_nan_at.empty()) parse_rank_step("--debug-nan-at", f.debug_nan_at, ntp.nan_rank, ntp.nan_step);
+    NtpFaults faults;
+    if (!f.debug_fail_at.empty()) parse_rank_step("--debug-fail-at", f.debug_fail_at, faults.fail_rank, faults.fail_step);
+    if (!f.debug_nan_at.empty()) parse_rank_step("--debug-nan-at", f.debug_nan_at, faults.nan_rank, faults.nan_step);
     const int32_t eot = end_of_text_id(setup.tokenizer);
     TokenizedCorpus corpus = tokenize_corpus(docs, setup.tokenizer, eot, f.model.seed, f.heldout_fraction);
     if (f.format_share > 0) {
@@ -112,7 +113,7 @@ void run_pretrain(const PretrainFlags& f, const RunSettings& settings, const nlo
     if (setup.state.step >= ntp.steps)
         throw std::invalid_argument(fmt::format("--steps {}: the checkpoint is already at step {}", ntp.steps,
                                                 setup.state.step));
-    train_ntp(*setup.model, *setup.optimizer, setup.tokenizer, corpus, ntp, setup.state);
+    train_ntp(*setup.model, *setup.optimizer, setup.tokenizer, corpus, ntp, setup.state, nullptr, faults);
     if (root)
         std::fprintf(stderr, "wrote checkpoint %s (step %lld)\n", f.model.out.c_str(), (long long)setup.state.step);
 }
