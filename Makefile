@@ -214,7 +214,7 @@ FUZZ_SAN      := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CXXFLAGS := -std=c++17 -g -O1 -I. $(FUZZ_SAN)
 FUZZ_TARGETS  := fuzz_safetensors fuzz_tokenizer_json fuzz_encode fuzz_config_json fuzz_corpus_jsonl \
                  fuzz_positions fuzz_template_json fuzz_trainer_state fuzz_safetensors_index
-FUZZ_LIB_SRCS := model/safetensors.cpp model/file_io.cpp model/tokenizer.cpp model/pretokenizer.cpp \
+FUZZ_LIB_SRCS := model/flops.cpp model/safetensors.cpp model/file_io.cpp model/tokenizer.cpp model/pretokenizer.cpp \
                  model/byte_level.cpp model/added_tokens.cpp model/unicode_class.cpp model/config.cpp \
                  model/safetensors_index.cpp model/trainer_state.cpp rl/corpus.cpp rl/positions_file.cpp \
                  rl/templates.cpp

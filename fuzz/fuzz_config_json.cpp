@@ -11,13 +11,14 @@
 #include <nlohmann/json.hpp>
 
 #include "model/config.h"
+#include "model/flops.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const nlohmann::json j = nlohmann::json::parse(data, data + size, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded()) return 0;
     try {
         const rpt::ModelConfig c = rpt::ModelConfig::from_hf_json(j, "config.json");
-        if (c.num_parameters() <= 0 || c.training_flops_per_token(c.max_position_embeddings) <= 0) __builtin_trap();
+        if (c.num_parameters() <= 0 || rpt::training_flops_per_token(c, c.max_position_embeddings) <= 0) __builtin_trap();
         const rpt::ModelConfig back = rpt::ModelConfig::from_hf_json(c.to_hf_json(), "resaved-config.json");
         const bool same = back.vocab_size == c.vocab_size && back.hidden_size == c.hidden_size &&
                           back.num_layers == c.num_layers && back.num_heads == c.num_heads &&
