@@ -6,7 +6,7 @@
 # code for any x86-64-v3 (AVX2) machine with cudart linked statically and an $ORIGIN
 # rpath: the GPU bundle's build. Plain `make` uses every core (override with -jN).
 
-ifeq ($(filter -j%,$(MAKEFLAGS)),)
+ifeq ($(filter -j% --jobserver%,$(MAKEFLAGS)),)
   MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
 endif
 
