@@ -350,13 +350,20 @@ step_agree_pretrain() {
     limited "$budget" "$log" bin/rpt pretrain "${pretrain_flags[@]}" --out "$agree_dir/ck_cuda" \
         --metrics "$agree_dir/pretrain_cuda.jsonl" --device cuda || rc=$?
     if [ "$rc" -ne 0 ]; then record agree-pretrain fail $(($(now) - t0)) "CUDA run failed (rc $rc, see log)"; return; fi
-    local detail
-    if detail=$(python3 "$bundle/gpu_check_report.py" compare-pretrain "$agree_dir/pretrain_cpu.jsonl" \
-            "$agree_dir/pretrain_cuda.jsonl" 2>>"$log" | tee "$data/agree-pretrain.json" |
+    compare_and_record agree-pretrain compare-pretrain "$agree_dir/pretrain_cpu.jsonl" \
+        "$agree_dir/pretrain_cuda.jsonl" "$t0" "$log"
+}
+
+# compare_and_record STEP COMPARISON CPU_FILE CUDA_FILE T0 LOG: the two runs' metrics
+# through gpu_check_report.py; the step passes when the comparison does, with its verdict.
+compare_and_record() {
+    local step=$1 comparison=$2 cpu=$3 cuda=$4 t0=$5 log=$6 detail
+    if detail=$(python3 "$bundle/gpu_check_report.py" "$comparison" "$cpu" "$cuda" 2>>"$log" |
+            tee "$data/$step.json" |
             python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["verdict"]); sys.exit(0 if d["pass"] else 1)'); then
-        record agree-pretrain pass $(($(now) - t0)) "$detail"
+        record "$step" pass $(($(now) - t0)) "$detail"
     else
-        record agree-pretrain fail $(($(now) - t0)) "${detail:-comparison failed}"
+        record "$step" fail $(($(now) - t0)) "${detail:-comparison failed}"
     fi
 }
 
@@ -411,14 +418,7 @@ step_agree_rpt() {
     limited "$budget" "$log" bin/rpt train --model "$agree_dir/ck_start" "${rpt_flags[@]}" \
         --out "$agree_dir/rpt_cuda" --metrics "$agree_dir/rpt_cuda.jsonl" --device cuda || rc=$?
     if [ "$rc" -ne 0 ]; then record agree-rpt fail $(($(now) - t0)) "CUDA run failed (rc $rc, see log)"; return; fi
-    local detail
-    if detail=$(python3 "$bundle/gpu_check_report.py" compare-rpt "$agree_dir/rpt_cpu.jsonl" \
-            "$agree_dir/rpt_cuda.jsonl" 2>>"$log" | tee "$data/agree-rpt.json" |
-            python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["verdict"]); sys.exit(0 if d["pass"] else 1)'); then
-        record agree-rpt pass $(($(now) - t0)) "$detail"
-    else
-        record agree-rpt fail $(($(now) - t0)) "${detail:-comparison failed}"
-    fi
+    compare_and_record agree-rpt compare-rpt "$agree_dir/rpt_cpu.jsonl" "$agree_dir/rpt_cuda.jsonl" "$t0" "$log"
 }
 
 # ---- benchmarks: ours, then the PyTorch peer at the same shapes --------------------------
