@@ -390,14 +390,14 @@ same, moved = (json.load(open(p)) for p in sys.argv[1:3])
 sys.exit(0 if same["pass"] and not moved["pass"] else 1)' "$data/$comparison-self.json" "$data/$comparison-moved.json"
 }
 
-rpt_start_flags=(--preset tiny --corpus "$agree_dir/corpus.jsonl" --tokenizer "$agree_dir/tok.json" --steps 150
-                 --batch 8 --seq 128 --lr 3e-3 --warmup 10 --eval-docs 4 --seed 1 --format-share 0.5 --log-every 50)
+rpt_start_flags=(--preset tiny --corpus "$agree_dir/corpus.jsonl" --tokenizer "$agree_dir/tok.json" --steps 120
+                 --batch 8 --seq 64 --lr 3e-3 --warmup 10 --eval-docs 4 --seed 1 --format-share 0.5 --log-every 40)
 rpt_flags=(--corpus "$agree_dir/corpus.jsonl" --positions "$agree_dir/pos.jsonl" --steps 1 --contexts 8 --rollouts 8
            --max-new-tokens 8 --rl-seed 1)
 step_agree_rpt() {
     local t0 log="$logs/agree-rpt.log" budget rc=0
     t0=$(now)
-    budget=$(budget_for 90)
+    budget=$(budget_for 120)
     [ -s "$agree_dir/tok.json" ] || { record agree-rpt skip 0 "no corpus and tokenizer (agree-pretrain failed)"; return; }
     # The start model: a short CPU pre-training with template examples mixed in, so that
     # some rollouts answer in format and earn rewards and the GRPO update has work to do
