@@ -390,8 +390,11 @@ same, moved = (json.load(open(p)) for p in sys.argv[1:3])
 sys.exit(0 if same["pass"] and not moved["pass"] else 1)' "$data/$comparison-self.json" "$data/$comparison-moved.json"
 }
 
-rpt_start_flags=(--preset tiny --corpus "$agree_dir/corpus.jsonl" --tokenizer "$agree_dir/tok.json" --steps 120
-                 --batch 8 --seq 64 --lr 3e-3 --warmup 10 --eval-docs 4 --seed 1 --format-share 0.5 --log-every 40)
+# A dry run only exercises the commands: 10 steps of the start model are enough there.
+start_steps=120
+[ "$dry_run" -eq 1 ] && start_steps=10
+rpt_start_flags=(--preset tiny --corpus "$agree_dir/corpus.jsonl" --tokenizer "$agree_dir/tok.json"
+                 --steps "$start_steps" --batch 8 --seq 64 --lr 3e-3 --warmup 10 --eval-docs 4 --seed 1 --format-share 0.5 --log-every 40)
 rpt_flags=(--corpus "$agree_dir/corpus.jsonl" --positions "$agree_dir/pos.jsonl" --steps 1 --contexts 8 --rollouts 8
            --max-new-tokens 8 --rl-seed 1)
 step_agree_rpt() {
