@@ -55,7 +55,10 @@ mkdir -p "$out_dir" || { echo "gpu-check: cannot create $out_dir" >&2; exit 2; }
 out_dir=$(cd "$out_dir" && pwd)
 [ -x "$bundle/bin/rpt_tests" ] || { echo "gpu-check: $bundle is not a GPU bundle (no bin/rpt_tests)" >&2; exit 2; }
 
+# Scratch for logs and step records until they are packed into $out_dir; removed on any
+# exit, a kill by the device call's timeout included.
 work=$(mktemp -d "${TMPDIR:-/tmp}/rpt-gpu-check.XXXXXX")
+trap 'rm -rf "$work"' EXIT
 logs="$work/logs"
 data="$work/data"
 mkdir -p "$logs" "$data"
@@ -505,5 +508,4 @@ echo
 # The summary is printed last, so it is what the tail of the output shows.
 if [ -s "$out_dir/summary.txt" ]; then cat "$out_dir/summary.txt"; else cat "$steps"; fi
 failed=$(awk -F'\t' '$2 == "fail"' "$steps" | wc -l)
-rm -rf "$work"
 [ "$failed" -eq 0 ]
