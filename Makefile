@@ -48,6 +48,9 @@ CLI_SRCS  := $(wildcard tools/cli/*.cpp)
 TEST_SRCS := $(wildcard tests/*.cpp)
 BENCH_SRCS:= $(wildcard bench/*.cpp)
 CU_SRCS   := $(wildcard kernels/cuda/*.cu)
+# The CUDA objects depend only on nvcc's flags (no host flags reach them), so the GPU
+# bundle's build reuses this build's when the architectures match (CU_BUILD, below).
+CU_BUILD  ?= $(BUILD)
 
 ifeq ($(CUDA),1)
   CUDA_GENCODE := $(foreach a,$(subst $(comma), ,$(CUDA_ARCH)),-gencode arch=compute_$(a),code=sm_$(a))
@@ -60,7 +63,7 @@ ifeq ($(CUDA),1)
   else
     LDLIBS  += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcublasLt -lcublas
   endif
-  CU_OBJS   := $(CU_SRCS:%.cu=$(BUILD)/%.o)
+  CU_OBJS   := $(CU_SRCS:%.cu=$(CU_BUILD)/%.o)
   ifeq ($(NCCL),1)
     CXXFLAGS += -DRPT_WITH_NCCL
     LDLIBS   += -lnccl
@@ -91,10 +94,18 @@ endif
 # Objects depend on the build configuration: flipping CUDA, MPI or NCCL rebuilds them.
 BUILD_CONFIG := CUDA=$(CUDA) CUDA_ARCH=$(CUDA_ARCH) MPI=$(MPI) NCCL=$(NCCL) PORTABLE=$(PORTABLE)
 CONFIG_STAMP := $(BUILD)/.config
+# The CUDA objects' own configuration: nvcc and its flags (the architectures among them).
+CU_CONFIG       := $(NVCC) $(NVCCFLAGS)
+CU_CONFIG_STAMP := $(CU_BUILD)/.cu-config
 # (Not for `make sanitize` and `make fuzz` alone: they build in trees of their own.)
 ifneq ($(if $(MAKECMDGOALS),$(filter-out sanitize% fuzz% run-fuzz%,$(MAKECMDGOALS)),all),)
 ifneq ($(BUILD_CONFIG),$(shell cat $(CONFIG_STAMP) 2>/dev/null))
   $(shell mkdir -p $(BUILD) && echo '$(BUILD_CONFIG)' > $(CONFIG_STAMP))
+endif
+ifeq ($(CUDA),1)
+ifneq ($(CU_CONFIG),$(shell cat $(CU_CONFIG_STAMP) 2>/dev/null))
+  $(shell mkdir -p $(CU_BUILD) && echo '$(CU_CONFIG)' > $(CU_CONFIG_STAMP))
+endif
 endif
 endif
 
@@ -114,7 +125,7 @@ $(BUILD)/%.o: %.cpp $(CONFIG_STAMP) | $(DEPS_STAMP)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
 
 # ptxas resource usage (registers, spills) of every kernel is kept next to the object.
-$(BUILD)/%.o: %.cu $(CONFIG_STAMP) | $(DEPS_STAMP)
+$(CU_BUILD)/%.o: %.cu $(CU_CONFIG_STAMP) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@ 2> $(@:.o=.ptxas.log) || { cat $(@:.o=.ptxas.log); exit 1; }
 	@grep -v -E "^ptxas info|^ptxas (.*)?(Compiling|Function properties|Used|[0-9]+ bytes)" $(@:.o=.ptxas.log) || true
@@ -171,12 +182,16 @@ run: $(BUILD)/rpt
 GPU_BUNDLE       ?= $(BUILD)/gpu-bundle
 GPU_BUNDLE_BUILD ?= $(BUILD)/gpu-bundle-obj
 GPU_BUNDLE_ARCH  ?= 80,90
+# The bundle's CUDA objects are this build's when it has CUDA for the same architectures
+# (nvcc sees no host flags, so PORTABLE and MPI do not change them): a second nvcc pass
+# over every kernel is the slowest part of a bundle build otherwise.
+GPU_BUNDLE_CU_BUILD := $(if $(and $(filter 1,$(CUDA)),$(filter $(GPU_BUNDLE_ARCH),$(CUDA_ARCH))),$(BUILD),$(GPU_BUNDLE_BUILD))
 gpu-bundle: | $(DEPS_STAMP)
 	@command -v $(NVCC) >/dev/null || { echo "gpu-bundle: nvcc not found (the bundle needs the CUDA toolkit)"; exit 1; }
-	$(MAKE) --no-print-directory BUILD=$(GPU_BUNDLE_BUILD) DEPS_STAMP=$(abspath $(DEPS_STAMP)) CUDA=1 MPI=0 NCCL=0 \
-	    PORTABLE=1 CUDA_ARCH=$(GPU_BUNDLE_ARCH) DEBUG_FLAGS= \
+	$(MAKE) --no-print-directory BUILD=$(GPU_BUNDLE_BUILD) CU_BUILD=$(GPU_BUNDLE_CU_BUILD) \
+	    DEPS_STAMP=$(abspath $(DEPS_STAMP)) CUDA=1 MPI=0 NCCL=0 PORTABLE=1 CUDA_ARCH=$(GPU_BUNDLE_ARCH) DEBUG_FLAGS= \
 	    $(GPU_BUNDLE_BUILD)/rpt $(GPU_BUNDLE_BUILD)/rpt_tests $(GPU_BUNDLE_BUILD)/rpt_bench $(GPU_BUNDLE_BUILD)/.ptxas-ok
-	bash tools/gpu-bundle.sh $(GPU_BUNDLE_BUILD) $(GPU_BUNDLE)
+	bash tools/gpu-bundle.sh $(GPU_BUNDLE_BUILD) $(GPU_BUNDLE) $(GPU_BUNDLE_CU_BUILD)
 
 # Every GPU check in one call, on a machine with a GPU (results under build/gpu-check,
 # or $$OUT when set).
@@ -191,9 +206,9 @@ gpu-check-dry-run: gpu-bundle
 # Fails when a CUDA kernel spills registers (reads the ptxas logs of the last build);
 # part of every CUDA build, so a spill fails `make` where it is introduced.
 ptxas-check: $(LIB)
-	bash tools/ptxas-check.sh $(BUILD)
+	bash tools/ptxas-check.sh $(CU_BUILD)
 $(BUILD)/.ptxas-ok: $(CU_OBJS) tools/ptxas-check.sh
-	@bash tools/ptxas-check.sh $(BUILD) > $(BUILD)/ptxas-check.txt || { cat $(BUILD)/ptxas-check.txt; exit 1; }
+	@bash tools/ptxas-check.sh $(CU_BUILD) > $(BUILD)/ptxas-check.txt || { cat $(BUILD)/ptxas-check.txt; exit 1; }
 	@tail -n 1 $(BUILD)/ptxas-check.txt
 	@touch $@
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# gpu-bundle.sh OBJ_DIR BUNDLE_DIR — assembles the GPU bundle from a PORTABLE=1 build
+# gpu-bundle.sh OBJ_DIR BUNDLE_DIR [CU_OBJ_DIR] — assembles the GPU bundle from a PORTABLE=1 build
 # (`make gpu-bundle` calls it): a folder that runs every GPU check on another machine
 # with nothing compiled or installed there.
 #
@@ -12,11 +12,14 @@
 #   peers/          the PyTorch peer of the benchmarks
 #   ptxas/          the ptxas reports of the build and the script that reads them
 #   gpu-check.sh, gpu_check_report.py, MANIFEST.json
+# CU_OBJ_DIR holds the CUDA objects and their ptxas logs when they are another build's
+# (the Makefile shares them; default OBJ_DIR).
 # cuBLAS/cuBLASLt (hundreds of MiB) stay out: gpu-check.sh finds them on the GPU machine.
 set -euo pipefail
 
 obj=${1:?usage: gpu-bundle.sh OBJ_DIR BUNDLE_DIR}
 bundle=${2:?usage: gpu-bundle.sh OBJ_DIR BUNDLE_DIR}
+cu_obj=${3:-$obj}
 readonly max_mib=48
 root=$(cd "$(dirname "$0")/.." && pwd)
 binaries=(rpt rpt_tests rpt_bench)
@@ -60,7 +63,7 @@ cp -r "$root/tests/fixtures" "$tmp/tests/fixtures"
 cp "$root/bench/peers/torch_gpu.py" "$tmp/peers/"
 cp "$root/tools/gpu-check.sh" "$root/tools/gpu_check_report.py" "$tmp/"
 cp "$root/tools/ptxas-check.sh" "$tmp/ptxas/"
-cp "$obj"/kernels/cuda/*.ptxas.log "$tmp/ptxas/kernels/cuda/"
+cp "$cu_obj"/kernels/cuda/*.ptxas.log "$tmp/ptxas/kernels/cuda/"
 [ -f "$obj/ptxas-check.txt" ] && cp "$obj/ptxas-check.txt" "$tmp/ptxas/"
 
 commit=$(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
