@@ -238,7 +238,7 @@ step_ptxas() {
     t0=$(now)
     bash ptxas/ptxas-check.sh ptxas >"$logs/ptxas-check.txt" 2>&1 || rc=$?
     local entries spills
-    entries=$(grep -c -E '^[a-z_]+ +sm_' "$logs/ptxas-check.txt" || true)
+    entries=$(grep -c -E '^[a-z0-9_]+ +sm_' "$logs/ptxas-check.txt" || true)
     spills=$(grep -c 'SPILLS' "$logs/ptxas-check.txt" || true)
     printf '{"entries": %s, "spilling": %s, "rc": %s}\n' "${entries:-0}" "${spills:-0}" "$rc" >"$data/ptxas.json"
     if [ "$rc" -eq 0 ]; then
