@@ -65,13 +65,15 @@ uint32_t alignment_of(const void* p) {
 }
 
 // Everything the descriptors and the heuristic's choice depend on; pointers only through
-// their alignment (the bias pointer is set on the descriptor at each call).
+// their alignment (the heuristic reads the bias pointer's alignment too; the pointer
+// itself is set on the descriptor at each call). No bias: 0 in its slot.
 using PlanKey = std::array<int64_t, 15>;
 
 PlanKey plan_key(const GemmCall& g) {
-    return {g.a_type,  g.b_type,  g.d_type,       g.m,
-            g.n,       g.k,       g.lda,          g.ldb,
-            g.ldd,     g.trans_a, g.trans_b,      g.bias != nullptr,
+    return {g.a_type,          g.b_type,          g.d_type,
+            g.m,               g.n,               g.k,
+            g.lda,             g.ldb,             g.ldd,
+            g.trans_a,         g.trans_b,         g.bias ? alignment_of(g.bias) : 0,
             alignment_of(g.a), alignment_of(g.b), alignment_of(g.d)};
 }
 
@@ -113,15 +115,18 @@ LtContext& lt_context(cudaStream_t stream) {
 }
 
 // Builds the descriptors and asks the heuristic for its best algorithm (none: has_algo
-// stays false, and is remembered as such).
+// stays false, and is remembered as such). An fp32 bias beside a bf16 D is outside the
+// combinations cuBLASLt documents (the bias type defaults to D's), so with a bias any
+// refusal of the heuristic means "no epilogue algorithm" and the caller falls back to a
+// bias kernel; without one, only NOT_SUPPORTED does and anything else is an error.
 std::unique_ptr<GemmPlan> make_plan(LtContext& ctx, const GemmCall& g) {
     auto plan = std::make_unique<GemmPlan>(g);
     plan->desc.set(CUBLASLT_MATMUL_DESC_TRANSA, g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N);
     plan->desc.set(CUBLASLT_MATMUL_DESC_TRANSB, g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N);
     if (g.bias) {
         plan->desc.set(CUBLASLT_MATMUL_DESC_EPILOGUE, CUBLASLT_EPILOGUE_BIAS);
-        const int32_t bias_type = CUDA_R_32F;  // fp32 bias whatever D's type
-        plan->desc.set(CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, bias_type);
+        const int32_t bias_type = CUDA_R_32F;  // fp32 bias whatever D's type (for an fp32 D, the default)
+        if (g.d_type != CUDA_R_32F) plan->desc.set(CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, bias_type);
         plan->desc.set(CUBLASLT_MATMUL_DESC_BIAS_POINTER, g.bias);
     }
     Preference pref;
@@ -136,7 +141,7 @@ std::unique_ptr<GemmPlan> make_plan(LtContext& ctx, const GemmCall& g) {
     const cublasStatus_t status =
         cublasLtMatmulAlgoGetHeuristic(ctx.handle.get(), plan->desc.desc, plan->a.layout, plan->b.layout,
                                        plan->d.layout, plan->d.layout, pref.pref, 1, &heuristic, &found);
-    if (status != CUBLAS_STATUS_NOT_SUPPORTED) RPT_CUBLAS_CHECK(status);
+    if (status != CUBLAS_STATUS_NOT_SUPPORTED && !g.bias) RPT_CUBLAS_CHECK(status);
     plan->has_algo = status == CUBLAS_STATUS_SUCCESS && found > 0;
     if (plan->has_algo) plan->algo = heuristic.algo;
     return plan;

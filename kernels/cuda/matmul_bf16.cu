@@ -3,10 +3,11 @@
 // sm_80, HGMMA on sm_90, inside cuBLAS's kernels, not ours).
 //
 //   forward   out (N, OC) bf16 or f32 = in (N, IC) bf16 @ W (OC, IC)^T bf16 + bias (OC) f32
-//             the bias rides in the GEMM epilogue (added in fp32, rounded once with the
-//             product); without an epilogue algorithm (or for an unaligned bias) the GEMM
-//             writes fp32 to scratch and one kernel adds the bias and rounds, so the
-//             rounding is the same either way
+//             the bias rides in the GEMM epilogue when cuBLASLt offers one (added in
+//             fp32, rounded once with the product; an fp32 bias beside a bf16 D is not a
+//             documented combination, so it may not); otherwise (or for an unaligned
+//             bias) the GEMM writes fp32 to scratch and one kernel adds the bias and
+//             rounds, so the result is rounded once either way
 //   backward  din (N, IC) bf16 += dout (N, OC) bf16 @ W: beta = 1, summed in fp32 and
 //             rounded once, as the CPU emulation does
 //             dweight (OC, IC) f32 += dout^T @ in: bf16 A/B, fp32 C/D, beta = 1, so
