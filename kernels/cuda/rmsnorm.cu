@@ -54,6 +54,8 @@ __global__ void rmsnorm_forward_kernel(Out* out, float* rstd, const In* in, cons
 // the backward will read), then out = round(weight * x * rstd). Same launch shape as the
 // plain forward; the second pass re-reads residual_out, just written by the same lane,
 // from L1/L2, so DRAM sees one read of each input and one write of each output.
+// Each lane reads a chunk before it writes that chunk, so residual_out may be residual_in
+// (the residual stream updated in place) and out may be branch.
 template <int W, typename T>
 __global__ void add_rmsnorm_forward_kernel(T* residual_out, T* out, float* rstd, const T* residual_in, const T* branch,
                                            const T* weight, int64_t N, int64_t C, float eps) {
