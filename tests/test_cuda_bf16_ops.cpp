@@ -17,16 +17,13 @@
 //     relative error below 1e-5, the fp32 kernels' tolerance (tensor-core GEMM outputs in
 //     fp32: 1e-4, their accumulation order being cuBLAS's).
 //
-// Every test skips without a GPU, except the dtype checks, which throw before any device
-// work. RPT_TEST_SMALL=1 shrinks the shapes (compute-sanitizer).
+// The matmul's tests are in tests/test_cuda_bf16_matmul.cpp, the shared helpers in
+// tests/cuda_bf16_util.h. Every test skips without a GPU, except the dtype checks, which
+// throw before any device work. RPT_TEST_SMALL=1 shrinks the shapes (compute-sanitizer).
 #ifdef RPT_WITH_CUDA
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
-#include <cmath>
-#include <cstring>
-#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -35,201 +32,14 @@
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/cuda/cuda_mixed_ops.h"
 #include "kernels/cuda/device.h"
-#include "kernels/cuda/gemm.h"
+#include "tests/cuda_bf16_util.h"
 #include "tests/test_util.h"
 
 namespace rpt {
 namespace {
 
+using namespace bf16_test;
 using test::small_mode;
-
-constexpr double kF32Tolerance = 1e-5;
-constexpr double kGemmF32Tolerance = 1e-4;
-// One bf16 ulp is 2^-8 of the value's binade; a tensor whose elements are each the
-// nearest bf16 of the reference, or a neighbour for a few, has a relative error well
-// below it.
-constexpr double kBf16RelTolerance = 4e-3;
-constexpr double kAbsoluteSlack = 1e-5;  // of the reference's largest magnitude
-constexpr uint16_t kBf16NaN = 0x7fc0;
-
-#define SKIP_WITHOUT_GPU() \
-    if (::rpt::cuda_device_count() == 0) GTEST_SKIP() << "no GPU"
-
-float round_bf16(float x) { return bf16_to_f32(f32_to_bf16(x)); }
-
-std::vector<float> round_bf16(std::vector<float> v) {
-    for (float& x : v) x = round_bf16(x);
-    return v;
-}
-
-// One bf16 ulp at the magnitude of x.
-double bf16_ulp(double x) {
-    const double a = std::fabs(x);
-    if (a < std::numeric_limits<float>::min()) return std::ldexp(1.0, -133);
-    return std::ldexp(1.0, std::ilogb(a) - 7);
-}
-
-// A device tensor: its dtype, shape and memory.
-struct Dev {
-    DType dtype = DType::f32;
-    std::vector<int64_t> shape;
-    DeviceBuffer buffer;
-
-    int64_t numel() const {
-        int64_t n = 1;
-        for (int64_t d : shape) n *= d;
-        return n;
-    }
-    Tensor view() const {
-        Tensor t;
-        t.data = buffer.data();
-        t.dtype = dtype;
-        t.device = DeviceKind::cuda;
-        t.ndim = static_cast<int>(shape.size());
-        for (size_t a = 0; a < shape.size(); ++a) t.shape[a] = shape[a];
-        return t;
-    }
-    // Widened to fp32 (bf16) or as stored (f32).
-    std::vector<float> floats() const {
-        const size_t n = static_cast<size_t>(numel());
-        std::vector<float> out(n);
-        if (dtype == DType::f32) {
-            copy_device_to_host(out.data(), buffer.data(), n * sizeof(float));
-        } else {
-            std::vector<uint16_t> bits(n);
-            copy_device_to_host(bits.data(), buffer.data(), n * sizeof(uint16_t));
-            for (size_t k = 0; k < n; ++k) out[k] = bf16_to_f32(bits[k]);
-        }
-        return out;
-    }
-    std::vector<int32_t> ints() const {
-        std::vector<int32_t> out(static_cast<size_t>(numel()));
-        copy_device_to_host(out.data(), buffer.data(), out.size() * sizeof(int32_t));
-        return out;
-    }
-};
-
-Dev allocate(DType dtype, std::vector<int64_t> shape) {
-    Dev d;
-    d.dtype = dtype;
-    d.shape = std::move(shape);
-    d.buffer = DeviceBuffer(static_cast<size_t>(d.numel()) * dtype_size(dtype) + 16, "bf16 test tensor");
-    return d;
-}
-
-// values are rounded to bf16 for a bf16 tensor (callers pass bf16-exact values).
-Dev upload(DType dtype, std::vector<int64_t> shape, const std::vector<float>& values) {
-    Dev d = allocate(dtype, std::move(shape));
-    if (dtype == DType::f32) {
-        copy_host_to_device(d.buffer.data(), values.data(), values.size() * sizeof(float));
-    } else {
-        std::vector<uint16_t> bits(values.size());
-        for (size_t k = 0; k < values.size(); ++k) bits[k] = f32_to_bf16(values[k]);
-        copy_host_to_device(d.buffer.data(), bits.data(), bits.size() * sizeof(uint16_t));
-    }
-    return d;
-}
-
-Dev upload_i32(std::vector<int64_t> shape, const std::vector<int32_t>& values) {
-    Dev d = allocate(DType::i32, std::move(shape));
-    copy_host_to_device(d.buffer.data(), values.data(), values.size() * sizeof(int32_t));
-    return d;
-}
-
-// NaN in every element: outputs the kernel must overwrite.
-Dev poisoned(DType dtype, std::vector<int64_t> shape) {
-    Dev d = allocate(dtype, std::move(shape));
-    const size_t n = static_cast<size_t>(d.numel());
-    if (dtype == DType::f32) {
-        const std::vector<float> nan(n, std::numeric_limits<float>::quiet_NaN());
-        copy_host_to_device(d.buffer.data(), nan.data(), n * sizeof(float));
-    } else {
-        const std::vector<uint16_t> nan(n, kBf16NaN);
-        copy_host_to_device(d.buffer.data(), nan.data(), n * sizeof(uint16_t));
-    }
-    return d;
-}
-
-// Uniform in [-scale, scale], away from zero, rounded to bf16 (exact in either dtype).
-std::vector<float> bf16_values(int64_t n, std::mt19937& rng, float scale = 1.0f) {
-    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-    std::vector<float> v(static_cast<size_t>(n));
-    for (float& x : v) {
-        float y = dist(rng);
-        if (std::fabs(y) < 1e-3f) y = y < 0 ? -0.5f : 0.5f;
-        x = round_bf16(y * scale);
-    }
-    return v;
-}
-
-std::vector<int32_t> random_ints(int64_t n, std::mt19937& rng, int32_t lo, int32_t hi) {
-    std::uniform_int_distribution<int32_t> dist(lo, hi);
-    std::vector<int32_t> v(static_cast<size_t>(n));
-    for (int32_t& x : v) x = dist(rng);
-    return v;
-}
-
-double relative_error(const std::vector<float>& got, const std::vector<float>& ref) {
-    double diff = 0.0, norm = 0.0;
-    for (size_t k = 0; k < ref.size(); ++k) {
-        const double d = static_cast<double>(got[k]) - ref[k];
-        diff += d * d;
-        norm += static_cast<double>(ref[k]) * ref[k];
-    }
-    if (std::isnan(diff)) return std::numeric_limits<double>::infinity();
-    return norm > 0.0 ? std::sqrt(diff / norm) : std::sqrt(diff);
-}
-
-void expect_f32_close(const Dev& d, const std::vector<float>& ref, const std::string& what,
-                      double tolerance = kF32Tolerance) {
-    const std::vector<float> got = d.floats();
-    ASSERT_EQ(got.size(), ref.size()) << what;
-    EXPECT_LT(relative_error(got, ref), tolerance) << what;
-}
-
-// A bf16 output against the rounded reference: each element within one ulp (+ slack).
-void expect_bf16_close(const Dev& d, const std::vector<float>& ref, const std::string& what) {
-    ASSERT_EQ(d.dtype, DType::bf16) << what;
-    const std::vector<float> got = d.floats();
-    ASSERT_EQ(got.size(), ref.size()) << what;
-    double largest = 0.0;
-    for (float r : ref) largest = std::max(largest, static_cast<double>(std::fabs(r)));
-    int64_t bad = 0, first_bad = -1;
-    for (size_t k = 0; k < ref.size(); ++k) {
-        const double bound = bf16_ulp(ref[k]) + kAbsoluteSlack * largest;
-        if (!(std::fabs(static_cast<double>(got[k]) - ref[k]) <= bound)) {
-            if (first_bad < 0) first_bad = static_cast<int64_t>(k);
-            ++bad;
-        }
-    }
-    EXPECT_EQ(bad, 0) << what << ": " << bad << " elements beyond one bf16 ulp; first at " << first_bad << " got "
-                      << (first_bad >= 0 ? got[first_bad] : 0.0f) << " want " << (first_bad >= 0 ? ref[first_bad] : 0.0f);
-    EXPECT_LT(relative_error(got, ref), kBf16RelTolerance) << what;
-}
-
-// Either check, by the output's dtype.
-void expect_close(const Dev& d, const std::vector<float>& ref_unrounded, const std::string& what) {
-    if (d.dtype == DType::bf16) expect_bf16_close(d, round_bf16(ref_unrounded), what);
-    else expect_f32_close(d, ref_unrounded, what);
-}
-
-void expect_bitwise(const Dev& d, const std::vector<float>& ref, const std::string& what) {
-    const std::vector<float> got = d.floats();
-    ASSERT_EQ(got.size(), ref.size()) << what;
-    EXPECT_EQ(std::memcmp(got.data(), ref.data(), got.size() * sizeof(float)), 0) << what;
-}
-
-struct Gpu {
-    CudaStream stream;
-    void* handle() const { return stream.handle(); }
-    void sync() const { stream.synchronize(); }
-};
-
-std::string dims(std::initializer_list<int64_t> d) {
-    std::string s;
-    for (int64_t x : d) s += (s.empty() ? " " : "x") + std::to_string(x);
-    return s;
-}
 
 // ---- elementwise -----------------------------------------------------------------------
 
@@ -519,94 +329,6 @@ TEST(CudaBf16Kernels, AdamwWritesTheWorkingCopy) {
         expect_f32_close(dv, v, "adamw v" + at);
         expect_bitwise(working, round_bf16(dparams.floats()), "adamw working copy = round(updated params)" + at);
     }
-}
-
-// ---- matmul (cuBLASLt on tensor cores) -------------------------------------------------------
-
-struct GemmShape { int64_t N, IC, OC; };
-
-std::vector<GemmShape> gemm_shapes() {
-    return small_mode() ? std::vector<GemmShape>{{5, 7, 3}, {33, 16, 24}}
-                        : std::vector<GemmShape>{{1, 1, 1},      {7, 13, 5},      {64, 128, 96},
-                                                 {513, 300, 257}, {2048, 896, 1152}, {1000, 4864, 896}};
-}
-
-TEST(CudaBf16Matmul, ForwardMatchesCpu) {
-    SKIP_WITHOUT_GPU();
-    Gpu gpu;
-    std::mt19937 rng(110);
-    for (const GemmShape& s : gemm_shapes()) {
-        for (const DType out_type : {DType::bf16, DType::f32}) {
-            for (const bool with_bias : {true, false}) {
-                const std::string at = dims({s.N, s.IC, s.OC}) + (out_type == DType::bf16 ? " out bf16" : " out f32") +
-                                       (with_bias ? " bias" : "");
-                const std::vector<float> in = bf16_values(s.N * s.IC, rng), weight = bf16_values(s.OC * s.IC, rng);
-                const std::vector<float> bias = bf16_values(s.OC, rng);
-                Dev din = upload(DType::bf16, {s.N, s.IC}, in), dweight = upload(DType::bf16, {s.OC, s.IC}, weight);
-                Dev dbias = upload(DType::f32, {s.OC}, bias), out = poisoned(out_type, {s.N, s.OC});
-                cuda::mixed::matmul_forward(gpu.handle(), out.view(), din.view(), dweight.view(),
-                                            with_bias ? dbias.view() : Tensor{});
-                std::vector<float> ref(static_cast<size_t>(s.N * s.OC));
-                cpu::matmul_forward(ref.data(), in.data(), weight.data(), with_bias ? bias.data() : nullptr, s.N, s.IC,
-                                    s.OC);
-                gpu.sync();
-                if (out_type == DType::bf16) expect_bf16_close(out, round_bf16(ref), "matmul_forward" + at);
-                else expect_f32_close(out, ref, "matmul_forward" + at, kGemmF32Tolerance);
-            }
-        }
-    }
-}
-
-TEST(CudaBf16Matmul, BackwardMatchesCpu) {
-    SKIP_WITHOUT_GPU();
-    Gpu gpu;
-    std::mt19937 rng(111);
-    for (const GemmShape& s : gemm_shapes()) {
-        for (const bool with_din : {true, false}) {
-            const std::string at = dims({s.N, s.IC, s.OC}) + (with_din ? " din+dbias" : "");
-            const std::vector<float> in = bf16_values(s.N * s.IC, rng), weight = bf16_values(s.OC * s.IC, rng);
-            const std::vector<float> dout = bf16_values(s.N * s.OC, rng);
-            std::vector<float> din = bf16_values(s.N * s.IC, rng), dweight = bf16_values(s.OC * s.IC, rng);
-            std::vector<float> dbias = bf16_values(s.OC, rng);  // all three accumulated into
-            Dev d_in = upload(DType::bf16, {s.N, s.IC}, in), d_w = upload(DType::bf16, {s.OC, s.IC}, weight);
-            Dev d_dout = upload(DType::bf16, {s.N, s.OC}, dout), d_din = upload(DType::bf16, {s.N, s.IC}, din);
-            Dev d_dw = upload(DType::f32, {s.OC, s.IC}, dweight), d_db = upload(DType::f32, {s.OC}, dbias);
-            cuda::mixed::matmul_backward(gpu.handle(), with_din ? d_din.view() : Tensor{}, d_dw.view(),
-                                         with_din ? d_db.view() : Tensor{}, d_dout.view(), d_in.view(), d_w.view());
-            cpu::matmul_backward(with_din ? din.data() : nullptr, dweight.data(), with_din ? dbias.data() : nullptr,
-                                 dout.data(), in.data(), weight.data(), s.N, s.IC, s.OC);
-            gpu.sync();
-            expect_f32_close(d_dw, dweight, "matmul_backward dweight" + at, kGemmF32Tolerance);
-            if (with_din) {
-                expect_bf16_close(d_din, round_bf16(din), "matmul_backward din" + at);
-                expect_f32_close(d_db, dbias, "matmul_backward dbias" + at);
-            }
-        }
-    }
-}
-
-// The second call of a configuration reuses its plan; a new shape adds one. (The shapes
-// are this test's own, so no earlier test of the process built their plans.)
-TEST(CudaBf16Matmul, PlansAreCachedPerConfiguration) {
-    SKIP_WITHOUT_GPU();
-    Gpu gpu;
-    std::mt19937 rng(112);
-    const int64_t N = 61, IC = 97, OC = 83;
-    Dev in = upload(DType::bf16, {N, IC}, bf16_values(N * IC, rng));
-    Dev weight = upload(DType::bf16, {OC, IC}, bf16_values(OC * IC, rng));
-    Dev out = poisoned(DType::bf16, {N, OC});
-    const cudaStream_t stream = gpu.stream.get();
-    const size_t before = cuda::lt_gemm_cached_plans(stream);
-    cuda::mixed::matmul_forward(gpu.handle(), out.view(), in.view(), weight.view(), Tensor{});
-    EXPECT_EQ(cuda::lt_gemm_cached_plans(stream), before + 1);
-    cuda::mixed::matmul_forward(gpu.handle(), out.view(), in.view(), weight.view(), Tensor{});
-    EXPECT_EQ(cuda::lt_gemm_cached_plans(stream), before + 1);
-    Dev fewer_rows = poisoned(DType::bf16, {N - 1, OC});
-    Tensor fewer_in = in.view();
-    fewer_in.shape[0] = N - 1;
-    cuda::mixed::matmul_forward(gpu.handle(), fewer_rows.view(), fewer_in, weight.view(), Tensor{});
-    EXPECT_EQ(cuda::lt_gemm_cached_plans(stream), before + 2);
-    gpu.sync();
 }
 
 // ---- dtype checks (no device work: they throw first) -------------------------------------
