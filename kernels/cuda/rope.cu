@@ -12,7 +12,8 @@
 // A100/H100 (FP64 at half the FP32 rate), noticeable on consumer GPUs (1/64 rate).
 //
 // The bf16 path runs the same kernel on bf16 storage (templated, storage.cuh): the pair is
-// widened, rotated in fp32 and each element rounded once.
+// widened, rotated in fp32 and each element rounded once. Its accesses stay scalar (2
+// bytes, still coalesced): the FP64 angle, not the load width, bounds this kernel.
 #include <cmath>
 
 #include "kernels/cuda/common.cuh"
