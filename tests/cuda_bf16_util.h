@@ -180,8 +180,9 @@ inline void expect_bf16_close(const Dev& d, const std::vector<float>& ref, const
             ++bad;
         }
     }
+    const float got_first = first_bad >= 0 ? got[first_bad] : 0.0f, want_first = first_bad >= 0 ? ref[first_bad] : 0.0f;
     EXPECT_EQ(bad, 0) << what << ": " << bad << " elements beyond one bf16 ulp; first at " << first_bad << " got "
-                      << (first_bad >= 0 ? got[first_bad] : 0.0f) << " want " << (first_bad >= 0 ? ref[first_bad] : 0.0f);
+                      << got_first << " want " << want_first;
     EXPECT_LT(relative_error(got, ref), kBf16RelTolerance) << what;
 }
 

@@ -70,11 +70,11 @@ uint32_t alignment_of(const void* p) {
 using PlanKey = std::array<int64_t, 15>;
 
 PlanKey plan_key(const GemmCall& g) {
-    return {g.a_type,          g.b_type,          g.d_type,
-            g.m,               g.n,               g.k,
-            g.lda,             g.ldb,             g.ldd,
-            g.trans_a,         g.trans_b,         g.bias ? alignment_of(g.bias) : 0,
-            alignment_of(g.a), alignment_of(g.b), alignment_of(g.d)};
+    return {g.a.type,               g.b.type,               g.d_type,
+            g.m,                    g.n,                    g.k,
+            g.a.ld,                 g.b.ld,                 g.ldd,
+            g.a.trans,              g.b.trans,              g.bias ? alignment_of(g.bias) : 0,
+            alignment_of(g.a.data), alignment_of(g.b.data), alignment_of(g.d)};
 }
 
 // The cached part of one configuration. C is D (same layout, beta scales it).
@@ -85,8 +85,8 @@ struct GemmPlan {
     cublasLtMatmulAlgo_t algo{};
 
     explicit GemmPlan(const GemmCall& g)
-        : a(g.a_type, g.trans_a ? g.k : g.m, g.trans_a ? g.m : g.k, g.lda),
-          b(g.b_type, g.trans_b ? g.n : g.k, g.trans_b ? g.k : g.n, g.ldb),
+        : a(g.a.type, g.a.trans ? g.k : g.m, g.a.trans ? g.m : g.k, g.a.ld),
+          b(g.b.type, g.b.trans ? g.n : g.k, g.b.trans ? g.k : g.n, g.b.ld),
           d(g.d_type, g.m, g.n, g.ldd) {}
 };
 
@@ -121,8 +121,8 @@ LtContext& lt_context(cudaStream_t stream) {
 // bias kernel; without one, only NOT_SUPPORTED does and anything else is an error.
 std::unique_ptr<GemmPlan> make_plan(LtContext& ctx, const GemmCall& g) {
     auto plan = std::make_unique<GemmPlan>(g);
-    plan->desc.set(CUBLASLT_MATMUL_DESC_TRANSA, g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N);
-    plan->desc.set(CUBLASLT_MATMUL_DESC_TRANSB, g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N);
+    plan->desc.set(CUBLASLT_MATMUL_DESC_TRANSA, g.a.trans ? CUBLAS_OP_T : CUBLAS_OP_N);
+    plan->desc.set(CUBLASLT_MATMUL_DESC_TRANSB, g.b.trans ? CUBLAS_OP_T : CUBLAS_OP_N);
     if (g.bias) {
         plan->desc.set(CUBLASLT_MATMUL_DESC_EPILOGUE, CUBLASLT_EPILOGUE_BIAS);
         const int32_t bias_type = CUDA_R_32F;  // fp32 bias whatever D's type (for an fp32 D, the default)
@@ -131,8 +131,8 @@ std::unique_ptr<GemmPlan> make_plan(LtContext& ctx, const GemmCall& g) {
     }
     Preference pref;
     pref.set(CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, ctx.workspace.bytes());
-    pref.set(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, alignment_of(g.a));
-    pref.set(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, alignment_of(g.b));
+    pref.set(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, alignment_of(g.a.data));
+    pref.set(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, alignment_of(g.b.data));
     pref.set(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, alignment_of(g.d));
     pref.set(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, alignment_of(g.d));
 
@@ -157,7 +157,7 @@ bool lt_gemm(cudaStream_t stream, const GemmCall& g) {
     if (!plan->has_algo) return false;
     if (g.bias) plan->desc.set(CUBLASLT_MATMUL_DESC_BIAS_POINTER, g.bias);
     const float alpha = 1.0f;
-    RPT_CUBLAS_CHECK(cublasLtMatmul(ctx.handle.get(), plan->desc.desc, &alpha, g.a, plan->a.layout, g.b,
+    RPT_CUBLAS_CHECK(cublasLtMatmul(ctx.handle.get(), plan->desc.desc, &alpha, g.a.data, plan->a.layout, g.b.data,
                                     plan->b.layout, &g.beta, g.d, plan->d.layout, g.d, plan->d.layout, &plan->algo,
                                     ctx.workspace.data(), ctx.workspace.bytes(), stream));
     return true;
@@ -167,7 +167,7 @@ void lt_gemm_or_throw(cudaStream_t stream, const GemmCall& g, const char* what) 
     if (!lt_gemm(stream, g))
         throw std::runtime_error(std::string(what) + ": cuBLASLt found no algorithm for m=" + std::to_string(g.m) +
                                  " n=" + std::to_string(g.n) + " k=" + std::to_string(g.k) + " (types " +
-                                 std::to_string(g.a_type) + "/" + std::to_string(g.b_type) + " -> " +
+                                 std::to_string(g.a.type) + "/" + std::to_string(g.b.type) + " -> " +
                                  std::to_string(g.d_type) + ")");
 }
 

@@ -18,21 +18,27 @@
 
 namespace rpt::cuda {
 
+// One input matrix of a GEMM: storage type, device pointer, leading dimension, and whether
+// op() transposes it (stored k x m for A, n x k for B when it does).
+struct GemmOperand {
+    cudaDataType_t type = CUDA_R_32F;
+    const void* data = nullptr;
+    int64_t ld = 0;
+    bool trans = false;
+};
+
 // Column-major D (m x n, leading dimension ldd) = op(A) (m x k) @ op(B) (k x n) + beta * D
-// [+ bias (m), fp32, broadcast over columns]. A is stored (trans_a ? k x m : m x k) with
-// leading dimension lda, B likewise. Accumulation and alpha/beta are fp32 whatever the
-// storage types (CUBLAS_COMPUTE_32F, no TF32): bf16 operands run on tensor cores, fp32
-// ones on FMA units.
+// [+ bias (m), fp32, broadcast over columns]. Accumulation and alpha/beta are fp32
+// whatever the storage types (CUBLAS_COMPUTE_32F, no TF32): bf16 operands run on tensor
+// cores, fp32 ones on FMA units.
 struct GemmCall {
-    cudaDataType_t a_type = CUDA_R_32F, b_type = CUDA_R_32F, d_type = CUDA_R_32F;
-    const void* a = nullptr;
-    const void* b = nullptr;
+    GemmOperand a, b;
+    cudaDataType_t d_type = CUDA_R_32F;
     void* d = nullptr;
-    const float* bias = nullptr;  // optional: the BIAS epilogue
+    int64_t ldd = 0;
     int64_t m = 0, n = 0, k = 0;
-    int64_t lda = 0, ldb = 0, ldd = 0;
-    bool trans_a = false, trans_b = false;
     float beta = 0.0f;
+    const float* bias = nullptr;  // optional: the BIAS epilogue
 };
 
 // Enqueues the GEMM on `stream`. Returns false (doing nothing) when cuBLASLt offers no

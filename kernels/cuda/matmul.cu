@@ -17,21 +17,19 @@ namespace rpt::cuda {
 
 namespace {
 
-// The fp32 GEMM of gemm.h.
-GemmCall f32_gemm(float* d, const float* a, const float* b, int64_t m, int64_t n, int64_t k, bool trans_a,
-                  bool trans_b, int64_t lda, int64_t ldb, int64_t ldd, float beta) {
+// An fp32 matrix operand of gemm.h.
+GemmOperand f32(const float* data, int64_t ld, bool trans) { return {CUDA_R_32F, data, ld, trans}; }
+
+// D (m x n, ld ldd) fp32 = op(A) op(B) + beta D.
+GemmCall f32_gemm(GemmOperand a, GemmOperand b, float* d, int64_t ldd, int64_t m, int64_t n, int64_t k, float beta) {
     GemmCall g;
     g.a = a;
     g.b = b;
     g.d = d;
+    g.ldd = ldd;
     g.m = m;
     g.n = n;
     g.k = k;
-    g.trans_a = trans_a;
-    g.trans_b = trans_b;
-    g.lda = lda;
-    g.ldb = ldb;
-    g.ldd = ldd;
     g.beta = beta;
     return g;
 }
@@ -71,7 +69,7 @@ void matmul_forward(void* stream, float* out, const float* in, const float* weig
     // The bias rides in the epilogue when its pointer is 16-byte aligned (conservatively:
     // the epilogue's alignment needs are not exposed as a preference); otherwise, or when
     // no algorithm supports the epilogue, a separate bias kernel follows the GEMM.
-    GemmCall g = f32_gemm(out, weight, in, OC, N, IC, /*trans_a=*/true, /*trans_b=*/false, IC, IC, OC, 0.0f);
+    GemmCall g = f32_gemm(f32(weight, IC, /*trans=*/true), f32(in, IC, false), out, OC, OC, N, IC, 0.0f);
     if (bias && is_aligned16(bias)) {
         g.bias = bias;
         if (lt_gemm(s, g)) return;
@@ -93,9 +91,9 @@ void matmul_backward(void* stream, float* din, float* dweight, float* dbias, con
     cudaStream_t s = as_stream(stream);
     if (IC > 0) {
         if (din)
-            lt_gemm_or_throw(s, f32_gemm(din, weight, dout, IC, N, OC, false, false, IC, OC, IC, 1.0f),
+            lt_gemm_or_throw(s, f32_gemm(f32(weight, IC, false), f32(dout, OC, false), din, IC, IC, N, OC, 1.0f),
                              "matmul_backward (din)");
-        lt_gemm_or_throw(s, f32_gemm(dweight, in, dout, IC, OC, N, false, true, IC, OC, IC, 1.0f),
+        lt_gemm_or_throw(s, f32_gemm(f32(in, IC, false), f32(dout, OC, true), dweight, IC, IC, OC, N, 1.0f),
                          "matmul_backward (dweight)");
     }
     if (dbias) column_sums_accumulate(s, dbias, N, OC, ColumnTerm{dout, OC}, "matmul_backward dbias");

@@ -60,24 +60,21 @@ struct Bf16ColumnTerm {
     __device__ float operator()(int64_t n, int64_t c) const { return to_f32(x[n * C + c]); }
 };
 
-GemmCall gemm(cudaDataType_t a_type, const void* a, cudaDataType_t b_type, const void* b, cudaDataType_t d_type,
-              void* d, int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, int64_t lda, int64_t ldb,
-              int64_t ldd, float beta) {
+// A bf16 matrix operand of gemm.h.
+GemmOperand bf16_operand(const Tensor& t, int64_t ld, bool trans) { return {CUDA_R_16BF, t.data, ld, trans}; }
+
+// D (m x n, ld ldd) of `out`'s type = op(A) op(B) + beta D.
+GemmCall gemm(GemmOperand a, GemmOperand b, const Tensor& out, int64_t ldd, int64_t m, int64_t n, int64_t k,
+              float beta) {
     GemmCall g;
-    g.a_type = a_type;
-    g.b_type = b_type;
-    g.d_type = d_type;
     g.a = a;
     g.b = b;
-    g.d = d;
+    g.d_type = cuda_type(out.dtype);
+    g.d = out.data;
+    g.ldd = ldd;
     g.m = m;
     g.n = n;
     g.k = k;
-    g.trans_a = trans_a;
-    g.trans_b = trans_b;
-    g.lda = lda;
-    g.ldb = ldb;
-    g.ldd = ldd;
     g.beta = beta;
     return g;
 }
@@ -99,8 +96,7 @@ void matmul_forward(void* stream, Tensor out, Tensor in, Tensor weight, Tensor b
         bias_epilogue(s, out, nullptr, b, N, OC);
         return;
     }
-    GemmCall g = gemm(CUDA_R_16BF, weight.data, CUDA_R_16BF, in.data, cuda_type(out.dtype), out.data, OC, N, IC,
-                      /*trans_a=*/true, /*trans_b=*/false, IC, IC, OC, 0.0f);
+    GemmCall g = gemm(bf16_operand(weight, IC, /*trans=*/true), bf16_operand(in, IC, false), out, OC, OC, N, IC, 0.0f);
     if (!b) {
         lt_gemm_or_throw(s, g, op);
         return;
@@ -137,15 +133,10 @@ void matmul_backward(void* stream, Tensor din, Tensor dweight, Tensor dbias, Ten
     if (N <= 0 || OC <= 0) return;
     cudaStream_t s = as_stream(stream);
     if (IC > 0) {
-        if (!din.empty())
-            lt_gemm_or_throw(s,
-                             gemm(CUDA_R_16BF, weight.data, CUDA_R_16BF, dout.data, CUDA_R_16BF, din.data, IC, N, OC,
-                                  false, false, IC, OC, IC, 1.0f),
-                             "matmul_backward (din)");
-        lt_gemm_or_throw(s,
-                         gemm(CUDA_R_16BF, in.data, CUDA_R_16BF, dout.data, CUDA_R_32F, dweight.data, IC, OC, N, false,
-                              true, IC, OC, IC, 1.0f),
-                         "matmul_backward (dweight)");
+        const GemmOperand w = bf16_operand(weight, IC, false), g = bf16_operand(dout, OC, false);
+        if (!din.empty()) lt_gemm_or_throw(s, gemm(w, g, din, IC, IC, N, OC, 1.0f), "matmul_backward (din)");
+        const GemmOperand x = bf16_operand(in, IC, false), g_t = bf16_operand(dout, OC, true);
+        lt_gemm_or_throw(s, gemm(x, g_t, dweight, IC, IC, OC, N, 1.0f), "matmul_backward (dweight)");
     }
     if (!dbias.empty())
         column_sums_accumulate(s, as_f32(dbias), N, OC, Bf16ColumnTerm{as_bf16(dout), OC}, "matmul_backward dbias");
