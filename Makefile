@@ -82,6 +82,10 @@ BENCH_OBJS := $(BENCH_SRCS:%.cpp=$(BUILD)/%.o)
 LIB        := $(BUILD)/librpt.a
 # Present when every CUDA kernel of this build compiled without register spills.
 PTXAS_STAMP:= $(if $(CU_OBJS),$(BUILD)/.ptxas-ok)
+# Present when the kernels that must use tensor cores have HMMA instructions for every
+# architecture of the build (tools/sass-check.sh, tools/tensor-core-kernels.txt).
+SASS_STAMP := $(if $(CU_OBJS),$(BUILD)/.sass-ok)
+SASS_PROBE := $(CU_BUILD)/tools/sass/hmma_probe.o
 DEPS_STAMP := $(BUILD)/.deps-installed
 ST_DIFF    := $(BUILD)/rpt_st_diff
 
@@ -109,8 +113,8 @@ endif
 endif
 endif
 
-.PHONY: all deps test bench run gpu-bundle gpu-check gpu-check-dry-run clean ptxas-check soak
-all: $(BUILD)/rpt $(BUILD)/rpt_tests $(BUILD)/rpt_bench $(ST_DIFF) $(PTXAS_STAMP)
+.PHONY: all deps test bench run gpu-bundle gpu-check gpu-check-dry-run clean ptxas-check sass-check soak
+all: $(BUILD)/rpt $(BUILD)/rpt_tests $(BUILD)/rpt_bench $(ST_DIFF) $(PTXAS_STAMP) $(SASS_STAMP)
 
 # Installs the Debian packages the build needs (once per build tree; the script itself
 # is idempotent and only installs what is missing).
@@ -190,7 +194,8 @@ gpu-bundle: | $(DEPS_STAMP)
 	@command -v $(NVCC) >/dev/null || { echo "gpu-bundle: nvcc not found (the bundle needs the CUDA toolkit)"; exit 1; }
 	$(MAKE) --no-print-directory BUILD=$(GPU_BUNDLE_BUILD) CU_BUILD=$(GPU_BUNDLE_CU_BUILD) \
 	    DEPS_STAMP=$(abspath $(DEPS_STAMP)) CUDA=1 MPI=0 NCCL=0 PORTABLE=1 CUDA_ARCH=$(GPU_BUNDLE_ARCH) DEBUG_FLAGS= \
-	    $(GPU_BUNDLE_BUILD)/rpt $(GPU_BUNDLE_BUILD)/rpt_tests $(GPU_BUNDLE_BUILD)/rpt_bench $(GPU_BUNDLE_BUILD)/.ptxas-ok
+	    $(GPU_BUNDLE_BUILD)/rpt $(GPU_BUNDLE_BUILD)/rpt_tests $(GPU_BUNDLE_BUILD)/rpt_bench $(GPU_BUNDLE_BUILD)/.ptxas-ok \
+	    $(GPU_BUNDLE_BUILD)/.sass-ok
 	bash tools/gpu-bundle.sh $(GPU_BUNDLE_BUILD) $(GPU_BUNDLE) $(GPU_BUNDLE_CU_BUILD)
 
 # Every GPU check in one call, on a machine with a GPU (results under build/gpu-check,
@@ -210,6 +215,17 @@ ptxas-check: $(LIB)
 $(BUILD)/.ptxas-ok: $(CU_OBJS) tools/ptxas-check.sh
 	@bash tools/ptxas-check.sh $(CU_BUILD) > $(BUILD)/ptxas-check.txt || { cat $(BUILD)/ptxas-check.txt; exit 1; }
 	@tail -n 1 $(BUILD)/ptxas-check.txt
+	@touch $@
+
+# Tensor cores, read from the objects: `cuobjdump -sass` of the kernels listed in
+# tools/tensor-core-kernels.txt must show HMMA for each architecture of CUDA_ARCH (the
+# per-kernel counts are kept in $(BUILD)/sass-check.txt). The WMMA probe is the check's
+# positive control.
+sass-check: $(CU_OBJS) $(SASS_PROBE)
+	bash tools/sass-check.sh $(CU_BUILD) $(CUDA_ARCH)
+$(BUILD)/.sass-ok: $(CU_OBJS) $(SASS_PROBE) tools/sass-check.sh tools/tensor-core-kernels.txt
+	@bash tools/sass-check.sh $(CU_BUILD) $(CUDA_ARCH) > $(BUILD)/sass-check.txt || { cat $(BUILD)/sass-check.txt; exit 1; }
+	@tail -n 1 $(BUILD)/sass-check.txt
 	@touch $@
 
 clean:

@@ -9,6 +9,11 @@
 //   attention forward, causal: 2 matmuls of (T x T x D) per head, half of them masked:
 //     2 * B * H * T * T * D;  backward: 2.5x the forward (5 such matmuls).
 //   matmul (N, IC) x (IC, OC): 2 * N * IC * OC forward, twice that backward (din + dW).
+//
+// On the GPU the matmul shapes are also timed on the bf16 path (`matmul_bf16` in the JSON:
+// bf16 in/weight/out/din, fp32 dweight, cuBLASLt on tensor cores with fp32 compute), with
+// the same FLOP convention; the peer's torch bf16 matmul at the same shapes is its
+// counterpart. (The CPU has no bf16 kernels of its own: there it is left out.)
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -21,10 +26,14 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/benches.h"
+#include "kernels/bf16.h"
 #include "kernels/buffer.h"
 #include "kernels/context.h"
 #include "kernels/ops.h"
 #include "model/file_io.h"
+#ifdef RPT_WITH_CUDA
+#include "kernels/cuda/cuda_mixed_ops.h"
+#endif
 
 namespace rpt::bench {
 namespace {
@@ -54,16 +63,23 @@ const std::vector<MatmulShape> kQuickMatmulShapes = {{256, 128, 192}};
 struct RandomTensor {
     Buffer buffer;
     Tensor view;
-    RandomTensor(DeviceKind device, std::initializer_list<int64_t> shape, uint32_t seed, const char* what) {
+    RandomTensor(DeviceKind device, std::initializer_list<int64_t> shape, uint32_t seed, const char* what,
+                 DType dtype = DType::f32) {
         int64_t n = 1;
         for (int64_t d : shape) n *= d;
-        buffer = Buffer(device, size_t(n) * sizeof(float), what);
-        view = buffer.view(DType::f32, 0, shape);
+        buffer = Buffer(device, size_t(n) * dtype_size(dtype), what);
+        view = buffer.view(dtype, 0, shape);
         std::vector<float> host(static_cast<size_t>(n));
         std::mt19937 rng(seed);
         std::uniform_real_distribution<float> u(-1.0f, 1.0f);
         for (float& x : host) x = u(rng);
-        copy_from_host(view, host.data());
+        if (dtype == DType::bf16) {
+            std::vector<uint16_t> bits(host.size());
+            for (size_t i = 0; i < host.size(); ++i) bits[i] = f32_to_bf16(host[i]);
+            copy_from_host(view, bits.data());
+        } else {
+            copy_from_host(view, host.data());
+        }
     }
 };
 
@@ -132,6 +148,32 @@ nlohmann::json bench_matmul(const OpContext& ctx, const MatmulShape& s, double m
             {"backward_tflops", 2.0 * fwd_flop / bwd_s * 1e-12}};
 }
 
+#ifdef RPT_WITH_CUDA
+// The bf16 Linear layer, called at the kernels' own entry points (the ones the op API
+// dispatches bf16 tensors to): bf16 in, weight, out, dout, din; fp32 dweight.
+nlohmann::json bench_matmul_bf16(const OpContext& ctx, const MatmulShape& s, double min_seconds) {
+    const DeviceKind dev = ctx.device;
+    const DType b16 = DType::bf16;
+    RandomTensor in(dev, {s.N, s.IC}, 21, "bench in", b16), weight(dev, {s.OC, s.IC}, 22, "bench weight", b16),
+        out(dev, {s.N, s.OC}, 24, "bench out", b16);
+    RandomTensor din(dev, {s.N, s.IC}, 25, "bench din", b16), dweight(dev, {s.OC, s.IC}, 26, "bench dweight");
+    const double fwd_s = time_call(ctx, min_seconds, [&] {
+        cuda::mixed::matmul_forward(ctx.stream, out.view, in.view, weight.view, {});
+    });
+    const double bwd_s = time_call(ctx, min_seconds, [&] {
+        cuda::mixed::matmul_backward(ctx.stream, din.view, dweight.view, {}, out.view, in.view, weight.view);
+    });
+    const double fwd_flop = 2.0 * s.N * double(s.IC) * s.OC;
+    return {{"N", s.N},
+            {"IC", s.IC},
+            {"OC", s.OC},
+            {"forward_ms", fwd_s * 1e3},
+            {"backward_ms", bwd_s * 1e3},
+            {"forward_tflops", fwd_flop / fwd_s * 1e-12},
+            {"backward_tflops", 2.0 * fwd_flop / bwd_s * 1e-12}};
+}
+#endif
+
 }  // namespace
 
 int kernels(int argc, char** argv) {
@@ -152,7 +194,8 @@ int kernels(int argc, char** argv) {
     const auto& matmul_shapes = quick ? kQuickMatmulShapes : kMatmulShapes;
 
     nlohmann::json out = {{"bench", "kernels"}, {"device", device_name(ctx.device)}, {"precision", "f32"},
-                          {"attention", nlohmann::json::array()}, {"matmul", nlohmann::json::array()}};
+                          {"attention", nlohmann::json::array()}, {"matmul", nlohmann::json::array()},
+                          {"matmul_bf16", nlohmann::json::array()}};
     std::printf("kernels on %s (fp32), ms per call and TFLOP/s\n", device_name(ctx.device));
     for (const AttentionShape& s : attention_shapes) {
         const nlohmann::json r = bench_attention(ctx, s, min_seconds);
@@ -168,6 +211,18 @@ int kernels(int argc, char** argv) {
                     r["backward_ms"].get<double>(), r["backward_tflops"].get<double>());
         out["matmul"].push_back(r);
     }
+#ifdef RPT_WITH_CUDA
+    if (ctx.device == DeviceKind::cuda) {
+        std::printf("kernels on cuda (bf16, tensor cores), ms per call and TFLOP/s\n");
+        for (const MatmulShape& s : matmul_shapes) {
+            const nlohmann::json r = bench_matmul_bf16(ctx, s, min_seconds);
+            std::printf("  matmul    N%-6d IC%-5d OC%-5d        fwd %8.3f ms %7.2f TFLOP/s  bwd %8.3f ms %7.2f TFLOP/s\n",
+                        s.N, s.IC, s.OC, r["forward_ms"].get<double>(), r["forward_tflops"].get<double>(),
+                        r["backward_ms"].get<double>(), r["backward_tflops"].get<double>());
+            out["matmul_bf16"].push_back(r);
+        }
+    }
+#endif
     if (!json_path.empty()) write_file_atomic(json_path, out.dump(2) + "\n");
     return 0;
 }

@@ -10,7 +10,8 @@
 #                   are older (gpu-check.sh decides)
 #   tests/fixtures  what the tests read (they run with the bundle as working directory)
 #   peers/          the PyTorch peer of the benchmarks
-#   ptxas/          the ptxas reports of the build and the script that reads them
+#   ptxas/          the ptxas reports of the build and the script that reads them, and
+#                   the build's tensor-core check (sass-check.txt)
 #   gpu-check.sh, gpu_check_report.py, MANIFEST.json
 # CU_OBJ_DIR holds the CUDA objects and their ptxas logs when they are another build's
 # (the Makefile shares them; default OBJ_DIR).
@@ -65,6 +66,7 @@ cp "$root/tools/gpu-check.sh" "$root/tools/gpu_check_report.py" "$tmp/"
 cp "$root/tools/ptxas-check.sh" "$tmp/ptxas/"
 cp "$cu_obj"/kernels/cuda/*.ptxas.log "$tmp/ptxas/kernels/cuda/"
 [ -f "$obj/ptxas-check.txt" ] && cp "$obj/ptxas-check.txt" "$tmp/ptxas/"
+[ -f "$obj/sass-check.txt" ] && cp "$obj/sass-check.txt" "$tmp/ptxas/"  # the tensor-core proof (HMMA counts)
 
 commit=$(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 git -C "$root" diff --quiet HEAD 2>/dev/null || commit="$commit+local-changes"

@@ -15,12 +15,14 @@
 #   probe      GPU name, driver, compute capability, free memory; CPU; PyTorch
 #   sanitizer  is compute-sanitizer there, and does it work on this device?
 #   ptxas      registers and spills of every kernel, from the bundle's build (reported)
-#   tests      every GPU test (Cuda* and HfModel.* on CUDA), one process per suite
+#   tests      every GPU test (Cuda* and HfModel.* on CUDA), one process per suite; the
+#              bf16 kernels are the suites CudaBf16Kernels and CudaBf16Matmul
 #   memcheck   compute-sanitizer memcheck on the kernel tests at small shapes
-#   racecheck  compute-sanitizer racecheck on the attention and reduction kernels
+#   racecheck  compute-sanitizer racecheck on the attention and reduction kernels (fp32
+#              and the bf16 kernels' suite)
 #   agree-pretrain  20 pre-training steps of `tiny`, CUDA vs CPU, same seed
 #   agree-rpt       one RPT step, CUDA vs CPU, same checkpoint and seed
-#   bench-*    our kernels, training step, decode and RPT step, then the PyTorch peer
+#   bench-*    our kernels (matmul in fp32 and bf16), training step, decode and RPT step, then the PyTorch peer
 #              at the same shapes (bench/peers/torch_gpu.py)
 # --dry-run (no GPU needed; `make test` runs it): every step whose work needs no GPU
 # runs (libs, ptxas, the CPU halves of the agreement checks, listing the GPU tests), and
@@ -238,7 +240,7 @@ step_ptxas() {
     t0=$(now)
     bash ptxas/ptxas-check.sh ptxas >"$logs/ptxas-check.txt" 2>&1 || rc=$?
     local entries spills
-    entries=$(grep -c -E '^[a-z_]+ +sm_' "$logs/ptxas-check.txt" || true)
+    entries=$(grep -c -E '^[a-z0-9_]+ +sm_' "$logs/ptxas-check.txt" || true)
     spills=$(grep -c 'SPILLS' "$logs/ptxas-check.txt" || true)
     printf '{"entries": %s, "spilling": %s, "rc": %s}\n' "${entries:-0}" "${spills:-0}" "$rc" >"$data/ptxas.json"
     if [ "$rc" -eq 0 ]; then
@@ -484,7 +486,7 @@ selected sanitizer step_sanitizer
 selected ptxas step_ptxas
 selected tests step_tests
 selected memcheck step_sanitize memcheck '^(Cuda|KvBf16)' 100
-selected racecheck step_sanitize racecheck '^Cuda(Attention|SumSquares|Logsoftmax|TopkEntropy|Argmax|Rmsnorm|Embedding)' 50
+selected racecheck step_sanitize racecheck '^Cuda(Attention|SumSquares|Logsoftmax|TopkEntropy|Argmax|Rmsnorm|Embedding|Bf16Kernels)' 50
 selected agree-pretrain step_agree_pretrain
 selected agree-rpt step_agree_rpt
 selected bench-kernels bench bench-kernels 45 "kernels" "kernels --quick"

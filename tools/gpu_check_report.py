@@ -165,6 +165,17 @@ def bench_tables(data, dry_run):
                          f"{fmt(b16.get('forward_tflops')):>5} / {fmt(b16.get('backward_tflops')):<6} | "
                          f"{fmt(ratio(m['forward_tflops'], f32.get('forward_tflops')), '.2f')} / "
                          f"{fmt(ratio(m['backward_tflops'], f32.get('backward_tflops')), '.2f')}")
+        if ours.get("matmul_bf16"):
+            lines.append("matmul bf16 (N x IC -> OC), TFLOP/s (fwd / bwd)  rpt bf16  | torch bf16   | rpt/torch-bf16")
+        for i, m in enumerate(ours.get("matmul_bf16", [])):
+            peer_rows = pk.get("matmul") or []
+            p = peer_rows[i] if i < len(peer_rows) else {}
+            b16 = p.get("bf16", {})
+            shape = f"{m['N']} x {m['IC']} -> {m['OC']}"
+            lines.append(f"  {shape:<41} {fmt(m['forward_tflops']):>5} / {fmt(m['backward_tflops']):<5} | "
+                         f"{fmt(b16.get('forward_tflops')):>5} / {fmt(b16.get('backward_tflops')):<6} | "
+                         f"{fmt(ratio(m['forward_tflops'], b16.get('forward_tflops')), '.2f')} / "
+                         f"{fmt(ratio(m['backward_tflops'], b16.get('backward_tflops')), '.2f')}")
     tr = data.get("bench-training")
     if tr:
         pt = get(peer, "training") or {}

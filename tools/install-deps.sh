@@ -14,6 +14,20 @@ PACKAGES=(
   libopenmpi-dev openmpi-bin  # MPI: multi-rank training (mpirun), NCCL bootstrap
 )
 
+# cuobjdump and nvdisasm for the build's tensor-core check (tools/sass-check.sh), from the
+# NVIDIA wheels when the CUDA toolkit here has none (one installed from wheels, as on this
+# project's machines, lacks them). Pinned to versions seen reading this toolkit's
+# sm_80/sm_90 objects.
+install_sass_tools() {
+  command -v nvcc >/dev/null 2>&1 || return 0
+  bash "$(dirname "${BASH_SOURCE[0]}")/sass-check.sh" --find-tools >/dev/null 2>&1 && return 0
+  echo "install-deps: installing cuobjdump and nvdisasm (NVIDIA wheels)"
+  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+      nvidia-cuda-cuobjdump==13.2.51 nvidia-cuda-nvdisasm==13.2.86 ||
+    echo "install-deps: cuobjdump/nvdisasm not installed: the build's tensor-core check will fail" >&2
+}
+install_sass_tools
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

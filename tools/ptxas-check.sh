@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# ptxas-check.sh BUILD_DIR — per-kernel register and spill report from the ptxas logs the
-# Makefile keeps next to each CUDA object (BUILD_DIR/kernels/cuda/*.ptxas.log, written by
-# nvcc -Xptxas -v). Prints one row per (kernel, architecture); exits non-zero when any
-# kernel spills (spill stores or loads > 0 bytes), or when there are no logs to read.
+# ptxas-check.sh BUILD_DIR — per-kernel register, static shared memory and spill report
+# from the ptxas logs the Makefile keeps next to each CUDA object
+# (BUILD_DIR/kernels/cuda/*.ptxas.log, written by nvcc -Xptxas -v). Prints one row per
+# (kernel, architecture) (the build keeps it as BUILD_DIR/ptxas-check.txt); exits non-zero
+# when any kernel spills (spill stores or loads > 0 bytes), or when there are no logs to
+# read. smem is the static shared memory ptxas reports; dynamic shared memory (sized at
+# launch) is not in it.
 set -euo pipefail
 
 build_dir="${1:-build}"
@@ -15,7 +18,7 @@ fi
 
 demangle() { if command -v c++filt >/dev/null 2>&1; then c++filt; else cat; fi; }
 
-# One tab-separated row per entry function: file, arch, registers, stack, spill stores, spill loads, name.
+# One tab-separated row per entry function: file, arch, registers, smem, stack, spill stores, spill loads, name.
 rows=$(for log in "${logs[@]}"; do
     awk -v file="$(basename "$log" .ptxas.log)" '
         /Compiling entry function/ {
@@ -33,7 +36,9 @@ rows=$(for log in "${logs[@]}"; do
         }
         in_entry && /Used [0-9]+ registers/ {
             match($0, /Used [0-9]+ registers/); regs = substr($0, RSTART + 5, RLENGTH - 15)
-            printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", file, arch, regs, stack, stores, loads, fn
+            smem = 0
+            if (match($0, /[0-9]+ bytes smem/)) smem = substr($0, RSTART, RLENGTH - 11)
+            printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", file, arch, regs, smem, stack, stores, loads, fn
             in_entry = 0
         }
     ' "$log"
@@ -44,13 +49,14 @@ if [ -z "$rows" ]; then
     exit 2
 fi
 
-printf '%-12s %-6s %5s %6s %7s %7s  %s\n' file arch regs stack spill_st spill_ld kernel
+printf '%-14s %-6s %5s %6s %6s %7s %7s  %s\n' file arch regs smem stack spill_st spill_ld kernel
 failed=0
-while IFS=$'\t' read -r file arch regs stack stores loads fn; do
+while IFS=$'\t' read -r file arch regs smem stack stores loads fn; do
     name=$(printf '%s\n' "$fn" | demangle | sed -E 's/\(anonymous namespace\):://g; s/rpt::cuda:://g')
     mark=""
     if [ "$stores" -gt 0 ] || [ "$loads" -gt 0 ]; then mark="  <-- SPILLS"; failed=1; fi
-    printf '%-12s %-6s %5s %6s %7s %7s  %s%s\n' "$file" "$arch" "$regs" "$stack" "$stores" "$loads" "${name:0:90}" "$mark"
+    printf '%-14s %-6s %5s %6s %6s %7s %7s  %s%s\n' "$file" "$arch" "$regs" "$smem" "$stack" "$stores" "$loads" \
+        "${name:0:90}" "$mark"
 done <<< "$rows"
 
 if [ "$failed" -ne 0 ]; then

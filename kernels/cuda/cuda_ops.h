@@ -1,7 +1,8 @@
 // CUDA kernels behind kernels/ops.h: the same raw-pointer signatures as the CPU twins
 // (kernels/cpu/cpu_ops.h), on device memory, enqueued on `stream` (a cudaStream_t).
 // Only compiled when the build has CUDA (RPT_WITH_CUDA).
-// fp32 for now; the bf16 mixed-precision path extends these with typed overloads.
+// fp32: the reference path. The bf16 mixed-precision path is cuda_mixed_ops.h (same
+// kernels where they are templated on the storage type).
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,5 @@
 // Elementwise ops: fill, add, accumulate, scale, copy (and copy's fp32 <-> bf16
-// conversions).
+// conversions); add and accumulate also on bf16 tensors (the mixed-precision path).
 //
 // Each is one pass over memory with no reuse, so the only thing that matters is moving
 // bytes at full bandwidth: 4-wide (128-bit) packed loads/stores when the pointers allow,
@@ -7,10 +7,14 @@
 // common.cuh). copy is cudaMemcpyAsync, which the copy engines/driver already run at
 // bandwidth. The conversions move two elements per thread step (float2 <->
 // __nv_bfloat162, 8 + 4 bytes) when both pointers are aligned for that, one otherwise.
+// The bf16 add/accumulate widen, add in fp32 and round once, 8 bf16 per 16-byte access
+// (launch_map2_typed in storage.cuh).
 #include <cuda_bf16.h>
 
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/cuda_mixed_ops.h"
 #include "kernels/cuda/cuda_ops.h"
+#include "kernels/cuda/mixed_checks.cuh"
 
 namespace rpt::cuda {
 
@@ -101,5 +105,24 @@ void copy(void* stream, uint16_t* dst, const uint16_t* src, int64_t n) {
     RPT_CUDA_CHECK(cudaMemcpyAsync(dst, src, static_cast<size_t>(n) * sizeof(uint16_t), cudaMemcpyDeviceToDevice,
                                    as_stream(stream)));
 }
+
+// ---- bf16 ------------------------------------------------------------------------------
+
+namespace mixed {
+
+void add(void* stream, Tensor out, Tensor a, Tensor b) {
+    require_dtype("add", out, DType::bf16, "out");
+    require_dtype("add", a, DType::bf16, "a");
+    require_dtype("add", b, DType::bf16, "b");
+    launch_map2_typed(as_stream(stream), as_bf16(out), as_bf16(a), as_bf16(b), out.numel(), AddOp{});
+}
+
+void accumulate(void* stream, Tensor dst, Tensor src) {
+    require_dtype("accumulate", dst, DType::bf16, "dst");
+    require_dtype("accumulate", src, DType::bf16, "src");
+    launch_map2_typed(as_stream(stream), as_bf16(dst), as_bf16(dst), as_bf16(src), dst.numel(), AddOp{});
+}
+
+}  // namespace mixed
 
 }  // namespace rpt::cuda

@@ -5,10 +5,19 @@
 // backward's read-modify-write): the work is memory-bound, so the goal is a single
 // coalesced pass with all statistics kept in registers. No [N x V] probability tensor
 // is ever written.
+//
+// The logits may be fp32 or bf16 (the bf16 path's LM-head chunks): every kernel is
+// templated on the logits' storage type (storage.cuh), reads 16 bytes per access (4
+// floats or 8 bf16) when the rows allow, and computes everything in fp32: log-probs,
+// entropy and lse are fp32 outputs whatever the logits' type; the backward's gradient is
+// computed in fp32 and rounded once into the logits it overwrites.
 #include <cstdint>
 
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/cuda_mixed_ops.h"
 #include "kernels/cuda/cuda_ops.h"
+#include "kernels/cuda/mixed_checks.cuh"
+#include "kernels/cuda/storage.cuh"
 
 namespace rpt::cuda {
 
@@ -83,32 +92,36 @@ __device__ SoftmaxStats block_merge(SoftmaxStats st) {
 
 // Visits z = row[v] * inv_temperature for every v of the row this thread owns (strided by
 // the block), with 128-bit loads when the row allows.
-template <typename Visit>
-__device__ __forceinline__ void for_each_scaled(const float* row, int64_t V, float inv_temperature, bool vectorized,
+template <typename T, typename Visit>
+__device__ __forceinline__ void for_each_scaled(const T* row, int64_t V, float inv_temperature, bool vectorized,
                                                 Visit&& visit) {
+    constexpr int W = kVecWidth<T>;
     if (vectorized) {
-        const float4* row4 = reinterpret_cast<const float4*>(row);
-        for (int64_t p = threadIdx.x; p < V / 4; p += blockDim.x) {
-            const float4 x = row4[p];
-            visit(x.x * inv_temperature);
-            visit(x.y * inv_temperature);
-            visit(x.z * inv_temperature);
-            visit(x.w * inv_temperature);
+        for (int64_t p = threadIdx.x; p < V / W; p += blockDim.x) {
+            float x[W];
+            load_chunk<W>(row, p, x);
+#pragma unroll
+            for (int l = 0; l < W; ++l) visit(x[l] * inv_temperature);
         }
     } else {
-        for (int64_t v = threadIdx.x; v < V; v += blockDim.x) visit(row[v] * inv_temperature);
+        for (int64_t v = threadIdx.x; v < V; v += blockDim.x) visit(to_f32(row[v]) * inv_temperature);
     }
 }
 
-bool rows_vectorizable(const float* logits, int64_t V) { return V % 4 == 0 && is_aligned16(logits); }
+// Every row starts 16-byte aligned and holds whole chunks.
+template <typename T>
+bool rows_vectorizable(const T* logits, int64_t V) {
+    return V % kVecWidth<T> == 0 && chunk_aligned<kVecWidth<T>>(logits);
+}
 
 // One block per row: a single pass accumulates SoftmaxStats per thread, one block merge,
 // then thread 0 writes lse, logprob (reading the one target logit) and entropy.
+template <typename T>
 __global__ void __launch_bounds__(kRowThreads)
-    logsoftmax_forward_kernel(float* logprob, float* entropy, float* lse, const float* logits, const int32_t* targets,
+    logsoftmax_forward_kernel(float* logprob, float* entropy, float* lse, const T* logits, const int32_t* targets,
                               int64_t V, float inv_temperature, bool vectorized) {
     const int64_t row = blockIdx.x;
-    const float* z = logits + row * V;
+    const T* z = logits + row * V;
     SoftmaxStats st;
     for_each_scaled(z, V, inv_temperature, vectorized, [&](float x) { st.add(x); });
     st = block_merge(st);
@@ -117,17 +130,19 @@ __global__ void __launch_bounds__(kRowThreads)
     const float row_lse = st.m + log_s;
     lse[row] = row_lse;
     const int32_t target = targets[row];
-    logprob[row] = (target >= 0 && target < V) ? z[target] * inv_temperature - row_lse : 0.0f;
+    logprob[row] = (target >= 0 && target < V) ? to_f32(z[target]) * inv_temperature - row_lse : 0.0f;
     if (entropy) entropy[row] = log_s - st.t / st.s;
 }
 
 // dlogits[v] = dlogprob * inv_temperature * (onehot(target)_v - exp(z_v - lse)), in place.
 // One block per row; rows that carry no gradient are zeroed without reading them.
+template <typename T>
 __global__ void __launch_bounds__(kRowThreads)
-    logsoftmax_backward_kernel(float* logits, const float* dlogprob, const float* lse, const int32_t* targets,
-                               int64_t V, float inv_temperature, bool vectorized) {
+    logsoftmax_backward_kernel(T* logits, const float* dlogprob, const float* lse, const int32_t* targets, int64_t V,
+                               float inv_temperature, bool vectorized) {
+    constexpr int W = kVecWidth<T>;
     const int64_t row = blockIdx.x;
-    float* z = logits + row * V;
+    T* z = logits + row * V;
     const int32_t target = targets[row];
     const float g = dlogprob[row];
     const bool active = target >= 0 && target < V && g != 0.0f;
@@ -139,18 +154,16 @@ __global__ void __launch_bounds__(kRowThreads)
         return coef * ((v == target ? 1.0f : 0.0f) - p);
     };
     if (vectorized) {
-        float4* z4 = reinterpret_cast<float4*>(z);
-        for (int64_t p = threadIdx.x; p < V / 4; p += blockDim.x) {
-            float4 x = active ? z4[p] : make_float4(0.f, 0.f, 0.f, 0.f);
-            const int64_t v = 4 * p;
-            x.x = grad(x.x, v);
-            x.y = grad(x.y, v + 1);
-            x.z = grad(x.z, v + 2);
-            x.w = grad(x.w, v + 3);
-            z4[p] = x;
+        for (int64_t p = threadIdx.x; p < V / W; p += blockDim.x) {
+            float x[W] = {};
+            if (active) load_chunk<W>(z, p, x);
+#pragma unroll
+            for (int l = 0; l < W; ++l) x[l] = grad(x[l], W * p + l);
+            store_chunk<W>(z, p, x);
         }
     } else {
-        for (int64_t v = threadIdx.x; v < V; v += blockDim.x) z[v] = grad(active ? z[v] : 0.0f, v);
+        for (int64_t v = threadIdx.x; v < V; v += blockDim.x)
+            z[v] = from_f32<T>(grad(active ? to_f32(z[v]) : 0.0f, v));
     }
 }
 
@@ -186,14 +199,17 @@ __device__ ArgMax block_argmax(ArgMax a) {
 
 // One block per row; each thread keeps its first maximum over a strided slice (indices
 // increase, so "strictly greater" keeps the first), then a block reduction.
-__global__ void __launch_bounds__(kRowThreads) argmax_kernel(int32_t* out, const float* logits, int64_t V) {
+template <typename T>
+__global__ void __launch_bounds__(kRowThreads) argmax_kernel(int32_t* out, const T* logits, int64_t V) {
     const int64_t row = blockIdx.x;
-    const float* z = logits + row * V;
+    const T* z = logits + row * V;
     // Start from a real element so an all -inf row still answers index 0, like the CPU.
     ArgMax best{-INFINITY, INT64_MAX};
-    if (threadIdx.x < V) best = {z[threadIdx.x], static_cast<int64_t>(threadIdx.x)};
-    for (int64_t v = threadIdx.x + blockDim.x; v < V; v += blockDim.x)
-        if (z[v] > best.value) best = {z[v], v};
+    if (threadIdx.x < V) best = {to_f32(z[threadIdx.x]), static_cast<int64_t>(threadIdx.x)};
+    for (int64_t v = threadIdx.x + blockDim.x; v < V; v += blockDim.x) {
+        const float x = to_f32(z[v]);
+        if (x > best.value) best = {x, v};
+    }
     best = block_argmax<kRowThreads>(best);
     if (threadIdx.x == 0) out[row] = static_cast<int32_t>(best.index);
 }
@@ -208,17 +224,18 @@ __global__ void __launch_bounds__(kRowThreads) argmax_kernel(int32_t* out, const
 // row's top k. Thread 0 then computes the entropy of the softmax over those k values.
 // Ties among equal logits may pick different indices than the CPU, but the multiset of
 // values, and so the entropy, is the same.
+template <typename T>
 __global__ void __launch_bounds__(kTopkThreads)
-    topk_entropy_kernel(float* entropy, const float* logits, int64_t V, int k) {
+    topk_entropy_kernel(float* entropy, const T* logits, int64_t V, int k) {
     __shared__ float lists[kMaxTopK][kTopkThreads];
     __shared__ float top[kMaxTopK];
     const int tid = threadIdx.x;
-    const float* z = logits + int64_t(blockIdx.x) * V;
+    const T* z = logits + int64_t(blockIdx.x) * V;
 
     for (int j = 0; j < k; ++j) lists[j][tid] = -INFINITY;
     float kth = -INFINITY;  // == lists[k - 1][tid]
     for (int64_t v = tid; v < V; v += kTopkThreads) {
-        const float x = z[v];
+        const float x = to_f32(z[v]);
         if (!(x > kth)) continue;
         int j = k - 1;
         while (j > 0 && lists[j - 1][tid] < x) {
@@ -256,37 +273,102 @@ __global__ void __launch_bounds__(kTopkThreads)
     entropy[blockIdx.x] = h;
 }
 
-}  // namespace
-
-void logsoftmax_forward(void* stream, float* logprob, float* entropy, float* lse, const float* logits,
-                        const int32_t* targets, int64_t N, int64_t V, float inv_temperature) {
+template <typename T>
+void launch_logsoftmax_forward(cudaStream_t s, float* logprob, float* entropy, float* lse, const T* logits,
+                               const int32_t* targets, int64_t N, int64_t V, float inv_temperature) {
     if (N <= 0 || V <= 0) return;
-    logsoftmax_forward_kernel<<<static_cast<unsigned>(N), kRowThreads, 0, as_stream(stream)>>>(
+    logsoftmax_forward_kernel<<<static_cast<unsigned>(N), kRowThreads, 0, s>>>(
         logprob, entropy, lse, logits, targets, V, inv_temperature, rows_vectorizable(logits, V));
     RPT_CUDA_LAUNCH_CHECK();
 }
 
-void logsoftmax_backward(void* stream, float* logits, const float* dlogprob, const float* lse, const int32_t* targets,
-                         int64_t N, int64_t V, float inv_temperature) {
+template <typename T>
+void launch_logsoftmax_backward(cudaStream_t s, T* logits, const float* dlogprob, const float* lse,
+                                const int32_t* targets, int64_t N, int64_t V, float inv_temperature) {
     if (N <= 0 || V <= 0) return;
-    logsoftmax_backward_kernel<<<static_cast<unsigned>(N), kRowThreads, 0, as_stream(stream)>>>(
+    logsoftmax_backward_kernel<<<static_cast<unsigned>(N), kRowThreads, 0, s>>>(
         logits, dlogprob, lse, targets, V, inv_temperature, rows_vectorizable(logits, V));
     RPT_CUDA_LAUNCH_CHECK();
 }
 
-void topk_entropy(void* stream, float* entropy, const float* logits, int64_t N, int64_t V, int k) {
+template <typename T>
+void launch_topk_entropy(cudaStream_t s, float* entropy, const T* logits, int64_t N, int64_t V, int k) {
     if (N <= 0 || V <= 0) return;
     if (k < 1 || k > kMaxTopK || k > V)
         throw std::invalid_argument("topk_entropy (CUDA): k = " + std::to_string(k) + " must be in [1, " +
                                     std::to_string(kMaxTopK) + "] and at most V");
-    topk_entropy_kernel<<<static_cast<unsigned>(N), kTopkThreads, 0, as_stream(stream)>>>(entropy, logits, V, k);
+    topk_entropy_kernel<<<static_cast<unsigned>(N), kTopkThreads, 0, s>>>(entropy, logits, V, k);
     RPT_CUDA_LAUNCH_CHECK();
 }
 
-void argmax(void* stream, int32_t* out, const float* logits, int64_t N, int64_t V) {
+template <typename T>
+void launch_argmax(cudaStream_t s, int32_t* out, const T* logits, int64_t N, int64_t V) {
     if (N <= 0 || V <= 0) return;
-    argmax_kernel<<<static_cast<unsigned>(N), kRowThreads, 0, as_stream(stream)>>>(out, logits, V);
+    argmax_kernel<<<static_cast<unsigned>(N), kRowThreads, 0, s>>>(out, logits, V);
     RPT_CUDA_LAUNCH_CHECK();
 }
+
+}  // namespace
+
+void logsoftmax_forward(void* stream, float* logprob, float* entropy, float* lse, const float* logits,
+                        const int32_t* targets, int64_t N, int64_t V, float inv_temperature) {
+    launch_logsoftmax_forward(as_stream(stream), logprob, entropy, lse, logits, targets, N, V, inv_temperature);
+}
+
+void logsoftmax_backward(void* stream, float* logits, const float* dlogprob, const float* lse, const int32_t* targets,
+                         int64_t N, int64_t V, float inv_temperature) {
+    launch_logsoftmax_backward(as_stream(stream), logits, dlogprob, lse, targets, N, V, inv_temperature);
+}
+
+void topk_entropy(void* stream, float* entropy, const float* logits, int64_t N, int64_t V, int k) {
+    launch_topk_entropy(as_stream(stream), entropy, logits, N, V, k);
+}
+
+void argmax(void* stream, int32_t* out, const float* logits, int64_t N, int64_t V) {
+    launch_argmax(as_stream(stream), out, logits, N, V);
+}
+
+namespace mixed {
+
+// logits (N, V) bf16 -> logprob, entropy (optional), lse (N) f32
+void logsoftmax_forward(void* stream, Tensor logprob, Tensor entropy, Tensor lse, Tensor logits, Tensor targets,
+                        float inv_temperature) {
+    const char* op = "logsoftmax_forward";
+    require_dtype(op, logits, DType::bf16, "logits");
+    require_dtype(op, logprob, DType::f32, "logprob");
+    require_dtype(op, lse, DType::f32, "lse");
+    if (!entropy.empty()) require_dtype(op, entropy, DType::f32, "entropy");
+    const int64_t V = logits.dim(-1), N = V > 0 ? logits.numel() / V : 0;
+    launch_logsoftmax_forward(as_stream(stream), as_f32(logprob), opt_f32(entropy), as_f32(lse), as_bf16(logits),
+                              as_i32(targets), N, V, inv_temperature);
+}
+
+// logits (N, V) bf16 overwritten with dL/dlogits; dlogprob, lse (N) f32
+void logsoftmax_backward(void* stream, Tensor logits, Tensor dlogprob, Tensor lse, Tensor targets,
+                         float inv_temperature) {
+    const char* op = "logsoftmax_backward";
+    require_dtype(op, logits, DType::bf16, "logits");
+    require_dtype(op, dlogprob, DType::f32, "dlogprob");
+    require_dtype(op, lse, DType::f32, "lse");
+    const int64_t V = logits.dim(-1), N = V > 0 ? logits.numel() / V : 0;
+    launch_logsoftmax_backward(as_stream(stream), as_bf16(logits), as_f32(dlogprob), as_f32(lse), as_i32(targets), N,
+                               V, inv_temperature);
+}
+
+void topk_entropy(void* stream, Tensor entropy, Tensor logits, int k) {
+    require_dtype("topk_entropy", logits, DType::bf16, "logits");
+    require_dtype("topk_entropy", entropy, DType::f32, "entropy");
+    const int64_t V = logits.dim(-1), N = V > 0 ? logits.numel() / V : 0;
+    launch_topk_entropy(as_stream(stream), as_f32(entropy), as_bf16(logits), N, V, k);
+}
+
+void argmax(void* stream, Tensor out, Tensor logits) {
+    require_dtype("argmax", logits, DType::bf16, "logits");
+    require_dtype("argmax", out, DType::i32, "out");
+    const int64_t V = logits.dim(-1), N = V > 0 ? logits.numel() / V : 0;
+    launch_argmax(as_stream(stream), static_cast<int32_t*>(out.data), as_bf16(logits), N, V);
+}
+
+}  // namespace mixed
 
 }  // namespace rpt::cuda

@@ -1,9 +1,13 @@
-// The optimizer step: fused AdamW, and the deterministic sum of squares behind the global
-// gradient norm.
+// The optimizer step: fused AdamW (fp32 master weights and moments; on the bf16 path it
+// also writes the bf16 working copy of the updated weights in the same pass), and the
+// deterministic sum of squares behind the global gradient norm.
 #include <cmath>
 
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/cuda_mixed_ops.h"
 #include "kernels/cuda/cuda_ops.h"
+#include "kernels/cuda/mixed_checks.cuh"
+#include "kernels/cuda/storage.cuh"
 
 namespace rpt::cuda {
 
@@ -22,9 +26,13 @@ struct AdamParams {
 };
 
 // One fused pass: read p, g, m, v (16 bytes) and write p, m, v (12 bytes) per parameter,
-// the minimum traffic for AdamW; 128-bit packs when all four arrays are aligned.
+// the minimum traffic for AdamW; 128-bit packs when all four arrays are aligned. With a
+// `working` copy (bf16 path, non-null) the updated parameter is also stored there rounded
+// to nearest even (2 more bytes, a 64-bit store per 4-wide pack): the forward's weights
+// never need a separate conversion pass.
 template <int W>
-__global__ void adamw_kernel(float* params, const float* grads, float* m, float* v, int64_t packs, AdamParams a) {
+__global__ void adamw_kernel(float* params, const float* grads, float* m, float* v, bf16* working, int64_t packs,
+                             AdamParams a) {
     for (int64_t p = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; p < packs; p += int64_t(gridDim.x) * blockDim.x) {
         Pack<W> w = load_pack<W>(params, p), mm = load_pack<W>(m, p), vv = load_pack<W>(v, p);
         const Pack<W> g = load_pack<W>(grads, p);
@@ -41,6 +49,7 @@ __global__ void adamw_kernel(float* params, const float* grads, float* m, float*
         store_pack<W>(params, p, w);
         store_pack<W>(m, p, mm);
         store_pack<W>(v, p, vv);
+        if (working) store_chunk<W>(working, p, w.v);
     }
 }
 
@@ -65,12 +74,10 @@ __global__ void __launch_bounds__(kFinishThreads) sum_squares_finish_kernel(doub
     if (threadIdx.x == 0) *result = total;
 }
 
-}  // namespace
-
-void adamw_update(void* stream, float* params, const float* grads, float* m, float* v, int64_t n,
+// working: the bf16 copy to refresh, or nullptr.
+void launch_adamw(cudaStream_t st, float* params, const float* grads, float* m, float* v, bf16* working, int64_t n,
                   const ops::AdamWSettings& s) {
     if (n <= 0) return;
-    cudaStream_t st = as_stream(stream);
     const double t = static_cast<double>(s.step);
     const AdamParams a{s.lr,
                        s.beta1,
@@ -80,18 +87,47 @@ void adamw_update(void* stream, float* params, const float* grads, float* m, flo
                        s.grad_scale,
                        static_cast<float>(1.0 - std::pow(static_cast<double>(s.beta1), t)),
                        static_cast<float>(1.0 - std::pow(static_cast<double>(s.beta2), t))};
-    const bool aligned = is_aligned16(params) && is_aligned16(grads) && is_aligned16(m) && is_aligned16(v);
+    const bool aligned = is_aligned16(params) && is_aligned16(grads) && is_aligned16(m) && is_aligned16(v) &&
+                         (!working || chunk_aligned<kPackWidth>(working));
     const int64_t packs = aligned ? n / kPackWidth : 0, done = packs * kPackWidth;
     if (packs > 0) {
-        adamw_kernel<kPackWidth><<<grid_for(packs, kAdamThreads), kAdamThreads, 0, st>>>(params, grads, m, v, packs, a);
+        adamw_kernel<kPackWidth><<<grid_for(packs, kAdamThreads), kAdamThreads, 0, st>>>(params, grads, m, v, working,
+                                                                                          packs, a);
         RPT_CUDA_LAUNCH_CHECK();
     }
     if (done < n) {
-        adamw_kernel<1><<<grid_for(n - done, kAdamThreads), kAdamThreads, 0, st>>>(params + done, grads + done, m + done,
-                                                                                  v + done, n - done, a);
+        adamw_kernel<1><<<grid_for(n - done, kAdamThreads), kAdamThreads, 0, st>>>(
+            params + done, grads + done, m + done, v + done, working ? working + done : nullptr, n - done, a);
         RPT_CUDA_LAUNCH_CHECK();
     }
 }
+
+}  // namespace
+
+void adamw_update(void* stream, float* params, const float* grads, float* m, float* v, int64_t n,
+                  const ops::AdamWSettings& s) {
+    launch_adamw(as_stream(stream), params, grads, m, v, nullptr, n, s);
+}
+
+namespace mixed {
+
+void adamw_update(void* stream, Tensor params, Tensor grads, Tensor m, Tensor v, Tensor working,
+                  const ops::AdamWSettings& s) {
+    const char* op = "adamw_update";
+    require_dtype(op, params, DType::f32, "params");
+    require_dtype(op, grads, DType::f32, "grads");
+    require_dtype(op, m, DType::f32, "m");
+    require_dtype(op, v, DType::f32, "v");
+    require_dtype(op, working, DType::bf16, "working");
+    if (working.numel() != params.numel())
+        throw std::invalid_argument("adamw_update (CUDA bf16 path): working " + working.describe() +
+                                    " must have the shape of params " + params.describe());
+    launch_adamw(as_stream(stream), as_f32(params), as_f32(grads), as_f32(m), as_f32(v), as_bf16(working),
+                 params.numel(), s);
+}
+
+}  // namespace mixed
+
 
 double sum_squares(void* stream, const float* x, int64_t n) {
     if (n <= 0) return 0.0;
