@@ -51,9 +51,9 @@
 // tiles [16][68] f32 and probability tiles [16][72] bf16, every region 128-byte aligned;
 // the 16-byte row padding puts the 8 rows of each WMMA load phase on 8 distinct bank
 // quads, and the softmax pass reads float2 / writes bf16x2 without conflicts):
-//   forward  31 488 / 41 728 / 61 952   K, V, 4 x (S, P), row factors, key segment ids
-//   dQ       ~51 / ~72 / ~113 KB       Q, dO, K, V, 4 x (S, dP, dS), key segment ids
-//   dK/dV    ~61 / ~82 / ~124 KB       K, V, Q, dO, 4 x (S^T, dP^T, P^T, dS^T), lse, delta, ids
+//   forward  37 376 / 45 568 /  61 952  K, V, 4 x (S, P), row factors, key segment ids
+//   dQ       64 768 / 81 152 / 113 920  Q, dO, K, V, 4 x (S, dP, dS), key segment ids
+//   dK/dV    74 752 / 91 136 / 123 904  K, V, Q, dO, 4 x (S^T, dP^T, P^T, dS^T), lse, delta, ids
 // All above 48 KB get cudaFuncSetAttribute(MaxDynamicSharedMemorySize) before launch.
 // Registers (ptxas, sm_80 / sm_90, no spills): see kernels/README.md, "bf16 attention".
 #include <cuda_bf16.h>
