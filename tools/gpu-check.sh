@@ -15,9 +15,10 @@
 #   probe      GPU name, driver, compute capability, free memory; CPU; PyTorch
 #   sanitizer  is compute-sanitizer there, and does it work on this device?
 #   ptxas      registers and spills of every kernel, from the bundle's build (reported)
-#   tests      every GPU test (Cuda* and HfModel.* on CUDA), one process per suite
+#   tests      every GPU test (Cuda* and HfModel.* on CUDA), one process per suite; a new
+#              suite is listed by its name (e.g. CudaAttentionBf16, the tensor-core attention)
 #   memcheck   compute-sanitizer memcheck on the kernel tests at small shapes
-#   racecheck  compute-sanitizer racecheck on the attention and reduction kernels
+#   racecheck  compute-sanitizer racecheck on the attention (fp32 and bf16) and reduction kernels
 #   agree-pretrain  20 pre-training steps of `tiny`, CUDA vs CPU, same seed
 #   agree-rpt       one RPT step, CUDA vs CPU, same checkpoint and seed
 #   bench-*    our kernels, training step, decode and RPT step, then the PyTorch peer
@@ -484,6 +485,7 @@ selected sanitizer step_sanitizer
 selected ptxas step_ptxas
 selected tests step_tests
 selected memcheck step_sanitize memcheck '^(Cuda|KvBf16)' 100
+# ^CudaAttention also selects CudaAttentionBf16 (the WMMA kernels' shared-memory tiles).
 selected racecheck step_sanitize racecheck '^Cuda(Attention|SumSquares|Logsoftmax|TopkEntropy|Argmax|Rmsnorm|Embedding)' 50
 selected agree-pretrain step_agree_pretrain
 selected agree-rpt step_agree_rpt

@@ -54,8 +54,18 @@
 //   forward  37 376 / 45 568 /  61 952  K, V, 4 x (S, P), row factors, key segment ids
 //   dQ       64 768 / 81 152 / 113 920  Q, dO, K, V, 4 x (S, dP, dS), key segment ids
 //   dK/dV    74 752 / 91 136 / 123 904  K, V, Q, dO, 4 x (S^T, dP^T, P^T, dS^T), lse, delta, ids
-// All above 48 KB get cudaFuncSetAttribute(MaxDynamicSharedMemorySize) before launch.
-// Registers (ptxas, sm_80 / sm_90, no spills): see kernels/README.md, "bf16 attention".
+// Every launch first sets cudaFuncAttributeMaxDynamicSharedMemorySize to its footprint
+// (required above 48 KB; the DP = 128 backward needs 1 block of 4 warps per SM).
+// Registers per thread (ptxas -v, no spills; launch bounds 128 threads, 1 block/SM, so
+// ptxas may use up to 255 and never trades the accumulators for occupancy):
+//              DP = 32        64        128      (sm_80 / sm_90)
+//   forward    176 / 179   174 / 178   214 / 222
+//   dQ         120 / 122   124 / 128   162 / 165
+//   dK/dV      109 / 113   141 / 149   222 / 223
+//   delta       30 /  30
+// The loops over the 16-wide column blocks of a score tile and over the k steps of P X
+// are kept rolled (#pragma unroll 1): unrolled, the scheduler hoists every B fragment of
+// the tile and the DP = 128 kernels spill (tools/ptxas-check.sh fails the build).
 #include <cuda_bf16.h>
 #include <mma.h>
 
