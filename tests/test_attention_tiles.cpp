@@ -5,16 +5,27 @@
 // skipped block holds no visible pair and an unmasked block no hidden one; the in-block
 // mask in either frame equals the one rule at the tile borders and on the padding; the
 // softmax pass's lanes cover the score tile once, without shared-memory bank conflicts;
-// the shared-memory layouts keep WMMA's alignment and fit the GPUs.
+// the shared-memory layouts keep WMMA's alignment and fit the GPUs. And the kernels' tile
+// algorithm itself (online softmax in log2 units per key tile, bf16 P and dS, lse, delta,
+// the skip and unmask decisions), emulated on the CPU with the kernels' roundings, meets
+// the GPU test's bf16 tolerances against the fp32 twin: the bounds are reachable and the
+// recipe is right before any GPU runs it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <set>
 #include <vector>
 
 #include "kernels/attention_args.h"
+#include "kernels/bf16.h"
+#include "kernels/cpu/cpu_ops.h"
 #include "kernels/cuda/attention_tiles.h"
+#include "tests/attention_bf16_tolerances.h"
+#include "tests/test_util.h"
 
 namespace rpt {
 namespace {
@@ -204,6 +215,183 @@ TEST(AttentionTiles, SharedMemoryLayoutsAreAlignedAndFit) {
     check_layouts<128>(61952);
     expect_rows_on_distinct_quads(tl::kScoreLd * tl::kF32, "score tile");
     expect_rows_on_distinct_quads(tl::kProbLd * tl::kBf16, "probability tile");
+}
+
+
+// ---- the tile algorithm, emulated --------------------------------------------------------
+// attention_bf16.cu's arithmetic on the host, one (b, h) at a time, with its roundings:
+// scores in fp32, the online softmax per 64-key tile in log2 units, P rounded to bf16 for
+// P V (the sum l in fp32), out rounded once; the backward from the rounded out and the lse,
+// delta in fp32, P and dS rounded to bf16 before their products, dq/dk/dv rounded once.
+// Summation orders differ from the tensor cores' (fp32 either way).
+
+float round_bf16(float x) { return bf16_to_f32(f32_to_bf16(x)); }
+
+struct Problem {
+    int64_t B, T, H, KVH, D;
+    std::vector<float> q, k, v, dout;  // bf16 values, widened
+    std::vector<int32_t> seg;          // empty: plain rows
+    int64_t qi(int64_t b, int64_t t, int64_t h) const { return ((b * T + t) * H + h) * D; }
+    int64_t ki(int64_t b, int64_t t, int64_t g) const { return ((b * T + t) * KVH + g) * D; }
+    const int32_t* ids(int64_t b) const { return seg.empty() ? nullptr : seg.data() + b * T; }
+    float dot(const float* a, const float* c) const {
+        float acc = 0.0f;
+        for (int64_t d = 0; d < D; ++d) acc += a[d] * c[d];
+        return acc;
+    }
+};
+
+constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
+
+void emulate_forward(const Problem& p, std::vector<float>& out, std::vector<float>& lse) {
+    const float scale_log2 = kLog2e / std::sqrt(float(p.D));
+    for (int64_t b = 0; b < p.B; ++b)
+        for (int64_t h = 0; h < p.H; ++h) {
+            const int64_t g = h / (p.H / p.KVH);
+            const int32_t* ids = p.ids(b);
+            for (int64_t q0 = 0; q0 < p.T; q0 += tl::kTile)
+                for (int64_t tq = q0; tq < tl::tile_end(q0, p.T); ++tq) {
+                    float m = -INFINITY, l = 0.0f;
+                    std::vector<float> o(size_t(p.D), 0.0f);
+                    for (int64_t k0 = 0; k0 < tl::key_end(q0, p.T); k0 += tl::kTile) {
+                        if (tl::keys_hidden(ids, q0, k0, tl::tile_end(k0, p.T))) continue;
+                        const bool unmasked = tl::block_unmasked(q0, k0, p.T, ids);
+                        std::vector<float> s(size_t(tl::kTile), -INFINITY);
+                        float row_max = -INFINITY;
+                        for (int c = 0; c < tl::kTile && k0 + c < p.T; ++c) {
+                            const int64_t tk = k0 + c;
+                            if (unmasked || tl::visible(int(tq - k0), c, true, ids ? ids[tq] : 0, ids ? ids[tk] : 0))
+                                s[size_t(c)] = p.dot(&p.q[size_t(p.qi(b, tq, h))], &p.k[size_t(p.ki(b, tk, g))]) * scale_log2;
+                            row_max = std::max(row_max, s[size_t(c)]);
+                        }
+                        const float m_new = std::max(m, row_max), m_use = m_new == -INFINITY ? 0.0f : m_new;
+                        const float alpha = std::exp2(m - m_use);
+                        float row_sum = 0.0f;
+                        for (float& x : o) x *= alpha;
+                        for (int c = 0; c < tl::kTile && k0 + c < p.T; ++c) {
+                            const float pr = std::exp2(s[size_t(c)] - m_use);
+                            row_sum += pr;
+                            const float pb = round_bf16(pr);
+                            const float* vr = &p.v[size_t(p.ki(b, k0 + c, g))];
+                            for (int64_t d = 0; d < p.D; ++d) o[size_t(d)] += pb * vr[d];
+                        }
+                        l = l * alpha + row_sum;
+                        m = m_new;
+                    }
+                    for (int64_t d = 0; d < p.D; ++d) out[size_t(p.qi(b, tq, h) + d)] = round_bf16(o[size_t(d)] / l);
+                    lse[size_t((b * p.H + h) * p.T + tq)] = (m + std::log2(l)) * kLn2;
+                }
+        }
+}
+
+// Key-major like the dK/dV kernel (its plan decides which blocks contribute), dq summed
+// over the same visited blocks.
+void emulate_backward(const Problem& p, const std::vector<float>& out, const std::vector<float>& lse,
+                      std::vector<float>& dq, std::vector<float>& dk, std::vector<float>& dv) {
+    const float scale = 1.0f / std::sqrt(float(p.D)), scale_log2 = scale * kLog2e;
+    std::vector<float> dq_acc(dq.size(), 0.0f), dk_acc(dk.size(), 0.0f), dv_acc(dv.size(), 0.0f);
+    for (int64_t b = 0; b < p.B; ++b) {
+        const int32_t* ids = p.ids(b);
+        for (int64_t h = 0; h < p.H; ++h) {
+            const int64_t g = h / (p.H / p.KVH);
+            for (int64_t k0 = 0; k0 < p.T; k0 += tl::kTile)
+                for (int64_t q0 = tl::first_query_tile(k0); q0 < p.T; q0 += tl::kTile) {
+                    if (tl::keys_hidden(ids, q0, k0, tl::tile_end(k0, p.T))) continue;
+                    const bool unmasked = tl::block_unmasked(q0, k0, p.T, ids);
+                    for (int64_t tq = q0; tq < tl::tile_end(q0, p.T); ++tq) {
+                        const float* qr = &p.q[size_t(p.qi(b, tq, h))];
+                        const float* gr = &p.dout[size_t(p.qi(b, tq, h))];
+                        const float delta = p.dot(gr, &out[size_t(p.qi(b, tq, h))]);
+                        const float lse2 = lse[size_t((b * p.H + h) * p.T + tq)] * kLog2e;
+                        for (int64_t tk = k0; tk < tl::tile_end(k0, p.T); ++tk) {
+                            const bool vis = unmasked || tl::visible(int(tq - q0), int(tk - q0), true,
+                                                                     ids ? ids[tq] : 0, ids ? ids[tk] : 0);
+                            if (!vis) continue;
+                            const float* kr = &p.k[size_t(p.ki(b, tk, g))];
+                            const float* vr = &p.v[size_t(p.ki(b, tk, g))];
+                            const float pr = std::exp2(p.dot(qr, kr) * scale_log2 - lse2);
+                            const float ds = round_bf16(pr * (p.dot(gr, vr) - delta)), pb = round_bf16(pr);
+                            for (int64_t d = 0; d < p.D; ++d) {
+                                dq_acc[size_t(p.qi(b, tq, h) + d)] += ds * kr[d];
+                                dk_acc[size_t(p.ki(b, tk, g) + d)] += ds * qr[d];
+                                dv_acc[size_t(p.ki(b, tk, g) + d)] += pb * gr[d];
+                            }
+                        }
+                    }
+                }
+        }
+    }
+    for (size_t i = 0; i < dq.size(); ++i) dq[i] = round_bf16(dq_acc[i] * scale);
+    for (size_t i = 0; i < dk.size(); ++i) dk[i] = round_bf16(dk_acc[i] * scale);
+    for (size_t i = 0; i < dv.size(); ++i) dv[i] = round_bf16(dv_acc[i]);
+}
+
+std::vector<float> random_bf16_values(size_t n, std::mt19937& rng) {
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    std::vector<float> v(n);
+    for (float& x : v) x = round_bf16(u(rng));
+    return v;
+}
+
+double max_abs(const std::vector<float>& v) {
+    double m = 0.0;
+    for (float x : v) m = std::max(m, std::fabs(double(x)));
+    return m;
+}
+double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+    double m = 0.0;
+    for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(double(a[i]) - double(b[i])));
+    return m;
+}
+void expect_within(const std::vector<float>& got, const std::vector<float>& ref, double rel, double max_rel, double abs,
+                   const char* what) {
+    EXPECT_LT(test::attention_bf16::rel_l2(got, ref, abs), rel) << what;
+    EXPECT_LE(max_abs_diff(got, ref), max_rel * max_abs(ref) + abs) << what;
+}
+
+TEST(AttentionTiles, EmulatedTileAlgorithmMeetsTheBf16Bounds) {
+    namespace tol = test::attention_bf16;
+    struct Shape {
+        int64_t B, T, H, KVH, D, prompt, seq_len;  // prompt < 0: plain rows
+    };
+    uint32_t seed = 7;
+    for (const Shape& sh : {Shape{1, 1, 1, 1, 64, -1, 0}, Shape{2, 17, 4, 2, 64, -1, 0}, Shape{1, 130, 4, 1, 128, -1, 0},
+                            Shape{1, 257, 2, 2, 64, -1, 0}, Shape{2, 200, 4, 2, 64, 64, 90}, Shape{1, 150, 2, 1, 128, 70, 0}}) {
+        SCOPED_TRACE("T=" + std::to_string(sh.T) + " D=" + std::to_string(sh.D) + (sh.prompt >= 0 ? " packed" : ""));
+        std::mt19937 rng(seed++);
+        Problem p{sh.B, sh.T, sh.H, sh.KVH, sh.D, {}, {}, {}, {}, {}};
+        const size_t nq = size_t(sh.B * sh.T * sh.H * sh.D), nk = size_t(sh.B * sh.T * sh.KVH * sh.D);
+        p.q = random_bf16_values(nq, rng);
+        p.k = random_bf16_values(nk, rng);
+        p.v = random_bf16_values(nk, rng);
+        p.dout = random_bf16_values(nq, rng);
+        if (sh.prompt >= 0) {
+            for (int64_t b = 0; b < sh.B; ++b) {
+                const std::vector<int32_t> row =
+                    packed_row(sh.T, sh.prompt, sh.seq_len ? std::vector<int64_t>{sh.seq_len} : std::vector<int64_t>{1, 4, 37});
+                p.seg.insert(p.seg.end(), row.begin(), row.end());
+            }
+        }
+        const int32_t* seg = p.seg.empty() ? nullptr : p.seg.data();
+        const attn::Shape shape{sh.B, sh.T, sh.H, sh.KVH, sh.D};
+        const size_t nl = size_t(sh.B * sh.H * sh.T);
+
+        std::vector<float> out = test::poisoned(nq), lse = test::poisoned(nl);
+        emulate_forward(p, out, lse);
+        std::vector<float> out_ref = test::poisoned(nq), lse_ref = test::poisoned(nl);
+        cpu::attention_forward({out_ref.data(), lse_ref.data(), p.q.data(), p.k.data(), p.v.data(), seg, shape});
+        expect_within(out, out_ref, tol::kOutRel, tol::kOutMax, tol::kOutAbs, "out");
+        EXPECT_LT(test::rel_error(lse, lse_ref), tol::kLseRel) << "lse";
+
+        std::vector<float> dq = test::poisoned(nq), dk = test::poisoned(nk), dv = test::poisoned(nk);
+        emulate_backward(p, out, lse, dq, dk, dv);
+        std::vector<float> dq_ref = test::poisoned(nq), dk_ref = test::poisoned(nk), dv_ref = test::poisoned(nk);
+        cpu::attention_backward({dq_ref.data(), dk_ref.data(), dv_ref.data(), p.dout.data(), p.q.data(), p.k.data(),
+                                 p.v.data(), out.data(), lse.data(), seg, shape});
+        expect_within(dq, dq_ref, tol::kGradRel, tol::kGradMax, tol::kGradAbs, "dq");
+        expect_within(dk, dk_ref, tol::kGradRel, tol::kGradMax, tol::kGradAbs, "dk");
+        expect_within(dv, dv_ref, tol::kGradRel, tol::kGradMax, tol::kGradAbs, "dv");
+    }
 }
 
 }  // namespace
