@@ -25,9 +25,9 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/benches.h"
+#include "kernels/bf16.h"
 #include "kernels/buffer.h"
 #include "kernels/context.h"
-#include "kernels/bf16.h"
 #include "kernels/ops.h"
 #include "model/file_io.h"
 #ifdef RPT_WITH_CUDA
