@@ -14,6 +14,9 @@
 // bf16 in/weight/out/din, fp32 dweight, cuBLASLt on tensor cores with fp32 compute), with
 // the same FLOP convention; the peer's torch bf16 matmul at the same shapes is its
 // counterpart. (The CPU has no bf16 kernels of its own: there it is left out.)
+// On CUDA every attention shape is also timed in bf16 on tensor cores (the "bf16" object
+// of its row: kernels/cuda/attention_bf16.cu, called directly, the same FLOP counts), so
+// the peer's SDPA flash/cuDNN bf16 rows of the same shape compare like with like.
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -46,9 +49,11 @@ struct MatmulShape {
 };
 
 // Long-sequence shapes at 16k tokens per call (the FlashAttention benchmark's layout:
-// hidden 2048, head_dim 64 and 128, T 1k and 4k), plus the `small` preset's GQA shape.
+// hidden 2048, head_dim 64 and 128, T 1k to 8k at head_dim 128), plus the `small`
+// preset's GQA shape.
 const std::vector<AttentionShape> kAttentionShapes = {
-    {16, 1024, 32, 32, 64}, {4, 4096, 32, 32, 64}, {16, 1024, 16, 16, 128}, {4, 4096, 16, 16, 128}, {8, 256, 8, 2, 64},
+    {16, 1024, 32, 32, 64},  {4, 4096, 32, 32, 64},  {16, 1024, 16, 16, 128}, {8, 2048, 16, 16, 128},
+    {4, 4096, 16, 16, 128}, {2, 8192, 16, 16, 128}, {8, 256, 8, 2, 64},
 };
 // A square 4k product, then `small`'s QKV-like, MLP-up and LM-head shapes at 16k tokens.
 const std::vector<MatmulShape> kMatmulShapes = {
@@ -83,6 +88,23 @@ struct RandomTensor {
     }
 };
 
+// The same in bf16 (uniform(-1, 1) rounded to nearest even).
+struct RandomBf16Tensor {
+    Buffer buffer;
+    Tensor view;
+    RandomBf16Tensor(DeviceKind device, std::initializer_list<int64_t> shape, uint32_t seed, const char* what) {
+        int64_t n = 1;
+        for (int64_t d : shape) n *= d;
+        buffer = Buffer(device, size_t(n) * sizeof(uint16_t), what);
+        view = buffer.view(DType::bf16, 0, shape);
+        std::vector<uint16_t> host(static_cast<size_t>(n));
+        std::mt19937 rng(seed);
+        std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+        for (uint16_t& x : host) x = f32_to_bf16(u(rng));
+        copy_from_host(view, host.data());
+    }
+};
+
 // Mean seconds per call of `run`: two warm-up calls, then repeats until `min_seconds`
 // of measured time (at least 3 calls), the device drained before each clock read.
 double time_call(const OpContext& ctx, double min_seconds, const std::function<void()>& run) {
@@ -101,6 +123,33 @@ double time_call(const OpContext& ctx, double min_seconds, const std::function<v
     return elapsed / calls;
 }
 
+// The bf16 tensor-core kernels at the same shape (CUDA only): ms and TFLOP/s.
+nlohmann::json bench_attention_bf16(const OpContext& ctx, const AttentionShape& s, double min_seconds, double fwd_flop,
+                                    double bwd_flop) {
+#ifdef RPT_WITH_CUDA
+    const DeviceKind dev = ctx.device;
+    RandomBf16Tensor q(dev, {s.B, s.T, s.H, s.D}, 1, "bench q bf16"), k(dev, {s.B, s.T, s.KVH, s.D}, 2, "bench k bf16"),
+        v(dev, {s.B, s.T, s.KVH, s.D}, 3, "bench v bf16"), dout(dev, {s.B, s.T, s.H, s.D}, 4, "bench dout bf16");
+    RandomBf16Tensor out(dev, {s.B, s.T, s.H, s.D}, 5, "bench out bf16"), dq(dev, {s.B, s.T, s.H, s.D}, 7, "bench dq bf16"),
+        dk(dev, {s.B, s.T, s.KVH, s.D}, 8, "bench dk bf16"), dv(dev, {s.B, s.T, s.KVH, s.D}, 9, "bench dv bf16");
+    RandomTensor lse(dev, {s.B, s.H, s.T}, 6, "bench lse");
+    const double fwd_s = time_call(ctx, min_seconds, [&] {
+        cuda::mixed::attention_forward(ctx.stream, out.view, lse.view, q.view, k.view, v.view, {});
+    });
+    const double bwd_s = time_call(ctx, min_seconds, [&] {
+        cuda::mixed::attention_backward(ctx.stream, dq.view, dk.view, dv.view, dout.view, q.view, k.view, v.view,
+                                        out.view, lse.view, {});
+    });
+    return {{"forward_ms", fwd_s * 1e3},
+            {"backward_ms", bwd_s * 1e3},
+            {"forward_tflops", fwd_flop / fwd_s * 1e-12},
+            {"backward_tflops", bwd_flop / bwd_s * 1e-12}};
+#else
+    (void)ctx, (void)s, (void)min_seconds, (void)fwd_flop, (void)bwd_flop;
+    return nullptr;
+#endif
+}
+
 nlohmann::json bench_attention(const OpContext& ctx, const AttentionShape& s, double min_seconds) {
     const DeviceKind dev = ctx.device;
     RandomTensor q(dev, {s.B, s.T, s.H, s.D}, 1, "bench q"), k(dev, {s.B, s.T, s.KVH, s.D}, 2, "bench k"),
@@ -117,7 +166,7 @@ nlohmann::json bench_attention(const OpContext& ctx, const AttentionShape& s, do
     });
     const double fwd_flop = 2.0 * s.B * s.H * double(s.T) * s.T * s.D;
     const double bwd_flop = 2.5 * fwd_flop;
-    return {{"B", s.B},
+    nlohmann::json row = {{"B", s.B},
             {"T", s.T},
             {"H", s.H},
             {"KVH", s.KVH},
@@ -127,6 +176,8 @@ nlohmann::json bench_attention(const OpContext& ctx, const AttentionShape& s, do
             {"backward_ms", bwd_s * 1e3},
             {"forward_tflops", fwd_flop / fwd_s * 1e-12},
             {"backward_tflops", bwd_flop / bwd_s * 1e-12}};
+    if (dev == DeviceKind::cuda) row["bf16"] = bench_attention_bf16(ctx, s, min_seconds, fwd_flop, bwd_flop);
+    return row;
 }
 
 nlohmann::json bench_matmul(const OpContext& ctx, const MatmulShape& s, double min_seconds) {
@@ -202,6 +253,10 @@ int kernels(int argc, char** argv) {
         std::printf("  attention B%-3d T%-5d H%-3d KVH%-3d D%-4d fwd %8.3f ms %7.2f TFLOP/s  bwd %8.3f ms %7.2f TFLOP/s\n",
                     s.B, s.T, s.H, s.KVH, s.D, r["forward_ms"].get<double>(), r["forward_tflops"].get<double>(),
                     r["backward_ms"].get<double>(), r["backward_tflops"].get<double>());
+        if (r.contains("bf16") && r["bf16"].is_object())
+            std::printf("    bf16 (tensor cores)                     fwd %8.3f ms %7.2f TFLOP/s  bwd %8.3f ms %7.2f TFLOP/s\n",
+                        r["bf16"]["forward_ms"].get<double>(), r["bf16"]["forward_tflops"].get<double>(),
+                        r["bf16"]["backward_ms"].get<double>(), r["bf16"]["backward_tflops"].get<double>());
         out["attention"].push_back(r);
     }
     for (const MatmulShape& s : matmul_shapes) {

@@ -16,10 +16,11 @@
 #   sanitizer  is compute-sanitizer there, and does it work on this device?
 #   ptxas      registers and spills of every kernel, from the bundle's build (reported)
 #   tests      every GPU test (Cuda* and HfModel.* on CUDA), one process per suite; the
-#              bf16 kernels are the suites CudaBf16Kernels and CudaBf16Matmul
+#              bf16 kernels are the suites CudaBf16Kernels, CudaBf16Matmul and
+#              CudaAttentionBf16 (the tensor-core attention)
 #   memcheck   compute-sanitizer memcheck on the kernel tests at small shapes
-#   racecheck  compute-sanitizer racecheck on the attention and reduction kernels (fp32
-#              and the bf16 kernels' suite)
+#   racecheck  compute-sanitizer racecheck on the attention (fp32 and bf16), reduction and
+#              bf16 kernels
 #   agree-pretrain  20 pre-training steps of `tiny`, CUDA vs CPU, same seed
 #   agree-rpt       one RPT step, CUDA vs CPU, same checkpoint and seed
 #   bench-*    our kernels (matmul in fp32 and bf16), training step, decode and RPT step, then the PyTorch peer
@@ -486,6 +487,7 @@ selected sanitizer step_sanitizer
 selected ptxas step_ptxas
 selected tests step_tests
 selected memcheck step_sanitize memcheck '^(Cuda|KvBf16)' 100
+# ^CudaAttention also selects CudaAttentionBf16 (the WMMA kernels' shared-memory tiles).
 selected racecheck step_sanitize racecheck '^Cuda(Attention|SumSquares|Logsoftmax|TopkEntropy|Argmax|Rmsnorm|Embedding|Bf16Kernels)' 50
 selected agree-pretrain step_agree_pretrain
 selected agree-rpt step_agree_rpt

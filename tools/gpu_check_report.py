@@ -139,7 +139,7 @@ def bench_tables(data, dry_run):
     if ours:
         pk = get(peer, "kernels") or {}
         lines.append("")
-        lines.append("attention, causal, TFLOP/s (fwd / bwd)   rpt fp32      | torch flash bf16 | cudnn bf16   | efficient fp32 | rpt/eff-fp32")
+        lines.append("attention, causal, TFLOP/s (fwd / bwd)   rpt fp32      | rpt bf16      | torch flash bf16 | cudnn bf16   | efficient fp32 | rpt/eff-fp32 | bf16/flash")
         for i, a in enumerate(ours.get("attention", [])):
             peer_rows = pk.get("attention") or []
             p = peer_rows[i] if i < len(peer_rows) else {}
@@ -152,8 +152,14 @@ def bench_tables(data, dry_run):
             eff = p.get("efficient_fp32", {})
             rf = ratio(a.get("forward_tflops"), eff.get("forward_tflops"))
             rb = ratio(a.get("backward_tflops"), eff.get("backward_tflops"))
-            lines.append(f"  {shape:<38} {fmt(a['forward_tflops']):>5} / {fmt(a['backward_tflops']):<5} | "
-                         f"{cols[0]:<16} | {cols[1]:<12} | {cols[2]:<14} | {fmt(rf, '.2f')} / {fmt(rb, '.2f')}")
+            b16 = a.get("bf16") or {}  # the tensor-core kernels (attention_bf16.cu), CUDA runs only
+            flash = p.get("flash_bf16", {})
+            bf = ratio(b16.get("forward_tflops"), flash.get("forward_tflops"))
+            bb = ratio(b16.get("backward_tflops"), flash.get("backward_tflops"))
+            b16_col = f"{fmt(b16.get('forward_tflops'))} / {fmt(b16.get('backward_tflops'))}" if b16 else "n/a"
+            lines.append(f"  {shape:<38} {fmt(a['forward_tflops']):>5} / {fmt(a['backward_tflops']):<5} | {b16_col:<13} | "
+                         f"{cols[0]:<16} | {cols[1]:<12} | {cols[2]:<14} | {fmt(rf, '.2f')} / {fmt(rb, '.2f')}"
+                         f"  | {fmt(bf, '.2f')} / {fmt(bb, '.2f')}")
         lines.append("matmul (N x IC -> OC), TFLOP/s (fwd / bwd)  rpt fp32      | torch fp32 (no TF32) | torch bf16   | rpt/torch-fp32")
         for i, m in enumerate(ours.get("matmul", [])):
             peer_rows = pk.get("matmul") or []
