@@ -54,7 +54,7 @@ int training(int argc, char** argv) {
         model.zero_grad();
         model.forward(tokens.data(), targets.data(), batch, seq);
         model.backward(dlogprob.data());
-        opt.step(model.params().flat, model.grads().flat, 1e-4f, adamw);
+        opt.step(model.params().flat, model.grads().flat, 1e-4f, adamw, model.working_params());
     };
     for (int i = 0; i < warmup; ++i) step();
     const auto t0 = std::chrono::steady_clock::now();
