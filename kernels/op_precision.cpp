@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "kernels/cpu/cpu_ops.h"
+#include "kernels/bf16.h"
 
 namespace rpt::ops::precision {
 namespace {
@@ -25,6 +25,15 @@ const char* allowed_name(Allowed allowed) {
         case Allowed::either: return "f32 or bf16";
     }
     return "?";
+}
+
+// Plain serial loops: an op's tensors are staged once per call, and a parallel region per
+// staged tensor would cost more than the conversion on the model's shapes.
+void widen(float* dst, const uint16_t* src, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(src[i]);
+}
+void round_into(uint16_t* dst, const float* src, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_bf16(src[i]);
 }
 
 }  // namespace
@@ -51,14 +60,14 @@ BF16Staging::BF16Staging(std::initializer_list<Slot> slots) {
         Tensor staged = t;
         staged.data = buf.data();
         staged.dtype = DType::f32;
-        if (s.role != Role::out) cpu::copy(buf.data(), t.bf16(), t.numel());  // exact
+        if (s.role != Role::out) widen(buf.data(), t.bf16(), t.numel());  // exact
         if (s.role != Role::in) outputs_.push_back({t, staged});
         t = staged;
     }
 }
 
 void BF16Staging::commit() {
-    for (const Staged& o : outputs_) cpu::copy(o.bf16.bf16(), o.scratch.f32(), o.bf16.numel());  // round to nearest even
+    for (const Staged& o : outputs_) round_into(o.bf16.bf16(), o.scratch.f32(), o.bf16.numel());  // nearest even
 }
 
 }  // namespace rpt::ops::precision
