@@ -308,7 +308,8 @@ TEST(CpuOpsBf16, AttentionForwardAndBackward) {
         for (int64_t t = 0; t < T; ++t) seg[t] = seg[T + t] = t < 4 ? 0 : 1 + int32_t(t - 4) / 3;
         const Tensor segments = packed ? i32(seg, {B, T}) : Tensor{};
         const IVec ref_seg = packed ? seg : IVec{};
-        Both q = random_bf16(B * T * H * D, 34), k = random_bf16(B * T * KVH * D, 35), v = random_bf16(B * T * KVH * D, 36);
+        Both q = random_bf16(B * T * H * D, 34), k = random_bf16(B * T * KVH * D, 35);
+        Both v = random_bf16(B * T * KVH * D, 36);
         Both out = poisoned_bf16(B * T * H * D);
         Vec lse_f(B * H * T), lse_b(B * H * T);
         ops::attention_forward(kCpu, out.f32({B, T, H, D}), f32(lse_f, {B, H, T}), q.f32({B, T, H, D}),
