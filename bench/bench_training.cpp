@@ -23,7 +23,7 @@ namespace rpt::bench {
 
 int training(int argc, char** argv) {
     CLI::App app{"pre-training tokens/s and GFLOP/s"};
-    std::string preset = "tiny", json_path, device = "cpu";
+    std::string preset = "tiny", json_path, device = "cpu", precision = "auto";
     int batch = 8, seq = 256, warmup = 2, steps = 5;
     double peak = 0;
     app.add_option("--preset", preset)->check(CLI::IsMember({"tiny", "small"}));
@@ -33,13 +33,15 @@ int training(int argc, char** argv) {
     app.add_option("--steps", steps);
     app.add_option("--peak", peak, "fp32 peak GFLOP/s of this machine, for the % column");
     app.add_option("--device", device);
+    app.add_option("--precision", precision, "bf16 or f32 (auto: bf16 on a GPU, f32 on the CPU)")
+        ->check(CLI::IsMember({"auto", "bf16", "f32"}));
     app.add_option("--json", json_path);
     CLI11_PARSE(app, argc, argv);
 
     const OpContext ctx = make_context(device, false);
     ModelConfig config = model_preset(preset);
     config.max_position_embeddings = std::max(config.max_position_embeddings, seq);
-    Transformer model(config, ctx);
+    Transformer model(config, ctx, precision == "auto" ? default_precision(ctx.device) : parse_precision(precision));
     model.init_weights(1);
     AdamW opt(model.layout(), ctx);
     AdamWConfig adamw;
@@ -54,7 +56,7 @@ int training(int argc, char** argv) {
         model.zero_grad();
         model.forward(tokens.data(), targets.data(), batch, seq);
         model.backward(dlogprob.data());
-        opt.step(model.params().flat, model.grads().flat, 1e-4f, adamw);
+        opt.step(model.params().flat, model.grads().flat, 1e-4f, adamw, model.working_params());
     };
     for (int i = 0; i < warmup; ++i) step();
     const auto t0 = std::chrono::steady_clock::now();

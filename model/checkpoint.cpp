@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <stdexcept>
 #include <vector>
@@ -142,31 +143,55 @@ ModelConfig read_checkpoint_config(const std::string& dir) {
 
 Tokenizer read_checkpoint_tokenizer(const std::string& dir) { return Tokenizer::load(join(dir, kTokenizerFile)); }
 
-void load_checkpoint_weights(const std::string& dir, Transformer& model) {
-    std::vector<float> host(static_cast<size_t>(model.layout().total()));
-    read_checkpoint_tensors(dir, model.layout(), host.data());
-    copy_from_host(model.params().flat, host.data());
-}
+namespace {
 
-void read_checkpoint_tensors(const std::string& dir, const ParameterLayout& layout, float* host) {
+// Calls `read(entry, file)` for every parameter of `layout`, with the file that holds it:
+// model.safetensors, or else the shards that model.safetensors.index.json names (each
+// opened, mapped and validated once).
+void for_each_checkpoint_tensor(const std::string& dir, const ParameterLayout& layout,
+                                const std::function<void(const ParameterEntry&, const SafetensorsFile&)>& read) {
     const std::string single = join(dir, kWeightsFile), index = join(dir, kWeightsIndexFile);
     // A single file wins over an index, as in transformers.
     if (fs::exists(single) || !fs::exists(index)) {
         const SafetensorsFile file = SafetensorsFile::open(single);
-        for (const ParameterEntry& e : layout.entries()) file.read_f32(e.name, e.shape, host + e.offset);
-    } else {
-        const std::map<std::string, std::string> weight_map = parse_safetensors_index(read_file(index), index);
-        std::map<std::string, SafetensorsFile> shards;  // opened (mapped and validated) once each
-        for (const ParameterEntry& e : layout.entries()) {
-            const auto it = weight_map.find(e.name);
-            if (it == weight_map.end())
-                throw std::runtime_error(fmt::format("{}: weight_map has no entry for tensor '{}'", index, e.name));
-            auto shard = shards.find(it->second);
-            if (shard == shards.end())
-                shard = shards.emplace(it->second, SafetensorsFile::open(join(dir, it->second.c_str()))).first;
-            shard->second.read_f32(e.name, e.shape, host + e.offset);
-        }
+        for (const ParameterEntry& e : layout.entries()) read(e, file);
+        return;
     }
+    const std::map<std::string, std::string> weight_map = parse_safetensors_index(read_file(index), index);
+    std::map<std::string, SafetensorsFile> shards;
+    for (const ParameterEntry& e : layout.entries()) {
+        const auto it = weight_map.find(e.name);
+        if (it == weight_map.end())
+            throw std::runtime_error(fmt::format("{}: weight_map has no entry for tensor '{}'", index, e.name));
+        auto shard = shards.find(it->second);
+        if (shard == shards.end())
+            shard = shards.emplace(it->second, SafetensorsFile::open(join(dir, it->second.c_str()))).first;
+        read(e, shard->second);
+    }
+}
+
+}  // namespace
+
+void load_checkpoint_weights(const std::string& dir, Transformer& model) {
+    // Tensor by tensor, so a bf16 (or fp32) checkpoint never needs a full fp32 copy in
+    // host memory: on the CPU each tensor is widened straight into the parameters, on
+    // the GPU through a staging buffer of one tensor.
+    const Tensor& flat = model.params().flat;
+    std::vector<float> staging;
+    for_each_checkpoint_tensor(dir, model.layout(), [&](const ParameterEntry& e, const SafetensorsFile& file) {
+        const Tensor dst = flat.rows(e.offset, e.offset + e.numel);
+        if (dst.device == DeviceKind::cpu) return file.read_f32(e.name, e.shape, dst.f32());
+        staging.resize(size_t(e.numel));
+        file.read_f32(e.name, e.shape, staging.data());
+        copy_from_host(dst, staging.data());
+    });
+    model.refresh_working();
+}
+
+void read_checkpoint_tensors(const std::string& dir, const ParameterLayout& layout, float* host) {
+    for_each_checkpoint_tensor(dir, layout, [host](const ParameterEntry& e, const SafetensorsFile& file) {
+        file.read_f32(e.name, e.shape, host + e.offset);
+    });
 }
 
 bool has_training_state(const std::string& dir) {
@@ -185,6 +210,7 @@ void load_reference_weights(const std::string& dir, Transformer& reference) {
     std::vector<float> host(static_cast<size_t>(reference.layout().total()));
     for (const ParameterEntry& e : reference.layout().entries()) file.read_f32(e.name, e.shape, host.data() + e.offset);
     copy_from_host(reference.params().flat, host.data());
+    reference.refresh_working();
 }
 
 TrainerState load_training_state(const std::string& dir, AdamW& optimizer) {

@@ -42,7 +42,9 @@ void save_checkpoint(const std::string& dir, const Transformer& model, const Tok
 ModelConfig read_checkpoint_config(const std::string& dir);
 Tokenizer read_checkpoint_tokenizer(const std::string& dir);
 // Loads every parameter, checking names and shapes against the model's config. Reads
-// model.safetensors, or else the shards that model.safetensors.index.json names.
+// model.safetensors, or else the shards that model.safetensors.index.json names, one
+// tensor at a time (bf16 or fp32 files; no full fp32 copy on the host), into the fp32
+// parameters, then refreshes a bf16 model's working copy.
 void load_checkpoint_weights(const std::string& dir, Transformer& model);
 // The same into host memory (layout.total() floats), without a model: for conversions.
 void read_checkpoint_tensors(const std::string& dir, const ParameterLayout& layout, float* host);

@@ -49,8 +49,8 @@ AdamW::AdamW(const ParameterLayout& layout, OpContext ctx, Comm* comm, bool zero
     v_view_ = v_.view(DType::f32, 0, {shard_size_});
 }
 
-void AdamW::update_range(const Tensor& params, const Tensor& grads, int64_t grad_origin, ops::AdamWSettings s,
-                         float weight_decay) {
+void AdamW::update_range(const Tensor& params, const Tensor& grads, const Tensor& working, int64_t grad_origin,
+                         ops::AdamWSettings s, float weight_decay) {
     // Intersect every tensor with this rank's shard: decay stays per tensor inside shards.
     for (const ParameterEntry& e : layout_.entries()) {
         const int64_t begin = std::max(e.offset, shard_begin_);
@@ -59,11 +59,13 @@ void AdamW::update_range(const Tensor& params, const Tensor& grads, int64_t grad
         s.weight_decay = e.weight_decay ? weight_decay : 0.0f;
         ops::adamw_update(ctx_, params.rows(begin, end), grads.rows(begin - grad_origin, end - grad_origin),
                           m_view_.rows(begin - shard_begin_, end - shard_begin_),
-                          v_view_.rows(begin - shard_begin_, end - shard_begin_), s);
+                          v_view_.rows(begin - shard_begin_, end - shard_begin_), s,
+                          working.empty() ? Tensor{} : working.rows(begin, end));
     }
 }
 
-double AdamW::step(const Tensor& params, const Tensor& grads, float lr, const AdamWConfig& config) {
+double AdamW::step(const Tensor& params, const Tensor& grads, float lr, const AdamWConfig& config,
+                   const Tensor& working) {
     const int N = comm_size(comm_);
     const int64_t P = layout_.total();
     Tensor shard_grads;  // the averaged gradient of [shard_begin_, shard_end_)
@@ -107,10 +109,10 @@ double AdamW::step(const Tensor& params, const Tensor& grads, float lr, const Ad
     s.step = steps_;
     s.grad_scale = grad_scale;
     if (!zero_) {
-        update_range(params, shard_grads, 0, s, config.weight_decay);
+        update_range(params, shard_grads, working, 0, s, config.weight_decay);
         return norm;
     }
-    update_range(params, shard_grads, shard_begin_, s, config.weight_decay);
+    update_range(params, shard_grads, working, shard_begin_, s, config.weight_decay);
     if (!comm_ || N == 1) return norm;
     // Every rank now holds its updated shard: gather them all (in place when unpadded).
     if (!padded_.data()) {
@@ -123,6 +125,8 @@ double AdamW::step(const Tensor& params, const Tensor& grads, float lr, const Ad
         comm_->all_gather(padded.rows(slot, slot + shard_size_), padded);
         ops::copy(ctx_, params, padded.rows(0, P));
     }
+    // The other ranks' shards arrived as fp32: round them into the working copy too.
+    if (!working.empty()) ops::copy(ctx_, working, params);
     return norm;
 }
 

@@ -9,7 +9,10 @@
 // With ZeRO-1 (`zero`), each rank keeps the moments of one contiguous shard of the flat
 // buffer only: gradients are reduce-scattered, each rank updates its shard, and the
 // parameters are all-gathered. Parameters are fp32 throughout, so they are their own
-// master weights. Shards are ceil(P / N) elements (the buffer is padded to N shards).
+// master weights; a bf16 model's working copy (Transformer::working_params) is passed to
+// step(), which writes it in the same AdamW pass (after the all-gather under ZeRO, by a
+// rounding copy: the same bits). Shards are ceil(P / N) elements (the buffer is padded
+// to N shards).
 #pragma once
 
 #include <cstdint>
@@ -52,7 +55,9 @@ public:
     // steps_taken(). Collective over the comm's ranks. `grads` is left averaged (without
     // ZeRO) or unspecified (with ZeRO). A non-finite norm throws naming the step, or
     // with config.skip_nonfinite returns it without touching parameters or moments.
-    double step(const Tensor& params, const Tensor& grads, float lr, const AdamWConfig& config);
+    // `working` (P, bf16, optional) receives the updated params rounded to bf16.
+    double step(const Tensor& params, const Tensor& grads, float lr, const AdamWConfig& config,
+                const Tensor& working = {});
 
     int64_t steps_taken() const { return steps_; }
     void set_steps_taken(int64_t steps) { steps_ = steps; }
@@ -76,8 +81,8 @@ private:
     // The AdamW kernel over [begin, end) of the flat buffer, one call per tensor piece
     // (decay differs between matrices and norms/biases). `grad_base` holds the gradient
     // of element `grad_origin`, the moments that of element shard_begin_.
-    void update_range(const Tensor& params, const Tensor& grads, int64_t grad_origin, ops::AdamWSettings s,
-                      float weight_decay);
+    void update_range(const Tensor& params, const Tensor& grads, const Tensor& working, int64_t grad_origin,
+                      ops::AdamWSettings s, float weight_decay);
 
     const ParameterLayout& layout_;
     OpContext ctx_;

@@ -44,13 +44,14 @@ ParameterLayout::ParameterLayout(const ModelConfig& config) : config_(config) {
     if (!config.tie_word_embeddings) add("lm_head.weight", {V, C}, true);
 }
 
-ModelTensors ParameterLayout::views(const Buffer& flat) const {
-    if (flat.bytes() < size_t(total_) * sizeof(float))
+ModelTensors ParameterLayout::views(const Buffer& flat, DType dtype) const {
+    const size_t element = dtype_size(dtype);
+    if (flat.bytes() < size_t(total_) * element)
         throw std::logic_error("parameter buffer smaller than the layout");
     const int64_t C = config_.hidden_size, F = config_.intermediate_size, V = config_.vocab_size;
     const int64_t QKV = config_.qkv_dim(), QD = config_.q_dim();
     auto at = [&](size_t index, std::initializer_list<int64_t> shape) {
-        return flat.view(DType::f32, size_t(entries_.at(index).offset) * sizeof(float), shape);
+        return flat.view(dtype, size_t(entries_.at(index).offset) * element, shape);
     };
     ModelTensors t;
     size_t i = 0;
@@ -71,7 +72,7 @@ ModelTensors ParameterLayout::views(const Buffer& flat) const {
     }
     t.final_norm = at(i++, {C});
     t.lm_head = config_.tie_word_embeddings ? t.embedding : at(i++, {V, C});
-    t.flat = flat.view(DType::f32, 0, {total_});
+    t.flat = flat.view(dtype, 0, {total_});
     return t;
 }
 

@@ -48,8 +48,9 @@ public:
     explicit ParameterLayout(const ModelConfig& config);
     const std::vector<ParameterEntry>& entries() const { return entries_; }
     int64_t total() const { return total_; }
-    // Named views over a flat buffer of total() floats (parameters or their gradients).
-    ModelTensors views(const Buffer& flat) const;
+    // Named views over a flat buffer of total() elements of `dtype` (parameters or their
+    // gradients in f32, the bf16 working copy of the parameters).
+    ModelTensors views(const Buffer& flat, DType dtype = DType::f32) const;
 
 private:
     ModelConfig config_;

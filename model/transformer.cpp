@@ -20,21 +20,42 @@ int64_t logits_rows_per_chunk(int64_t N, int64_t V) {
     return std::min(N, std::max<int64_t>(1, kLogitsBudgetBytes / (V * int64_t(sizeof(float)))));
 }
 
+// The weights the forward and backward read (see Transformer::compute_).
+ModelTensors compute_weights(const ModelTensors& params, const ModelTensors& working, Precision precision) {
+    if (precision == Precision::f32) return params;
+    ModelTensors w = working;
+    for (size_t l = 0; l < w.layers.size(); ++l) w.layers[l].qkv_bias = params.layers[l].qkv_bias;
+    w.lm_head = params.lm_head;
+    return w;
+}
+
 }  // namespace
 
-Transformer::Transformer(const ModelConfig& config, OpContext ctx)
+Transformer::Transformer(const ModelConfig& config, OpContext ctx, Precision precision)
     : config_(config),
       ctx_(ctx),
       layout_(config),
+      precision_(precision),
       param_buffer_(ctx.device, size_t(layout_.total()) * sizeof(float), "parameters"),
       grad_buffer_(ctx.device, size_t(layout_.total()) * sizeof(float), "gradients"),
       params_(layout_.views(param_buffer_)),
-      grads_(layout_.views(grad_buffer_)) {}
+      grads_(layout_.views(grad_buffer_)) {
+    if (precision_ == Precision::bf16) {
+        working_buffer_ = Buffer(ctx.device, size_t(layout_.total()) * sizeof(uint16_t), "bf16 working weights");
+        working_ = layout_.views(working_buffer_, DType::bf16);
+    }
+    compute_ = compute_weights(params_, working_, precision_);
+}
 
 void Transformer::init_weights(uint64_t seed) {
     std::vector<float> host(size_t(layout_.total()));
     init_parameters(layout_, host.data(), seed);
     copy_from_host(params_.flat, host.data());
+    refresh_working();
+}
+
+void Transformer::refresh_working() {
+    if (precision_ == Precision::bf16) ops::copy(ctx_, working_.flat, params_.flat);
 }
 
 void Transformer::zero_grad() { ops::fill(ctx_, grads_.flat, 0.0f); }
@@ -46,6 +67,7 @@ int64_t Transformer::logits_chunk_rows() const {
 Activations Transformer::carve_activations(Arena& arena, int B, int T) const {
     const int64_t N = int64_t(B) * T, C = config_.hidden_size, F = config_.intermediate_size;
     const int64_t H = config_.num_heads, KVH = config_.num_kv_heads, D = config_.head_dim;
+    const DType act = activation_dtype(precision_);
     Activations a;
     a.B = B;
     a.T = T;
@@ -55,23 +77,23 @@ Activations Transformer::carve_activations(Arena& arena, int B, int T) const {
     a.segments = arena.carve(DType::i32, {N});
     for (int l = 0; l < config_.num_layers; ++l) {
         LayerActivations la;
-        la.input = arena.carve(DType::f32, {N, C});
-        la.ln1 = arena.carve(DType::f32, {N, C});
+        la.input = arena.carve(act, {N, C});
+        la.ln1 = arena.carve(act, {N, C});
         la.ln1_rstd = arena.carve(DType::f32, {N});
-        la.q = arena.carve(DType::f32, {N, H, D});
-        la.k = arena.carve(DType::f32, {N, KVH, D});
-        la.v = arena.carve(DType::f32, {N, KVH, D});
-        la.attn = arena.carve(DType::f32, {N, H, D});
+        la.q = arena.carve(act, {N, H, D});
+        la.k = arena.carve(act, {N, KVH, D});
+        la.v = arena.carve(act, {N, KVH, D});
+        la.attn = arena.carve(act, {N, H, D});
         la.attn_lse = arena.carve(DType::f32, {B, H, T});
-        la.mid = arena.carve(DType::f32, {N, C});
-        la.ln2 = arena.carve(DType::f32, {N, C});
+        la.mid = arena.carve(act, {N, C});
+        la.ln2 = arena.carve(act, {N, C});
         la.ln2_rstd = arena.carve(DType::f32, {N});
-        la.gate = arena.carve(DType::f32, {N, F});
-        la.up = arena.carve(DType::f32, {N, F});
-        la.act = arena.carve(DType::f32, {N, F});
+        la.gate = arena.carve(act, {N, F});
+        la.up = arena.carve(act, {N, F});
+        la.act = arena.carve(act, {N, F});
         a.layers.push_back(la);
     }
-    a.residual = arena.carve(DType::f32, {N, C});
+    a.residual = arena.carve(act, {N, C});
     a.lnf = arena.carve(DType::f32, {N, C});
     a.lnf_rstd = arena.carve(DType::f32, {N});
     const int64_t R = logits_rows_per_chunk(N, config_.vocab_size);
@@ -82,15 +104,16 @@ Activations Transformer::carve_activations(Arena& arena, int B, int T) const {
     a.topk_entropy = arena.carve(DType::f32, {N});
     a.argmax = arena.carve(DType::i32, {N});
     a.dlogprob = arena.carve(DType::f32, {N});
-    a.dresidual = arena.carve(DType::f32, {N, C});
-    a.dnorm = arena.carve(DType::f32, {N, C});
-    a.dattn = arena.carve(DType::f32, {N, H, D});
-    a.dq = arena.carve(DType::f32, {N, H, D});
-    a.dk = arena.carve(DType::f32, {N, KVH, D});
-    a.dv = arena.carve(DType::f32, {N, KVH, D});
-    a.dgate = arena.carve(DType::f32, {N, F});
-    a.dup = arena.carve(DType::f32, {N, F});
-    a.dact = arena.carve(DType::f32, {N, F});
+    a.dresidual = arena.carve(act, {N, C});
+    a.dnorm = arena.carve(act, {N, C});
+    a.dlnf = precision_ == Precision::f32 ? a.dnorm : arena.carve(DType::f32, {N, C});
+    a.dattn = arena.carve(act, {N, H, D});
+    a.dq = arena.carve(act, {N, H, D});
+    a.dk = arena.carve(act, {N, KVH, D});
+    a.dv = arena.carve(act, {N, KVH, D});
+    a.dgate = arena.carve(act, {N, F});
+    a.dup = arena.carve(act, {N, F});
+    a.dact = arena.carve(act, {N, F});
     return a;
 }
 
@@ -150,10 +173,10 @@ void layer_forward(const OpContext& ctx, const ModelConfig& config, const LayerT
     ops::rope_forward(ctx, r.k, r.positions, config.rope_theta);
     attention();
     ops::matmul_forward(ctx, r.mid, r.attn.reshaped({N, QD}), w.o_weight, Tensor{});
-    ops::add(ctx, r.mid, r.mid, r.input);
+    // mid = x + branch (in place over the branch), and ln2 of it, in one pass.
+    ops::add_rmsnorm_forward(ctx, r.mid, r.ln2, r.ln2_rstd, r.input, r.mid, w.ln2_weight, config.rms_norm_eps);
 
     // MLP branch: mid + down(silu(gate(ln2)) * up(ln2)).
-    ops::rmsnorm_forward(ctx, r.ln2, r.ln2_rstd, r.mid, w.ln2_weight, config.rms_norm_eps);
     ops::matmul_forward(ctx, r.gate, r.ln2, w.gate_up_weight.rows(0, F), Tensor{});
     ops::matmul_forward(ctx, r.up, r.ln2, w.gate_up_weight.rows(F, 2 * F), Tensor{});
     ops::swiglu_forward(ctx, r.act, r.gate, r.up);
@@ -167,7 +190,7 @@ void Transformer::layer_forward_batch(int l) {
     const int64_t B = acts_.B, T = acts_.T;
     const int64_t H = config_.num_heads, KVH = config_.num_kv_heads, D = config_.head_dim;
     const LayerRows rows{a, out, acts_.positions};
-    layer_forward(ctx_, config_, params_.layers[l], rows, [&]() {
+    layer_forward(ctx_, config_, compute_.layers[l], rows, [&]() {
         ops::attention_forward(ctx_, a.attn.reshaped({B, T, H, D}), a.attn_lse, a.q.reshaped({B, T, H, D}),
                                a.k.reshaped({B, T, KVH, D}), a.v.reshaped({B, T, KVH, D}), attention_segments());
     });
@@ -175,7 +198,7 @@ void Transformer::layer_forward_batch(int l) {
 
 void Transformer::head_chunk_logits(int64_t row_begin, int64_t row_end) {
     ops::matmul_forward(ctx_, acts_.logits.rows(0, row_end - row_begin), acts_.lnf.rows(row_begin, row_end),
-                        params_.lm_head, Tensor{});
+                        compute_.lm_head, Tensor{});
     resident_chunk_begin_ = row_begin;
 }
 
@@ -201,10 +224,10 @@ void Transformer::forward(const int32_t* tokens, const int32_t* targets, int B, 
     last_request_ = request;
     last_inv_temperature_ = inv_temperature;
 
-    ops::embedding_forward(ctx_, acts_.layers[0].input, acts_.tokens, params_.embedding);
+    ops::embedding_forward(ctx_, acts_.layers[0].input, acts_.tokens, compute_.embedding);
     for (int l = 0; l < config_.num_layers; ++l) layer_forward_batch(l);
     if (request.skip_head) return;
-    ops::rmsnorm_forward(ctx_, acts_.lnf, acts_.lnf_rstd, acts_.residual, params_.final_norm, config_.rms_norm_eps);
+    ops::rmsnorm_forward(ctx_, acts_.lnf, acts_.lnf_rstd, acts_.residual, compute_.final_norm, config_.rms_norm_eps);
 
     const int64_t R = logits_chunk_rows();
     for (int64_t begin = 0; begin < N; begin += R) {
@@ -283,6 +306,8 @@ void Transformer::decode_step(KvCache& cache, int A) {
     const Tensor slots = cache.slots.rows(0, A), index = cache.suffix_index.rows(0, A);
     const Tensor suffix_len = cache.suffix_len.rows(0, A);
     Tensor x = cache.hidden_a.rows(0, A), y = cache.hidden_b.rows(0, A);
+    // The cache's scratch rows are fp32, so decoding reads the fp32 parameters in either
+    // precision (a bf16 decode path is open: kernels/README.md, "Precision").
     ops::embedding_forward(ctx_, x, tokens, params_.embedding);
     for (int l = 0; l < config_.num_layers; ++l) {
         const LayerRows rows{decode_step_rows(cache, A, x), y, positions};
@@ -301,7 +326,7 @@ void Transformer::decode_step(KvCache& cache, int A) {
 }
 
 void Transformer::layer_backward(int l) {
-    const LayerTensors& w = params_.layers[l];
+    const LayerTensors& w = compute_.layers[l];
     const LayerTensors& g = grads_.layers[l];
     const LayerActivations& a = acts_.layers[l];
     Activations& s = acts_;  // scratch; s.dresidual holds dL/d(layer output) on entry
@@ -350,8 +375,8 @@ void Transformer::backward(const float* dlogprob, float inv_temperature) {
     const int64_t N = int64_t(acts_.B) * acts_.T;
     copy_from_host(acts_.dlogprob, dlogprob);
 
-    // Head, chunk by chunk; the chunk still resident from forward goes first.
-    ops::fill(ctx_, acts_.dnorm, 0.0f);
+    // Head, chunk by chunk (fp32); the chunk still resident from forward goes first.
+    ops::fill(ctx_, acts_.dlnf, 0.0f);
     const int64_t R = logits_chunk_rows();
     const int64_t last_begin = (N - 1) / R * R;
     for (int64_t begin = last_begin; begin >= 0; begin -= R) {
@@ -361,11 +386,11 @@ void Transformer::backward(const float* dlogprob, float inv_temperature) {
         ops::logsoftmax_backward(ctx_, dlogits, acts_.dlogprob.rows(begin, end), acts_.lse.rows(begin, end),
                                  acts_.targets.rows(begin, end), inv_temperature);
         resident_chunk_begin_ = -1;  // the buffer now holds gradients
-        ops::matmul_backward(ctx_, acts_.dnorm.rows(begin, end), grads_.lm_head, Tensor{}, dlogits,
-                             acts_.lnf.rows(begin, end), params_.lm_head);
+        ops::matmul_backward(ctx_, acts_.dlnf.rows(begin, end), grads_.lm_head, Tensor{}, dlogits,
+                             acts_.lnf.rows(begin, end), compute_.lm_head);
     }
     ops::fill(ctx_, acts_.dresidual, 0.0f);
-    ops::rmsnorm_backward(ctx_, acts_.dresidual, grads_.final_norm, acts_.dnorm, acts_.residual, params_.final_norm,
+    ops::rmsnorm_backward(ctx_, acts_.dresidual, grads_.final_norm, acts_.dlnf, acts_.residual, compute_.final_norm,
                           acts_.lnf_rstd);
     for (int l = config_.num_layers - 1; l >= 0; --l) layer_backward(l);
     ops::embedding_backward(ctx_, grads_.embedding, acts_.dresidual, acts_.tokens);

@@ -2,6 +2,14 @@
 // backward over a (B, T) token batch. Written once against kernels/ops.h, so the same
 // code runs on the CPU twins and on the CUDA kernels.
 //
+// Precision (model/precision.h): in bf16 the forward and backward read the bf16 working
+// copy of the weights (biases and the LM head excepted: fp32) and keep activations and
+// activation gradients in bf16; statistics, parameter gradients, the final norm's output
+// and everything from the logits on are fp32. The code is the same for both precisions
+// and both backends: only the dtypes of the tensors carved here differ. Decoding with
+// the KV cache (decode_step) runs the fp32 masters on fp32 scratch rows in either
+// precision; its prefill is a forward, so in bf16 the cached prefix is computed in bf16.
+//
 // The loss is not fixed here: forward() yields per-token log-probabilities of the
 // targets (and optionally entropies), and backward() takes dL/dlogprob per token. NTP
 // passes -weight/sum(weights); the RL trainer passes its GRPO coefficients.
@@ -16,6 +24,7 @@
 #include "model/config.h"
 #include "model/kv_cache.h"
 #include "model/parameters.h"
+#include "model/precision.h"
 
 namespace rpt {
 
@@ -35,7 +44,8 @@ struct PackedLayout {
     const int32_t* segments = nullptr;   // (B*T) attention segment ids (kernels/ops.h); default causal
 };
 
-// Activations of one (B, T) batch shape; N = B * T.
+// Activations of one (B, T) batch shape; N = B * T. Every (N, ...) tensor of a layer is
+// of the model's activation dtype (bf16 or f32); rstd and lse are f32 always.
 struct LayerActivations {
     Tensor input;     // (N, C)   residual stream entering the layer
     Tensor ln1;       // (N, C)
@@ -63,16 +73,17 @@ struct Activations {
     bool packed = false;             // segments are in use
     std::vector<LayerActivations> layers;
     Tensor residual;   // (N, C)  output of the last layer
-    Tensor lnf;        // (N, C)
+    Tensor lnf;        // (N, C)  f32 always: the input of the fp32 LM head
     Tensor lnf_rstd;   // (N)
-    Tensor logits;     // (R, V)  one chunk of R rows at a time (R = N when it fits the budget)
+    Tensor logits;     // (R, V)  f32, one chunk of R rows at a time (R = N when it fits the budget)
     Tensor lse;        // (N)
     Tensor logprob;    // (N)
     Tensor entropy;    // (N)
     Tensor topk_entropy;  // (N)
     Tensor argmax;     // (N) i32
     Tensor dlogprob;   // (N)
-    // Backward scratch, shared by all layers.
+    // Backward scratch, shared by all layers (activation dtype).
+    Tensor dlnf;       // (N, C)  f32 always: dL/dlnf from the head (the same memory as dnorm in f32)
     Tensor dresidual;  // (N, C)
     Tensor dnorm;      // (N, C)
     Tensor dattn;      // (N, H, D)
@@ -101,12 +112,19 @@ void layer_forward(const OpContext& ctx, const ModelConfig& config, const LayerT
 
 class Transformer {
 public:
-    Transformer(const ModelConfig& config, OpContext ctx);
+    Transformer(const ModelConfig& config, OpContext ctx, Precision precision = Precision::f32);
 
     const ModelConfig& config() const { return config_; }
+    Precision precision() const { return precision_; }
     const ParameterLayout& layout() const { return layout_; }
     const OpContext& context() const { return ctx_; }
+    // The fp32 parameters (the masters in bf16). Who writes them from outside (a loader,
+    // a copy) calls refresh_working() after; the optimizer writes both in one pass.
     const ModelTensors& params() const { return params_; }
+    // (P) bf16: the working copy of params() in bf16; empty in f32.
+    const Tensor& working_params() const { return working_.flat; }
+    // working = params rounded to bf16 (nothing in f32).
+    void refresh_working();
     const ModelTensors& grads() const { return grads_; }
     const Activations& activations() const { return acts_; }
 
@@ -156,11 +174,17 @@ private:
     ModelConfig config_;
     OpContext ctx_;
     ParameterLayout layout_;
-    Buffer param_buffer_;  // (P) fp32
-    Buffer grad_buffer_;   // (P) fp32
+    Precision precision_;
+    Buffer param_buffer_;    // (P) fp32
+    Buffer grad_buffer_;     // (P) fp32
+    Buffer working_buffer_;  // (P) bf16, in bf16 only
     Buffer act_buffer_;
     ModelTensors params_;
     ModelTensors grads_;
+    ModelTensors working_;   // views of working_buffer_ (empty in f32)
+    // What the forward and backward read: params_ in f32; in bf16 working_, except the
+    // biases (added in the matmul's fp32 epilogue) and the LM head, from params_.
+    ModelTensors compute_;
     Activations acts_;
     HeadRequest last_request_;
     float last_inv_temperature_ = 1.0f;

@@ -249,7 +249,8 @@ GrpoStats grpo_update(Transformer& policy, AdamW& optimizer, Transformer* refere
             // Forward + backward (about twice the forward), plus the reference's forward.
             stats.flops += (reference ? 4.0 : 3.0) * micro_batch_flops(policy.config(), mb);
         }
-        stats.grad_norm = optimizer.step(policy.params().flat, policy.grads().flat, lr, summed);
+        stats.grad_norm =
+            optimizer.step(policy.params().flat, policy.grads().flat, lr, summed, policy.working_params());
         stats.loss = comm ? comm->allreduce_sum(loss_sum) : loss_sum;
     }
 

@@ -145,7 +145,7 @@ NtpStepResult ntp_train_step(Transformer& model, AdamW& optimizer, const std::ve
         throw std::runtime_error(fmt::format("step {}: loss is {} (no update applied)", step, loss));
     }
     const float lr = cosine_lr(step, o.warmup_steps, o.steps, o.adamw.lr, o.min_lr_ratio);
-    result.grad_norm = optimizer.step(model.params().flat, model.grads().flat, lr, o.adamw);
+    result.grad_norm = optimizer.step(model.params().flat, model.grads().flat, lr, o.adamw, model.working_params());
     result.skipped = !std::isfinite(result.grad_norm);
     return result;
 }

@@ -129,7 +129,7 @@ void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
     // which a resumed run finds in its checkpoint.
     std::unique_ptr<Transformer> reference;
     if (grpo.loss.kl_beta > 0) {
-        reference = std::make_unique<Transformer>(config, model.context());
+        reference = std::make_unique<Transformer>(config, model.context(), model.precision());
         if (!o.resume_dir.empty() && has_reference_weights(o.resume_dir)) {
             load_reference_weights(o.resume_dir, *reference);
         } else {
@@ -137,6 +137,7 @@ void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
                 std::fprintf(stderr, "warning: %s has no reference.safetensors: the KL reference is the resumed "
                              "policy\n", o.resume_dir.c_str());
             ops::copy(model.context(), reference->params().flat, model.params().flat);
+            reference->refresh_working();
         }
     }
     {

@@ -51,10 +51,15 @@ const std::vector<std::string>& changeable_on_resume_flags() {
     // How long and how the run is carried out and reported, never what a step computes:
     // --steps sets the schedule's end (a longer run continues the same one), and
     // --skip-nonfinite only decides what a step that would stop the run does instead.
-    static const std::vector<std::string> flags = {"--steps",     "--stop-at",      "--checkpoint-every",
-                                                   "--log-every", "--eval-every",   "--eval-docs",
+    // --precision is allowed to change deliberately: checkpoints hold the fp32 masters and
+    // moments in either precision, so a bf16 GPU run continues in f32 on the CPU (or the
+    // reverse) from the same state; only the rounding of later steps differs. Not given,
+    // it keeps the recorded value (auto stays auto: the device's default).
+    static const std::vector<std::string> flags = {"--steps",     "--stop-at",        "--checkpoint-every",
+                                                   "--log-every", "--eval-every",     "--eval-docs",
                                                    "--metrics",   "--skip-nonfinite", "--kv-budget-mb",
-                                                   "--device",    "--zero",         "--out"};
+                                                   "--device",    "--precision",      "--zero",
+                                                   "--out"};
     return flags;
 }
 

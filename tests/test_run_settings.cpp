@@ -116,6 +116,8 @@ TEST(RunSettings, AGivenFlagWithTheRecordedValueAndAChangeableFlagAreAccepted) {
     EXPECT_EQ(now.steps, 99);  // the given value wins
     EXPECT_TRUE(changeable_on_resume("--steps"));
     EXPECT_FALSE(changeable_on_resume("--seed"));
+    // Deliberately: checkpoints hold fp32 masters and moments in either precision.
+    EXPECT_TRUE(changeable_on_resume("--precision"));
 }
 
 TEST(RunSettings, AnInputFileIsComparedByContent) {

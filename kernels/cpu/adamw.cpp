@@ -3,7 +3,9 @@
 // adamw_update, per element, with t = step and bias corrections computed once in double:
 //   g = grad_scale * grad;  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
 //   p *= 1 - lr wd;  p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
-// (the same operation order as torch.optim.AdamW's single-tensor path).
+// (the same operation order as torch.optim.AdamW's single-tensor path). With a working
+// copy, working = bf16(p) is written in the same pass (round to nearest even), so the
+// bf16 weights never need a separate conversion sweep.
 //
 // sum_squares sums x^2 in double over fixed chunks of kChunk elements; the chunk sums are
 // then added serially in chunk order. Threads only decide who computes which chunk, so
@@ -12,6 +14,7 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/bf16.h"
 #include "kernels/cpu/cpu_ops.h"
 
 namespace rpt::cpu {
@@ -23,6 +26,11 @@ constexpr int kDoubleLanes = 8;  // one AVX-512 register of doubles
 }  // namespace
 
 void adamw_update(float* params, const float* grads, float* m, float* v, int64_t n, const ops::AdamWSettings& s) {
+    adamw_update(params, grads, m, v, nullptr, n, s);
+}
+
+void adamw_update(float* params, const float* grads, float* m, float* v, uint16_t* working, int64_t n,
+                  const ops::AdamWSettings& s) {
     const double t = static_cast<double>(s.step);
     const float step_size = static_cast<float>(s.lr / (1.0 - std::pow(static_cast<double>(s.beta1), t)));
     const float bias_correction2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(static_cast<double>(s.beta2), t)));
@@ -36,7 +44,9 @@ void adamw_update(float* params, const float* grads, float* m, float* v, int64_t
         m[i] = mi;
         v[i] = vi;
         const float denom = std::sqrt(vi) / bias_correction2_sqrt + eps;
-        params[i] = params[i] * decay - step_size * mi / denom;
+        const float p = params[i] * decay - step_size * mi / denom;
+        params[i] = p;
+        if (working) working[i] = f32_to_bf16(p);
     }
 }
 

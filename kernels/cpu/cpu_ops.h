@@ -53,6 +53,10 @@ void topk_entropy(float* entropy, const float* logits, int64_t N, int64_t V, int
 void argmax(int32_t* out, const float* logits, int64_t N, int64_t V);
 
 void adamw_update(float* params, const float* grads, float* m, float* v, int64_t n, const ops::AdamWSettings& s);
+// The same update, also writing working (n, bf16 bits, nullable) = the updated params
+// rounded to nearest even: the bf16 copy the bf16 forward reads.
+void adamw_update(float* params, const float* grads, float* m, float* v, uint16_t* working, int64_t n,
+                  const ops::AdamWSettings& s);
 double sum_squares(const float* x, int64_t n);
 
 }  // namespace rpt::cpu

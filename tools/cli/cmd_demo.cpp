@@ -34,6 +34,7 @@
 #include "tools/cli/flag_checks.h"
 #include "tools/cli/output_flags.h"
 #include "tools/cli/plot.h"
+#include "tools/cli/precision_flag.h"
 #include "tools/cli/rpt_flags.h"
 
 namespace rpt::cli {
@@ -45,6 +46,7 @@ struct DemoFlags {
     bool overwrite = false;  // write into an --out that is not an earlier demo directory
     uint64_t seed = 1;
     std::string device = "auto";
+    std::string precision = kAutoPrecision;
     // Sizes (the --quick preset shrinks them).
     size_t docs = 6000;
     int pretrain_steps = 1200;
@@ -86,6 +88,7 @@ void run_demo(DemoFlags f) {
     const auto t_start = std::chrono::steady_clock::now();
     const std::string dir = f.out;
     const OpContext ctx = make_context(f.device, true);
+    const Precision precision = resolve_precision(f.precision, ctx.device);
 
     stage("1. corpus and tokenizer");
     const std::vector<std::string> texts = f.corpus.path.empty() ? synth_corpus(f.seed, f.docs) : f.corpus.load();
@@ -113,7 +116,7 @@ void run_demo(DemoFlags f) {
     stage("2. NTP pre-training of the tiny model");
     ModelConfig config = preset;
     config.eos_token_id = eot;
-    Transformer model(config, ctx);
+    Transformer model(config, ctx, precision);
     model.init_weights(f.seed);
     TokenizedCorpus corpus = tokenize_corpus(texts, tokenizer, eot, f.seed, kHeldoutFraction);
     mix_format_examples(corpus.train_stream, train_docs, template_tokens, eot, f.format_share, kContextTokens, f.seed);
@@ -189,7 +192,7 @@ void run_demo(DemoFlags f) {
     const int64_t rpt_eval_every = std::max(1, f.rpt_steps / f.eval_points);
     double rpt_flops = 0;
     {
-        Transformer policy(read_checkpoint_config(dir + "/start"), ctx);
+        Transformer policy(read_checkpoint_config(dir + "/start"), ctx, precision);
         load_checkpoint_weights(dir + "/start", policy);
         AdamW opt(policy.layout(), ctx);
         TrainerState state;
@@ -220,7 +223,7 @@ void run_demo(DemoFlags f) {
                  (long long)ntp.steps, ntp_step_flops * 1e-12);
     const int64_t ntp_eval_every = std::max<int64_t>(1, ntp.steps / f.eval_points);
     {
-        Transformer cont(read_checkpoint_config(dir + "/start"), ctx);
+        Transformer cont(read_checkpoint_config(dir + "/start"), ctx, precision);
         load_checkpoint_weights(dir + "/start", cont);
         AdamW opt(cont.layout(), ctx);
         TrainerState state;
@@ -232,7 +235,7 @@ void run_demo(DemoFlags f) {
     stage("7. evaluation on held-out positions");
     std::vector<std::pair<std::string, EvalReport>> rows = {{"start", start_report}};
     for (const char* name : {"ntp", "rpt"}) {
-        Transformer m(read_checkpoint_config(dir + "/" + name), ctx);
+        Transformer m(read_checkpoint_config(dir + "/" + name), ctx, precision);
         load_checkpoint_weights(dir + "/" + name, m);
         rows.emplace_back(name == std::string("ntp") ? "NTP-continued" : "RPT",
                           evaluate_positions(m, tokenizer, format, docs, eval_positions, splits, eval));
@@ -265,6 +268,7 @@ void add_demo_command(CLI::App& app) {
     add_overwrite_flag(*cmd, f->overwrite, OutputRule::demo);
     cmd->add_option("--seed", f->seed, "seed of everything");
     cmd->add_option("--device", f->device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+    add_precision_flag(*cmd, f->precision);
     cmd->add_option("--rpt-steps", f->rpt_steps, "RPT steps")->check(positive());
     cmd->add_option("--pretrain-steps", f->pretrain_steps, "pre-training steps")->check(positive());
     cmd->add_option("--format-share", f->format_share, "share of pre-training tokens in template-formatted examples")

@@ -21,6 +21,7 @@
 #include "rl/templates.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/flag_checks.h"
+#include "tools/cli/precision_flag.h"
 #include "tools/cli/rpt_flags.h"
 
 namespace rpt::cli {
@@ -40,6 +41,7 @@ struct GenerateFlags {
     std::string prompt;
     std::string template_name = kNoTemplate;
     std::string device = "auto";
+    std::string precision = kAutoPrecision;  // the prefill's; decoding runs fp32 (model/transformer.h)
     int max_new_tokens = 256;
     bool greedy = false;
     float temperature = 0.6f;  // DeepSeek's recommendation for R1-Distill
@@ -104,7 +106,7 @@ void run_generate(const GenerateFlags& f) {
     const OpContext ctx = make_context(f.device, /*announce=*/true);
     const ModelConfig config = read_checkpoint_config(f.model_dir);
     const Tokenizer tok = read_checkpoint_tokenizer(f.model_dir);
-    Transformer model(config, ctx);
+    Transformer model(config, ctx, resolve_precision(f.precision, ctx.device));
     load_checkpoint_weights(f.model_dir, model);
     const Prepared p = prepare(f, tok, config);
 
@@ -153,6 +155,7 @@ void add_generate_command(CLI::App& app) {
     cmd->add_option("--top-k", f->top_k, "keep the k most likely tokens (0: all)")->check(non_negative())->excludes(greedy);
     cmd->add_option("--seed", f->seed, "sampling seed");
     cmd->add_option("--device", f->device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+    add_precision_flag(*cmd, f->precision);
     add_kv_dtype_flag(*cmd, f->kv_dtype);
     cmd->callback([f]() { run_generate(*f); });
 }

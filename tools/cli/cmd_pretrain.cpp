@@ -55,6 +55,7 @@ RunSettings pretrain_run_settings(PretrainFlags& f) {
     add_corpus_settings(s, f.corpus);
     NtpOptions& o = f.ntp;
     s.add("--seed", f.model.seed);
+    s.add("--precision", f.model.precision);
     s.add("--data-seed", o.seed);
     s.add("--steps", o.steps);
     s.add("--batch", o.batch_size);

@@ -90,6 +90,7 @@ RunSettings train_run_settings(TrainFlags& f) {
     RunSettings s("train");
     add_corpus_settings(s, f.corpus);
     s.add("--seed", f.model.seed);
+    s.add("--precision", f.model.precision);
     s.add_file("--positions", f.positions);
     s.add("--template", f.template_name);
     s.add("--entropy-threshold", f.entropy_threshold);

@@ -8,6 +8,7 @@
 #include "kernels/context.h"
 #include "model/bpe_trainer.h"
 #include "rl/special_tokens.h"
+#include "tools/cli/precision_flag.h"
 
 namespace rpt::cli {
 
@@ -21,6 +22,7 @@ void ModelFlags::add_to(CLI::App& command, const char* out_help) {
     command.add_option("--tokenizer", tokenizer, "tokenizer.json for a fresh --preset model");
     if (out_help) command.add_option("--out", out, out_help)->required();
     command.add_option("--device", device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+    add_precision_flag(command, precision);
     command.add_option("--seed", seed, "seed of parameter initialisation and data splits");
 }
 
@@ -43,6 +45,7 @@ void report(const ModelSetup& s) {
                  "model: %d layers, hidden %d, %d heads (%d kv), ffn %d, vocab %d, context %d: %.2fM parameters\n",
                  c.num_layers, c.hidden_size, c.num_heads, c.num_kv_heads, c.intermediate_size, c.vocab_size,
                  c.max_position_embeddings, double(c.num_parameters()) * 1e-6);
+    std::fprintf(stderr, "precision: %s\n", precision_name(s.model->precision()));
     std::fprintf(stderr, "memory on %s: parameters %.1f MiB, gradients %.1f MiB%s\n", device_name(s.ctx.device),
                  double(s.model->parameter_bytes()) / 1048576.0, double(s.model->parameter_bytes()) / 1048576.0,
                  s.optimizer ? fmt::format(", AdamW moments {:.1f} MiB{}",
@@ -87,7 +90,7 @@ ModelSetup setup_model(const ModelFlags& flags, const std::vector<std::string>& 
                                                 source.empty() ? "--tokenizer " + flags.tokenizer : source,
                                                 s.tokenizer.vocab_size(), config.vocab_size));
     if (source.empty()) config.eos_token_id = end_of_text_id(s.tokenizer);
-    s.model = std::make_unique<Transformer>(config, ctx);
+    s.model = std::make_unique<Transformer>(config, ctx, resolve_precision(flags.precision, ctx.device));
     if (source.empty()) s.model->init_weights(flags.seed);
     else load_checkpoint_weights(source, *s.model);
     if (with_optimizer || !flags.resume.empty())

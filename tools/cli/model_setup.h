@@ -28,6 +28,7 @@ struct ModelFlags {
     std::string tokenizer;  // tokenizer.json for a fresh model (default: train one on the corpus)
     std::string out;
     std::string device = "auto";
+    std::string precision = "auto";  // --precision (tools/cli/precision_flag.h)
     uint64_t seed = 1;      // parameter initialisation
     bool zero = false;      // ZeRO-1: shard the AdamW moments over the ranks
 
