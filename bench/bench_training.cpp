@@ -41,7 +41,8 @@ int training(int argc, char** argv) {
     const OpContext ctx = make_context(device, false);
     ModelConfig config = model_preset(preset);
     config.max_position_embeddings = std::max(config.max_position_embeddings, seq);
-    Transformer model(config, ctx, precision == "auto" ? default_precision(ctx.device) : parse_precision(precision));
+    const Precision model_precision = precision == "auto" ? default_precision(ctx.device) : parse_precision(precision);
+    Transformer model(config, ctx, model_precision);
     model.init_weights(1);
     AdamW opt(model.layout(), ctx);
     AdamWConfig adamw;
@@ -58,18 +59,23 @@ int training(int argc, char** argv) {
         model.backward(dlogprob.data());
         opt.step(model.params().flat, model.grads().flat, 1e-4f, adamw, model.working_params());
     };
+    // The device finishes the warm-up before the clock starts and the last step before it
+    // stops (a step itself never waits for the GPU).
     for (int i = 0; i < warmup; ++i) step();
+    synchronize(ctx);
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < steps; ++i) step();
+    synchronize(ctx);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / steps;
     const double tok_s = double(N) / seconds;
     const double gflops = training_flops_per_token(config, seq) * double(N) / seconds * 1e-9;
-    std::printf("training %-5s B=%d T=%d on %s: %.3f s/step, %.0f tokens/s, %.1f GFLOP/s%s\n", preset.c_str(), batch,
-                seq, device_name(ctx.device), seconds, tok_s, gflops,
+    std::printf("training %-5s B=%d T=%d on %s (%s): %.3f s/step, %.0f tokens/s, %.1f GFLOP/s%s\n", preset.c_str(), batch,
+                seq, device_name(ctx.device), precision_name(model_precision), seconds, tok_s, gflops,
                 peak > 0 ? fmt::format(" ({:.0f}% of {:.0f} peak)", 100.0 * gflops / peak, peak).c_str() : "");
     if (!json_path.empty()) {
         const nlohmann::json j = {{"bench", "training"}, {"preset", preset}, {"batch", batch}, {"seq", seq},
-                                  {"device", device_name(ctx.device)}, {"seconds_per_step", seconds},
+                                  {"device", device_name(ctx.device)},
+                                  {"precision", precision_name(model_precision)}, {"seconds_per_step", seconds},
                                   {"tokens_per_s", tok_s}, {"gflops", gflops}, {"peak_gflops", peak},
                                   {"flops_per_token", training_flops_per_token(config, seq)},
                                   // The benched model as Hugging Face config.json: the PyTorch

@@ -335,29 +335,34 @@ step_sanitize() {  # memcheck | racecheck
 agree_dir="$work/agree"
 pretrain_flags=(--preset tiny --corpus "$agree_dir/corpus.jsonl" --tokenizer "$agree_dir/tok.json" --steps 20
                 --batch 4 --seq 64 --lr 1e-3 --warmup 2 --eval-docs 4 --seed 1 --data-seed 1 --log-every 5)
+# step_agree_pretrain PRECISION: f32 (step agree-pretrain) or bf16 (agree-pretrain-bf16:
+# the CUDA bf16 path against the CPU's bf16 emulation, which rounds at the same points).
 step_agree_pretrain() {
-    local t0 log="$logs/agree-pretrain.log" budget rc=0
+    local precision=$1 step=agree-pretrain comparison=compare-pretrain
+    [ "$precision" = bf16 ] && step=agree-pretrain-bf16 comparison=compare-pretrain-bf16
+    local t0 log="$logs/$step.log" budget rc=0 flags=("${pretrain_flags[@]}" --precision "$precision")
+    local cpu_metrics="$agree_dir/pretrain_${precision}_cpu.jsonl" cuda_metrics="$agree_dir/pretrain_${precision}_cuda.jsonl"
     t0=$(now)
     budget=$(budget_for 90)
     mkdir -p "$agree_dir"
-    limited "$budget" "$log" bin/rpt data synth --out "$agree_dir/corpus.jsonl" --docs 300 --seed 1 &&
-        limited "$budget" "$log" bin/rpt tokenizer train --corpus "$agree_dir/corpus.jsonl" --vocab 512 \
-            --out "$agree_dir/tok.json" &&
-        limited "$budget" "$log" bin/rpt pretrain "${pretrain_flags[@]}" --out "$agree_dir/ck_cpu" \
-            --metrics "$agree_dir/pretrain_cpu.jsonl" --device cpu || rc=$?
-    if [ "$rc" -ne 0 ]; then record agree-pretrain fail $(($(now) - t0)) "CPU run failed (rc $rc, see log)"; return; fi
+    { [ -s "$agree_dir/tok.json" ] ||
+        { limited "$budget" "$log" bin/rpt data synth --out "$agree_dir/corpus.jsonl" --docs 300 --seed 1 &&
+            limited "$budget" "$log" bin/rpt tokenizer train --corpus "$agree_dir/corpus.jsonl" --vocab 512 \
+                --out "$agree_dir/tok.json"; }; } &&
+        limited "$budget" "$log" bin/rpt pretrain "${flags[@]}" --out "$agree_dir/ck_${precision}_cpu" \
+            --metrics "$cpu_metrics" --device cpu || rc=$?
+    if [ "$rc" -ne 0 ]; then record "$step" fail $(($(now) - t0)) "CPU run failed (rc $rc, see log)"; return; fi
     if ! has_gpu; then
-        if ! self_check compare-pretrain "$agree_dir/pretrain_cpu.jsonl" loss 20 "$log"; then
-            record agree-pretrain fail $(($(now) - t0)) "the comparison is broken (self-check, see log)"; return
+        if ! self_check "$comparison" "$cpu_metrics" loss 20 "$log"; then
+            record "$step" fail $(($(now) - t0)) "the comparison is broken (self-check, see log)"; return
         fi
-        record agree-pretrain skip $(($(now) - t0)) "${gpu_skip_reason}; CPU half ran (20 steps), comparison self-checked"
+        record "$step" skip $(($(now) - t0)) "${gpu_skip_reason}; CPU half ran (20 steps), comparison self-checked"
         return
     fi
-    limited "$budget" "$log" bin/rpt pretrain "${pretrain_flags[@]}" --out "$agree_dir/ck_cuda" \
-        --metrics "$agree_dir/pretrain_cuda.jsonl" --device cuda || rc=$?
-    if [ "$rc" -ne 0 ]; then record agree-pretrain fail $(($(now) - t0)) "CUDA run failed (rc $rc, see log)"; return; fi
-    compare_and_record agree-pretrain compare-pretrain "$agree_dir/pretrain_cpu.jsonl" \
-        "$agree_dir/pretrain_cuda.jsonl" "$t0" "$log"
+    limited "$budget" "$log" bin/rpt pretrain "${flags[@]}" --out "$agree_dir/ck_${precision}_cuda" \
+        --metrics "$cuda_metrics" --device cuda || rc=$?
+    if [ "$rc" -ne 0 ]; then record "$step" fail $(($(now) - t0)) "CUDA run failed (rc $rc, see log)"; return; fi
+    compare_and_record "$step" "$comparison" "$cpu_metrics" "$cuda_metrics" "$t0" "$log"
 }
 
 # compare_and_record STEP COMPARISON CPU_FILE CUDA_FILE T0 LOG: the two runs' metrics
@@ -402,7 +407,7 @@ start_steps=120
 rpt_start_flags=(--preset tiny --corpus "$agree_dir/corpus.jsonl" --tokenizer "$agree_dir/tok.json"
                  --steps "$start_steps" --batch 8 --seq 64 --lr 3e-3 --warmup 10 --eval-docs 4 --seed 1 --format-share 0.5 --log-every 40)
 rpt_flags=(--corpus "$agree_dir/corpus.jsonl" --positions "$agree_dir/pos.jsonl" --steps 1 --contexts 8 --rollouts 8
-           --max-new-tokens 8 --rl-seed 1)
+           --max-new-tokens 8 --rl-seed 1 --precision f32)
 step_agree_rpt() {
     local t0 log="$logs/agree-rpt.log" budget rc=0
     t0=$(now)
@@ -489,7 +494,8 @@ selected tests step_tests
 selected memcheck step_sanitize memcheck '^(Cuda|KvBf16)' 100
 # ^CudaAttention also selects CudaAttentionBf16 (the WMMA kernels' shared-memory tiles).
 selected racecheck step_sanitize racecheck '^Cuda(Attention|SumSquares|Logsoftmax|TopkEntropy|Argmax|Rmsnorm|Embedding|Bf16Kernels)' 50
-selected agree-pretrain step_agree_pretrain
+selected agree-pretrain step_agree_pretrain f32
+selected agree-pretrain-bf16 step_agree_pretrain bf16
 selected agree-rpt step_agree_rpt
 selected bench-kernels bench bench-kernels 45 "kernels" "kernels --quick"
 selected bench-training bench bench-training 30 "training --preset small --batch 8 --seq 256" \

@@ -18,6 +18,12 @@ import sys
 # op), which 20 AdamW steps at lr 1e-3 amplify to ~1e-4 on `tiny`: 2e-3 leaves margin
 # while catching a wrong kernel, which moves the loss by far more than that.
 PRETRAIN_LOSS_REL_TOL = 2e-3
+# In bf16 both backends round at the same points (the CPU emulates the GPU's stores), but
+# a different summation order flips a rounding now and then by one bf16 ulp (2^-8
+# relative), and 20 steps carry such flips into the weights: a design bound, not yet
+# measured on a GPU, five times the fp32 one and still far below what a wrong kernel
+# does (a bf16 run drifts ~3% from fp32 within 200 steps, tests/test_model_bf16.cpp).
+PRETRAIN_LOSS_REL_TOL_BF16 = 1e-2
 PRETRAIN_STEPS = 20
 # The rollouts draw the same counter-based random numbers on both backends, so tokens are
 # identical unless a draw falls within ~1e-6 of a CDF boundary. Rewards and the format
@@ -40,19 +46,19 @@ def read_jsonl(path):
     return rows
 
 
-def compare_pretrain(cpu_path, cuda_path):
+def compare_pretrain(cpu_path, cuda_path, tolerance=PRETRAIN_LOSS_REL_TOL):
     cpu, cuda = read_jsonl(cpu_path), read_jsonl(cuda_path)
     losses_cpu = {r["step"]: r["loss"] for r in cpu if r.get("loss") is not None}
     losses_cuda = {r["step"]: r["loss"] for r in cuda if r.get("loss") is not None}
     steps = sorted(set(losses_cpu) & set(losses_cuda))
     diffs = [abs(losses_cuda[s] - losses_cpu[s]) / max(1.0, abs(losses_cpu[s])) for s in steps]
     worst = max(diffs) if diffs else math.inf
-    ok = len(steps) >= PRETRAIN_STEPS and worst <= PRETRAIN_LOSS_REL_TOL
+    ok = len(steps) >= PRETRAIN_STEPS and worst <= tolerance
     verdict = (f"{len(steps)} steps, loss {losses_cpu[steps[0]]:.4f} -> {losses_cpu[steps[-1]]:.4f}; "
-               f"max |CUDA-CPU|/max(1,|CPU|) {worst:.2e} (tolerance {PRETRAIN_LOSS_REL_TOL:.0e})"
+               f"max |CUDA-CPU|/max(1,|CPU|) {worst:.2e} (tolerance {tolerance:.0e})"
                if steps else "no common steps with a loss")
     return {"pass": ok, "verdict": verdict, "steps": len(steps), "max_rel_diff": worst,
-            "tolerance": PRETRAIN_LOSS_REL_TOL,
+            "tolerance": tolerance,
             "per_step": [{"step": s, "cpu": losses_cpu[s], "cuda": losses_cuda[s]} for s in steps]}
 
 
@@ -186,10 +192,11 @@ def bench_tables(data, dry_run):
     if tr:
         pt = get(peer, "training") or {}
         rpt_tflops = tr["gflops"] * 1e-3
-        mfu32 = ratio(rpt_tflops, ceil.get("matmul_fp32_tflops"))
+        precision = tr.get("precision", "f32")  # older bench JSON: the fp32 path only
+        mfu = ratio(rpt_tflops, ceil.get("matmul_bf16_tflops" if precision == "bf16" else "matmul_fp32_tflops"))
         lines.append("")
-        lines.append(f"training step, {tr['preset']} B{tr['batch']} T{tr['seq']}: rpt fp32 {tr['tokens_per_s']:.0f} tok/s "
-                     f"({rpt_tflops:.1f} TFLOP/s, {fmt(mfu32 and 100 * mfu32)}% of the fp32 ceiling)")
+        lines.append(f"training step, {tr['preset']} B{tr['batch']} T{tr['seq']}: rpt {precision} {tr['tokens_per_s']:.0f} tok/s "
+                     f"({rpt_tflops:.1f} TFLOP/s, {fmt(mfu and 100 * mfu)}% of the {precision} matmul ceiling)")
         for name in ("bf16_autocast", "fp32"):
             r = pt.get(name, {})
             if r and "error" not in r:
@@ -265,7 +272,7 @@ def report(args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
-    for name in ("compare-pretrain", "compare-rpt"):
+    for name in ("compare-pretrain", "compare-pretrain-bf16", "compare-rpt"):
         c = sub.add_parser(name)
         c.add_argument("cpu")
         c.add_argument("cuda")
@@ -280,7 +287,12 @@ def main():
     args = ap.parse_args()
     if args.command == "report":
         return report(args)
-    result = (compare_pretrain if args.command == "compare-pretrain" else compare_rpt)(args.cpu, args.cuda)
+    if args.command == "compare-pretrain":
+        result = compare_pretrain(args.cpu, args.cuda)
+    elif args.command == "compare-pretrain-bf16":
+        result = compare_pretrain(args.cpu, args.cuda, PRETRAIN_LOSS_REL_TOL_BF16)
+    else:
+        result = compare_rpt(args.cpu, args.cuda)
     json.dump(result, sys.stdout, indent=1)
     print()
     return 0
