@@ -57,12 +57,19 @@ void sample_tokens(const OpContext& ctx, Tensor tokens, Tensor logprob, Tensor l
 // `answer_close` pair. When `brace_matched` is set (the \boxed{...} template),
 // answer_close is ignored and the prediction ends at the brace that closes the `{`
 // ending answer_open, counting nested braces; an unclosed answer is no prediction.
+// Responses up to this many bytes are decoded in GPU shared memory (an opt-in size both
+// sm_80 and sm_90 grant); longer ones need RewardInputs::scratch on the GPU.
+constexpr int kMaxSharedResponseBytes = 128 * 1024;
 struct RewardFormat {
     const char* think_close = "</think>";
     const char* answer_open = "<answer>";
     const char* answer_close = "</answer>";
     bool brace_matched = false;
-    int max_response_bytes = 4096;  // longer responses are judged on their first bytes
+    // The decode buffer per response: a response that decodes to more bytes is judged on
+    // its first max_response_bytes only, so callers size it to hold every response whole
+    // (rl/response_bytes.h). Above kMaxSharedResponseBytes the GPU needs
+    // RewardInputs::scratch.
+    int max_response_bytes = 4096;
 };
 // For each slot s (group g = s / group_size):
 //   y = prediction bytes of response_tokens[s, 0:response_len[s]], detokenised with the
@@ -82,6 +89,10 @@ struct RewardInputs {
     Tensor truth_len;         // (B) i32
     Tensor truth_boundaries;  // (B, Kmax) i32
     Tensor boundary_count;    // (B) i32
+    // (S, max_response_bytes) u8 device memory the GPU kernel decodes into when
+    // max_response_bytes exceeds what shared memory holds; may be empty otherwise (and is
+    // never needed on the CPU).
+    Tensor scratch;
 };
 void prefix_reward(const OpContext& ctx, Tensor rewards, Tensor prediction_len, const RewardInputs& in,
                    int group_size, const RewardFormat& format);

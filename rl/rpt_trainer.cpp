@@ -14,6 +14,7 @@
 #include "model/kv_cache.h"
 #include "rl/metrics.h"
 #include "rl/rank_sums.h"
+#include "rl/response_bytes.h"
 #include "rl/reward.h"
 #include "rl/rollout.h"
 
@@ -23,7 +24,6 @@ namespace {
 // Contexts drawn in refill round r of step k get ids ((k * kMaxRounds + r) * B + b): the
 // sampler's key, unique per context and independent of which rank decodes it.
 constexpr int64_t kMaxRounds = 4;
-constexpr int kMaxResponseBytes = 4096;
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
@@ -96,7 +96,8 @@ void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
     if (positions.empty()) throw std::invalid_argument("RPT needs training positions (none passed the filter)");
     const ModelConfig& config = model.config();
     const TemplateTokens tokens = bind_template(format, tokenizer);
-    const RewardScorer scorer(tokenizer, format, model.context(), o.truth_tokens, kMaxResponseBytes);
+    const RewardScorer scorer(tokenizer, format, model.context(), o.truth_tokens,
+                              response_byte_capacity(tokenizer, o.max_new_tokens));
     const int G = o.group_size;
     Comm* comm = optimizer.comm();
     const int rank = comm ? comm->rank() : 0, ranks = comm ? comm->size() : 1;

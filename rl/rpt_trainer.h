@@ -24,7 +24,7 @@ struct RptOptions {
     int group_size = 8;         // G rollouts per context
     int max_new_tokens = 8;     // response budget (reasoning + answer)
     int context_tokens = 64;    // left context shown
-    int truth_tokens = 8;       // ground-truth tokens kept for the reward
+    int truth_tokens = 0;       // cap on the ground-truth tokens kept for the reward (0: none, see RewardScorer)
     float temperature = 0.8f;
     float top_p = 1.0f;
     int top_k = 0;

@@ -359,7 +359,8 @@ TEST(CudaRlReward, MatchesCpu) {
         bcount[b] = k;
     }
     for (bool boxed : {false, true}) {
-        for (int max_bytes : {4096, 60000}) {
+        // 200,000 bytes: above ops::kMaxSharedResponseBytes, decoded in the global scratch.
+        for (int max_bytes : {4096, 60000, 200000}) {
             // Responses: filler, then (usually) </think>, an answer holding a prefix of
             // the truth or noise, and (usually) the closing marker.
             IVec tokens(S * R, 0), lens(S);
@@ -390,10 +391,13 @@ TEST(CudaRlReward, MatchesCpu) {
             Both<uint8_t> tb(bytes, {static_cast<int64_t>(bytes.size())}), tr(truth, {B, Lmax});
             Both<float> rewards = out_f32({S});
             Both<int32_t> pred = out_i32({S});
+            const bool scratch = max_bytes > ops::kMaxSharedResponseBytes;
+            Both<uint8_t> buffer(BVec(scratch ? size_t(S) * size_t(max_bytes) : 1, 0), {scratch ? S * max_bytes : 1});
             const ops::RewardInputs on_cpu{tok.cpu(), len.cpu(), off.cpu(), tb.cpu(),
-                                           tr.cpu(),  tl.cpu(),  bd.cpu(),  bc.cpu()};
+                                           tr.cpu(),  tl.cpu(),  bd.cpu(),  bc.cpu(), Tensor{}};
             const ops::RewardInputs on_gpu{tok.gpu(), len.gpu(), off.gpu(), tb.gpu(),
-                                           tr.gpu(),  tl.gpu(),  bd.gpu(),  bc.gpu()};
+                                           tr.gpu(),  tl.gpu(),  bd.gpu(),  bc.gpu(),
+                                           scratch ? buffer.gpu() : Tensor{}};
             ops::prefix_reward(g.cpu, rewards.cpu(), pred.cpu(), on_cpu, static_cast<int>(G), f);
             ops::prefix_reward(g.ctx, rewards.gpu(), pred.gpu(), on_gpu, static_cast<int>(G), f);
             g.sync();

@@ -90,7 +90,8 @@ std::vector<RewardResult> run_reward(const std::vector<RewardCase>& cases, int g
                                    u8(truth, {B, L}),
                                    i32(tlen, {B}),
                                    i32(bounds, {B, K}),
-                                   i32(bcount, {B})};
+                                   i32(bcount, {B}),
+                                   Tensor{}};
     ops::prefix_reward(cpu(), f32(rewards, {S}), i32(pred, {S}), inputs, group_size, format);
     std::vector<RewardResult> out;
     for (int64_t s = 0; s < S; ++s) out.push_back({rewards[s], pred[s]});

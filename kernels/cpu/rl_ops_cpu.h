@@ -93,9 +93,11 @@ RPT_HOST_DEVICE uint32_t bisect_threshold(uint32_t lo, uint32_t hi, Keep&& keep)
 
 // ---- prefix reward -------------------------------------------------------------------
 // Markers travel to the GPU by value inside the kernel's parameter block, so their
-// length is bounded; responses are detokenised into GPU shared memory, so is theirs.
+// length is bounded. The GPU kernel detokenises a response into shared memory when it
+// fits this many bytes (an opt-in size both sm_80 and sm_90 grant), and into the
+// caller's global scratch (RewardInputs::scratch) when it does not.
 constexpr size_t kMaxMarkerBytes = 32;
-constexpr int kMaxResponseBytes = 128 * 1024;
+constexpr int kMaxSharedResponseBytes = ops::kMaxSharedResponseBytes;
 
 struct RewardMarkers {
     char think_close[kMaxMarkerBytes];
@@ -139,6 +141,7 @@ struct RewardArgs {
     const int32_t* boundary_count;    // (B)
     int64_t S, R, V, Lmax, Kmax, group_size;
     RewardMarkers markers;
+    uint8_t* scratch;                 // (S, max_response_bytes) or null: the GPU kernel's decode buffer
 };
 
 // Whether `marker` (len bytes) occurs in y (n bytes) at position pos.

@@ -3,7 +3,9 @@
 // kernels/cpu/rl_ops_cpu.h.
 //
 // One block per slot:
-//   1. detokenise into shared memory (at most max_response_bytes): tiles of blockDim
+//   1. detokenise into shared memory (at most max_response_bytes; responses longer than
+//      kMaxSharedResponseBytes go to the slot's row of the global scratch instead, which
+//      the block's __syncthreads makes visible just the same): tiles of blockDim
 //      tokens, a block prefix scan of their byte lengths gives each thread where its
 //      token's bytes go, carried across tiles; stops once the buffer is full;
 //   2. find the markers: every thread tests the start positions it owns, and a block
@@ -93,13 +95,14 @@ __device__ int find_marker(const uint8_t* y, int n, int from, const char* marker
 }
 
 __global__ void __launch_bounds__(kRewardThreads) prefix_reward_kernel(RewardArgs p) {
-    extern __shared__ uint8_t y[];
+    extern __shared__ uint8_t shared_bytes[];
     __shared__ int warp_totals[kRewardWarps];
     __shared__ int slot;
     __shared__ int brace_end;
     const RewardMarkers& mk = p.markers;
     const int64_t s = blockIdx.x, g = s / p.group_size;
     const int max_bytes = mk.max_response_bytes;
+    uint8_t* const y = p.scratch ? p.scratch + s * max_bytes : shared_bytes;
 
     // 1. detokenise
     const int64_t count = min(max(int64_t(p.response_len[s]), int64_t(0)), p.R);
@@ -179,7 +182,7 @@ __global__ void __launch_bounds__(kRewardThreads) prefix_reward_kernel(RewardArg
 void prefix_reward(void* stream, const RewardArgs& p) {
     const int64_t S = p.S;
     if (S > INT32_MAX) throw std::invalid_argument("prefix_reward: too many slots");
-    const int smem = p.markers.max_response_bytes;
+    const int smem = p.scratch ? 0 : p.markers.max_response_bytes;
     if (smem > kDefaultSharedBytes)
         RPT_CUDA_CHECK(cudaFuncSetAttribute(prefix_reward_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
     prefix_reward_kernel<<<static_cast<unsigned>(S), kRewardThreads, smem, as_stream(stream)>>>(p);

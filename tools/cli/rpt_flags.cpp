@@ -36,7 +36,11 @@ void add_rpt_flags(CLI::App& cmd, RptOptions& o, RptFlagValues& values) {
     cmd.add_option("--rollouts", o.group_size, "rollouts per context (G)")->check(CLI::Range(1, 1024));
     cmd.add_option("--max-new-tokens", o.max_new_tokens, "response budget per rollout")->check(positive());
     cmd.add_option("--context-tokens", o.context_tokens, "left context shown to the policy")->check(positive());
-    cmd.add_option("--truth-tokens", o.truth_tokens, "ground-truth tokens kept for the reward")->check(positive());
+    cmd.add_option("--truth-tokens", o.truth_tokens,
+                   "cap the ground truth kept for the reward at N document tokens: a prediction longer than N "
+                   "tokens then earns 0 (0: no cap, the continuation as far as the longest response reaches, as "
+                   "in the paper)")
+        ->check(non_negative());
     cmd.add_option("--temperature", o.temperature, "sampling temperature")->check(positive());
     cmd.add_option("--top-p", o.top_p, "nucleus mass, in (0, 1]")->check(probability_mass());
     cmd.add_option("--top-k", o.top_k, "keep the k most likely tokens (0: all)")->check(non_negative());
@@ -89,6 +93,9 @@ void add_eval_flags(CLI::App& cmd, EvalOptions& o, std::string& mode) {
         ->check(positive());
     cmd.add_option("--eval-context-tokens", o.context_tokens, "left context shown")->check(positive());
     cmd.add_option("--eval-max-new-tokens", o.max_new_tokens, "reasoning response budget")->check(positive());
+    cmd.add_option("--eval-truth-tokens", o.truth_tokens,
+                   "cap the ground truth at N document tokens: a longer prediction earns 0 (0: no cap)")
+        ->check(non_negative());
     add_kv_dtype_flag(cmd, o.kv_dtype);
 }
 
