@@ -183,7 +183,8 @@ void add_rpt_commands(CLI::App& app, const MpiRuntime& runtime) {
         f->corpus.add_to(*cmd);
         f->model.add_to(*cmd, "output checkpoint directory");
         cmd->add_option("--positions", f->positions, "positions JSONL from `rpt filter` (required)");
-        cmd->add_option("--template", f->template_name, "compact, v0-r1-distill, or a template JSON file");
+        cmd->add_option("--template", f->template_name,
+                        "compact, v0 .. v6 (the paper's prompts, Table 10; v0-r1-distill = v0), or a template JSON file");
         cmd->add_option("--stop-at", f->rpt.stop_at, "stop after this step (checkpointed; --resume continues)")
             ->check(positive());
         cmd->add_option("--entropy-threshold", f->entropy_threshold, "train on positions above this entropy")
@@ -206,7 +207,8 @@ void add_rpt_commands(CLI::App& app, const MpiRuntime& runtime) {
         f->corpus.add_to(*cmd);
         f->model.add_to(*cmd, nullptr);
         cmd->add_option("--positions", f->positions, "positions JSONL from `rpt filter`")->required();
-        cmd->add_option("--template", f->template_name, "compact, v0-r1-distill, or a template JSON file");
+        cmd->add_option("--template", f->template_name,
+                        "compact, v0 .. v6 (the paper's prompts, Table 10; v0-r1-distill = v0), or a template JSON file");
         cmd->add_option("--max-positions", f->max_positions, "evaluate at most N positions (spread evenly)");
         cmd->add_flag("--all-docs", f->all_docs, "evaluate positions of every document, not only held-out ones");
         cmd->add_option("--heldout-fraction", f->heldout_fraction, "documents held out (as in pretrain)")
