@@ -190,6 +190,14 @@ void prefix_reward(const OpContext& ctx, Tensor rewards, Tensor prediction_len, 
                            format.max_response_bytes, in.scratch.describe()));
         scratch = in.scratch.u8();
     }
+    const float* token_logprobs = nullptr;
+    if (rl_detail::is_dense(format.kind)) {
+        expect_device(ctx, op, {&in.token_logprobs});
+        expect_dtype(op, in.token_logprobs, DType::f32, "token_logprobs");
+        expect(in.token_logprobs.numel() == S * R, op,
+               "the dense rewards need token_logprobs (S, R), got " + in.token_logprobs.describe());
+        token_logprobs = in.token_logprobs.f32();
+    }
     if (S == 0) return;
     const rl_detail::RewardArgs args{rewards.f32(),          prediction_len.i32(),  response_tokens.i32(),
                                      response_len.i32(),     token_offsets.i32(),   token_bytes.u8(),
@@ -197,7 +205,7 @@ void prefix_reward(const OpContext& ctx, Tensor rewards, Tensor prediction_len, 
                                      boundary_count.i32(),   S,                     R,
                                      V,                      Lmax,                  Kmax,
                                      int64_t(group_size),    rl_detail::make_reward_markers(format),
-                                     scratch};
+                                     scratch,                token_logprobs};
     RPT_RL_DISPATCH(ctx, prefix_reward, args);
 }
 

@@ -53,12 +53,13 @@ TruthTable build_truths(const Tokenizer& tokenizer, const std::vector<TruthSpan>
 }  // namespace
 
 RewardScorer::RewardScorer(const Tokenizer& tokenizer, const PromptTemplate& format, OpContext ctx, int truth_tokens,
-                           int max_response_bytes)
+                           int max_response_bytes, ops::RewardKind kind)
     : tokenizer_(tokenizer),
       format_(format),
       ctx_(ctx),
       truth_tokens_(truth_tokens),
-      max_response_bytes_(max_response_bytes) {
+      max_response_bytes_(max_response_bytes),
+      kind_(kind) {
     if (max_response_bytes <= 0) throw std::invalid_argument("reward: max_response_bytes must be positive");
     const int32_t V = tokenizer.vocab_size();
     std::vector<int32_t> offsets(size_t(V) + 1, 0);
@@ -79,7 +80,8 @@ RewardScorer::RewardScorer(const Tokenizer& tokenizer, const PromptTemplate& for
 }
 
 RewardResult RewardScorer::score(const std::vector<std::vector<int32_t>>& responses,
-                                 const std::vector<TruthSpan>& truths, int group_size) const {
+                                 const std::vector<TruthSpan>& truths, int group_size,
+                                 const std::vector<std::vector<float>>* token_logprobs) const {
     const int S = int(responses.size()), B = int(truths.size());
     if (S != B * group_size) throw std::invalid_argument("reward: responses must be contexts x group size");
 
@@ -108,7 +110,9 @@ RewardResult RewardScorer::score(const std::vector<std::vector<int32_t>>& respon
     const bool needs_scratch = ctx_.device == DeviceKind::cuda && longest > ops::kMaxSharedResponseBytes;
     const size_t scratch_bytes = needs_scratch ? size_t(S) * size_t(longest) : 0;
     const size_t n_i32 = size_t(S) * R + size_t(S) * 3 + size_t(B) * (2 + K);
-    Buffer staging(ctx_.device, n_i32 * 4 + truth.bytes.size() + scratch_bytes, "reward inputs");
+    const bool dense = kind_ == ops::RewardKind::dense || kind_ == ops::RewardKind::conditional_dense;
+    const size_t n_f32 = dense ? size_t(S) * R : 0;
+    Buffer staging(ctx_.device, (n_i32 + n_f32) * 4 + truth.bytes.size() + scratch_bytes, "reward inputs");
     size_t at = 0;
     auto carve_i32 = [&](std::initializer_list<int64_t> shape) {
         Tensor t = staging.view(DType::i32, at, shape);
@@ -119,6 +123,8 @@ RewardResult RewardScorer::score(const std::vector<std::vector<int32_t>>& respon
     const Tensor t_truth_len = carve_i32({B}), t_bounds = carve_i32({B, K}), t_bound_count = carve_i32({B});
     const Tensor t_rewards = staging.view(DType::f32, at, {S});
     at += t_rewards.nbytes();
+    const Tensor t_logprobs = dense ? staging.view(DType::f32, at, {S, R}) : Tensor();
+    at += t_logprobs.empty() ? 0 : t_logprobs.nbytes();
     const Tensor t_truth = staging.view(DType::u8, at, {B, Lmax});
     at += t_truth.nbytes();
     const Tensor t_scratch = needs_scratch ? staging.view(DType::u8, at, {S, longest}) : Tensor();
@@ -128,9 +134,23 @@ RewardResult RewardScorer::score(const std::vector<std::vector<int32_t>>& respon
     copy_from_host(t_bounds, truth.bounds.data());
     copy_from_host(t_bound_count, truth.count.data());
     copy_from_host(t_truth, truth.bytes.data());
-    const ops::RewardInputs inputs{t_resp,  t_resp_len, offsets_,      bytes_,   t_truth,
-                                   t_truth_len, t_bounds, t_bound_count, t_scratch};
-    ops::prefix_reward(ctx_, t_rewards, t_pred_len, inputs, group_size, format_.reward_format(longest));
+    if (dense) {
+        if (!token_logprobs || token_logprobs->size() != responses.size())
+            throw std::invalid_argument("reward: the dense rewards need the sampler's log-prob of every response token");
+        std::vector<float> lp(size_t(S) * R, 0.0f);
+        for (int s = 0; s < S; ++s) {
+            const auto& l = (*token_logprobs)[size_t(s)];
+            if (l.size() != responses[size_t(s)].size())
+                throw std::invalid_argument("reward: one log-prob per response token expected");
+            std::copy(l.begin(), l.end(), lp.begin() + int64_t(s) * R);
+        }
+        copy_from_host(t_logprobs, lp.data());
+    }
+    const ops::RewardInputs inputs{t_resp,      t_resp_len, offsets_,      bytes_,    t_truth,
+                                   t_truth_len, t_bounds,   t_bound_count, t_scratch, t_logprobs};
+    ops::RewardFormat reward_format = format_.reward_format(longest);
+    reward_format.kind = kind_;
+    ops::prefix_reward(ctx_, t_rewards, t_pred_len, inputs, group_size, reward_format);
     RewardResult out;
     out.rewards.resize(static_cast<size_t>(S));
     out.prediction_len.resize(static_cast<size_t>(S));

@@ -97,7 +97,7 @@ void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
     const ModelConfig& config = model.config();
     const TemplateTokens tokens = bind_template(format, tokenizer);
     const RewardScorer scorer(tokenizer, format, model.context(), o.truth_tokens,
-                              response_byte_capacity(tokenizer, o.max_new_tokens));
+                              response_byte_capacity(tokenizer, o.max_new_tokens), o.reward);
     const int G = o.group_size;
     Comm* comm = optimizer.comm();
     const int rank = comm ? comm->rank() : 0, ranks = comm ? comm->size() : 1;
@@ -180,7 +180,7 @@ void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
             for (const auto& p : more.prompts) flops += double(p.size()) * forward_flops_per_token(config, double(p.size()));
             flops += double(r.decode_rows) * forward_flops_per_token(config, double(o.context_tokens + o.max_new_tokens));
             t0 = std::chrono::steady_clock::now();
-            const RewardResult rw = scorer.score(r.responses, more.truths, G);
+            const RewardResult rw = scorer.score(r.responses, more.truths, G, &r.sampler_logprobs);
             rec.seconds_reward += seconds_since(t0);
             for (size_t b = 0; b < more.prompts.size(); ++b) {
                 const auto first = rw.rewards.begin() + int64_t(b) * G;

@@ -25,6 +25,7 @@ struct RptOptions {
     int max_new_tokens = 8;     // response budget (reasoning + answer)
     int context_tokens = 64;    // left context shown
     int truth_tokens = 0;       // cap on the ground-truth tokens kept for the reward (0: none, see RewardScorer)
+    ops::RewardKind reward = ops::RewardKind::prefix;  // eq. 3, or an Appendix A variant
     float temperature = 0.8f;
     float top_p = 1.0f;
     int top_k = 0;

@@ -24,6 +24,7 @@ void add_rpt_settings(RunSettings& s, RptOptions& o, RptFlagValues& v) {
     s.add("--max-new-tokens", o.max_new_tokens);
     s.add("--context-tokens", o.context_tokens);
     s.add("--truth-tokens", o.truth_tokens);
+    s.add("--reward", v.reward);
     s.add("--temperature", o.temperature);
     s.add("--top-p", o.top_p);
     s.add("--top-k", o.top_k);

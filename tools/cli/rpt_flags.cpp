@@ -41,6 +41,13 @@ void add_rpt_flags(CLI::App& cmd, RptOptions& o, RptFlagValues& values) {
                    "tokens then earns 0 (0: no cap, the continuation as far as the longest response reaches, as "
                    "in the paper)")
         ->check(non_negative());
+    cmd.add_option("--reward", values.reward,
+                   "prefix (paper eq. 3: the prediction is a whole-token prefix of the continuation), or an "
+                   "Appendix A variant: first-token (1 iff the prediction starts with the true next token's bytes), "
+                   "dense (that, else P(y[0]): exp of the sampler's log-prob (temperature softmax, behaviour policy, "
+                   "given prompt and reasoning) of the response token holding the prediction's first byte, below 1), "
+                   "conditional-dense (dense in groups with a right response, 0 in groups without)")
+        ->check(CLI::IsMember({"prefix", "first-token", "dense", "conditional-dense"}));
     cmd.add_option("--temperature", o.temperature, "sampling temperature")->check(positive());
     cmd.add_option("--top-p", o.top_p, "nucleus mass, in (0, 1]")->check(probability_mass());
     cmd.add_option("--top-k", o.top_k, "keep the k most likely tokens (0: all)")->check(non_negative());
@@ -83,6 +90,11 @@ void finish_rpt_options(RptOptions& o, const RptFlagValues& v) {
     if (v.prompt_layout == "shared") o.grpo.prompt_layout = PromptLayout::shared;
     else if (v.prompt_layout == "separate") o.grpo.prompt_layout = PromptLayout::separate;
     else throw std::invalid_argument("--prompt-layout: unknown value '" + v.prompt_layout + "'");
+    if (v.reward == "prefix") o.reward = ops::RewardKind::prefix;
+    else if (v.reward == "first-token") o.reward = ops::RewardKind::first_token;
+    else if (v.reward == "dense") o.reward = ops::RewardKind::dense;
+    else if (v.reward == "conditional-dense") o.reward = ops::RewardKind::conditional_dense;
+    else throw std::invalid_argument("--reward: unknown value '" + v.reward + "'");
     o.kv_budget_bytes = size_t(double(v.kv_budget_mb) * 1048576.0);
 }
 
