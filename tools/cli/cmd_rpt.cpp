@@ -18,6 +18,7 @@
 #include "tools/cli/flag_checks.h"
 #include "tools/cli/model_setup.h"
 #include "tools/cli/output_flags.h"
+#include "tools/cli/recipe.h"
 #include "tools/cli/resume_settings.h"
 #include "tools/cli/rpt_flags.h"
 
@@ -82,6 +83,7 @@ struct TrainFlags {
     float entropy_threshold = 0.5f;
     double heldout_fraction = 0.05;
     bool overwrite = false;  // replace an --out that is not rpt's checkpoint
+    std::string recipe;      // empty: none
 };
 
 // Every flag that defines the trajectory (rl/run_settings.h): recorded in the
@@ -192,10 +194,15 @@ void add_rpt_commands(CLI::App& app, const MpiRuntime& runtime) {
         cmd->add_option("--heldout-fraction", f->heldout_fraction, "documents held out (as in pretrain)")
             ->check(closed_range(0.0, 0.5));
         add_rpt_flags(*cmd, f->rpt, f->values);
+        cmd->add_option("--recipe", f->recipe, recipe_help())->check(CLI::IsMember({"paper", "demo"}));
         f->model.add_zero_flag(*cmd);
         add_overwrite_flag(*cmd, f->overwrite, OutputRule::training);
         cmd->footer(resume_help());
         cmd->callback([f, cmd, &runtime]() {
+            if (!f->recipe.empty()) {
+                const std::string line = apply_recipe(*cmd, f->recipe);
+                if (runtime.rank() == 0) std::fprintf(stderr, "%s\n", line.c_str());
+            }
             RunSettings settings = train_run_settings(*f);
             const nlohmann::json resumed = resume_run_settings(settings, *cmd, f->model, runtime.rank() == 0);
             run_train(*f, settings, resumed, runtime);
