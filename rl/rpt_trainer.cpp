@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "comm/comm.h"
+#include "rl/dynamic_sampling.h"
 #include "kernels/rng.h"
 #include "model/flops.h"
 #include "model/kv_cache.h"
@@ -167,7 +168,8 @@ void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
         RewardResult rewards;
         int64_t groups_seen = 0, uniform_groups = 0, generated = 0, decode_rows = 0;
         double flops = 0;
-        for (int round = 0; round < (o.dynamic_sampling ? o.max_refill_rounds + 1 : 1); ++round) {
+        const bool dynamic = dynamic_sampling_at(o, step);
+        for (int round = 0; round < (dynamic ? o.max_refill_rounds + 1 : 1); ++round) {
             const int need = local_contexts - int(batch.prompts.size());
             if (need <= 0) break;
             const ContextBatch more = draw_contexts(tokens, docs, positions, o, step, round, need, rank, ranks);
@@ -187,8 +189,8 @@ void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
                 uniform_groups += std::all_of(first, first + G, [&](float x) { return x == *first; });
                 ++groups_seen;
             }
-            const bool last_round = !o.dynamic_sampling || round == o.max_refill_rounds;
-            keep_groups(more, r, rw, G, !o.dynamic_sampling || last_round, local_contexts, batch, rollouts, rewards);
+            const bool last_round = !dynamic || round == o.max_refill_rounds;
+            keep_groups(more, r, rw, G, !dynamic || last_round, local_contexts, batch, rollouts, rewards);
         }
         rollouts.contexts = int(batch.prompts.size());
 

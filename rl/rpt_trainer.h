@@ -29,7 +29,8 @@ struct RptOptions {
     float temperature = 0.8f;
     float top_p = 1.0f;
     int top_k = 0;
-    bool dynamic_sampling = false;  // drop all-equal groups and refill (DAPO)
+    bool dynamic_sampling = false;  // drop all-equal groups and refill (DAPO), every step
+    int64_t dynamic_sampling_from = 0;  // > 0: dynamic sampling from this step on (rl/dynamic_sampling.h)
     int max_refill_rounds = 3;
     GrpoSettings grpo;
     AdamWConfig adamw;

@@ -21,6 +21,7 @@ const std::vector<Recipe>& recipes() {
              {"--weight-decay", "0.01", "weight decay 0.01 (Table 5)"},
              {"--grad-clip", "0.2", "actor gradient clip 0.2 (Table 5), read as verl's actor.grad_clip (norm)"},
              {"--kl-beta", "0", "no KL penalty (§4)"},
+             {"--dynamic-sampling-from", "500", "dynamic sampling from step 500 (§4)"},
              {"--temperature", "0.8", "sampling temperature 0.8 (Table 5)"},
              {"--top-p", "1", "top-p 1.0"},
              {"--max-new-tokens", "8192", "max response length 8,192 (Table 5)"},

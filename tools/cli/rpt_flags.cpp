@@ -51,7 +51,12 @@ void add_rpt_flags(CLI::App& cmd, RptOptions& o, RptFlagValues& values) {
     cmd.add_option("--temperature", o.temperature, "sampling temperature")->check(positive());
     cmd.add_option("--top-p", o.top_p, "nucleus mass, in (0, 1]")->check(probability_mass());
     cmd.add_option("--top-k", o.top_k, "keep the k most likely tokens (0: all)")->check(non_negative());
-    cmd.add_flag("--dynamic-sampling", o.dynamic_sampling, "drop groups whose rewards are all equal and refill");
+    cmd.add_flag("--dynamic-sampling", o.dynamic_sampling,
+                 "drop groups whose rewards are all equal and refill (at most 3 refill rounds, then the batch is "
+                 "topped up with the last round's groups, all-equal ones included)");
+    cmd.add_option("--dynamic-sampling-from", o.dynamic_sampling_from,
+                   "dynamic sampling from this step on (0: per --dynamic-sampling; the paper: 500)")
+        ->check(non_negative());
     cmd.add_option("--clip-low", o.grpo.loss.clip_low, "PPO ratio clip below 1")->check(below_one());
     cmd.add_option("--clip-high", o.grpo.loss.clip_high, "PPO ratio clip above 1")->check(non_negative());
     cmd.add_option("--kl-beta", o.grpo.loss.kl_beta, "weight of the k3 KL to the starting policy (0: off)")
