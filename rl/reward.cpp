@@ -136,7 +136,8 @@ RewardResult RewardScorer::score(const std::vector<std::vector<int32_t>>& respon
     copy_from_host(t_truth, truth.bytes.data());
     if (dense) {
         if (!token_logprobs || token_logprobs->size() != responses.size())
-            throw std::invalid_argument("reward: the dense rewards need the sampler's log-prob of every response token");
+            throw std::invalid_argument(
+                "reward: the dense rewards need the sampler's log-prob of every response token");
         std::vector<float> lp(size_t(S) * R, 0.0f);
         for (int s = 0; s < S; ++s) {
             const auto& l = (*token_logprobs)[size_t(s)];

@@ -48,7 +48,8 @@ TEST(RewardScorer, ALongResponseWithItsAnswerAtTheEndScores) {
     const std::vector<int32_t> right = long_response(f.tok, " 42"), wrong = long_response(f.tok, " 43");
     ASSERT_GE(right.size(), 2000u);
     ASSERT_GT(f.tok.decode(right).size(), 4096u);
-    const RewardResult r = scorer.score({right, wrong, long_response(f.tok, " 42 apples")}, {f.truth, f.truth, f.truth}, 1);
+    const RewardResult r =
+        scorer.score({right, wrong, long_response(f.tok, " 42 apples")}, {f.truth, f.truth, f.truth}, 1);
     EXPECT_EQ(r.rewards, (std::vector<float>{1.0f, 0.0f, 1.0f}));
     EXPECT_EQ(r.prediction_len, (std::vector<int32_t>{3, 3, 10}));
 }
