@@ -130,6 +130,14 @@ $(BUILD)/%.o: %.cpp $(CONFIG_STAMP) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
 
+# The prompt templates rl/templates/*.json, compiled into the binary as string constants.
+TEMPLATE_JSON := $(sort $(wildcard rl/templates/*.json))
+$(BUILD)/gen/template_files.inc: $(TEMPLATE_JSON) tools/embed-templates.sh
+	@mkdir -p $(dir $@)
+	sh tools/embed-templates.sh $(TEMPLATE_JSON) > $@.tmp && mv $@.tmp $@
+$(BUILD)/rl/template_catalog.o: $(BUILD)/gen/template_files.inc
+$(BUILD)/rl/template_catalog.o: CXXFLAGS += -I$(BUILD)/gen
+
 # ptxas resource usage (registers, spills) of every kernel is kept next to the object.
 $(CU_BUILD)/%.o: %.cu $(CU_CONFIG_STAMP) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)

@@ -178,16 +178,34 @@ void prefix_reward(const OpContext& ctx, Tensor rewards, Tensor prediction_len, 
         expect(std::strlen(format.answer_close) <= kMaxMarkerBytes, op,
                fmt::format("answer_close longer than {} bytes", kMaxMarkerBytes));
     }
-    expect(format.max_response_bytes > 0 && format.max_response_bytes <= rl_detail::kMaxResponseBytes, op,
-           fmt::format("max_response_bytes = {} must be in [1, {}]", format.max_response_bytes,
-                       rl_detail::kMaxResponseBytes));
+    expect(format.max_response_bytes > 0, op,
+           fmt::format("max_response_bytes = {} must be positive", format.max_response_bytes));
+    uint8_t* scratch = nullptr;
+    if (on_gpu(ctx) && format.max_response_bytes > rl_detail::kMaxSharedResponseBytes) {
+        expect_device(ctx, op, {&in.scratch});
+        expect_dtype(op, in.scratch, DType::u8, "scratch");
+        expect(in.scratch.numel() >= S * int64_t(format.max_response_bytes), op,
+               fmt::format("responses of {} bytes exceed shared memory ({} bytes): scratch must hold S * {} bytes, "
+                           "got {}", format.max_response_bytes, rl_detail::kMaxSharedResponseBytes,
+                           format.max_response_bytes, in.scratch.describe()));
+        scratch = in.scratch.u8();
+    }
+    const float* token_logprobs = nullptr;
+    if (rl_detail::is_dense(format.kind)) {
+        expect_device(ctx, op, {&in.token_logprobs});
+        expect_dtype(op, in.token_logprobs, DType::f32, "token_logprobs");
+        expect(in.token_logprobs.numel() == S * R, op,
+               "the dense rewards need token_logprobs (S, R), got " + in.token_logprobs.describe());
+        token_logprobs = in.token_logprobs.f32();
+    }
     if (S == 0) return;
     const rl_detail::RewardArgs args{rewards.f32(),          prediction_len.i32(),  response_tokens.i32(),
                                      response_len.i32(),     token_offsets.i32(),   token_bytes.u8(),
                                      truth_bytes.u8(),       truth_len.i32(),       truth_boundaries.i32(),
                                      boundary_count.i32(),   S,                     R,
                                      V,                      Lmax,                  Kmax,
-                                     int64_t(group_size),    rl_detail::make_reward_markers(format)};
+                                     int64_t(group_size),    rl_detail::make_reward_markers(format),
+                                     scratch,                token_logprobs};
     RPT_RL_DISPATCH(ctx, prefix_reward, args);
 }
 

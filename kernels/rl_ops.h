@@ -57,12 +57,35 @@ void sample_tokens(const OpContext& ctx, Tensor tokens, Tensor logprob, Tensor l
 // `answer_close` pair. When `brace_matched` is set (the \boxed{...} template),
 // answer_close is ignored and the prediction ends at the brace that closes the `{`
 // ending answer_open, counting nested braces; an unclosed answer is no prediction.
+// Responses up to this many bytes are decoded in GPU shared memory (an opt-in size both
+// sm_80 and sm_90 grant); longer ones need RewardInputs::scratch on the GPU.
+constexpr int kMaxSharedResponseBytes = 128 * 1024;
+
+// What a located prediction y earns (the paper's eq. 3, and its Appendix A variants).
+// Let b0 = L_gt[0], the byte length of the true next token x_t, and "first token right"
+// mean |y| >= b0 and y[0:b0] == g[0:b0] (bytes, so the prediction is never re-tokenised).
+//   prefix:            1 iff y is a prefix of g ending on a boundary in L_gt, else 0;
+//   first_token:       1 iff the first token is right (what follows it is ignored), else 0;
+//   dense:             1 iff the first token is right, else P(y[0]): exp of
+//                      token_logprobs[s, i] at the response token i holding y's first
+//                      byte, capped at kDenseBelowOne so that 1 always means right
+//                      (no prediction, or an empty one: 0);
+//   conditional_dense: dense in groups where some response's first token is right;
+//                      0 for every response of a group where none is.
+enum class RewardKind : uint8_t { prefix, first_token, dense, conditional_dense };
+constexpr float kDenseBelowOne = 1.0f - 1.0f / 16777216.0f;  // 1 - 2^-24, the float below 1
+
 struct RewardFormat {
     const char* think_close = "</think>";
     const char* answer_open = "<answer>";
     const char* answer_close = "</answer>";
     bool brace_matched = false;
-    int max_response_bytes = 4096;  // longer responses are judged on their first bytes
+    // The decode buffer per response: a response that decodes to more bytes is judged on
+    // its first max_response_bytes only, so callers size it to hold every response whole
+    // (rl/response_bytes.h). Above kMaxSharedResponseBytes the GPU needs
+    // RewardInputs::scratch.
+    int max_response_bytes = 4096;
+    RewardKind kind = RewardKind::prefix;
 };
 // For each slot s (group g = s / group_size):
 //   y = prediction bytes of response_tokens[s, 0:response_len[s]], detokenised with the
@@ -70,7 +93,8 @@ struct RewardFormat {
 //   truth bytes g_bytes = truth_bytes[g, 0:truth_len[g]] (the document from position t);
 //   boundaries L_gt = truth_boundaries[g, 0:boundary_count[g]], the cumulative byte
 //       lengths of the document's own tokens from t on;
-//   reward[s] = 1 iff |y| > 0, y == g_bytes[0:|y|] and |y| is in L_gt; else 0.
+//   reward[s] = 1 iff |y| > 0, y == g_bytes[0:|y|] and |y| is in L_gt; else 0 (for
+//       format.kind == prefix; the other kinds above RewardFormat).
 //   prediction_len[s] (i32) = |y|, or -1 when there is no prediction (format failure).
 // Shapes: rewards (S) f32, prediction_len (S) i32, and the inputs below.
 struct RewardInputs {
@@ -82,6 +106,13 @@ struct RewardInputs {
     Tensor truth_len;         // (B) i32
     Tensor truth_boundaries;  // (B, Kmax) i32
     Tensor boundary_count;    // (B) i32
+    // (S, max_response_bytes) u8 device memory the GPU kernel decodes into when
+    // max_response_bytes exceeds what shared memory holds; may be empty otherwise (and is
+    // never needed on the CPU).
+    Tensor scratch;
+    // (S, R) f32: the log-prob the sampler gave each response token (the dense kinds'
+    // P(y[0])); may be empty for prefix and first_token.
+    Tensor token_logprobs;
 };
 void prefix_reward(const OpContext& ctx, Tensor rewards, Tensor prediction_len, const RewardInputs& in,
                    int group_size, const RewardFormat& format);

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "rl/response_bytes.h"
 #include "rl/reward.h"
 #include "rl/rollout.h"
 
@@ -26,7 +27,8 @@ EvalReport evaluate_positions(Transformer& model, const Tokenizer& tokenizer, co
     std::vector<float> reward(n, 0.0f);
     std::vector<uint8_t> in_format(n, 0);
     const TemplateTokens tokens = bind_template(format, tokenizer);
-    const RewardScorer scorer(tokenizer, format, model.context(), o.truth_tokens, 4096);
+    const RewardScorer scorer(tokenizer, format, model.context(), o.truth_tokens,
+                              response_byte_capacity(tokenizer, o.max_new_tokens));
     EvalReport report;
     report.mode = o.greedy ? "greedy" : fmt::format("sampled (T={})", o.temperature);
 

@@ -27,12 +27,19 @@ struct RewardResult {
 
 class RewardScorer {
 public:
-    // `truth_tokens` bounds the ground truth kept per context (a prediction longer than
-    // that many tokens cannot be verified and earns 0).
+    // Every response is decoded whole: `max_response_bytes` (response_byte_capacity of
+    // rl/response_bytes.h) bounds what a response may decode to, and a longer one is an
+    // error, never a truncation. The ground truth is the document from t on, as far as
+    // the batch's longest response could reach (so no prediction is cut short by it);
+    // `truth_tokens` > 0 caps it at that many tokens, and a prediction longer than the
+    // cap then earns 0. 0: no cap. `kind`: eq. 3 or an Appendix A variant (kernels/rl_ops.h).
     RewardScorer(const Tokenizer& tokenizer, const PromptTemplate& format, OpContext ctx, int truth_tokens,
-                 int max_response_bytes);
+                 int max_response_bytes, ops::RewardKind kind = ops::RewardKind::prefix);
+    // token_logprobs (S, per response token): the sampler's log-probs
+    // (RolloutResult::sampler_logprobs), required by the dense kinds.
     RewardResult score(const std::vector<std::vector<int32_t>>& responses, const std::vector<TruthSpan>& truths,
-                       int group_size) const;
+                       int group_size, const std::vector<std::vector<float>>* token_logprobs = nullptr) const;
+    ops::RewardKind kind() const { return kind_; }
 
 private:
     const Tokenizer& tokenizer_;
@@ -40,7 +47,8 @@ private:
     OpContext ctx_;
     int truth_tokens_;
     int max_response_bytes_;
-    int max_token_bytes_ = 0;
+    ops::RewardKind kind_;
+    std::vector<int32_t> token_len_;  // (V) bytes of each token
     Buffer table_;       // token_offsets (V+1) i32, then token_bytes u8
     Tensor offsets_, bytes_;
 };

@@ -9,11 +9,13 @@
 #include <fmt/format.h>
 
 #include "comm/comm.h"
+#include "rl/dynamic_sampling.h"
 #include "kernels/rng.h"
 #include "model/flops.h"
 #include "model/kv_cache.h"
 #include "rl/metrics.h"
 #include "rl/rank_sums.h"
+#include "rl/response_bytes.h"
 #include "rl/reward.h"
 #include "rl/rollout.h"
 
@@ -23,7 +25,6 @@ namespace {
 // Contexts drawn in refill round r of step k get ids ((k * kMaxRounds + r) * B + b): the
 // sampler's key, unique per context and independent of which rank decodes it.
 constexpr int64_t kMaxRounds = 4;
-constexpr int kMaxResponseBytes = 4096;
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
@@ -96,7 +97,8 @@ void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
     if (positions.empty()) throw std::invalid_argument("RPT needs training positions (none passed the filter)");
     const ModelConfig& config = model.config();
     const TemplateTokens tokens = bind_template(format, tokenizer);
-    const RewardScorer scorer(tokenizer, format, model.context(), o.truth_tokens, kMaxResponseBytes);
+    const RewardScorer scorer(tokenizer, format, model.context(), o.truth_tokens,
+                              response_byte_capacity(tokenizer, o.max_new_tokens), o.reward);
     const int G = o.group_size;
     Comm* comm = optimizer.comm();
     const int rank = comm ? comm->rank() : 0, ranks = comm ? comm->size() : 1;
@@ -167,7 +169,8 @@ void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
         RewardResult rewards;
         int64_t groups_seen = 0, uniform_groups = 0, generated = 0, decode_rows = 0;
         double flops = 0;
-        for (int round = 0; round < (o.dynamic_sampling ? o.max_refill_rounds + 1 : 1); ++round) {
+        const bool dynamic = dynamic_sampling_at(o, step);
+        for (int round = 0; round < (dynamic ? o.max_refill_rounds + 1 : 1); ++round) {
             const int need = local_contexts - int(batch.prompts.size());
             if (need <= 0) break;
             const ContextBatch more = draw_contexts(tokens, docs, positions, o, step, round, need, rank, ranks);
@@ -180,15 +183,15 @@ void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
             for (const auto& p : more.prompts) flops += double(p.size()) * forward_flops_per_token(config, double(p.size()));
             flops += double(r.decode_rows) * forward_flops_per_token(config, double(o.context_tokens + o.max_new_tokens));
             t0 = std::chrono::steady_clock::now();
-            const RewardResult rw = scorer.score(r.responses, more.truths, G);
+            const RewardResult rw = scorer.score(r.responses, more.truths, G, &r.sampler_logprobs);
             rec.seconds_reward += seconds_since(t0);
             for (size_t b = 0; b < more.prompts.size(); ++b) {
                 const auto first = rw.rewards.begin() + int64_t(b) * G;
                 uniform_groups += std::all_of(first, first + G, [&](float x) { return x == *first; });
                 ++groups_seen;
             }
-            const bool last_round = !o.dynamic_sampling || round == o.max_refill_rounds;
-            keep_groups(more, r, rw, G, !o.dynamic_sampling || last_round, local_contexts, batch, rollouts, rewards);
+            const bool last_round = !dynamic || round == o.max_refill_rounds;
+            keep_groups(more, r, rw, G, !dynamic || last_round, local_contexts, batch, rollouts, rewards);
         }
         rollouts.contexts = int(batch.prompts.size());
 

@@ -24,11 +24,13 @@ struct RptOptions {
     int group_size = 8;         // G rollouts per context
     int max_new_tokens = 8;     // response budget (reasoning + answer)
     int context_tokens = 64;    // left context shown
-    int truth_tokens = 8;       // ground-truth tokens kept for the reward
+    int truth_tokens = 0;       // cap on the ground-truth tokens kept for the reward (0: none, see RewardScorer)
+    ops::RewardKind reward = ops::RewardKind::prefix;  // eq. 3, or an Appendix A variant
     float temperature = 0.8f;
     float top_p = 1.0f;
     int top_k = 0;
-    bool dynamic_sampling = false;  // drop all-equal groups and refill (DAPO)
+    bool dynamic_sampling = false;  // drop all-equal groups and refill (DAPO), every step
+    int64_t dynamic_sampling_from = 0;  // > 0: dynamic sampling from this step on (rl/dynamic_sampling.h)
     int max_refill_rounds = 3;
     GrpoSettings grpo;
     AdamWConfig adamw;

@@ -6,42 +6,9 @@
 #include <fmt/format.h>
 
 #include "kernels/rng.h"
-#include "model/file_io.h"
 #include "rl/special_tokens.h"
 
 namespace rpt {
-namespace {
-
-// The paper's prompt "v0" (arXiv 2506.08007, appendix), inside the R1-Distill chat frame.
-constexpr const char* kV0Instruction =
-    "Complete the given text under ### Context by predicting the next token, and wrap it in \\boxed{}. Please "
-    "reason step by step to find the most probable next token as the final answer, and enclose it in \\boxed{} "
-    "(note: the token may begin with a space, e.g., \\boxed{ para} or \\boxed{ =}; do not use \\text{}). "
-    "### Context ";
-
-std::vector<PromptTemplate> builtin_templates() {
-    PromptTemplate compact;
-    compact.name = "compact";
-    compact.prompt_prefix = kContextOpen;
-    compact.prompt_suffix = kThinkOpen;
-    compact.think_close = kThinkClose;
-    compact.answer_open = kAnswerOpen;
-    compact.answer_close = kAnswerClose;
-    compact.stop = {kAnswerClose, kEndOfText};
-
-    PromptTemplate v0;
-    v0.name = "v0-r1-distill";
-    v0.prompt_prefix = std::string("<｜begin▁of▁sentence｜><｜User｜>") + kV0Instruction;
-    v0.prompt_suffix = "<｜Assistant｜><think>\n";
-    v0.think_close = "</think>";
-    v0.answer_open = "\\boxed{";
-    v0.answer_close = "}";
-    v0.brace_matched = true;
-    v0.stop = {"<｜end▁of▁sentence｜>"};
-    return {compact, v0};
-}
-
-}  // namespace
 
 nlohmann::json PromptTemplate::to_json() const {
     return {{"name", name},           {"prompt_prefix", prompt_prefix}, {"prompt_suffix", prompt_suffix},
@@ -90,24 +57,6 @@ ops::RewardFormat PromptTemplate::reward_format(int max_response_bytes) const {
     f.brace_matched = brace_matched;
     f.max_response_bytes = max_response_bytes;
     return f;
-}
-
-std::vector<std::string> builtin_template_names() {
-    std::vector<std::string> names;
-    for (const PromptTemplate& t : builtin_templates()) names.push_back(t.name);
-    return names;
-}
-
-PromptTemplate load_template(const std::string& name_or_path) {
-    for (const PromptTemplate& t : builtin_templates())
-        if (t.name == name_or_path) return t;
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(read_file(name_or_path));
-    } catch (const nlohmann::json::exception& e) {
-        throw std::invalid_argument(fmt::format("{}: invalid JSON: {}", name_or_path, e.what()));
-    }
-    return PromptTemplate::from_json(j, name_or_path);
 }
 
 TemplateTokens bind_template(const PromptTemplate& t, const Tokenizer& tokenizer) {

@@ -1,8 +1,8 @@
 // RPT prompt templates (DESIGN §1). A template is data: the text around the context,
-// the markers that delimit the prediction in a response, and the stop strings. Two
-// are built in (the paper's v0 prompt for R1-Distill checkpoints, and a compact
-// special-token template for models trained from scratch); any other is read from a
-// JSON file with the same fields.
+// the markers that delimit the prediction in a response, and the stop strings. Built
+// in (rl/template_catalog.cpp): a compact special-token template for models trained
+// from scratch, and the paper's prompts v0-v6 (Table 10) in the R1-Distill chat frame,
+// kept as rl/templates/v*.json; any other is read from a JSON file with the same fields.
 #pragma once
 
 #include <cstdint>
@@ -32,9 +32,11 @@ struct PromptTemplate {
     ops::RewardFormat reward_format(int max_response_bytes) const;
 };
 
-// "compact", "v0-r1-distill", or a path to a JSON file.
+// "compact", "v0" .. "v6" ("v0-r1-distill" is v0), or a path to a JSON file.
 PromptTemplate load_template(const std::string& name_or_path);
 std::vector<std::string> builtin_template_names();
+// The paper's templates, "v0" .. "v6".
+std::vector<std::string> paper_template_names();
 
 // A template bound to a tokenizer: its fixed token sequences and stop token ids.
 struct TemplateTokens {

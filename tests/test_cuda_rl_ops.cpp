@@ -2,7 +2,7 @@
 // of kernels/rl_ops.h, on random inputs: KV-cache append, decode attention (short and
 // split-key contexts, GQA, head dims 8..256), the same two and ops::copy's conversions
 // with a bf16 cache (both backends read the same bf16 values), sampling (greedy, temperature, top-k,
-// top-p), the prefix reward (tag and \boxed{} formats, long responses), GRPO advantages
+// top-p), the prefix reward (tag and \boxed{} formats, long responses, the four reward kinds), GRPO advantages
 // and the policy loss. Outputs are poisoned (NaN, or -7 for ints) before each run, so an
 // element a kernel forgets to write fails. Every test skips when no GPU is present.
 #ifdef RPT_WITH_CUDA
@@ -359,7 +359,8 @@ TEST(CudaRlReward, MatchesCpu) {
         bcount[b] = k;
     }
     for (bool boxed : {false, true}) {
-        for (int max_bytes : {4096, 60000}) {
+        // 200,000 bytes: above ops::kMaxSharedResponseBytes, decoded in the global scratch.
+        for (int max_bytes : {4096, 60000, 200000}) {
             // Responses: filler, then (usually) </think>, an answer holding a prefix of
             // the truth or noise, and (usually) the closing marker.
             IVec tokens(S * R, 0), lens(S);
@@ -379,30 +380,45 @@ TEST(CudaRlReward, MatchesCpu) {
                 std::copy(r.begin(), r.end(), tokens.begin() + s * R);
                 lens[s] = static_cast<int32_t>(r.size());
             }
-            ops::RewardFormat f;
-            if (boxed) {
-                f.answer_open = "\\boxed{";
-                f.brace_matched = true;
-            }
-            f.max_response_bytes = max_bytes;
+            Vec logprobs(S * R);
+            for (float& l : logprobs) l = -5.0f * std::uniform_real_distribution<float>(0.0f, 1.0f)(rng);
             Both<int32_t> tok(tokens, {S, R}), len(lens, {S}), off(offsets, {V + 1}), tl(tlen, {B}),
                 bd(bounds, {B, Kmax}), bc(bcount, {B});
             Both<uint8_t> tb(bytes, {static_cast<int64_t>(bytes.size())}), tr(truth, {B, Lmax});
-            Both<float> rewards = out_f32({S});
-            Both<int32_t> pred = out_i32({S});
+            Both<float> lp(logprobs, {S, R});
+            const bool scratch = max_bytes > ops::kMaxSharedResponseBytes;
+            Both<uint8_t> buffer(BVec(scratch ? size_t(S) * size_t(max_bytes) : 1, 0), {scratch ? S * max_bytes : 1});
             const ops::RewardInputs on_cpu{tok.cpu(), len.cpu(), off.cpu(), tb.cpu(),
-                                           tr.cpu(),  tl.cpu(),  bd.cpu(),  bc.cpu()};
+                                           tr.cpu(),  tl.cpu(),  bd.cpu(),  bc.cpu(), Tensor{}, lp.cpu()};
             const ops::RewardInputs on_gpu{tok.gpu(), len.gpu(), off.gpu(), tb.gpu(),
-                                           tr.gpu(),  tl.gpu(),  bd.gpu(),  bc.gpu()};
-            ops::prefix_reward(g.cpu, rewards.cpu(), pred.cpu(), on_cpu, static_cast<int>(G), f);
-            ops::prefix_reward(g.ctx, rewards.gpu(), pred.gpu(), on_gpu, static_cast<int>(G), f);
-            g.sync();
-            EXPECT_EQ(rewards.download(), rewards.host) << "boxed " << boxed << " max bytes " << max_bytes;
-            EXPECT_EQ(pred.download(), pred.host) << "boxed " << boxed << " max bytes " << max_bytes;
-            float total = 0.0f;
-            for (float r : rewards.host) total += r;
-            EXPECT_GT(total, 0.0f);  // the inputs exercise both outcomes
-            EXPECT_LT(total, static_cast<float>(S));
+                                           tr.gpu(),  tl.gpu(),  bd.gpu(),  bc.gpu(),
+                                           scratch ? buffer.gpu() : Tensor{}, lp.gpu()};
+            for (ops::RewardKind kind : {ops::RewardKind::prefix, ops::RewardKind::first_token,
+                                         ops::RewardKind::dense, ops::RewardKind::conditional_dense}) {
+                ops::RewardFormat f;
+                if (boxed) {
+                    f.answer_open = "\\boxed{";
+                    f.brace_matched = true;
+                }
+                f.max_response_bytes = max_bytes;
+                f.kind = kind;
+                const std::string what = "boxed " + std::to_string(boxed) + " max bytes " + std::to_string(max_bytes) +
+                                         " kind " + std::to_string(int(kind));
+                Both<float> rewards = out_f32({S});
+                Both<int32_t> pred = out_i32({S});
+                ops::prefix_reward(g.cpu, rewards.cpu(), pred.cpu(), on_cpu, static_cast<int>(G), f);
+                ops::prefix_reward(g.ctx, rewards.gpu(), pred.gpu(), on_gpu, static_cast<int>(G), f);
+                g.sync();
+                // P(y[0]) goes through expf on each side (CUDA's expf is within 2 ulp).
+                const Vec got = rewards.download();
+                for (int64_t s = 0; s < S; ++s)
+                    EXPECT_NEAR(got[s], rewards.host[s], 1e-6f * std::max(1.0f, rewards.host[s])) << what << " s " << s;
+                EXPECT_EQ(pred.download(), pred.host) << what;
+                float total = 0.0f;
+                for (float r : rewards.host) total += r;
+                EXPECT_GT(total, 0.0f) << what;  // the inputs exercise both outcomes
+                EXPECT_LT(total, static_cast<float>(S)) << what;
+            }
         }
     }
 }

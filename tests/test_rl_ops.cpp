@@ -41,7 +41,8 @@ enum Tok : int32_t {
 
 struct RewardCase {
     IVec response;
-    IVec truth;  // the document's tokens from position t on
+    IVec truth;     // the document's tokens from position t on
+    Vec logprobs;   // the sampler's log-prob per response token (dense kinds; default 0)
 };
 
 struct RewardResult {
@@ -67,9 +68,11 @@ std::vector<RewardResult> run_reward(const std::vector<RewardCase>& cases, int g
         L = std::max(L, n);
     }
     IVec tokens(S * R, -1), lens(S), tlen(B), bcount(B), bounds(B * K, 0);
+    Vec logprobs(S * R, 0.0f);
     std::vector<uint8_t> truth(B * L, 0);
     for (int64_t s = 0; s < S; ++s) {
         std::copy(cases[s].response.begin(), cases[s].response.end(), tokens.begin() + s * R);
+        std::copy(cases[s].logprobs.begin(), cases[s].logprobs.end(), logprobs.begin() + s * R);
         lens[s] = static_cast<int32_t>(cases[s].response.size());
     }
     for (int64_t g = 0; g < B; ++g) {
@@ -90,7 +93,9 @@ std::vector<RewardResult> run_reward(const std::vector<RewardCase>& cases, int g
                                    u8(truth, {B, L}),
                                    i32(tlen, {B}),
                                    i32(bounds, {B, K}),
-                                   i32(bcount, {B})};
+                                   i32(bcount, {B}),
+                                   Tensor{},
+                                   f32(logprobs, {S, R})};
     ops::prefix_reward(cpu(), f32(rewards, {S}), i32(pred, {S}), inputs, group_size, format);
     std::vector<RewardResult> out;
     for (int64_t s = 0; s < S; ++s) out.push_back({rewards[s], pred[s]});
@@ -98,7 +103,7 @@ std::vector<RewardResult> run_reward(const std::vector<RewardCase>& cases, int g
 }
 
 RewardResult reward_one(const IVec& response, const IVec& truth, const ops::RewardFormat& format = {}) {
-    return run_reward({{response, truth}}, 1, format)[0];
+    return run_reward({{response, truth, {}}}, 1, format)[0];
 }
 
 #define EXPECT_REWARD(result, r, l)     \
@@ -177,11 +182,79 @@ TEST(RlOpsReward, TruncatesAtMaxResponseBytes) {
 TEST(RlOpsReward, SlotsReadTheirGroupsTruth) {
     const IVec other = {kSp4, k2};  // " 42" as [" 4", "2"]: boundaries {2, 3}
     const IVec r42 = {kThink, kOpen, kSp42, kClose}, r4 = {kThink, kOpen, kSp4, kClose};
-    const auto res = run_reward({{r42, kTruth42Apples}, {r4, kTruth42Apples}, {r42, other}, {r4, other}}, 2, {});
+    const auto res =
+        run_reward({{r42, kTruth42Apples, {}}, {r4, kTruth42Apples, {}}, {r42, other, {}}, {r4, other, {}}}, 2, {});
     EXPECT_REWARD(res[0], 1.0f, 3);
     EXPECT_REWARD(res[1], 0.0f, 2);
     EXPECT_REWARD(res[2], 1.0f, 3);
     EXPECT_REWARD(res[3], 1.0f, 2);
+}
+
+// ---- Appendix A's variants -------------------------------------------------------------
+
+ops::RewardFormat of_kind(ops::RewardKind kind) {
+    ops::RewardFormat f;
+    f.kind = kind;
+    return f;
+}
+
+TEST(RlOpsReward, FirstTokenIgnoresWhatFollows) {
+    const ops::RewardFormat f = of_kind(ops::RewardKind::first_token);
+    // " 42 x": the first token " 42" is right (prefix would give 0: " x" is not " apples").
+    EXPECT_REWARD(reward_one({kThink, kOpen, kSp42, kSpX, kClose}, kTruth42Apples, f), 1.0f, 5);
+    EXPECT_REWARD(reward_one({kThink, kOpen, kSp42, kClose}, kTruth42Apples), 1.0f, 3);
+    EXPECT_REWARD(reward_one({kThink, kOpen, kSp4, k2, kApples, kClose}, kTruth42Apples, f), 1.0f, 10);
+    EXPECT_REWARD(reward_one({kThink, kOpen, kSp4, kClose}, kTruth42Apples, f), 0.0f, 2);  // stops inside " 42"
+    EXPECT_REWARD(reward_one({kThink, kOpen, k42, kClose}, kTruth42Apples, f), 0.0f, 2);
+    EXPECT_REWARD(reward_one({kThink, kOpen, kSpX, kSp42, kClose}, kTruth42Apples, f), 0.0f, 5);
+    EXPECT_REWARD(reward_one({kOpen, kSp42, kClose}, kTruth42Apples, f), 0.0f, -1);  // no </think>
+    EXPECT_REWARD(reward_one({kThink, kOpen, kSp42, kSpX, kClose}, kTruth42Apples), 0.0f, 5);  // prefix, for contrast
+}
+
+TEST(RlOpsReward, DenseGivesAWrongPredictionItsFirstTokensProbability) {
+    const ops::RewardFormat f = of_kind(ops::RewardKind::dense);
+    auto dense = [&](const IVec& response, const Vec& logprobs) {
+        return run_reward({{response, kTruth42Apples, logprobs}}, 1, f)[0];
+    };
+    // Right first token: 1, whatever the probabilities.
+    EXPECT_REWARD(dense({kThink, kOpen, kSp42, kSpX, kClose}, {-1, -2, -3, -4, -5}), 1.0f, 5);
+    // Wrong: P of the response token holding the prediction's first byte (index 2).
+    EXPECT_REWARD(dense({kReason, kThink, kOpen, kSp4, kClose}, {-9, -1, -2, -0.5f, -3}), std::exp(-0.5f), 2);
+    EXPECT_REWARD(dense({kThink, kOpen, k42, kApples, kClose}, {-1, -2, -0.25f, -7, -3}), std::exp(-0.25f), 9);
+    // A probability of 1 stays below the reward of a right prediction.
+    EXPECT_REWARD(dense({kThink, kOpen, kSpX, kClose}, {0, 0, 0, 0}), ops::kDenseBelowOne, 2);
+    EXPECT_LT(ops::kDenseBelowOne, 1.0f);
+    // No prediction, or an empty one: 0.
+    EXPECT_REWARD(dense({kThink, kOpen, kSpX}, {-1, -1, -1}), 0.0f, -1);
+    EXPECT_REWARD(dense({kThink, kOpen, kClose}, {-1, -1, -1}), 0.0f, 0);
+}
+
+TEST(RlOpsReward, ConditionalDenseZeroesGroupsWithoutARightResponse) {
+    const ops::RewardFormat f = of_kind(ops::RewardKind::conditional_dense);
+    const IVec right = {kThink, kOpen, kSp42, kClose}, wrong = {kThink, kOpen, kSpX, kClose};
+    const Vec lp = {-1, -1, -0.5f, -1};
+    const auto res = run_reward({{right, kTruth42Apples, lp}, {wrong, kTruth42Apples, lp},   // group 0: one right
+                                 {wrong, kTruth42Apples, lp}, {wrong, kTruth42Apples, lp}},  // group 1: none
+                                2, f);
+    EXPECT_REWARD(res[0], 1.0f, 3);
+    EXPECT_REWARD(res[1], std::exp(-0.5f), 2);
+    EXPECT_REWARD(res[2], 0.0f, 2);
+    EXPECT_REWARD(res[3], 0.0f, 2);
+}
+
+TEST(RlOpsReward, DenseKindsNeedTheLogprobs) {
+    IVec offsets{0, 1};
+    std::vector<uint8_t> bytes{'a'}, truth{'a'};
+    IVec tokens{0}, lens{1}, tlen{1}, bounds{1}, bcount{1}, pred{0};
+    Vec rewards{0};
+    const ops::RewardInputs inputs{i32(tokens, {1, 1}), i32(lens, {1}), i32(offsets, {2}), u8(bytes, {1}),
+                                   u8(truth, {1, 1}),   i32(tlen, {1}), i32(bounds, {1, 1}), i32(bcount, {1}),
+                                   Tensor{},            Tensor{}};
+    EXPECT_THROW(ops::prefix_reward(cpu(), f32(rewards, {1}), i32(pred, {1}), inputs, 1,
+                                    of_kind(ops::RewardKind::dense)),
+                 std::invalid_argument);
+    EXPECT_NO_THROW(ops::prefix_reward(cpu(), f32(rewards, {1}), i32(pred, {1}), inputs, 1,
+                                       of_kind(ops::RewardKind::first_token)));
 }
 
 TEST(RlOpsReward, RejectsBadFormats) {

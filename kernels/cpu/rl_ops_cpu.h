@@ -93,9 +93,11 @@ RPT_HOST_DEVICE uint32_t bisect_threshold(uint32_t lo, uint32_t hi, Keep&& keep)
 
 // ---- prefix reward -------------------------------------------------------------------
 // Markers travel to the GPU by value inside the kernel's parameter block, so their
-// length is bounded; responses are detokenised into GPU shared memory, so is theirs.
+// length is bounded. The GPU kernel detokenises a response into shared memory when it
+// fits this many bytes (an opt-in size both sm_80 and sm_90 grant), and into the
+// caller's global scratch (RewardInputs::scratch) when it does not.
 constexpr size_t kMaxMarkerBytes = 32;
-constexpr int kMaxResponseBytes = 128 * 1024;
+constexpr int kMaxSharedResponseBytes = ops::kMaxSharedResponseBytes;
 
 struct RewardMarkers {
     char think_close[kMaxMarkerBytes];
@@ -106,6 +108,7 @@ struct RewardMarkers {
     int close_len = 0;   // unused when brace_matched
     bool brace_matched = false;
     int max_response_bytes = 0;
+    ops::RewardKind kind = ops::RewardKind::prefix;
 };
 
 // From a validated RewardFormat (see kernels/rl_ops.cpp).
@@ -121,6 +124,7 @@ inline RewardMarkers make_reward_markers(const ops::RewardFormat& f) {
     m.close_len = f.brace_matched ? 0 : put(m.answer_close, f.answer_close);
     m.brace_matched = f.brace_matched;
     m.max_response_bytes = f.max_response_bytes;
+    m.kind = f.kind;
     return m;
 }
 
@@ -139,6 +143,8 @@ struct RewardArgs {
     const int32_t* boundary_count;    // (B)
     int64_t S, R, V, Lmax, Kmax, group_size;
     RewardMarkers markers;
+    uint8_t* scratch;                 // (S, max_response_bytes) or null: the GPU kernel's decode buffer
+    const float* token_logprobs;      // (S, R) or null (prefix and first_token)
 };
 
 // Whether `marker` (len bytes) occurs in y (n bytes) at position pos.
@@ -170,6 +176,43 @@ RPT_HOST_DEVICE inline bool prefix_match(const uint8_t* y, int len, const uint8_
     for (int k = 0; k < boundary_count; ++k)
         if (boundaries[k] == len) return true;
     return false;
+}
+
+// Whether the prediction's first token is right: it starts with the bytes of the true
+// next token (boundaries[0] of them).
+RPT_HOST_DEVICE inline bool first_token_match(const uint8_t* y, int len, const uint8_t* truth, int truth_len,
+                                              const int32_t* boundaries, int boundary_count) {
+    if (boundary_count <= 0) return false;
+    const int b0 = boundaries[0];
+    if (b0 <= 0 || b0 > truth_len || len < b0) return false;
+    for (int i = 0; i < b0; ++i)
+        if (y[i] != truth[i]) return false;
+    return true;
+}
+
+RPT_HOST_DEVICE inline bool is_dense(ops::RewardKind kind) {
+    return kind == ops::RewardKind::dense || kind == ops::RewardKind::conditional_dense;
+}
+
+// Whether the located prediction is right under `kind` (prefix: eq. 3; else first token).
+RPT_HOST_DEVICE inline bool prediction_right(ops::RewardKind kind, const uint8_t* y, int len, const uint8_t* truth,
+                                             int truth_len, const int32_t* boundaries, int boundary_count) {
+    return kind == ops::RewardKind::prefix ? prefix_match(y, len, truth, truth_len, boundaries, boundary_count)
+                                           : first_token_match(y, len, truth, truth_len, boundaries, boundary_count);
+}
+
+// A wrong prediction's dense reward: P(y[0]) = exp(logprob), below 1.
+RPT_HOST_DEVICE inline float dense_wrong_reward(float logprob) {
+    const float p = expf(logprob);
+    return p < ops::kDenseBelowOne ? p : ops::kDenseBelowOne;
+}
+
+// conditional_dense, per group of G rewards: all 0 unless one of them is 1 (right).
+RPT_HOST_DEVICE inline void condition_group(float* r, int64_t G) {
+    bool any_right = false;
+    for (int64_t i = 0; i < G; ++i) any_right = any_right || r[i] == 1.0f;
+    if (!any_right)
+        for (int64_t i = 0; i < G; ++i) r[i] = 0.0f;
 }
 
 // ---- policy loss -------------------------------------------------------------------

@@ -4,7 +4,9 @@
 // at most max_response_bytes bytes; locate the prediction (after the last think_close,
 // inside the last answer_open and its answer_close, or its matching brace for the
 // \boxed{...} template); then reward 1 iff the prediction is a non-empty prefix of the
-// ground-truth bytes that ends exactly on one of the document's own token boundaries.
+// ground-truth bytes that ends exactly on one of the document's own token boundaries
+// (RewardKind::prefix; the Appendix A variants judge the first token only, and the dense
+// ones give a wrong prediction the sampler's probability of its first token).
 // The label is never re-tokenised: boundaries come with the truth.
 //
 // Cost is linear in the response bytes; slots are independent and run in parallel.
@@ -49,6 +51,19 @@ int detokenise(uint8_t* y, int max_bytes, const int32_t* tokens, int64_t count, 
         n += std::max(len, 0);
     }
     return n;
+}
+
+// The index of the response token whose bytes hold byte `at` of the detokenised
+// response (the same walk as detokenise), or -1.
+int64_t token_holding_byte(int at, const int32_t* tokens, int64_t count, const int32_t* token_offsets, int64_t V) {
+    int n = 0;
+    for (int64_t i = 0; i < count; ++i) {
+        const int32_t t = tokens[i];
+        const int len = t < 0 || t >= V ? 0 : std::max(token_offsets[t + 1] - token_offsets[t], 0);
+        if (len > 0 && n <= at && at < n + len) return i;
+        n += len;
+    }
+    return -1;
 }
 
 }  // namespace
@@ -96,12 +111,18 @@ void prefix_reward(const rl_detail::RewardArgs& p) {
             const int tl = static_cast<int>(std::clamp<int64_t>(truth_len[g], 0, Lmax));
             const int bc = static_cast<int>(std::clamp<int64_t>(boundary_count[g], 0, Kmax));
             prediction_len[s] = len;
-            rewards[s] = rl_detail::prefix_match(y + begin, len, truth_bytes + g * Lmax, tl,
-                                                 truth_boundaries + g * Kmax, bc)
-                             ? 1.0f
-                             : 0.0f;
+            const bool right = rl_detail::prediction_right(mk.kind, y + begin, len, truth_bytes + g * Lmax, tl,
+                                                           truth_boundaries + g * Kmax, bc);
+            float r = right ? 1.0f : 0.0f;
+            if (!right && len > 0 && rl_detail::is_dense(mk.kind)) {
+                const int64_t i = token_holding_byte(begin, response_tokens + s * R, count, token_offsets, V);
+                if (i >= 0) r = rl_detail::dense_wrong_reward(p.token_logprobs[s * R + i]);
+            }
+            rewards[s] = r;
         }
     }
+    if (mk.kind == ops::RewardKind::conditional_dense)
+        for (int64_t g = 0; g < S / group_size; ++g) rl_detail::condition_group(rewards + g * group_size, group_size);
 }
 
 }  // namespace rpt::cpu

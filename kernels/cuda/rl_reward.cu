@@ -3,7 +3,9 @@
 // kernels/cpu/rl_ops_cpu.h.
 //
 // One block per slot:
-//   1. detokenise into shared memory (at most max_response_bytes): tiles of blockDim
+//   1. detokenise into shared memory (at most max_response_bytes; responses longer than
+//      kMaxSharedResponseBytes go to the slot's row of the global scratch instead, which
+//      the block's __syncthreads makes visible just the same): tiles of blockDim
 //      tokens, a block prefix scan of their byte lengths gives each thread where its
 //      token's bytes go, carried across tiles; stops once the buffer is full;
 //   2. find the markers: every thread tests the start positions it owns, and a block
@@ -11,7 +13,12 @@
 //      matching positions picks the occurrence; a \boxed{ answer's closing brace is
 //      found by one thread walking the brace depth (a short, inherently serial scan);
 //   3. compare the prediction with the truth bytes and look its length up among the
-//      truth's token boundaries, both in parallel with __syncthreads_or.
+//      truth's token boundaries, both in parallel with __syncthreads_or (the first-token
+//      kinds compare the true next token's bytes only);
+//   4. dense kinds, wrong prediction: find the response token holding the prediction's
+//      first byte with the same tiled scan as step 1, and read its sampler log-prob.
+// conditional_dense then runs a second, tiny kernel: one thread per group zeroes the
+// groups with no right response.
 // Why it is fast: the response is read from global memory once, and all searching runs
 // out of shared memory; slots are independent blocks.
 #include <climits>
@@ -92,14 +99,37 @@ __device__ int find_marker(const uint8_t* y, int n, int from, const char* marker
     return first == INT_MAX ? -1 : first;
 }
 
+// The index of the response token whose bytes hold byte `at` (the walk of step 1), or
+// -1. Every thread of the block calls it.
+__device__ int64_t token_holding_byte(const RewardArgs& p, const int32_t* tokens, int64_t count, int at,
+                                      int* warp_totals, int* slot) {
+    int carry = 0;
+    int found = INT_MAX;
+    for (int64_t base = 0; base < count && carry <= at; base += blockDim.x) {
+        const int64_t i = base + threadIdx.x;
+        int len = 0;
+        if (i < count) {
+            const int32_t t = tokens[i];
+            if (t >= 0 && t < p.V) len = max(p.token_offsets[t + 1] - p.token_offsets[t], 0);
+        }
+        int tile_total;
+        const int pos = carry + block_inclusive_scan(len, warp_totals, tile_total) - len;
+        if (len > 0 && pos <= at && at < pos + len) found = int(i);
+        carry += tile_total;
+    }
+    const int first = block_min_int(found, slot);
+    return first == INT_MAX ? -1 : first;
+}
+
 __global__ void __launch_bounds__(kRewardThreads) prefix_reward_kernel(RewardArgs p) {
-    extern __shared__ uint8_t y[];
+    extern __shared__ uint8_t shared_bytes[];
     __shared__ int warp_totals[kRewardWarps];
     __shared__ int slot;
     __shared__ int brace_end;
     const RewardMarkers& mk = p.markers;
     const int64_t s = blockIdx.x, g = s / p.group_size;
     const int max_bytes = mk.max_response_bytes;
+    uint8_t* const y = p.scratch ? p.scratch + s * max_bytes : shared_bytes;
 
     // 1. detokenise
     const int64_t count = min(max(int64_t(p.response_len[s]), int64_t(0)), p.R);
@@ -157,21 +187,37 @@ __global__ void __launch_bounds__(kRewardThreads) prefix_reward_kernel(RewardArg
     const int bcount = int(min(max(int64_t(p.boundary_count[g]), int64_t(0)), p.Kmax));
     const uint8_t* truth = p.truth_bytes + g * p.Lmax;
     const int32_t* bounds = p.truth_boundaries + g * p.Kmax;
-    bool ok = len > 0 && len <= truth_len;
+    const bool whole = mk.kind == ops::RewardKind::prefix;
+    // prefix: all of y against the truth, then |y| among the boundaries; the first-token
+    // kinds: the true next token's b0 bytes against y.
+    const int b0 = bcount > 0 ? bounds[0] : 0;
+    const int compared = whole ? len : b0;
+    bool ok = whole ? len > 0 && len <= truth_len : b0 > 0 && b0 <= truth_len && len >= b0;
     if (ok) {
         bool mismatch = false;
-        for (int i = threadIdx.x; i < len; i += blockDim.x) mismatch |= y[begin + i] != truth[i];
+        for (int i = threadIdx.x; i < compared; i += blockDim.x) mismatch |= y[begin + i] != truth[i];
         ok = !__syncthreads_or(mismatch);
     }
-    if (ok) {
+    if (ok && whole) {
         bool boundary = false;
         for (int k = threadIdx.x; k < bcount; k += blockDim.x) boundary |= bounds[k] == len;
         ok = __syncthreads_or(boundary);
     }
+    float reward = ok ? 1.0f : 0.0f;
+    if (!ok && len > 0 && rl_detail::is_dense(mk.kind)) {
+        const int64_t i = token_holding_byte(p, tokens, count, begin, warp_totals, &slot);
+        if (i >= 0) reward = rl_detail::dense_wrong_reward(p.token_logprobs[s * p.R + i]);
+    }
     if (threadIdx.x == 0) {
         p.prediction_len[s] = len;
-        p.rewards[s] = ok ? 1.0f : 0.0f;
+        p.rewards[s] = reward;
     }
+}
+
+// conditional_dense: one thread per group of group_size rewards.
+__global__ void condition_groups_kernel(float* rewards, int64_t groups, int64_t group_size) {
+    const int64_t g = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (g < groups) rl_detail::condition_group(rewards + g * group_size, group_size);
 }
 
 }  // namespace
@@ -179,11 +225,17 @@ __global__ void __launch_bounds__(kRewardThreads) prefix_reward_kernel(RewardArg
 void prefix_reward(void* stream, const RewardArgs& p) {
     const int64_t S = p.S;
     if (S > INT32_MAX) throw std::invalid_argument("prefix_reward: too many slots");
-    const int smem = p.markers.max_response_bytes;
+    const int smem = p.scratch ? 0 : p.markers.max_response_bytes;
     if (smem > kDefaultSharedBytes)
         RPT_CUDA_CHECK(cudaFuncSetAttribute(prefix_reward_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
     prefix_reward_kernel<<<static_cast<unsigned>(S), kRewardThreads, smem, as_stream(stream)>>>(p);
     RPT_CUDA_LAUNCH_CHECK();
+    if (p.markers.kind == ops::RewardKind::conditional_dense) {
+        const int64_t groups = S / p.group_size;
+        const unsigned blocks = static_cast<unsigned>((groups + kRewardThreads - 1) / kRewardThreads);
+        condition_groups_kernel<<<blocks, kRewardThreads, 0, as_stream(stream)>>>(p.rewards, groups, p.group_size);
+        RPT_CUDA_LAUNCH_CHECK();
+    }
 }
 
 }  // namespace rpt::cuda

@@ -159,6 +159,12 @@ table \
   "train --kv-budget-mb 1e30           | --kv-budget-mb     | $TRAIN --out new --kv-budget-mb 1e30" \
   "train --entropy-threshold nan       | --entropy-threshold| $TRAIN --out new --entropy-threshold nan" \
   "train --heldout-fraction 0.9        | --heldout-fraction | $TRAIN --out new --heldout-fraction 0.9" \
+  "train --truth-tokens -1             | --truth-tokens     | $TRAIN --out new --truth-tokens -1" \
+  "train --reward bogus                | --reward           | $TRAIN --out new --reward bogus" \
+  "train --dynamic-sampling-from -1    | --dynamic-sampling-from | $TRAIN --out new --dynamic-sampling-from -1" \
+  "train --recipe bogus                | --recipe           | $TRAIN --out new --recipe bogus" \
+  "train --recipe paper --lr nan       | --lr               | $TRAIN --out new --recipe paper --lr nan" \
+  "eval --eval-truth-tokens -1         | --eval-truth-tokens| $EVAL --eval-truth-tokens -1" \
   "eval --eval-temperature 0           | --eval-temperature | $EVAL --sampled --eval-temperature 0" \
   "eval --hard nan                     | --hard             | $EVAL --hard nan" \
   "eval --easy -1                      | --easy             | $EVAL --easy -1" \

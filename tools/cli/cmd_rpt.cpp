@@ -18,6 +18,7 @@
 #include "tools/cli/flag_checks.h"
 #include "tools/cli/model_setup.h"
 #include "tools/cli/output_flags.h"
+#include "tools/cli/recipe.h"
 #include "tools/cli/resume_settings.h"
 #include "tools/cli/rpt_flags.h"
 
@@ -82,6 +83,7 @@ struct TrainFlags {
     float entropy_threshold = 0.5f;
     double heldout_fraction = 0.05;
     bool overwrite = false;  // replace an --out that is not rpt's checkpoint
+    std::string recipe;      // empty: none
 };
 
 // Every flag that defines the trajectory (rl/run_settings.h): recorded in the
@@ -184,7 +186,8 @@ void add_rpt_commands(CLI::App& app, const MpiRuntime& runtime) {
         f->corpus.add_to(*cmd);
         f->model.add_to(*cmd, "output checkpoint directory");
         cmd->add_option("--positions", f->positions, "positions JSONL from `rpt filter` (required)");
-        cmd->add_option("--template", f->template_name, "compact, v0-r1-distill, or a template JSON file");
+        cmd->add_option("--template", f->template_name,
+                        "compact, v0 .. v6 (the paper's prompts, Table 10; v0-r1-distill = v0), or a template JSON file");
         cmd->add_option("--stop-at", f->rpt.stop_at, "stop after this step (checkpointed; --resume continues)")
             ->check(positive());
         cmd->add_option("--entropy-threshold", f->entropy_threshold, "train on positions above this entropy")
@@ -192,10 +195,15 @@ void add_rpt_commands(CLI::App& app, const MpiRuntime& runtime) {
         cmd->add_option("--heldout-fraction", f->heldout_fraction, "documents held out (as in pretrain)")
             ->check(closed_range(0.0, 0.5));
         add_rpt_flags(*cmd, f->rpt, f->values);
+        cmd->add_option("--recipe", f->recipe, recipe_help())->check(CLI::IsMember({"paper", "demo"}));
         f->model.add_zero_flag(*cmd);
         add_overwrite_flag(*cmd, f->overwrite, OutputRule::training);
         cmd->footer(resume_help());
         cmd->callback([f, cmd, &runtime]() {
+            if (!f->recipe.empty()) {
+                const std::string line = apply_recipe(*cmd, f->recipe);
+                if (runtime.rank() == 0) std::fprintf(stderr, "%s\n", line.c_str());
+            }
             RunSettings settings = train_run_settings(*f);
             const nlohmann::json resumed = resume_run_settings(settings, *cmd, f->model, runtime.rank() == 0);
             run_train(*f, settings, resumed, runtime);
@@ -207,7 +215,8 @@ void add_rpt_commands(CLI::App& app, const MpiRuntime& runtime) {
         f->corpus.add_to(*cmd);
         f->model.add_to(*cmd, nullptr);
         cmd->add_option("--positions", f->positions, "positions JSONL from `rpt filter`")->required();
-        cmd->add_option("--template", f->template_name, "compact, v0-r1-distill, or a template JSON file");
+        cmd->add_option("--template", f->template_name,
+                        "compact, v0 .. v6 (the paper's prompts, Table 10; v0-r1-distill = v0), or a template JSON file");
         cmd->add_option("--max-positions", f->max_positions, "evaluate at most N positions (spread evenly)");
         cmd->add_flag("--all-docs", f->all_docs, "evaluate positions of every document, not only held-out ones");
         cmd->add_option("--heldout-fraction", f->heldout_fraction, "documents held out (as in pretrain)")

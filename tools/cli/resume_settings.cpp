@@ -24,10 +24,12 @@ void add_rpt_settings(RunSettings& s, RptOptions& o, RptFlagValues& v) {
     s.add("--max-new-tokens", o.max_new_tokens);
     s.add("--context-tokens", o.context_tokens);
     s.add("--truth-tokens", o.truth_tokens);
+    s.add("--reward", v.reward);
     s.add("--temperature", o.temperature);
     s.add("--top-p", o.top_p);
     s.add("--top-k", o.top_k);
     s.add("--dynamic-sampling", o.dynamic_sampling);
+    s.add("--dynamic-sampling-from", o.dynamic_sampling_from);
     s.add("--clip-low", o.grpo.loss.clip_low);
     s.add("--clip-high", o.grpo.loss.clip_high);
     s.add("--kl-beta", o.grpo.loss.kl_beta);

@@ -36,11 +36,27 @@ void add_rpt_flags(CLI::App& cmd, RptOptions& o, RptFlagValues& values) {
     cmd.add_option("--rollouts", o.group_size, "rollouts per context (G)")->check(CLI::Range(1, 1024));
     cmd.add_option("--max-new-tokens", o.max_new_tokens, "response budget per rollout")->check(positive());
     cmd.add_option("--context-tokens", o.context_tokens, "left context shown to the policy")->check(positive());
-    cmd.add_option("--truth-tokens", o.truth_tokens, "ground-truth tokens kept for the reward")->check(positive());
+    cmd.add_option("--truth-tokens", o.truth_tokens,
+                   "cap the ground truth kept for the reward at N document tokens: a prediction longer than N "
+                   "tokens then earns 0 (0: no cap, the continuation as far as the longest response reaches, as "
+                   "in the paper)")
+        ->check(non_negative());
+    cmd.add_option("--reward", values.reward,
+                   "prefix (paper eq. 3: the prediction is a whole-token prefix of the continuation), or an "
+                   "Appendix A variant: first-token (1 iff the prediction starts with the true next token's bytes), "
+                   "dense (that, else P(y[0]): exp of the sampler's log-prob (temperature softmax, behaviour policy, "
+                   "given prompt and reasoning) of the response token holding the prediction's first byte, below 1), "
+                   "conditional-dense (dense in groups with a right response, 0 in groups without)")
+        ->check(CLI::IsMember({"prefix", "first-token", "dense", "conditional-dense"}));
     cmd.add_option("--temperature", o.temperature, "sampling temperature")->check(positive());
     cmd.add_option("--top-p", o.top_p, "nucleus mass, in (0, 1]")->check(probability_mass());
     cmd.add_option("--top-k", o.top_k, "keep the k most likely tokens (0: all)")->check(non_negative());
-    cmd.add_flag("--dynamic-sampling", o.dynamic_sampling, "drop groups whose rewards are all equal and refill");
+    cmd.add_flag("--dynamic-sampling", o.dynamic_sampling,
+                 "drop groups whose rewards are all equal and refill (at most 3 refill rounds, then the batch is "
+                 "topped up with the last round's groups, all-equal ones included)");
+    cmd.add_option("--dynamic-sampling-from", o.dynamic_sampling_from,
+                   "dynamic sampling from this step on (0: per --dynamic-sampling; the paper: 500)")
+        ->check(non_negative());
     cmd.add_option("--clip-low", o.grpo.loss.clip_low, "PPO ratio clip below 1")->check(below_one());
     cmd.add_option("--clip-high", o.grpo.loss.clip_high, "PPO ratio clip above 1")->check(non_negative());
     cmd.add_option("--kl-beta", o.grpo.loss.kl_beta, "weight of the k3 KL to the starting policy (0: off)")
@@ -79,6 +95,11 @@ void finish_rpt_options(RptOptions& o, const RptFlagValues& v) {
     if (v.prompt_layout == "shared") o.grpo.prompt_layout = PromptLayout::shared;
     else if (v.prompt_layout == "separate") o.grpo.prompt_layout = PromptLayout::separate;
     else throw std::invalid_argument("--prompt-layout: unknown value '" + v.prompt_layout + "'");
+    if (v.reward == "prefix") o.reward = ops::RewardKind::prefix;
+    else if (v.reward == "first-token") o.reward = ops::RewardKind::first_token;
+    else if (v.reward == "dense") o.reward = ops::RewardKind::dense;
+    else if (v.reward == "conditional-dense") o.reward = ops::RewardKind::conditional_dense;
+    else throw std::invalid_argument("--reward: unknown value '" + v.reward + "'");
     o.kv_budget_bytes = size_t(double(v.kv_budget_mb) * 1048576.0);
 }
 
@@ -89,6 +110,9 @@ void add_eval_flags(CLI::App& cmd, EvalOptions& o, std::string& mode) {
         ->check(positive());
     cmd.add_option("--eval-context-tokens", o.context_tokens, "left context shown")->check(positive());
     cmd.add_option("--eval-max-new-tokens", o.max_new_tokens, "reasoning response budget")->check(positive());
+    cmd.add_option("--eval-truth-tokens", o.truth_tokens,
+                   "cap the ground truth at N document tokens: a longer prediction earns 0 (0: no cap)")
+        ->check(non_negative());
     add_kv_dtype_flag(cmd, o.kv_dtype);
 }
 

@@ -19,6 +19,7 @@ void add_kv_dtype_flag(CLI::App& command, KvDType& dtype);
 struct RptFlagValues {
     std::string aggregation = "token-mean";
     std::string prompt_layout = "shared";
+    std::string reward = "prefix";
     float kv_budget_mb = 4096;
 };
 // Training-side RPT flags (rollouts, sampling, GRPO, optimizer, schedule).
