@@ -17,12 +17,21 @@ namespace {
 
 constexpr int32_t kNoTarget = -1;
 
+// Which windows a rank fills: those of micro-batch `micro` of step `step` that fall to
+// rank `rank` of `ranks`.
+struct WindowDraw {
+    int64_t step = 0;
+    int micro = 0;
+    int rank = 0, ranks = 1;
+};
+
 // Window b of micro-batch `micro` of step `step` starts at a position drawn from
 // (seed, step, micro, b) alone: resuming at any step, on any number of ranks, replays
-// the same data. This rank fills the windows b = rank, rank + ranks, ... of the B.
-void fill_windows(const std::vector<int32_t>& stream, const NtpOptions& o, int64_t step, int micro, int rank,
-                  int ranks, std::vector<int32_t>& tokens, std::vector<int32_t>& targets) {
-    const int local_batch = o.batch_size / ranks, T = o.seq_len;
+// the same data. This rank fills the windows b = rank, rank + ranks, ... of the B into
+// tokens and targets (B / ranks, T) each.
+void fill_windows(const std::vector<int32_t>& stream, const NtpOptions& o, const WindowDraw& draw,
+                  std::vector<int32_t>& tokens, std::vector<int32_t>& targets) {
+    const int local_batch = o.batch_size / draw.ranks, T = o.seq_len;
     if (stream.size() < size_t(T) + 1)
         throw std::invalid_argument(fmt::format("the training stream has {} tokens, fewer than seq_len + 1 = {}",
                                                 stream.size(), T + 1));
@@ -30,8 +39,8 @@ void fill_windows(const std::vector<int32_t>& stream, const NtpOptions& o, int64
     tokens.resize(size_t(local_batch) * T);
     targets.resize(size_t(local_batch) * T);
     for (int j = 0; j < local_batch; ++j) {
-        const int b = j * ranks + rank;
-        const uint64_t start = hash_keys(o.seed, uint64_t(step), uint64_t(micro), uint64_t(b)) % starts;
+        const int b = j * draw.ranks + draw.rank;
+        const uint64_t start = hash_keys(o.seed, uint64_t(draw.step), uint64_t(draw.micro), uint64_t(b)) % starts;
         std::copy_n(stream.begin() + int64_t(start), T, tokens.begin() + int64_t(j) * T);
         std::copy_n(stream.begin() + int64_t(start) + 1, T, targets.begin() + int64_t(j) * T);
     }
@@ -126,7 +135,7 @@ NtpStepResult ntp_train_step(Transformer& model, AdamW& optimizer, const std::ve
     double loss = 0;
     model.zero_grad();
     for (int micro = 0; micro < o.grad_accum; ++micro) {
-        fill_windows(stream, o, step, micro, rank, ranks, tokens, targets);
+        fill_windows(stream, o, {step, micro, rank, ranks}, tokens, targets);
         model.forward(tokens.data(), targets.data(), local_batch, o.seq_len);
         for (float lp : model.logprobs()) loss -= lp;
         model.backward(dlogprob.data());

@@ -300,8 +300,8 @@ void run_demo(DemoFlags f) {
     Transformer model(config, ctx);
     model.init_weights(f.seed);
     TokenizedCorpus corpus = tokenize_corpus(data.texts, data.tokenizer, data.eot, f.seed, kHeldoutFraction);
-    mix_format_examples(corpus.train_stream, data.train_docs, data.template_tokens, data.eot, f.format_share,
-                        kContextTokens, f.seed);
+    mix_format_examples(corpus.train_stream, data.train_docs, data.template_tokens,
+                        {data.eot, f.format_share, kContextTokens, f.seed});
     pretrain(f, data, corpus, model);
 
     stage("3. filter: top-16 entropy of every position, the start checkpoint as proxy");
