@@ -67,7 +67,7 @@ struct RptRun {
     const int rank, ranks;
     const int local_contexts;   // contexts per rank and step
     const int32_t think_close;  // -1 when the marker is not one token
-    RolloutSettings rollout;    // the step is set per step
+    RolloutSettings rollout;    // sampling.step is set per step (sample_round)
     GrpoSettings grpo;
 };
 
