@@ -18,93 +18,127 @@ std::vector<ScoredPosition> subsample_positions(const std::vector<ScoredPosition
     return out;
 }
 
+namespace {
+
+// Per position, what the two modes found.
+struct PositionResults {
+    std::vector<uint8_t> standard_hit;  // argmax == x_t
+    std::vector<float> reward;          // the rollout's prefix reward
+    std::vector<uint8_t> in_format;     // the rollout had a prediction
+    explicit PositionResults(size_t n) : standard_hit(n, 0), reward(n, 0.0f), in_format(n, 0) {}
+};
+
+// What every batch reads: the model, the corpus and template, and the options.
+struct EvalRun {
+    Transformer& model;
+    const std::vector<std::vector<int32_t>>& docs;
+    const std::vector<ScoredPosition>& positions;
+    const TemplateTokens& tokens;
+    const RewardScorer& scorer;
+    const EvalOptions& o;
+};
+
+// Standard mode for positions [p0, p0 + B): one row per position holding its context
+// x_{t-k} .. x_{t-1}, right-padded (causal attention keeps pads out of the prediction
+// at x_{t-1}).
+void standard_batch(const EvalRun& run, size_t p0, int B, PositionResults& out) {
+    int T = 1;
+    for (int b = 0; b < B; ++b)
+        T = std::max<int>(T, std::min<int>(run.o.context_tokens, run.positions[p0 + size_t(b)].position));
+    std::vector<int32_t> input(size_t(B) * T, 0), targets(size_t(B) * T, -1);
+    std::vector<int> last(static_cast<size_t>(B));
+    for (int b = 0; b < B; ++b) {
+        const ScoredPosition& p = run.positions[p0 + size_t(b)];
+        const auto& doc = run.docs.at(size_t(p.doc));
+        const int len = std::min<int>(run.o.context_tokens, p.position);
+        std::copy(doc.begin() + (p.position - len), doc.begin() + p.position, input.begin() + int64_t(b) * T);
+        last[size_t(b)] = b * T + len - 1;
+    }
+    HeadRequest request;
+    request.argmax = true;
+    run.model.forward(input.data(), targets.data(), B, T, request);
+    const std::vector<int32_t> argmax = run.model.argmax_tokens();
+    for (int b = 0; b < B; ++b) {
+        const ScoredPosition& p = run.positions[p0 + size_t(b)];
+        out.standard_hit[p0 + size_t(b)] =
+            argmax[size_t(last[size_t(b)])] == run.docs[size_t(p.doc)][size_t(p.position)];
+    }
+}
+
+// Reasoning mode for positions [p0, p0 + B): one rollout per position under the
+// template, scored by the reward; returns the tokens generated.
+int64_t reasoning_batch(const EvalRun& run, size_t p0, int B, PositionResults& out) {
+    std::vector<std::vector<int32_t>> prompts;
+    std::vector<int64_t> ids;
+    std::vector<TruthSpan> truths;
+    for (int b = 0; b < B; ++b) {
+        const ScoredPosition& p = run.positions[p0 + size_t(b)];
+        const auto& doc = run.docs[size_t(p.doc)];
+        prompts.push_back(build_prompt(run.tokens, doc, size_t(p.position), run.o.context_tokens));
+        ids.push_back(int64_t(p0) + b);
+        truths.push_back({&doc, size_t(p.position)});
+    }
+    RolloutSettings rs;
+    rs.group_size = 1;
+    rs.max_new_tokens = run.o.max_new_tokens;
+    rs.kv_budget_bytes = run.o.kv_budget_bytes;
+    rs.kv_dtype = run.o.kv_dtype;
+    rs.sampling.greedy = run.o.greedy;
+    rs.sampling.temperature = run.o.temperature;
+    rs.sampling.seed = run.o.seed;
+    const RolloutResult rollouts = generate_rollouts(run.model, prompts, ids, run.tokens.stop_ids, rs);
+    const RewardResult r = run.scorer.score(rollouts.responses, truths, 1);
+    for (int b = 0; b < B; ++b) {
+        out.reward[p0 + size_t(b)] = r.rewards[size_t(b)];
+        out.in_format[p0 + size_t(b)] = r.prediction_len[size_t(b)] >= 0;
+    }
+    return rollouts.generated_tokens;
+}
+
+// The means over the positions above one split's threshold.
+SplitResult split_result(const char* name, float threshold, const std::vector<ScoredPosition>& positions,
+                         const PositionResults& results) {
+    SplitResult s;
+    s.name = name;
+    s.threshold = threshold;
+    double hits = 0, rewards = 0, formats = 0;
+    for (size_t i = 0; i < positions.size(); ++i) {
+        if (!(positions[i].entropy > threshold)) continue;
+        ++s.positions;
+        hits += results.standard_hit[i];
+        rewards += results.reward[i];
+        formats += results.in_format[i];
+    }
+    if (s.positions > 0) {
+        s.standard = hits / double(s.positions);
+        s.reasoning = rewards / double(s.positions);
+        s.format = formats / double(s.positions);
+    }
+    return s;
+}
+
+}  // namespace
+
 EvalReport evaluate_positions(Transformer& model, const Tokenizer& tokenizer, const PromptTemplate& format,
                               const std::vector<std::vector<int32_t>>& docs,
                               const std::vector<ScoredPosition>& positions, const EntropySplits& splits,
                               const EvalOptions& o) {
     const size_t n = positions.size();
-    std::vector<uint8_t> standard_hit(n, 0);
-    std::vector<float> reward(n, 0.0f);
-    std::vector<uint8_t> in_format(n, 0);
+    PositionResults results(n);
     const TemplateTokens tokens = bind_template(format, tokenizer);
     const RewardScorer scorer(tokenizer, format, model.context(), o.truth_tokens,
                               response_byte_capacity(tokenizer, o.max_new_tokens));
+    const EvalRun run{model, docs, positions, tokens, scorer, o};
     EvalReport report;
     report.mode = o.greedy ? "greedy" : fmt::format("sampled (T={})", o.temperature);
-
     for (size_t p0 = 0; p0 < n; p0 += size_t(o.batch)) {
         const int B = int(std::min(n - p0, size_t(o.batch)));
-        // Standard mode: one row per position holding its context x_{t-k} .. x_{t-1},
-        // right-padded (causal attention keeps pads out of the prediction at x_{t-1}).
-        int T = 1;
-        for (int b = 0; b < B; ++b) T = std::max<int>(T, std::min<int>(o.context_tokens, positions[p0 + b].position));
-        std::vector<int32_t> input(size_t(B) * T, 0), targets(size_t(B) * T, -1);
-        std::vector<int> last(static_cast<size_t>(B));
-        for (int b = 0; b < B; ++b) {
-            const ScoredPosition& p = positions[p0 + size_t(b)];
-            const auto& doc = docs.at(size_t(p.doc));
-            const int len = std::min<int>(o.context_tokens, p.position);
-            std::copy(doc.begin() + (p.position - len), doc.begin() + p.position, input.begin() + int64_t(b) * T);
-            last[size_t(b)] = b * T + len - 1;
-        }
-        HeadRequest request;
-        request.argmax = true;
-        model.forward(input.data(), targets.data(), B, T, request);
-        const std::vector<int32_t> argmax = model.argmax_tokens();
-        for (int b = 0; b < B; ++b) {
-            const ScoredPosition& p = positions[p0 + size_t(b)];
-            standard_hit[p0 + size_t(b)] = argmax[size_t(last[size_t(b)])] == docs[size_t(p.doc)][size_t(p.position)];
-        }
-        if (!o.reasoning) continue;
-
-        // Reasoning mode: one rollout per position under the template, scored by the reward.
-        std::vector<std::vector<int32_t>> prompts;
-        std::vector<int64_t> ids;
-        std::vector<TruthSpan> truths;
-        for (int b = 0; b < B; ++b) {
-            const ScoredPosition& p = positions[p0 + size_t(b)];
-            prompts.push_back(build_prompt(tokens, docs[size_t(p.doc)], size_t(p.position), o.context_tokens));
-            ids.push_back(int64_t(p0) + b);
-            truths.push_back({&docs[size_t(p.doc)], size_t(p.position)});
-        }
-        RolloutSettings rs;
-        rs.group_size = 1;
-        rs.max_new_tokens = o.max_new_tokens;
-        rs.kv_budget_bytes = o.kv_budget_bytes;
-        rs.kv_dtype = o.kv_dtype;
-        rs.sampling.greedy = o.greedy;
-        rs.sampling.temperature = o.temperature;
-        rs.sampling.seed = o.seed;
-        const RolloutResult rollouts = generate_rollouts(model, prompts, ids, tokens.stop_ids, rs);
-        report.rollout_tokens += rollouts.generated_tokens;
-        const RewardResult r = scorer.score(rollouts.responses, truths, 1);
-        for (int b = 0; b < B; ++b) {
-            reward[p0 + size_t(b)] = r.rewards[size_t(b)];
-            in_format[p0 + size_t(b)] = r.prediction_len[size_t(b)] >= 0;
-        }
+        standard_batch(run, p0, B, results);
+        if (o.reasoning) report.rollout_tokens += reasoning_batch(run, p0, B, results);
     }
-
-    const std::pair<const char*, float> named[] = {{"easy", splits.easy}, {"medium", splits.medium},
-                                                   {"hard", splits.hard}};
-    for (const auto& [name, threshold] : named) {
-        SplitResult s;
-        s.name = name;
-        s.threshold = threshold;
-        double hits = 0, rewards = 0, formats = 0;
-        for (size_t i = 0; i < n; ++i) {
-            if (!(positions[i].entropy > threshold)) continue;
-            ++s.positions;
-            hits += standard_hit[i];
-            rewards += reward[i];
-            formats += in_format[i];
-        }
-        if (s.positions > 0) {
-            s.standard = hits / double(s.positions);
-            s.reasoning = rewards / double(s.positions);
-            s.format = formats / double(s.positions);
-        }
-        report.splits.push_back(s);
-    }
+    report.splits.push_back(split_result("easy", splits.easy, positions, results));
+    report.splits.push_back(split_result("medium", splits.medium, positions, results));
+    report.splits.push_back(split_result("hard", splits.hard, positions, results));
     return report;
 }
 

@@ -91,9 +91,18 @@ public:
         std::vector<float> coef, token_loss, clipped, kl;
     };
 
-    // logp, logp_old, logp_ref (null without a reference), mask: (M, R); advantages (M).
-    Result run(int M, const float* logp, const float* logp_old, const float* logp_ref, const float* mask,
-               const float* advantages, const ops::PolicyLossSettings& loss) {
+    // One micro-batch's inputs, on the host.
+    struct Inputs {
+        int M = 0;                          // responses
+        const float* logp = nullptr;        // (M, R) the policy's
+        const float* logp_old = nullptr;    // (M, R) the behaviour policy's
+        const float* logp_ref = nullptr;    // (M, R) the reference's; null without one
+        const float* mask = nullptr;        // (M, R) 1 on response tokens
+        const float* advantages = nullptr;  // (M)
+    };
+
+    Result run(const Inputs& in, const ops::PolicyLossSettings& loss) {
+        const int M = in.M;
         size_t at = 0;
         auto carve = [&](std::initializer_list<int64_t> shape) {
             Tensor t = buf_.view(DType::f32, at, shape);
@@ -104,12 +113,12 @@ public:
         const Tensor t_coef = carve({M, R}), t_loss = carve({M, R}), t_clip = carve({M, R}), t_kl = carve({M, R});
         const Tensor t_logp = carve({M, R}), t_old = carve({M, R}), t_ref = carve({M, R}), t_mask = carve({M, R});
         const Tensor t_adv = carve({M});
-        copy_from_host(t_logp, logp);
-        copy_from_host(t_old, logp_old);
-        copy_from_host(t_mask, mask);
-        copy_from_host(t_adv, advantages);
-        if (logp_ref) copy_from_host(t_ref, logp_ref);
-        ops::policy_loss(ctx_, t_coef, t_loss, t_clip, t_kl, t_logp, t_old, logp_ref ? t_ref : Tensor{}, t_adv,
+        copy_from_host(t_logp, in.logp);
+        copy_from_host(t_old, in.logp_old);
+        copy_from_host(t_mask, in.mask);
+        copy_from_host(t_adv, in.advantages);
+        if (in.logp_ref) copy_from_host(t_ref, in.logp_ref);
+        ops::policy_loss(ctx_, t_coef, t_loss, t_clip, t_kl, t_logp, t_old, in.logp_ref ? t_ref : Tensor{}, t_adv,
                          t_mask, loss);
         const auto download = [&](const Tensor& t) {
             std::vector<float> host(size_t(M) * size_t(R));
@@ -174,9 +183,10 @@ double micro_batch_step(const PassContext& p, const MicroBatch& mb, PolicyLossSt
     }
 
     // Coefficients on the device, scattered back to the tokens that produced each log-prob.
-    const PolicyLossStaging::Result c = staging.run(M, logp.data(), logp_old.data() + done * size_t(R),
-                                                    p.reference ? logp_ref.data() : nullptr, mask.data(),
-                                                    adv.data(), p.loss);
+    const PolicyLossStaging::Result c =
+        staging.run({M, logp.data(), logp_old.data() + done * size_t(R), p.reference ? logp_ref.data() : nullptr,
+                     mask.data(), adv.data()},
+                    p.loss);
     double loss_sum = 0;
     std::vector<float> dlogprob(size_t(mb.rows) * size_t(mb.T), 0.0f);
     for (int m = 0; m < M; ++m) {
@@ -195,50 +205,52 @@ double micro_batch_step(const PassContext& p, const MicroBatch& mb, PolicyLossSt
     return loss_sum;
 }
 
-}  // namespace
+// The loss settings normalised by counts over all ranks, and how many responses all
+// ranks keep (0: nothing to learn from).
+struct Normalisers {
+    ops::PolicyLossSettings loss;
+    int64_t kept_responses = 0;
+};
 
-GrpoStats grpo_update(Transformer& policy, AdamW& optimizer, Transformer* reference,
-                      const std::vector<std::vector<int32_t>>& prompts, const RolloutResult& rollouts,
-                      const std::vector<float>& rewards, const GrpoSettings& settings, float lr,
-                      const AdamWConfig& adamw) {
-    const OpContext& ctx = policy.context();
-    const int G = rollouts.group_size, S = int(rollouts.responses.size());
-    if (int(rewards.size()) != S) throw std::invalid_argument("grpo: one reward per response");
-    if (settings.loss.kl_beta > 0 && !reference) throw std::invalid_argument("grpo: KL needs a reference model");
-
-    // 1. Advantages and the update's layout.
-    const std::vector<float> advantages = device_advantages(ctx, rewards, G, settings);
-    const UpdatePlan plan = plan_update(prompts, rollouts, advantages, settings);
-    const int R = plan.R;
-
-    // 2. Normalisers over every rank's sequences and tokens.
-    Comm* comm = optimizer.comm();
+// Sums the counts over ranks; fills the statistics that come from them.
+Normalisers normalise_over_ranks(Comm* comm, const GrpoSettings& settings, const UpdatePlan& plan,
+                                 const std::vector<float>& advantages, GrpoStats& stats) {
     double abs_advantage = 0;
     for (float a : advantages) abs_advantage += std::fabs(a);
-    BatchCounts counts{S, plan.response_tokens, int64_t(plan.kept.size())};
+    BatchCounts counts{int64_t(advantages.size()), plan.response_tokens, int64_t(plan.kept.size())};
     sum_over_ranks<int64_t>(comm, counts);
     if (comm) abs_advantage = comm->allreduce_sum(abs_advantage);
-    ops::PolicyLossSettings loss = settings.loss;
-    loss.total_sequences = std::max<int64_t>(1, counts.sequences);
-    loss.total_tokens = std::max<int64_t>(1, counts.response_tokens);
-    loss.max_response_tokens = std::max(settings.max_response_tokens, R);
-    AdamWConfig summed = adamw;
-    summed.sum_gradients = true;
-
-    GrpoStats stats;
+    Normalisers n;
+    n.loss = settings.loss;
+    n.loss.total_sequences = std::max<int64_t>(1, counts.sequences);
+    n.loss.total_tokens = std::max<int64_t>(1, counts.response_tokens);
+    n.loss.max_response_tokens = std::max(settings.max_response_tokens, plan.R);
+    n.kept_responses = counts.kept_responses;
     stats.response_tokens = counts.response_tokens;
-    stats.mean_abs_advantage = abs_advantage / double(loss.total_sequences);
-    // Nothing to learn from when every group of every rank was uniform. A rank with no
-    // rows of its own still takes part in the update below (its gradient is zero).
-    if (counts.kept_responses == 0) return stats;
+    stats.mean_abs_advantage = abs_advantage / double(n.loss.total_sequences);
+    return n;
+}
 
-    // 3. The passes: forward, coefficients and backward per micro-batch, then one step.
-    PolicyLossStaging staging(ctx, plan.max_micro_batch_responses, R);
+// The optimizer step that ends each pass: gradients summed over ranks (the coefficients
+// are already normalised by the counts of all ranks).
+struct PassStep {
+    AdamW& optimizer;
+    float lr;
+    AdamWConfig adamw;  // sum_gradients set
+};
+
+// The update's passes over the micro-batches, each a forward, coefficients and backward
+// per micro-batch, then one AdamW step; `pass` is the first pass's context.
+TokenSums run_passes(PassContext pass, const PassStep& step, const UpdatePlan& plan, int updates,
+                     GrpoStats& stats) {
+    Comm* comm = step.optimizer.comm();
+    Transformer& policy = pass.policy;
+    PolicyLossStaging staging(policy.context(), plan.max_micro_batch_responses, plan.R);
     std::vector<float> logp_old;  // (kept responses, R) from the first pass, the behaviour policy
     TokenSums sums;
-    for (int update = 0; update < settings.updates_per_batch; ++update) {
-        const PassContext pass{policy, reference, advantages, loss, 1.0f / settings.temperature, R,
-                               update == 0, update == settings.updates_per_batch - 1};
+    for (int update = 0; update < updates; ++update) {
+        pass.first = update == 0;
+        pass.last = update == updates - 1;
         policy.zero_grad();
         double loss_sum = 0;
         size_t done = 0;  // responses of earlier micro-batches
@@ -247,14 +259,18 @@ GrpoStats grpo_update(Transformer& policy, AdamW& optimizer, Transformer* refere
             done += mb.spans.size();
             stats.train_tokens += int64_t(mb.rows) * mb.T;
             // Forward + backward (about twice the forward), plus the reference's forward.
-            stats.flops += (reference ? 4.0 : 3.0) * micro_batch_flops(policy.config(), mb);
+            stats.flops += (pass.reference ? 4.0 : 3.0) * micro_batch_flops(policy.config(), mb);
         }
-        stats.grad_norm =
-            optimizer.step(policy.params().flat, policy.grads().flat, lr, summed, policy.working_params());
+        stats.grad_norm = step.optimizer.step(policy.params().flat, policy.grads().flat, step.lr, step.adamw,
+                                              policy.working_params());
         stats.loss = comm ? comm->allreduce_sum(loss_sum) : loss_sum;
     }
+    return sums;
+}
 
-    // 4. Per-token statistics over all ranks.
+// Per-token statistics, and the tokens and FLOPs trained on, over all ranks.
+void reduce_token_stats(Comm* comm, const UpdatePlan& plan, const RolloutResult& rollouts, TokenSums& sums,
+                        GrpoStats& stats) {
     for (int s : plan.kept) sums.response_tokens += double(rollouts.responses[size_t(s)].size());
     sum_over_ranks<double>(comm, sums);
     const double n = std::max(1.0, sums.response_tokens);  // response tokens trained on, all ranks
@@ -267,6 +283,37 @@ GrpoStats grpo_update(Transformer& policy, AdamW& optimizer, Transformer* refere
         stats.flops = comm->allreduce_sum(stats.flops);
     }
     stats.train_tokens = train_tokens;
+}
+
+}  // namespace
+
+GrpoStats grpo_update(Transformer& policy, AdamW& optimizer, Transformer* reference,
+                      const std::vector<std::vector<int32_t>>& prompts, const RolloutResult& rollouts,
+                      const std::vector<float>& rewards, const GrpoSettings& settings, float lr,
+                      const AdamWConfig& adamw) {
+    const int G = rollouts.group_size, S = int(rollouts.responses.size());
+    if (int(rewards.size()) != S) throw std::invalid_argument("grpo: one reward per response");
+    if (settings.loss.kl_beta > 0 && !reference) throw std::invalid_argument("grpo: KL needs a reference model");
+
+    // 1. Advantages and the update's layout.
+    const std::vector<float> advantages = device_advantages(policy.context(), rewards, G, settings);
+    const UpdatePlan plan = plan_update(prompts, rollouts, advantages, settings);
+
+    // 2. Normalisers over every rank's sequences and tokens.
+    GrpoStats stats;
+    const Normalisers norm = normalise_over_ranks(optimizer.comm(), settings, plan, advantages, stats);
+    // Nothing to learn from when every group of every rank was uniform. A rank with no
+    // rows of its own still takes part in the update below (its gradient is zero).
+    if (norm.kept_responses == 0) return stats;
+
+    // 3. The passes: forward, coefficients and backward per micro-batch, then one step.
+    const PassContext first{policy, reference, advantages, norm.loss, 1.0f / settings.temperature, plan.R, true, true};
+    AdamWConfig summed = adamw;
+    summed.sum_gradients = true;
+    TokenSums sums = run_passes(first, {optimizer, lr, summed}, plan, settings.updates_per_batch, stats);
+
+    // 4. Per-token statistics over all ranks.
+    reduce_token_stats(optimizer.comm(), plan, rollouts, sums, stats);
     return stats;
 }
 

@@ -9,20 +9,29 @@
 
 #include "kernels/rng.h"
 #include "model/flops.h"
-#include "rl/metrics.h"
 #include "rl/rank_sums.h"
+#include "rl/train_log.h"
 
 namespace rpt {
 namespace {
 
 constexpr int32_t kNoTarget = -1;
 
+// Which windows a rank fills: those of micro-batch `micro` of step `step` that fall to
+// rank `rank` of `ranks`.
+struct WindowDraw {
+    int64_t step = 0;
+    int micro = 0;
+    int rank = 0, ranks = 1;
+};
+
 // Window b of micro-batch `micro` of step `step` starts at a position drawn from
 // (seed, step, micro, b) alone: resuming at any step, on any number of ranks, replays
-// the same data. This rank fills the windows b = rank, rank + ranks, ... of the B.
-void fill_windows(const std::vector<int32_t>& stream, const NtpOptions& o, int64_t step, int micro, int rank,
-                  int ranks, std::vector<int32_t>& tokens, std::vector<int32_t>& targets) {
-    const int local_batch = o.batch_size / ranks, T = o.seq_len;
+// the same data. This rank fills the windows b = rank, rank + ranks, ... of the B into
+// tokens and targets (B / ranks, T) each.
+void fill_windows(const std::vector<int32_t>& stream, const NtpOptions& o, const WindowDraw& draw,
+                  std::vector<int32_t>& tokens, std::vector<int32_t>& targets) {
+    const int local_batch = o.batch_size / draw.ranks, T = o.seq_len;
     if (stream.size() < size_t(T) + 1)
         throw std::invalid_argument(fmt::format("the training stream has {} tokens, fewer than seq_len + 1 = {}",
                                                 stream.size(), T + 1));
@@ -30,8 +39,8 @@ void fill_windows(const std::vector<int32_t>& stream, const NtpOptions& o, int64
     tokens.resize(size_t(local_batch) * T);
     targets.resize(size_t(local_batch) * T);
     for (int j = 0; j < local_batch; ++j) {
-        const int b = j * ranks + rank;
-        const uint64_t start = hash_keys(o.seed, uint64_t(step), uint64_t(micro), uint64_t(b)) % starts;
+        const int b = j * draw.ranks + draw.rank;
+        const uint64_t start = hash_keys(o.seed, uint64_t(draw.step), uint64_t(draw.micro), uint64_t(b)) % starts;
         std::copy_n(stream.begin() + int64_t(start), T, tokens.begin() + int64_t(j) * T);
         std::copy_n(stream.begin() + int64_t(start) + 1, T, targets.begin() + int64_t(j) * T);
     }
@@ -126,7 +135,7 @@ NtpStepResult ntp_train_step(Transformer& model, AdamW& optimizer, const std::ve
     double loss = 0;
     model.zero_grad();
     for (int micro = 0; micro < o.grad_accum; ++micro) {
-        fill_windows(stream, o, step, micro, rank, ranks, tokens, targets);
+        fill_windows(stream, o, {step, micro, rank, ranks}, tokens, targets);
         model.forward(tokens.data(), targets.data(), local_batch, o.seq_len);
         for (float lp : model.logprobs()) loss -= lp;
         model.backward(dlogprob.data());
@@ -155,83 +164,101 @@ double ntp_step(Transformer& model, AdamW& optimizer, const std::vector<int32_t>
     return ntp_train_step(model, optimizer, stream, o, step).loss;
 }
 
+namespace {
+
+// The metrics record of a step (before evaluation and throughput are added); JSON has
+// no NaN, so a non-finite loss or norm is written as null.
+nlohmann::json step_record(const NtpOptions& o, int64_t step, const NtpStepResult& r, int64_t tokens_per_step,
+                           double flops_per_step) {
+    const float lr = cosine_lr(step, o.warmup_steps, o.steps, o.adamw.lr, o.min_lr_ratio);
+    nlohmann::json record = {{"step", step},
+                             {"loss", r.loss},
+                             {"grad_norm", r.grad_norm},
+                             {"lr", lr},
+                             {"tokens", step * tokens_per_step},
+                             {"flops", flops_per_step}};
+    if (r.skipped) record["skipped"] = true;
+    if (!std::isfinite(r.loss)) record["loss"] = nullptr;
+    if (!std::isfinite(r.grad_norm)) record["grad_norm"] = nullptr;
+    return record;
+}
+
+// A held-out evaluation's results, added to the step's record (and printed).
+void record_eval(const NtpEval& e, const TrainLog& log, int64_t step, nlohmann::json& record) {
+    record["eval_loss"] = e.loss;
+    record["eval_accuracy"] = e.accuracy;
+    record["eval_answer_accuracy"] = e.answer_accuracy;
+    if (log.prints())
+        std::fprintf(stderr, "  eval @ step %lld: held-out loss %.4f, accuracy %.3f, answer accuracy %.3f\n",
+                     (long long)step, e.loss, e.accuracy, e.answer_accuracy);
+}
+
+// Mean loss and throughput over the steps since the last progress line.
+struct LossWindow {
+    double loss = 0;
+    int64_t steps = 0;
+    double start = 0;  // seconds into the run
+
+    void add(const NtpStepResult& r) {
+        if (r.skipped) return;
+        loss += r.loss;
+        ++steps;
+    }
+    // Adds the window's throughput to the record, prints the progress line, starts a new window.
+    void report(const NtpOptions& o, const TrainLog& log, int64_t step, int64_t tokens_per_step,
+                double flops_per_step, nlohmann::json& record) {
+        const double now = log.elapsed();
+        const double tok_s = double(steps * tokens_per_step) / std::max(1e-9, now - start);
+        record["tokens_per_s"] = tok_s;
+        record["gflops"] = tok_s * flops_per_step / double(tokens_per_step) * 1e-9;
+        const float lr = cosine_lr(step, o.warmup_steps, o.steps, o.adamw.lr, o.min_lr_ratio);
+        log.progress(step, "loss %.4f | lr %.2e | %8.0f tok/s", loss / double(std::max<int64_t>(1, steps)), lr, tok_s);
+        *this = LossWindow{0, 0, now};
+    }
+};
+
+}  // namespace
+
 void train_ntp(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer, const TokenizedCorpus& corpus,
                const NtpOptions& o, TrainerState& state, const NtpStepHook& hook, const NtpFaults& faults) {
     Comm* comm = optimizer.comm();
     check_batch_divides(o, comm_size(comm));
-    const bool root = comm_rank(comm) == 0;
-    const bool quiet = o.quiet || !root;  // rank 0 alone prints and writes metrics
-    const bool resumed = state.step > 0;
-    MetricsWriter metrics =
-        o.metrics_path.empty() || !root ? MetricsWriter() : MetricsWriter(o.metrics_path, resumed);
+    TrainLogSettings ls;
+    ls.first_step = state.step;
+    ls.end = o.stop_at > 0 ? std::min(o.stop_at, o.steps) : o.steps;
+    ls.steps = o.steps;
+    ls.log_every = o.log_every;
+    ls.checkpoint_every = o.checkpoint_every;
+    ls.metrics_path = o.metrics_path;
+    ls.root = comm_rank(comm) == 0;  // rank 0 alone prints and writes metrics
+    ls.quiet = o.quiet;
+    TrainLog log(ls);
     const int64_t tokens_per_step = int64_t(o.batch_size) * o.seq_len * o.grad_accum;
     const double flops_per_step = training_flops_per_token(model.config(), o.seq_len) * double(tokens_per_step);
-    ProgressClock clock(state.step, o.stop_at > 0 ? std::min(o.stop_at, o.steps) : o.steps);
-    double window_loss = 0;
-    int64_t window_steps = 0;
-    auto window_start = clock.elapsed();
+    LossWindow window{0, 0, log.elapsed()};
 
-    auto save = [&]() {
-        if (o.out_dir.empty()) return;
-        state.data_cursor = uint64_t(state.step);
-        state.rng_state = o.seed;
-        save_checkpoint(o.out_dir, model, tokenizer, &optimizer, &state);  // collective; rank 0 writes
-    };
-
-    const int64_t end = o.stop_at > 0 ? std::min(o.stop_at, o.steps) : o.steps;
-    for (int64_t step = state.step + 1; step <= end; ++step) {
+    for (int64_t step = state.step + 1; step <= ls.end; ++step) {
         if (step == faults.fail_step && comm_rank(comm) == faults.fail_rank)
             throw std::runtime_error(fmt::format("step {}: failure injected by --debug-fail-at", step));
         const NtpStepResult r = ntp_train_step(model, optimizer, corpus.train_stream, o, step, faults);
-        const double loss = r.loss;
         state.step = step;
-        if (r.skipped) {
-            if (!quiet)
-                std::fprintf(stderr, "step %lld: loss %g, gradient norm %g: non-finite, update skipped\n",
-                             (long long)step, r.loss, r.grad_norm);
-        } else {
-            window_loss += loss;
-            ++window_steps;
-        }
-        const float lr = cosine_lr(step, o.warmup_steps, o.steps, o.adamw.lr, o.min_lr_ratio);
-        nlohmann::json record = {{"step", step},
-                                 {"loss", loss},
-                                 {"grad_norm", r.grad_norm},
-                                 {"lr", lr},
-                                 {"tokens", step * tokens_per_step},
-                                 {"flops", flops_per_step}};
-        if (r.skipped) record["skipped"] = true;
-        if (!std::isfinite(loss)) record["loss"] = nullptr;  // JSON has no NaN
-        if (!std::isfinite(r.grad_norm)) record["grad_norm"] = nullptr;
+        if (r.skipped && log.prints())
+            std::fprintf(stderr, "step %lld: loss %g, gradient norm %g: non-finite, update skipped\n",
+                         (long long)step, r.loss, r.grad_norm);
+        window.add(r);
 
-        const bool last = step == end;
-        if ((o.eval_every > 0 && step % o.eval_every == 0) || last) {
-            const NtpEval e =
-                evaluate_next_token(model, corpus.heldout, o.batch_size, o.seq_len, o.eval_docs, comm);
-            record["eval_loss"] = e.loss;
-            record["eval_accuracy"] = e.accuracy;
-            record["eval_answer_accuracy"] = e.answer_accuracy;
-            if (!quiet)
-                std::fprintf(stderr, "  eval @ step %lld: held-out loss %.4f, accuracy %.3f, answer accuracy %.3f\n",
-                             (long long)step, e.loss, e.accuracy, e.answer_accuracy);
-        }
-        if (step % o.log_every == 0 || last) {
-            const double now = clock.elapsed();
-            const double tok_s = double(window_steps * tokens_per_step) / std::max(1e-9, now - window_start);
-            record["tokens_per_s"] = tok_s;
-            record["gflops"] = tok_s * flops_per_step / double(tokens_per_step) * 1e-9;
-            if (!quiet)
-                std::fprintf(stderr, "step %6lld/%lld | loss %.4f | lr %.2e | %8.0f tok/s | ETA %s\n",
-                             (long long)step, (long long)o.steps,
-                             window_loss / double(std::max<int64_t>(1, window_steps)), lr, tok_s,
-                             format_duration(clock.eta(step)).c_str());
-            window_loss = 0;
-            window_steps = 0;
-            window_start = now;
-        }
+        nlohmann::json record = step_record(o, step, r, tokens_per_step, flops_per_step);
+        if ((o.eval_every > 0 && step % o.eval_every == 0) || log.last(step))
+            record_eval(evaluate_next_token(model, corpus.heldout, o.batch_size, o.seq_len, o.eval_docs, comm), log,
+                        step, record);
+        if (log.logs_at(step)) window.report(o, log, step, tokens_per_step, flops_per_step, record);
         if (hook) hook(step, record);
-        metrics.write(record);
-        if ((o.checkpoint_every > 0 && step % o.checkpoint_every == 0) || last) save();
+        log.record(record);
+        if (log.checkpoints_at(step) && !o.out_dir.empty()) {
+            state.data_cursor = uint64_t(state.step);
+            state.rng_state = o.seed;
+            save_checkpoint(o.out_dir, model, tokenizer, &optimizer, &state);  // collective; rank 0 writes
+        }
     }
 }
 

@@ -20,12 +20,21 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+// What one call decodes: the prompts, their sampler keys, the stop tokens and settings.
+struct RolloutJob {
+    const std::vector<std::vector<int32_t>>& prompts;  // (B)
+    const std::vector<int64_t>& context_ids;           // (B)
+    const std::vector<int32_t>& stop_ids;
+    const RolloutSettings& settings;
+};
+
 // Throws on inputs the engine cannot run; returns the longest prompt's length.
-size_t check_prompts(const Transformer& model, const std::vector<std::vector<int32_t>>& prompts,
-                     const std::vector<int64_t>& context_ids, const RolloutSettings& settings) {
+size_t check_prompts(const Transformer& model, const RolloutJob& job) {
+    const auto& prompts = job.prompts;
+    const RolloutSettings& settings = job.settings;
     if (prompts.empty() || settings.group_size <= 0 || settings.max_new_tokens <= 0)
         throw std::invalid_argument("rollouts need prompts, a positive group size and max_new_tokens");
-    if (context_ids.size() != prompts.size()) throw std::invalid_argument("one context id per prompt");
+    if (job.context_ids.size() != prompts.size()) throw std::invalid_argument("one context id per prompt");
     size_t longest = 0;
     for (const auto& p : prompts) {
         if (p.empty()) throw std::invalid_argument("empty prompt");
@@ -96,23 +105,96 @@ private:
     std::vector<int32_t> rows_;
 };
 
+// The sampler's outputs for the active rows: on the device, and their host copies.
+class SampledRows {
+public:
+    SampledRows(const OpContext& ctx, int S)
+        : tokens(size_t(S)),
+          logprobs(size_t(S)),
+          buffer_(ctx.device, size_t(S) * 2 * sizeof(int32_t), "sampler rows"),
+          tokens_(buffer_.view(DType::i32, 0, {S})),
+          logprobs_(buffer_.view(DType::f32, size_t(S) * 4, {S})) {}
+
+    // Samples the next token of each of the A active rows from the step's logits and
+    // copies the tokens and their log-probs to the host.
+    void sample(const OpContext& ctx, const KvCache& cache, int A, const ops::SamplingSettings& settings) {
+        ops::sample_tokens(ctx, tokens_.rows(0, A), logprobs_.rows(0, A), cache.logits.rows(0, A),
+                           cache.sequence_ids.rows(0, A), cache.sample_positions.rows(0, A), settings);
+        copy_to_host(tokens.data(), tokens_.rows(0, A));
+        copy_to_host(logprobs.data(), logprobs_.rows(0, A));
+    }
+
+    std::vector<int32_t> tokens;  // (S) host, the first A valid
+    std::vector<float> logprobs;  // (S) host, the first A valid
+
+private:
+    Buffer buffer_;
+    Tensor tokens_;    // (S) i32
+    Tensor logprobs_;  // (S) f32
+};
+
 // Records each active row's sampled token and keeps the rows that did not stop.
-void advance_slots(SlotState& st, const std::vector<int32_t>& tokens, const std::vector<float>& logprobs,
-                   const std::vector<int32_t>& stop_ids, const RolloutSettings& settings, RolloutResult& r) {
+void advance_slots(SlotState& st, const SampledRows& sampled, const RolloutJob& job, RolloutResult& r) {
     std::vector<int32_t> still_active;
     for (size_t a = 0; a < st.active.size(); ++a) {
         const int s = st.active[a];
-        r.responses[s].push_back(tokens[a]);
-        r.sampler_logprobs[s].push_back(logprobs[a]);
-        if (settings.on_token) settings.on_token(s, tokens[a]);
-        const bool stop = std::find(stop_ids.begin(), stop_ids.end(), tokens[a]) != stop_ids.end();
+        const int32_t token = sampled.tokens[a];
+        r.responses[s].push_back(token);
+        r.sampler_logprobs[s].push_back(sampled.logprobs[a]);
+        if (job.settings.on_token) job.settings.on_token(s, token);
+        const bool stop = std::find(job.stop_ids.begin(), job.stop_ids.end(), token) != job.stop_ids.end();
         if (!stop) {
-            st.next_token[s] = tokens[a];
+            st.next_token[s] = token;
             ++st.position[s];
             still_active.push_back(s);
         }
     }
     st.active.swap(still_active);
+}
+
+// Each context's prompt but its last token, prefilled once for its G responses.
+void prefill_prompts(Transformer& model, KvCache& cache, const std::vector<std::vector<int32_t>>& prompts) {
+    std::vector<std::vector<int32_t>> prefixes(prompts.size());
+    for (size_t b = 0; b < prompts.size(); ++b) prefixes[b].assign(prompts[b].begin(), prompts[b].end() - 1);
+    model.prefill(cache, prefixes);
+}
+
+// The result before decoding: empty responses and the cache's size.
+RolloutResult empty_result(const Transformer& model, const KvCache& cache, const KvCacheShape& shape,
+                           const std::vector<std::vector<int32_t>>& prompts) {
+    RolloutResult r;
+    const size_t S = size_t(shape.slots());
+    r.contexts = shape.contexts;
+    r.group_size = shape.group_size;
+    r.responses.assign(S, {});
+    r.sampler_logprobs.assign(S, {});
+    r.kv_cache_bytes = KvCache::kv_bytes(model.config(), shape, model.context().device);
+    r.kv_dtype = cache.kv_dtype();
+    for (const auto& p : prompts) r.prompt_tokens += int64_t(p.size());
+    return r;
+}
+
+// One decode step for every active slot until all stopped or the budget is spent.
+void decode_responses(Transformer& model, KvCache& cache, const RolloutJob& job, RolloutResult& r) {
+    const int G = job.settings.group_size, S = int(job.prompts.size()) * G;
+    SlotState slots = start_slots(job.prompts, job.context_ids, G);
+    StepInputs inputs(S);
+    SampledRows sampled(model.context(), S);
+    for (int step = 0; step < job.settings.max_new_tokens && !slots.active.empty(); ++step) {
+        const auto t_rows = Clock::now();
+        const int A = int(slots.active.size());
+        inputs.fill(slots, step, job.context_ids, G);
+        r.bookkeeping_seconds += seconds_since(t_rows);
+        copy_from_host(cache.step_inputs, inputs.data());
+        model.decode_step(cache, A);
+        sampled.sample(model.context(), cache, A, job.settings.sampling);
+        r.decode_rows += A;
+        ++r.decode_steps;
+
+        const auto t_compact = Clock::now();
+        advance_slots(slots, sampled, job, r);
+        r.bookkeeping_seconds += seconds_since(t_compact);
+    }
 }
 
 }  // namespace
@@ -121,53 +203,20 @@ RolloutResult generate_rollouts(Transformer& model, const std::vector<std::vecto
                                 const std::vector<int64_t>& context_ids, const std::vector<int32_t>& stop_ids,
                                 const RolloutSettings& settings) {
     const auto t0 = Clock::now();
-    const size_t longest = check_prompts(model, prompts, context_ids, settings);
-    const int B = int(prompts.size()), G = settings.group_size, S = B * G;
-    const OpContext& ctx = model.context();
+    const RolloutJob job{prompts, context_ids, stop_ids, settings};
+    const size_t longest = check_prompts(model, job);
 
     // 1. Prefill: each context's prompt but its last token, once for its G responses.
-    std::vector<std::vector<int32_t>> prefixes(static_cast<size_t>(B));
-    for (int b = 0; b < B; ++b) prefixes[b].assign(prompts[b].begin(), prompts[b].end() - 1);
-    KvCacheShape shape{B, G, std::max(1, int(longest) - 1), settings.max_new_tokens, settings.kv_dtype};
-    KvCache cache(model.config(), ctx, shape, settings.kv_budget_bytes);
-    model.prefill(cache, prefixes);
+    const KvCacheShape shape{int(prompts.size()), settings.group_size, std::max(1, int(longest) - 1),
+                             settings.max_new_tokens, settings.kv_dtype};
+    KvCache cache(model.config(), model.context(), shape, settings.kv_budget_bytes);
+    prefill_prompts(model, cache, prompts);
+    const double prefill_seconds = seconds_since(t0);
+    RolloutResult r = empty_result(model, cache, shape, prompts);
+    r.prefill_seconds = prefill_seconds;
 
-    RolloutResult r;
-    r.prefill_seconds = seconds_since(t0);
-    r.contexts = B;
-    r.group_size = G;
-    r.responses.assign(size_t(S), {});
-    r.sampler_logprobs.assign(size_t(S), {});
-    r.kv_cache_bytes = KvCache::kv_bytes(model.config(), shape, ctx.device);
-    r.kv_dtype = cache.kv_dtype();
-    for (const auto& p : prompts) r.prompt_tokens += int64_t(p.size());
-
-    // 2. Decode: one step for every active slot until all stopped or the budget is spent.
-    SlotState slots = start_slots(prompts, context_ids, G);
-    StepInputs inputs(S);
-    Buffer sample_buffer(ctx.device, size_t(S) * 2 * sizeof(int32_t), "sampler rows");
-    const Tensor sampled = sample_buffer.view(DType::i32, 0, {S});               // (S) i32
-    const Tensor sampled_lp = sample_buffer.view(DType::f32, size_t(S) * 4, {S});  // (S) f32
-    std::vector<int32_t> out_tokens(static_cast<size_t>(S));
-    std::vector<float> out_lp(static_cast<size_t>(S));
-    for (int step = 0; step < settings.max_new_tokens && !slots.active.empty(); ++step) {
-        const auto t_rows = Clock::now();
-        const int A = int(slots.active.size());
-        inputs.fill(slots, step, context_ids, G);
-        r.bookkeeping_seconds += seconds_since(t_rows);
-        copy_from_host(cache.step_inputs, inputs.data());
-        model.decode_step(cache, A);
-        ops::sample_tokens(ctx, sampled.rows(0, A), sampled_lp.rows(0, A), cache.logits.rows(0, A),
-                           cache.sequence_ids.rows(0, A), cache.sample_positions.rows(0, A), settings.sampling);
-        copy_to_host(out_tokens.data(), sampled.rows(0, A));
-        copy_to_host(out_lp.data(), sampled_lp.rows(0, A));
-        r.decode_rows += A;
-        ++r.decode_steps;
-
-        const auto t_compact = Clock::now();
-        advance_slots(slots, out_tokens, out_lp, stop_ids, settings, r);
-        r.bookkeeping_seconds += seconds_since(t_compact);
-    }
+    // 2. Decode: the last prompt token is every slot's first input.
+    decode_responses(model, cache, job, r);
     for (const auto& resp : r.responses) r.generated_tokens += int64_t(resp.size());
     r.seconds = seconds_since(t0);
     return r;

@@ -63,6 +63,7 @@ struct RptStepRecord {
     double rollout_tokens_per_s = 0, train_tokens_per_s = 0;
     double seconds_rollout = 0, seconds_reward = 0, seconds_update = 0;
     double seconds_rollout_bookkeeping = 0;  // of seconds_rollout: the active set's host work
+    int64_t decode_rows = 0;        // rows through decode steps, all ranks
     double flops = 0;               // this step's FLOPs (rollout + update)
 };
 

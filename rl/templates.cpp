@@ -101,8 +101,9 @@ std::vector<int32_t> format_example(const TemplateTokens& t, const std::vector<i
 }
 
 void mix_format_examples(std::vector<int32_t>& stream, const std::vector<std::vector<int32_t>>& docs,
-                         const TemplateTokens& tokens, int32_t end_of_text, float share, int context_tokens,
-                         uint64_t seed) {
+                         const TemplateTokens& tokens, const FormatMix& mix) {
+    const float share = mix.share;
+    const uint64_t seed = mix.seed;
     if (share <= 0.0f) return;
     if (share >= 1.0f) throw std::invalid_argument("the share of formatted examples must be below 1");
     bool any = false;
@@ -114,9 +115,9 @@ void mix_format_examples(std::vector<int32_t>& stream, const std::vector<std::ve
         const auto& doc = docs[hash_keys(seed, i, 1) % docs.size()];
         if (doc.size() < 2) continue;
         const size_t position = 1 + hash_keys(seed, i, 2) % (doc.size() - 1);
-        const std::vector<int32_t> ex = format_example(tokens, doc, position, context_tokens, 1);
+        const std::vector<int32_t> ex = format_example(tokens, doc, position, mix.context_tokens, 1);
         examples.insert(examples.end(), ex.begin(), ex.end());
-        examples.push_back(end_of_text);
+        examples.push_back(mix.end_of_text);
     }
     stream.insert(stream.end(), examples.begin(), examples.end());
 }

@@ -64,12 +64,19 @@ std::vector<int32_t> build_prompt(const TemplateTokens& t, const std::vector<int
 std::vector<int32_t> format_example(const TemplateTokens& t, const std::vector<int32_t>& doc, size_t position,
                                     int context_tokens, int answer_tokens);
 
+// How many formatted examples mix_format_examples adds, and how they are drawn.
+struct FormatMix {
+    int32_t end_of_text = -1;  // appended after each example
+    float share = 0;           // of the stream after mixing, in [0, 1)
+    int context_tokens = 0;    // left context of each example
+    uint64_t seed = 0;         // which documents and positions
+};
+
 // Appends template-formatted examples (random positions of `docs`, one true next token
-// as the answer, each followed by `end_of_text`) to a pre-training stream until they
-// are `share` of it. Windows are cut from the stream at random offsets, so appended
+// as the answer, each followed by end_of_text) to a pre-training stream until they are
+// `share` of it. Windows are cut from the stream at random offsets, so appended
 // examples are seen throughout training.
 void mix_format_examples(std::vector<int32_t>& stream, const std::vector<std::vector<int32_t>>& docs,
-                         const TemplateTokens& tokens, int32_t end_of_text, float share, int context_tokens,
-                         uint64_t seed);
+                         const TemplateTokens& tokens, const FormatMix& mix);
 
 }  // namespace rpt

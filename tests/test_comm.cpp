@@ -125,16 +125,15 @@ void on_ranks(int ranks, Body body) {
 // A model small enough to check element by element: P = 196, which 2 divides and 3
 // and 5 do not (padded shards), with matrices (decayed) and norms/biases (not).
 ModelConfig small_config() {
-    ModelConfig c;
-    c.vocab_size = 7;
-    c.hidden_size = 4;
-    c.num_layers = 1;
-    c.num_heads = 2;
-    c.num_kv_heads = 1;
-    c.head_dim = 2;
-    c.intermediate_size = 6;
-    c.max_position_embeddings = 8;
-    return c;
+    test::TinyShape s;
+    s.vocab = 7;
+    s.hidden = 4;
+    s.layers = 1;
+    s.heads = 2;
+    s.kv_heads = 1;
+    s.ffn = 6;
+    s.context = 8;
+    return test::tiny_config(s);
 }
 
 // ---- tests ------------------------------------------------------------------------------

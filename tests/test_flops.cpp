@@ -3,21 +3,21 @@
 #include <gtest/gtest.h>
 
 #include "model/flops.h"
+#include "tests/test_util.h"
 
 namespace rpt {
 namespace {
 
 // L = 2, C = 8, H = 2, KVH = 1, D = 4, F = 16, V = 10, tied embeddings.
 ModelConfig hand_config() {
-    ModelConfig c;
-    c.vocab_size = 10;
-    c.hidden_size = 8;
-    c.num_layers = 2;
-    c.num_heads = 2;
-    c.num_kv_heads = 1;
-    c.head_dim = 4;
-    c.intermediate_size = 16;
-    c.max_position_embeddings = 16;
+    test::TinyShape s;
+    s.vocab = 10;
+    s.hidden = 8;
+    s.heads = 2;
+    s.kv_heads = 1;
+    s.ffn = 16;
+    s.context = 16;
+    ModelConfig c = test::tiny_config(s);
     c.tie_word_embeddings = true;
     return c;
 }

@@ -10,6 +10,7 @@
 
 #include "kernels/rng.h"
 #include "rl/grpo.h"
+#include "tests/test_util.h"
 
 namespace rpt {
 namespace {
@@ -17,16 +18,12 @@ namespace {
 constexpr int kGroupSize = 4;
 
 ModelConfig grpo_config() {
-    ModelConfig c;
-    c.vocab_size = 37;
-    c.hidden_size = 24;
-    c.num_layers = 2;
-    c.num_heads = 4;
-    c.num_kv_heads = 2;
-    c.head_dim = 6;
-    c.intermediate_size = 40;
-    c.max_position_embeddings = 32;
-    return c;
+    test::TinyShape s;
+    s.vocab = 37;
+    s.hidden = 24;
+    s.ffn = 40;
+    s.context = 32;
+    return test::tiny_config(s);
 }
 
 struct Batch {

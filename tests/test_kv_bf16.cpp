@@ -283,16 +283,13 @@ TEST(KvBf16, RejectsMixedOrWrongDtypes) {
 }
 
 ModelConfig cache_config() {
-    ModelConfig c;
-    c.vocab_size = 64;
-    c.hidden_size = 64;
-    c.num_layers = 3;
-    c.num_heads = 4;
-    c.num_kv_heads = 2;
-    c.head_dim = 16;
-    c.intermediate_size = 96;
-    c.max_position_embeddings = 128;
-    return c;
+    test::TinyShape s;
+    s.vocab = 64;
+    s.hidden = 64;
+    s.layers = 3;
+    s.ffn = 96;
+    s.context = 128;
+    return test::tiny_config(s);
 }
 
 TEST(KvBf16, CacheSizeDtypeAndBudget) {

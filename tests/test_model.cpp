@@ -8,20 +8,20 @@
 #include "kernels/rng.h"
 #include "model/config.h"
 #include "model/transformer.h"
+#include "tests/test_util.h"
 
 namespace rpt {
 namespace {
 
 ModelConfig micro_config(bool tied) {
-    ModelConfig c;
-    c.vocab_size = 13;
-    c.hidden_size = 12;
-    c.num_layers = 2;
-    c.num_heads = 3;
-    c.num_kv_heads = 1;
-    c.head_dim = 4;
-    c.intermediate_size = 10;
-    c.max_position_embeddings = 8;
+    test::TinyShape s;
+    s.vocab = 13;
+    s.hidden = 12;
+    s.heads = 3;
+    s.kv_heads = 1;
+    s.ffn = 10;
+    s.context = 8;
+    ModelConfig c = test::tiny_config(s);
     c.rope_theta = 100.0f;
     c.tie_word_embeddings = tied;
     return c;

@@ -35,7 +35,7 @@ const Fixture& fixture() {
     return f;
 }
 
-ModelConfig tiny_config() {
+ModelConfig tiny_preset_config() {
     ModelConfig c = model_preset("tiny");
     c.eos_token_id = *fixture().tokenizer.token_id(kEndOfText);
     return c;
@@ -76,9 +76,9 @@ NtpOptions options(int64_t steps) {
 }
 
 TEST(ModelBf16, DtypesFollowTheRecipe) {
-    Transformer f32_model(tiny_config(), OpContext{});
+    Transformer f32_model(tiny_preset_config(), OpContext{});
     EXPECT_TRUE(f32_model.working_params().empty()) << "f32 keeps no working copy";
-    Transformer model(tiny_config(), OpContext{}, Precision::bf16);
+    Transformer model(tiny_preset_config(), OpContext{}, Precision::bf16);
     model.init_weights(3);
     const std::vector<int32_t> tokens(2 * 16, 7), targets(2 * 16, 9);
     model.forward(tokens.data(), targets.data(), 2, 16);
@@ -96,7 +96,7 @@ TEST(ModelBf16, DtypesFollowTheRecipe) {
 
 TEST(ModelBf16, WorkingCopyFollowsInitStepsAndLoads) {
     const Fixture& f = fixture();
-    Transformer model(tiny_config(), OpContext{}, Precision::bf16);
+    Transformer model(tiny_preset_config(), OpContext{}, Precision::bf16);
     model.init_weights(4);
     expect_working_is_rounded_masters(model, "after init");
     AdamW opt(model.layout(), OpContext{});
@@ -115,7 +115,7 @@ TEST(ModelBf16, WorkingCopyFollowsInitStepsAndLoads) {
 // One forward and backward of the same weights in both precisions.
 TEST(ModelBf16, ForwardAndGradientsCloseToFp32) {
     const Fixture& f = fixture();
-    Transformer a(tiny_config(), OpContext{}), b(tiny_config(), OpContext{}, Precision::bf16);
+    Transformer a(tiny_preset_config(), OpContext{}), b(tiny_preset_config(), OpContext{}, Precision::bf16);
     a.init_weights(5);
     b.init_weights(5);
     const int B = 3, T = 37;  // T not a power of two
@@ -165,7 +165,7 @@ TEST(ModelBf16, TinyTracksTheFp32LossCurveFor200Steps) {
     NtpOptions o = options(200);
     o.batch_size = 2;  // 64 tokens a step: 200 steps of two models in minutes on a loaded CPU
     o.seq_len = 32;
-    Transformer a(tiny_config(), OpContext{}), b(tiny_config(), OpContext{}, Precision::bf16);
+    Transformer a(tiny_preset_config(), OpContext{}), b(tiny_preset_config(), OpContext{}, Precision::bf16);
     a.init_weights(6);
     b.init_weights(6);
     AdamW opt_a(a.layout(), OpContext{}), opt_b(b.layout(), OpContext{});

@@ -16,6 +16,7 @@
 #include "rl/special_tokens.h"
 #include "rl/synth_corpus.h"
 #include "tests/temp_dir.h"
+#include "tests/test_util.h"
 
 namespace rpt {
 namespace {
@@ -25,16 +26,11 @@ namespace fs = std::filesystem;
 using rpt::testing::TempDir;
 
 ModelConfig small_test_config(int vocab) {
-    ModelConfig c = model_preset("tiny");
-    c.vocab_size = vocab;
-    c.hidden_size = 32;
-    c.num_layers = 2;
-    c.num_heads = 2;
-    c.num_kv_heads = 1;
-    c.head_dim = 16;
-    c.intermediate_size = 64;
-    c.max_position_embeddings = 64;
-    return c;
+    test::TinyShape s;
+    s.vocab = vocab;
+    s.heads = 2;
+    s.kv_heads = 1;
+    return test::tiny_config(s);
 }
 
 struct Fixture {

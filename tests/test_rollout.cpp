@@ -10,21 +10,16 @@
 
 #include "kernels/rng.h"
 #include "rl/rollout.h"
+#include "tests/test_util.h"
 
 namespace rpt {
 namespace {
 
 ModelConfig rollout_config() {
-    ModelConfig c;
-    c.vocab_size = 40;
-    c.hidden_size = 32;
-    c.num_layers = 2;
-    c.num_heads = 4;
-    c.num_kv_heads = 2;
-    c.head_dim = 8;
-    c.intermediate_size = 48;
-    c.max_position_embeddings = 64;
-    return c;
+    test::TinyShape s;
+    s.vocab = 40;
+    s.ffn = 48;
+    return test::tiny_config(s);
 }
 
 std::vector<std::vector<int32_t>> prompts_of(const std::vector<int>& lengths, uint64_t seed, int vocab) {

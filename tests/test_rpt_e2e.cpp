@@ -16,6 +16,7 @@
 #include "rl/special_tokens.h"
 #include "rl/templates.h"
 #include "rl/token_data.h"
+#include "tests/test_util.h"
 
 namespace rpt {
 namespace {
@@ -46,16 +47,12 @@ TEST(RptEndToEnd, RewardRisesOnADeterminedTask) {
     const TemplateTokens tt = bind_template(format, tokenizer);
     const auto docs = tokenize_documents(texts, tokenizer);
 
-    ModelConfig c;
-    c.vocab_size = tokenizer.vocab_size();
-    c.hidden_size = 64;
-    c.num_layers = 2;
-    c.num_heads = 4;
-    c.num_kv_heads = 2;
-    c.head_dim = 16;
-    c.intermediate_size = 128;
-    c.max_position_embeddings = 96;
-    Transformer model(c, OpContext{});
+    test::TinyShape shape;
+    shape.vocab = tokenizer.vocab_size();
+    shape.hidden = 64;
+    shape.ffn = 128;
+    shape.context = 96;
+    Transformer model(test::tiny_config(shape), OpContext{});
     model.init_weights(3);
 
     // Pre-train briefly on the documents plus formatted examples.

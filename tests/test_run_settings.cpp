@@ -24,6 +24,7 @@
 #include "rl/templates.h"
 #include "rl/token_data.h"
 #include "tests/temp_dir.h"
+#include "tests/test_util.h"
 
 namespace rpt {
 namespace {
@@ -264,15 +265,12 @@ TEST(RptResume, WithAKlReferenceIsBitForBitTheUninterruptedRun) {
     const auto docs = tokenize_documents(texts, tokenizer);
     std::vector<ScoredPosition> positions;
     for (size_t d = 0; d < 6; ++d) positions.push_back({int64_t(d), int32_t(docs[d].size() / 2), 1.0f});
-    ModelConfig c = model_preset("tiny");
-    c.vocab_size = tokenizer.vocab_size();
-    c.hidden_size = 32;
-    c.num_layers = 1;
-    c.num_heads = 2;
-    c.num_kv_heads = 1;
-    c.head_dim = 16;
-    c.intermediate_size = 64;
-    c.max_position_embeddings = 64;
+    test::TinyShape shape;
+    shape.vocab = tokenizer.vocab_size();
+    shape.layers = 1;
+    shape.heads = 2;
+    shape.kv_heads = 1;
+    ModelConfig c = test::tiny_config(shape);
     c.eos_token_id = *tokenizer.token_id(kEndOfText);
     RptOptions o;
     o.contexts = 2;

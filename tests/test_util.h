@@ -1,5 +1,6 @@
 // Shared helpers for the unit tests: seeded random data, relative errors, NaN poison,
-// central finite differences and bitwise comparison. Generic: no project types needed.
+// central finite differences, bitwise comparison, and the small model configurations
+// the model, RL and comm tests build.
 #pragma once
 
 #include <cmath>
@@ -10,6 +11,8 @@
 #include <limits>
 #include <random>
 #include <vector>
+
+#include "model/config.h"
 
 namespace rpt::test {
 
@@ -92,6 +95,33 @@ double dot(const std::vector<W>& w, const std::vector<Y>& y) {
     double s = 0.0;
     for (size_t i = 0; i < w.size(); ++i) s += static_cast<double>(w[i]) * static_cast<double>(y[i]);
     return s;
+}
+
+// The shape of a test model, each dimension named (head_dim is hidden / heads). A test
+// sets the fields its checks depend on and keeps the others.
+struct TinyShape {
+    int vocab = 32;    // V
+    int hidden = 32;   // C
+    int layers = 2;    // L
+    int heads = 4;     // H
+    int kv_heads = 2;  // KVH
+    int ffn = 64;      // F
+    int context = 64;  // T_max, max_position_embeddings
+};
+
+// A Qwen2 configuration of that shape, every other field at its default (RoPE theta
+// 10000, RMSNorm eps 1e-6, untied embeddings, no special token ids).
+inline ModelConfig tiny_config(const TinyShape& s = {}) {
+    ModelConfig c;
+    c.vocab_size = s.vocab;
+    c.hidden_size = s.hidden;
+    c.num_layers = s.layers;
+    c.num_heads = s.heads;
+    c.num_kv_heads = s.kv_heads;
+    c.head_dim = s.hidden / s.heads;
+    c.intermediate_size = s.ffn;
+    c.max_position_embeddings = s.context;
+    return c;
 }
 
 }  // namespace rpt::test

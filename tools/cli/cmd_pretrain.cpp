@@ -105,8 +105,8 @@ void run_pretrain(const PretrainFlags& f, const RunSettings& settings, const nlo
         for (size_t i = 0; i < all.size(); ++i)
             if (!is_heldout(f.model.seed, i, f.heldout_fraction)) train_docs.push_back(all[i]);
         mix_format_examples(corpus.train_stream, train_docs,
-                            bind_template(load_template(f.template_name), setup.tokenizer), eot, f.format_share,
-                            f.format_context, f.model.seed);
+                            bind_template(load_template(f.template_name), setup.tokenizer),
+                            {eot, f.format_share, f.format_context, f.model.seed});
     }
     if (root)
         std::fprintf(stderr, "data: %zu training documents (%zu tokens), %zu held out\n", corpus.train_documents,
