@@ -18,6 +18,7 @@
 #include "kernels/bf16.h"
 #include "kernels/cuda/device.h"
 #include "kernels/tensor.h"
+#include "tests/test_util.h"
 
 namespace rpt::bf16_test {
 
@@ -147,22 +148,11 @@ inline std::vector<int32_t> random_ints(int64_t n, std::mt19937& rng, int32_t lo
     return v;
 }
 
-inline double relative_error(const std::vector<float>& got, const std::vector<float>& ref) {
-    double diff = 0.0, norm = 0.0;
-    for (size_t k = 0; k < ref.size(); ++k) {
-        const double d = static_cast<double>(got[k]) - ref[k];
-        diff += d * d;
-        norm += static_cast<double>(ref[k]) * ref[k];
-    }
-    if (std::isnan(diff)) return std::numeric_limits<double>::infinity();
-    return norm > 0.0 ? std::sqrt(diff / norm) : std::sqrt(diff);
-}
-
 inline void expect_f32_close(const Dev& d, const std::vector<float>& ref, const std::string& what,
                       double tolerance = kF32Tolerance) {
     const std::vector<float> got = d.floats();
     ASSERT_EQ(got.size(), ref.size()) << what;
-    EXPECT_LT(relative_error(got, ref), tolerance) << what;
+    EXPECT_LT(test::rel_error(got, ref), tolerance) << what;
 }
 
 // A bf16 output against the rounded reference: each element within one ulp (+ slack).
@@ -183,7 +173,7 @@ inline void expect_bf16_close(const Dev& d, const std::vector<float>& ref, const
     const float got_first = first_bad >= 0 ? got[first_bad] : 0.0f, want_first = first_bad >= 0 ? ref[first_bad] : 0.0f;
     EXPECT_EQ(bad, 0) << what << ": " << bad << " elements beyond one bf16 ulp; first at " << first_bad << " got "
                       << got_first << " want " << want_first;
-    EXPECT_LT(relative_error(got, ref), kBf16RelTolerance) << what;
+    EXPECT_LT(test::rel_error(got, ref), kBf16RelTolerance) << what;
 }
 
 // Either check, by the output's dtype.

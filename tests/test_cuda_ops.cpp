@@ -130,22 +130,11 @@ Mirror random_i32(std::vector<int64_t> shape, std::mt19937& rng, int32_t lo, int
     return i32_tensor(std::move(shape), std::move(v));
 }
 
-double relative_error(const std::vector<float>& got, const std::vector<float>& ref) {
-    double diff = 0.0, norm = 0.0;
-    for (size_t k = 0; k < ref.size(); ++k) {
-        const double d = static_cast<double>(got[k]) - ref[k];
-        diff += d * d;
-        norm += static_cast<double>(ref[k]) * ref[k];
-    }
-    if (std::isnan(diff)) return std::numeric_limits<double>::infinity();
-    return norm > 0.0 ? std::sqrt(diff / norm) : std::sqrt(diff);
-}
-
 // The GPU result of `m` matches the CPU reference held in m.f.
 void expect_close(const Mirror& m, const std::string& what, double tolerance = kTolerance) {
     const std::vector<float> got = m.download_f32();
     ASSERT_EQ(got.size(), m.f.size());
-    const double err = relative_error(got, m.f);
+    const double err = test::rel_error(got, m.f);
     EXPECT_LT(err, tolerance) << what;
 }
 

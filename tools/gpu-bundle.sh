@@ -3,8 +3,10 @@
 # (`make gpu-bundle` calls it): a folder that runs every GPU check on another machine
 # with nothing compiled or installed there.
 #
-#   bin/            rpt, rpt_tests, rpt_bench (sm_80 + sm_90, x86-64-v3 host code,
-#                   cudart static, rpath $ORIGIN/../lib)
+#   bin.tar.gz      bin/ with rpt, rpt_tests, rpt_bench (sm_80 + sm_90, x86-64-v3 host
+#                   code, cudart static, rpath $ORIGIN/../lib), packed: their CUDA
+#                   fatbins are most of their size and compress 4:1; gpu-check.sh
+#                   unpacks it next to lib/ on its first run
 #   lib/            their non-CUDA shared libraries (fmt, pcre2, utf8proc, OpenMP, ...)
 #   lib/compat/     this machine's libstdc++/libgcc_s, used only where the GPU machine's
 #                   are older (gpu-check.sh decides)
@@ -68,6 +70,10 @@ cp "$cu_obj"/kernels/cuda/*.ptxas.log "$tmp/ptxas/kernels/cuda/"
 [ -f "$obj/ptxas-check.txt" ] && cp "$obj/ptxas-check.txt" "$tmp/ptxas/"
 [ -f "$obj/sass-check.txt" ] && cp "$obj/sass-check.txt" "$tmp/ptxas/"  # the tensor-core proof (HMMA counts)
 
+binaries_listed=$(ls "$tmp/bin" | tr '\n' ' ')
+tar -C "$tmp" -czf "$tmp/bin.tar.gz" bin
+rm -rf "$tmp/bin"
+
 commit=$(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 git -C "$root" diff --quiet HEAD 2>/dev/null || commit="$commit+local-changes"
 size_kib=$(du -sk "$tmp" | cut -f1)
@@ -88,10 +94,10 @@ EOF
 size_mib=$(( (size_kib + 1023) / 1024 ))
 if [ "$size_mib" -gt "$max_mib" ]; then
     echo "gpu-bundle: $tmp is $size_mib MiB, over the $max_mib MiB that travels with the working tree:" >&2
-    du -sh "$tmp"/* "$tmp"/bin/* >&2
+    du -sh "$tmp"/* >&2
     exit 1
 fi
 rm -rf "$bundle"
 mv "$tmp" "$bundle"
 trap - EXIT
-echo "gpu-bundle: $bundle ($size_mib MiB, commit $commit): $(ls "$bundle/bin" | tr '\n' ' ')+ ${#copied[@]} libraries"
+echo "gpu-bundle: $bundle ($size_mib MiB, commit $commit): $binaries_listed(packed in bin.tar.gz) + ${#copied[@]} libraries"

@@ -56,6 +56,12 @@ done
 [ -n "$out_dir" ] || out_dir="$bundle/../gpu-check"
 mkdir -p "$out_dir" || { echo "gpu-check: cannot create $out_dir" >&2; exit 2; }
 out_dir=$(cd "$out_dir" && pwd)
+# The binaries travel packed (tools/gpu-bundle.sh): unpacked once, next to lib/, where
+# their $ORIGIN/../lib rpath finds the bundle's libraries.
+if [ ! -x "$bundle/bin/rpt_tests" ] && [ -f "$bundle/bin.tar.gz" ]; then
+    tar -xzf "$bundle/bin.tar.gz" -C "$bundle" ||
+        { echo "gpu-check: cannot unpack $bundle/bin.tar.gz into $bundle (is it writable?)" >&2; exit 2; }
+fi
 [ -x "$bundle/bin/rpt_tests" ] || { echo "gpu-check: $bundle is not a GPU bundle (no bin/rpt_tests)" >&2; exit 2; }
 
 # Scratch for logs and step records until they are packed into $out_dir; removed on any
