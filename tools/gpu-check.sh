@@ -163,7 +163,8 @@ EOF
         [ "$help_rc" -ne 0 ] && problems="$problems $b --help exit $help_rc;"
     done
     local size
-    size=$(du -sm "$bundle" | cut -f1)
+    # What travels: the packed binaries, not the bin/ this script unpacked from them.
+    size=$(du -sm --exclude=./bin "$bundle"/. | cut -f1)
     printf '{"cublas_dir": "%s", "cublas_needed": "%s", "bundle_mib": %s, "ld_library_path": "%s"}\n' \
         "$found" "$(echo $needed)" "$size" "$LD_LIBRARY_PATH" >"$data/libs.json"
     [ -z "$found" ] && [ -n "$needed" ] && problems="$problems cuBLAS ($needed) not found on this machine;"
