@@ -90,8 +90,9 @@ std::vector<int32_t> build_prompt(const TemplateTokens& t, const std::vector<int
 }
 
 std::vector<int32_t> format_example(const TemplateTokens& t, const std::vector<int32_t>& doc, size_t position,
-                                    int context_tokens, int answer_tokens) {
+                                    int context_tokens, int answer_tokens, const std::vector<int32_t>& trace) {
     std::vector<int32_t> ex = build_prompt(t, doc, position, context_tokens);
+    ex.insert(ex.end(), trace.begin(), trace.end());
     ex.insert(ex.end(), t.think_close.begin(), t.think_close.end());
     ex.insert(ex.end(), t.answer_open.begin(), t.answer_open.end());
     const size_t end = std::min(doc.size(), position + size_t(std::max(1, answer_tokens)));

@@ -58,11 +58,12 @@ TemplateTokens bind_template(const PromptTemplate& t, const Tokenizer& tokenizer
 std::vector<int32_t> build_prompt(const TemplateTokens& t, const std::vector<int32_t>& doc, size_t position,
                                   int context_tokens);
 
-// A complete formatted example whose answer is `answer` (the true next tokens), with
-// an empty reasoning trace: prompt + think_close + answer_open + answer + answer_close.
-// Mixed into pre-training so a model trained from scratch starts RPT answering in format.
+// A complete formatted example whose answer is the `answer_tokens` true next tokens:
+// prompt + trace + think_close + answer_open + answer + answer_close. Mixed into
+// pre-training so a model trained from scratch starts RPT answering in format; the
+// trace is empty unless one is given (rl/reasoning_examples.h writes worked ones).
 std::vector<int32_t> format_example(const TemplateTokens& t, const std::vector<int32_t>& doc, size_t position,
-                                    int context_tokens, int answer_tokens);
+                                    int context_tokens, int answer_tokens, const std::vector<int32_t>& trace = {});
 
 // How many formatted examples mix_format_examples adds, and how they are drawn.
 struct FormatMix {
