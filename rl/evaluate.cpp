@@ -20,14 +20,6 @@ std::vector<ScoredPosition> subsample_positions(const std::vector<ScoredPosition
 
 namespace {
 
-// Per position, what the two modes found.
-struct PositionResults {
-    std::vector<uint8_t> standard_hit;  // argmax == x_t
-    std::vector<float> reward;          // the rollout's prefix reward
-    std::vector<uint8_t> in_format;     // the rollout had a prediction
-    explicit PositionResults(size_t n) : standard_hit(n, 0), reward(n, 0.0f), in_format(n, 0) {}
-};
-
 // What every batch reads: the model, the corpus and template, and the options.
 struct EvalRun {
     Transformer& model;
@@ -35,13 +27,15 @@ struct EvalRun {
     const std::vector<ScoredPosition>& positions;
     const TemplateTokens& tokens;
     const RewardScorer& scorer;
+    const Tokenizer& tokenizer;
+    const std::string& think_close;
     const EvalOptions& o;
 };
 
 // Standard mode for positions [p0, p0 + B): one row per position holding its context
 // x_{t-k} .. x_{t-1}, right-padded (causal attention keeps pads out of the prediction
 // at x_{t-1}).
-void standard_batch(const EvalRun& run, size_t p0, int B, PositionResults& out) {
+void standard_batch(const EvalRun& run, size_t p0, int B, std::vector<PositionOutcome>& out) {
     int T = 1;
     for (int b = 0; b < B; ++b)
         T = std::max<int>(T, std::min<int>(run.o.context_tokens, run.positions[p0 + size_t(b)].position));
@@ -60,14 +54,14 @@ void standard_batch(const EvalRun& run, size_t p0, int B, PositionResults& out) 
     const std::vector<int32_t> argmax = run.model.argmax_tokens();
     for (int b = 0; b < B; ++b) {
         const ScoredPosition& p = run.positions[p0 + size_t(b)];
-        out.standard_hit[p0 + size_t(b)] =
+        out[p0 + size_t(b)].standard_hit =
             argmax[size_t(last[size_t(b)])] == run.docs[size_t(p.doc)][size_t(p.position)];
     }
 }
 
 // Reasoning mode for positions [p0, p0 + B): one rollout per position under the
 // template, scored by the reward; returns the tokens generated.
-int64_t reasoning_batch(const EvalRun& run, size_t p0, int B, PositionResults& out) {
+int64_t reasoning_batch(const EvalRun& run, size_t p0, int B, std::vector<PositionOutcome>& out) {
     std::vector<std::vector<int32_t>> prompts;
     std::vector<int64_t> ids;
     std::vector<TruthSpan> truths;
@@ -89,31 +83,47 @@ int64_t reasoning_batch(const EvalRun& run, size_t p0, int B, PositionResults& o
     const RolloutResult rollouts = generate_rollouts(run.model, prompts, ids, run.tokens.stop_ids, rs);
     const RewardResult r = run.scorer.score(rollouts.responses, truths, 1);
     for (int b = 0; b < B; ++b) {
-        out.reward[p0 + size_t(b)] = r.rewards[size_t(b)];
-        out.in_format[p0 + size_t(b)] = r.prediction_len[size_t(b)] >= 0;
+        PositionOutcome& o = out[p0 + size_t(b)];
+        o.reward = r.rewards[size_t(b)];
+        o.in_format = r.prediction_len[size_t(b)] >= 0;
+        o.response = run.tokenizer.decode(rollouts.responses[size_t(b)]);
+        const size_t close = run.think_close.empty() ? std::string::npos : o.response.find(run.think_close);
+        const std::string trace = o.response.substr(0, close);
+        o.trace_tokens = int(run.tokenizer.encode(trace).size());
+        o.trace = check_trace(trace);
     }
     return rollouts.generated_tokens;
 }
 
 // The means over the positions above one split's threshold.
 SplitResult split_result(const char* name, float threshold, const std::vector<ScoredPosition>& positions,
-                         const PositionResults& results) {
+                         const std::vector<PositionOutcome>& outcomes) {
     SplitResult s;
     s.name = name;
     s.threshold = threshold;
-    double hits = 0, rewards = 0, formats = 0;
+    double hits = 0, rewards = 0, formats = 0, trace_tokens = 0;
+    int64_t checked = 0, correct = 0, rewarded = 0, rewarded_after_correct = 0;
     for (size_t i = 0; i < positions.size(); ++i) {
         if (!(positions[i].entropy > threshold)) continue;
+        const PositionOutcome& o = outcomes[i];
         ++s.positions;
-        hits += results.standard_hit[i];
-        rewards += results.reward[i];
-        formats += results.in_format[i];
+        hits += o.standard_hit;
+        rewards += o.reward;
+        formats += o.in_format;
+        trace_tokens += o.trace_tokens;
+        checked += o.trace.equations > 0;
+        correct += o.trace.all_correct();
+        rewarded += o.reward > 0;
+        rewarded_after_correct += o.reward > 0 && o.trace.all_correct();
     }
     if (s.positions > 0) {
         s.standard = hits / double(s.positions);
         s.reasoning = rewards / double(s.positions);
         s.format = formats / double(s.positions);
+        s.trace_tokens = trace_tokens / double(s.positions);
     }
+    if (checked > 0) s.traces_correct = double(correct) / double(checked);
+    if (rewarded > 0) s.correct_from_trace = double(rewarded_after_correct) / double(rewarded);
     return s;
 }
 
@@ -124,12 +134,13 @@ EvalReport evaluate_positions(Transformer& model, const Tokenizer& tokenizer, co
                               const std::vector<ScoredPosition>& positions, const EntropySplits& splits,
                               const EvalOptions& o) {
     const size_t n = positions.size();
-    PositionResults results(n);
+    EvalReport report;
+    report.outcomes.resize(n);
+    std::vector<PositionOutcome>& results = report.outcomes;
     const TemplateTokens tokens = bind_template(format, tokenizer);
     const RewardScorer scorer(tokenizer, format, model.context(), o.truth_tokens,
                               response_byte_capacity(tokenizer, o.max_new_tokens));
-    const EvalRun run{model, docs, positions, tokens, scorer, o};
-    EvalReport report;
+    const EvalRun run{model, docs, positions, tokens, scorer, tokenizer, format.think_close, o};
     report.mode = o.greedy ? "greedy" : fmt::format("sampled (T={})", o.temperature);
     for (size_t p0 = 0; p0 < n; p0 += size_t(o.batch)) {
         const int B = int(std::min(n - p0, size_t(o.batch)));

@@ -13,6 +13,7 @@
 #include "model/transformer.h"
 #include "rl/positions.h"
 #include "rl/templates.h"
+#include "rl/worked_traces.h"
 
 namespace rpt {
 
@@ -29,6 +30,16 @@ struct EvalOptions {
     bool reasoning = true;     // also run reasoning mode
 };
 
+// What both modes found at one position.
+struct PositionOutcome {
+    bool standard_hit = false;  // argmax == x_t
+    float reward = 0;           // of the reasoning-mode rollout
+    bool in_format = false;     // the rollout had a prediction
+    int trace_tokens = 0;       // before the think-close marker
+    TraceCheck trace;           // its equation lines checked (rl/worked_traces.h)
+    std::string response;       // the rollout as text
+};
+
 struct SplitResult {
     const char* name = "";
     float threshold = 0;
@@ -36,10 +47,17 @@ struct SplitResult {
     double standard = 0;   // accuracy
     double reasoning = 0;  // mean reward
     double format = 0;     // share of rollouts with a prediction in format
+    // The reasoning, over this split's rollouts: mean trace length in tokens; of traces
+    // with equations, the share whose every equation holds; of rewarded predictions,
+    // the share that followed such a trace.
+    double trace_tokens = 0;
+    double traces_correct = 0;
+    double correct_from_trace = 0;
 };
 
 struct EvalReport {
     std::vector<SplitResult> splits;  // easy, medium, hard
+    std::vector<PositionOutcome> outcomes;  // by position, in the order given
     const SplitResult& easy() const { return splits.at(0); }
     const SplitResult& medium() const { return splits.at(1); }
     const SplitResult& hard() const { return splits.at(2); }
