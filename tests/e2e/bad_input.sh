@@ -174,7 +174,11 @@ table \
   "generate --temperature inf          | --temperature      | $GEN --temperature inf" \
   "generate --top-p 1.01               | --top-p            | $GEN --top-p 1.01" \
   "generate --top-p nan                | --top-p            | $GEN --top-p nan" \
-  "demo --format-share nan             | --format-share     | $DEMO --out new --format-share nan"
+  "demo --format-share nan             | --format-share     | $DEMO --out new --format-share nan" \
+  "demo --rpt-lr-grid 1e-4,abc         | --rpt-lr-grid      | $DEMO --out new --rpt-lr-grid 1e-4,abc" \
+  "demo --ntp-lr-grid 0                | --ntp-lr-grid      | $DEMO --out new --ntp-lr-grid 0" \
+  "demo --grid-fraction 0              | --grid-fraction    | $DEMO --out new --grid-fraction 0" \
+  "eval --compare nosuch               | nosuch             | $EVAL --compare nosuch"
 
 echo "bad input: integer flags"
 table \
@@ -189,7 +193,9 @@ table \
   "eval --max-positions -5             | --max-positions    | $EVAL --max-positions -5" \
   "data synth --docs -3                | --docs             | data synth --out new.jsonl --docs -3" \
   "tokenizer train --vocab 10          | --vocab            | tokenizer train --corpus corpus.jsonl --vocab 10 --out t.json" \
-  "generate --max-new-tokens 0         | --max-new-tokens   | $GEN --max-new-tokens 0"
+  "generate --max-new-tokens 0         | --max-new-tokens   | $GEN --max-new-tokens 0" \
+  "demo --seeds 0                      | --seeds            | $DEMO --out new --seeds 0" \
+  "demo --eval-hard-positions 0        | --eval-hard-positions | $DEMO --out new --eval-hard-positions 0"
 
 echo "allowed: --overwrite, and reruns onto rpt's own output"
 cp -r thesis thesis2

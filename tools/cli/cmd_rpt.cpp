@@ -7,7 +7,9 @@
 
 #include "model/output_guard.h"
 #include "model/checkpoint.h"
+#include "model/file_io.h"
 #include "rl/corpus.h"
+#include "rl/eval_comparison.h"
 #include "rl/evaluate.h"
 #include "rl/positions.h"
 #include "rl/rpt_trainer.h"
@@ -143,10 +145,62 @@ struct EvalFlags {
     size_t max_positions = 2000;
     bool all_docs = false;
     double heldout_fraction = 0.05;
+    std::string compare;      // a second checkpoint evaluated on the same positions
+    std::string json_out;     // the report (and comparison) as JSON
+    uint64_t stats_seed = 1;  // of the paired bootstrap
+    bool overwrite = false;
 };
+
+// The comparisons `rpt eval --compare B` prints for checkpoint A: each mode against
+// itself, and A's reasoning against B's standard accuracy (the paper's cross-mode claim).
+constexpr std::pair<EvalMode, EvalMode> kEvalComparisons[] = {
+    {EvalMode::standard, EvalMode::standard},
+    {EvalMode::reasoning, EvalMode::reasoning},
+    {EvalMode::reasoning, EvalMode::standard},
+};
+
+nlohmann::json report_json(const std::string& name, const EvalReport& report,
+                           const std::vector<ScoredPosition>& positions) {
+    nlohmann::json j = {{"model", name}, {"mode", report.mode}};
+    for (const SplitResult& s : report.splits)
+        j["splits"][s.name] = {
+            {"standard", estimate_mean(split_outcomes(report, positions, s.threshold, EvalMode::standard)).to_json()},
+            {"reasoning", estimate_mean(split_outcomes(report, positions, s.threshold, EvalMode::reasoning)).to_json()},
+            {"format", s.format},
+            {"trace_tokens", s.trace_tokens},
+            {"traces_correct", s.traces_correct},
+            {"correct_from_trace", s.correct_from_trace}};
+    return j;
+}
+
+// Checkpoint B evaluated on A's positions, and A compared with B on each pair of modes.
+nlohmann::json compare_with(const EvalFlags& f, const std::vector<std::string>& texts,
+                            const std::vector<std::vector<int32_t>>& docs, const ModelSetup& a_setup,
+                            const EvalReport& a, const std::vector<ScoredPosition>& positions,
+                            const PromptTemplate& format) {
+    ModelFlags b_flags = f.model;
+    b_flags.model_dir = f.compare;
+    ModelSetup b_setup = setup_model(b_flags, texts, false);
+    if (b_setup.tokenizer.to_json() != a_setup.tokenizer.to_json())
+        throw std::invalid_argument(fmt::format("--compare {}: its tokenizer differs from that of {}; positions "
+                                                "are only comparable under one tokenizer", f.compare,
+                                                f.model.model_dir));
+    const EvalReport b = evaluate_positions(*b_setup.model, b_setup.tokenizer, format, docs, positions, f.splits, f.eval);
+    print_eval_table({{f.model.model_dir, a}, {f.compare, b}}, f.eval.reasoning);
+    nlohmann::json j = {{"b", report_json(f.compare, b, positions)}, {"comparisons", nlohmann::json::array()}};
+    for (const auto& [a_mode, b_mode] : kEvalComparisons) {
+        if (!f.eval.reasoning && (a_mode == EvalMode::reasoning || b_mode == EvalMode::reasoning)) continue;
+        const EvalSide sa{f.model.model_dir, &a, a_mode}, sb{f.compare, &b, b_mode};
+        const std::vector<SplitComparison> splits = compare_evaluations(sa, sb, positions, f.stats_seed);
+        std::printf("%s", describe_comparison(sa, sb, splits).c_str());
+        j["comparisons"].push_back(comparison_json(sa, sb, splits));
+    }
+    return j;
+}
 
 void run_eval(EvalFlags f) {
     const PromptTemplate format = load_template(f.template_name);
+    if (!f.compare.empty()) (void)read_checkpoint_config(f.compare);  // a bad --compare before the first evaluation
     const std::vector<std::string> texts = f.corpus.load();
     ModelSetup setup = setup_model(f.model, texts, false);
     const auto docs = tokenize_documents(texts, setup.tokenizer);
@@ -154,10 +208,14 @@ void run_eval(EvalFlags f) {
     if (!f.all_docs) positions = split_side(positions, f.model.seed, f.heldout_fraction, true, docs.size(), f.positions);
     positions = subsample_positions(positions_above(positions, f.splits.easy), f.max_positions);
     f.eval.reasoning = f.mode != "standard";
+    if (!f.json_out.empty()) claim_file_output("--json", f.json_out, f.overwrite);
     const EvalReport report = evaluate_positions(*setup.model, setup.tokenizer, format, docs, positions, f.splits, f.eval);
-    print_eval_table({{f.model.model_dir, report}}, f.eval.reasoning);
+    nlohmann::json j = {{"a", report_json(f.model.model_dir, report, positions)}, {"positions", positions.size()}};
+    if (f.compare.empty()) print_eval_table({{f.model.model_dir, report}}, f.eval.reasoning);
+    else j.update(compare_with(f, texts, docs, setup, report, positions, format));
     if (f.mode == "reasoning")
         std::printf("(standard accuracy is printed too: it costs one forward pass per position)\n");
+    if (!f.json_out.empty()) write_file_atomic(f.json_out, j.dump(2) + "\n");
 }
 
 }  // namespace
@@ -223,6 +281,12 @@ void add_rpt_commands(CLI::App& app, const MpiRuntime& runtime) {
             ->check(closed_range(0.0, 0.5));
         add_eval_flags(*cmd, f->eval, f->mode);
         add_split_flags(*cmd, f->splits);
+        cmd->add_option("--compare", f->compare,
+                        "a second checkpoint, evaluated on the same positions and compared split by split (paired "
+                        "bootstrap interval, McNemar test)");
+        cmd->add_option("--json", f->json_out, "write the report (and the comparison) as JSON to this file");
+        cmd->add_option("--stats-seed", f->stats_seed, "seed of the paired bootstrap");
+        add_overwrite_flag(*cmd, f->overwrite, OutputRule::file);
         cmd->callback([f]() {
             if (f->model.model_dir.empty()) throw std::invalid_argument("--model: the checkpoint to evaluate is required");
             run_eval(*f);
