@@ -179,6 +179,19 @@ if [ -n "${E2E_SKIP_DEMO:-}" ]; then
 elif out=$("$RPT" demo --quick --out demo --device cpu 2>demo.err); then
   grep -q "RPT" <<<"$out" && grep -q "NTP-continued" <<<"$out" && ok "demo table printed" || bad "demo table" "$out"
   [ -s demo/summary.json ] && [ -s demo/curves.svg ] && ok "demo summary and plot written" || bad "demo outputs missing"
+  grep -q "McNemar p" <<<"$out" && grep -q "traces at the same positions" <<<"$out" \
+    && ok "demo paired comparisons and traces printed" || bad "demo comparisons" "$out"
+  python3 - demo/summary.json <<'PY' && ok "summary.json: intervals, the paired claim, trace metrics" || bad "demo summary.json fields"
+import json, sys
+s = json.load(open(sys.argv[1]))
+hard = s["results"]["RPT"]["hard"]
+lo, hi = hard["reasoning"]["ci95"]
+assert lo <= hard["reasoning"]["mean"] <= hi and hard["reasoning"]["n"] == hard["positions"] > 0
+claim = s["comparisons"]["RPT reasoning - NTP-continued standard"]["splits"]["hard"]["a_minus_b"]
+assert 0 <= claim["mcnemar_p"] <= 1 and claim["ci95"][0] <= claim["ci95"][1]
+assert "traces_correct" in hard and s["worked_examples"] is True
+assert s["grids"]["rpt"]["chosen_lr"] > 0
+PY
 else
   bad "demo --quick" "$(tail -20 demo.err)"
 fi
