@@ -67,6 +67,31 @@ void print_trace_metrics(const DemoSeedResult& r) {
     }
 }
 
+// The hard split in two: positions inside a computed value (a trace can work them out)
+// and the rest (numbers the problem draws, words: no trace can help).
+nlohmann::json computed_breakdown(const DemoSeedResult& r) {
+    nlohmann::json j;
+    std::printf("\nhard split by kind of position (standard / reasoning accuracy):\n");
+    for (const auto& [name, report] : r.rows) {
+        const float hard = report.hard().threshold;
+        std::string line = fmt::format("  {:<14}", name);
+        for (const bool computed : {true, false}) {
+            std::vector<double> standard, reasoning;
+            for (size_t i = 0; i < r.eval_positions.size(); ++i) {
+                if (!(r.eval_positions[i].entropy > hard) || bool(r.computed[i]) != computed) continue;
+                standard.push_back(report.outcomes[i].standard_hit);
+                reasoning.push_back(report.outcomes[i].reward);
+            }
+            const Estimate s = estimate_mean(standard), q = estimate_mean(reasoning);
+            const char* kind = computed ? "computed" : "other";
+            line += fmt::format(" | {} ({} positions): {:.1f} / {:.1f}", kind, s.n, 100 * s.mean, 100 * q.mean);
+            j[name][kind] = {{"standard", s.to_json()}, {"reasoning", q.to_json()}};
+        }
+        std::printf("%s\n", line.c_str());
+    }
+    return j;
+}
+
 // The responses of the start model and of RPT at the first hard positions where the
 // start model wrote a trace (or the first hard ones).
 void print_traces(const DemoFlags& f, const DemoSeedResult& r) {
@@ -117,6 +142,7 @@ void report_seed(const DemoFlags& f, const DemoSeedResult& r) {
         summary["comparisons"][comparison_key(c)] = j;
     }
     print_trace_metrics(r);
+    if (r.worked_examples) summary["hard_by_kind"] = computed_breakdown(r);
     print_traces(f, r);
     write_file_atomic(r.dir + "/summary.json", summary.dump(2) + "\n");
     plot_metrics({{r.dir + "/rpt.jsonl", "RPT"}, {r.dir + "/ntp.jsonl", "NTP-continued"}}, r.dir + "/curves.svg",

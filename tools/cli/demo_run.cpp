@@ -191,6 +191,17 @@ struct DemoEvaluator {
     }
 };
 
+// Which positions are inside a computed value (what a worked trace can help with).
+std::vector<uint8_t> computed_flags(const DemoData& d, const std::vector<ScoredPosition>& positions) {
+    std::vector<uint8_t> flags;
+    for (const ScoredPosition& p : positions) {
+        const std::vector<int32_t>& doc = d.docs[size_t(p.doc)];
+        const std::vector<int32_t> prefix(doc.begin(), doc.begin() + p.position);
+        flags.push_back(computed_value_at(d.tokenizer.decode(prefix)).has_value());
+    }
+    return flags;
+}
+
 std::unique_ptr<Transformer> load_model(const SeedRun& run, const std::string& name) {
     const std::string dir = run.path(name);
     auto m = std::make_unique<Transformer>(read_checkpoint_config(dir), run.ctx,
@@ -319,6 +330,7 @@ DemoSeedResult run_demo_seed(const DemoFlags& f, uint64_t seed, const std::strin
     eval.options.seed = seed;
     const DemoPositions pos = filter_positions(run, data, model, eval.splits);
     out.eval_positions = pos.eval;
+    out.computed = computed_flags(data, pos.eval);
 
     stage("4. evaluate the start checkpoint");
     out.rows.emplace_back("start", eval(model, pos.eval));

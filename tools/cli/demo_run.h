@@ -58,6 +58,7 @@ struct DemoSeedResult {
     uint64_t seed = 0;
     std::string dir;
     std::vector<ScoredPosition> eval_positions;        // held-out evaluation positions
+    std::vector<uint8_t> computed;                     // by evaluation position: inside a computed value
     std::vector<std::pair<std::string, EvalReport>> rows;  // start, NTP-continued, RPT
     std::vector<GridTrial> rpt_grid, ntp_grid;
     float rpt_lr = 0, ntp_lr = 0;                      // the grids' choices
