@@ -284,8 +284,7 @@ void run_ntp(const SeedRun& run, const DemoEvaluator& eval, const DemoPositions&
 
 std::string grid_name(const char* arm, float lr) { return fmt::format("grid/{}-lr{:.0e}", arm, lr); }
 
-// The learning rate with the best validation score (the first on ties); a one-value
-// grid is not tried.
+// The learning rate with the best validation score (the first on ties).
 float pick_lr(const std::vector<GridTrial>& trials, const std::vector<float>& lrs) {
     if (trials.empty()) return lrs.front();
     const GridTrial* best = &trials.front();
@@ -298,6 +297,39 @@ void print_grid(const char* arm, const char* mode, const std::vector<GridTrial>&
     std::string line = fmt::format("{} grid (hard validation {} accuracy):", arm, mode);
     for (const GridTrial& t : trials) line += fmt::format(" lr {:.0e}: {:.1f}%", t.lr, 100 * t.score);
     std::fprintf(stderr, "%s -> lr %.0e\n", line.c_str(), chosen);
+}
+
+// The grids: each learning rate tried for grid_fraction of its arm's run and scored on
+// the validation positions in the arm's own mode; a one-value grid is not tried.
+float choose_rpt_lr(const SeedRun& run, const DemoEvaluator& eval, const DemoPositions& pos,
+                    std::vector<GridTrial>& trials) {
+    const DemoFlags& f = run.f;
+    if (f.rpt_lrs.size() < 2) return f.rpt_lrs.front();
+    const int64_t steps = std::max<int64_t>(1, int64_t(f.rpt_steps * f.grid_fraction));
+    for (const float lr : f.rpt_lrs) {
+        const std::string name = grid_name("rpt", lr);
+        run_rpt(run, eval, pos, lr, steps, name, false);
+        trials.push_back({lr, eval.hard_score(*load_model(run, name), pos.validation, EvalMode::reasoning), steps});
+    }
+    const float lr = pick_lr(trials, f.rpt_lrs);
+    print_grid("RPT", "reasoning", trials, lr);
+    return lr;
+}
+
+// NTP trials get grid_fraction of the full RPT run's FLOPs, as the RPT trials do.
+float choose_ntp_lr(const SeedRun& run, const DemoEvaluator& eval, const DemoPositions& pos,
+                    const TokenizedCorpus& corpus, int64_t full_steps, std::vector<GridTrial>& trials) {
+    const DemoFlags& f = run.f;
+    if (f.ntp_lrs.size() < 2) return f.ntp_lrs.front();
+    const int64_t steps = std::max<int64_t>(1, int64_t(double(full_steps) * f.grid_fraction));
+    for (const float lr : f.ntp_lrs) {
+        const std::string name = grid_name("ntp", lr);
+        run_ntp(run, eval, pos, corpus, lr, steps, name, false);
+        trials.push_back({lr, eval.hard_score(*load_model(run, name), pos.validation, EvalMode::standard), steps});
+    }
+    const float lr = pick_lr(trials, f.ntp_lrs);
+    print_grid("NTP-continued", "standard", trials, lr);
+    return lr;
 }
 
 }  // namespace
@@ -338,41 +370,18 @@ DemoSeedResult run_demo_seed(const DemoFlags& f, uint64_t seed, const std::strin
                  100 * out.rows.back().second.hard().standard, 100 * out.rows.back().second.hard().reasoning,
                  out.rows.back().second.hard().format);
 
-    stage("5. learning-rate grids on validation positions");
-    const int64_t grid_rpt_steps = std::max<int64_t>(1, int64_t(f.rpt_steps * f.grid_fraction));
-    double grid_flops = 0;
-    if (f.rpt_lrs.size() > 1)
-        for (const float lr : f.rpt_lrs) {
-            const std::string name = grid_name("rpt", lr);
-            grid_flops = run_rpt(run, eval, pos, lr, grid_rpt_steps, name, false);
-            out.rpt_grid.push_back({lr, eval.hard_score(*load_model(run, name), pos.validation, EvalMode::reasoning),
-                                    grid_rpt_steps});
-        }
-    out.rpt_lr = pick_lr(out.rpt_grid, f.rpt_lrs);
-    if (f.rpt_lrs.size() > 1) print_grid("RPT", "reasoning", out.rpt_grid, out.rpt_lr);
-    if (f.ntp_lrs.size() > 1) {
-        // Each NTP trial gets the compute of the RPT trials (the last one's: they differ little).
-        const int64_t steps = ntp_steps_for(run, config, grid_flops > 0 ? grid_flops : 1.0);
-        for (const float lr : f.ntp_lrs) {
-            const std::string name = grid_name("ntp", lr);
-            run_ntp(run, eval, pos, corpus, lr, steps, name, false);
-            out.ntp_grid.push_back({lr, eval.hard_score(*load_model(run, name), pos.validation, EvalMode::standard),
-                                    steps});
-        }
-    }
-    out.ntp_lr = pick_lr(out.ntp_grid, f.ntp_lrs);
-    if (f.ntp_lrs.size() > 1) print_grid("NTP-continued", "standard", out.ntp_grid, out.ntp_lr);
-
-    stage("6. RPT from the start checkpoint");
+    stage("5. RPT from the start checkpoint, its learning rate from a grid on validation positions");
+    out.rpt_lr = choose_rpt_lr(run, eval, pos, out.rpt_grid);
     out.rpt_flops = run_rpt(run, eval, pos, out.rpt_lr, f.rpt_steps, "rpt", true);
 
-    stage("7. continued NTP from the start checkpoint at equal compute");
+    stage("6. continued NTP from the start checkpoint at equal compute, its learning rate from a grid");
     out.ntp_steps = ntp_steps_for(run, config, out.rpt_flops);
     std::fprintf(stderr, "RPT used %.2f TFLOP; continued NTP gets %lld steps\n", out.rpt_flops * 1e-12,
                  (long long)out.ntp_steps);
+    out.ntp_lr = choose_ntp_lr(run, eval, pos, corpus, out.ntp_steps, out.ntp_grid);
     run_ntp(run, eval, pos, corpus, out.ntp_lr, out.ntp_steps, "ntp", true);
 
-    stage("8. evaluation on held-out positions");
+    stage("7. evaluation on held-out positions");
     out.rows.emplace_back("NTP-continued", eval(*load_model(run, "ntp"), pos.eval));
     out.rows.emplace_back("RPT", eval(*load_model(run, "rpt"), pos.eval));
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
