@@ -18,6 +18,7 @@
 #include "rl/reward.h"
 #include "rl/rollout.h"
 #include "rl/train_log.h"
+#include "rl/worked_traces.h"
 
 namespace rpt {
 namespace {
@@ -36,6 +37,8 @@ struct SampleSums {
     double in_format = 0;         // responses with a prediction
     double response_tokens = 0;
     double reasoning_tokens = 0;  // tokens before the first think_close
+    double checked_traces = 0;    // traces with at least one equation line
+    double correct_traces = 0;    // of which every equation holds (rl/worked_traces.h)
     double slots = 0;             // responses kept for the update
     double groups_seen = 0;       // groups decoded, refills included
     double uniform_groups = 0;    // of which all G rewards were equal
@@ -59,6 +62,7 @@ struct RptRun {
            const RptOptions& options, Comm* comm);
 
     const RptOptions& o;
+    const Tokenizer& tokenizer;  // to read traces back as text
     const std::vector<std::vector<int32_t>>& docs;
     const std::vector<ScoredPosition>& positions;
     const TemplateTokens tokens;
@@ -76,6 +80,7 @@ RptRun::RptRun(const Transformer& model, const Tokenizer& tokenizer, const Promp
                const std::vector<std::vector<int32_t>>& docs_, const std::vector<ScoredPosition>& positions_,
                const RptOptions& options, Comm* comm_)
     : o(options),
+      tokenizer(tokenizer),
       docs(docs_),
       positions(positions_),
       tokens(bind_template(format, tokenizer)),
@@ -252,6 +257,9 @@ void record_samples(const RptRun& run, StepSample& sample, RptStepRecord& rec) {
         sums.response_tokens += double(resp.size());
         const auto close = std::find(resp.begin(), resp.end(), run.think_close);
         sums.reasoning_tokens += double(close == resp.end() ? 0 : close - resp.begin());
+        const TraceCheck trace = check_trace(run.tokenizer.decode(std::vector<int32_t>(resp.begin(), close)));
+        sums.checked_traces += trace.equations > 0;
+        sums.correct_traces += trace.all_correct();
     }
     sum_over_ranks<double>(run.comm, sums);
     rec.flops = run.comm ? run.comm->allreduce_sum(sample.rollout_flops) : sample.rollout_flops;
@@ -260,6 +268,7 @@ void record_samples(const RptRun& run, StepSample& sample, RptStepRecord& rec) {
     rec.format_rate = sums.in_format / all_slots;
     rec.response_len = sums.response_tokens / all_slots;
     rec.reasoning_len = sums.reasoning_tokens / all_slots;
+    rec.traces_correct = sums.checked_traces > 0 ? sums.correct_traces / sums.checked_traces : 0.0;
     rec.all_equal_fraction = sums.groups_seen > 0 ? sums.uniform_groups / sums.groups_seen : 0.0;
     rec.decode_rows = int64_t(sums.decode_rows);
     rec.rollout_tokens_per_s = double(int64_t(sums.generated)) / std::max(1e-9, rec.seconds_rollout);
@@ -287,6 +296,7 @@ nlohmann::json step_record(const RptStepRecord& rec) {
         {"format_rate", rec.format_rate},
         {"response_len", rec.response_len},
         {"reasoning_len", rec.reasoning_len},
+        {"traces_correct", rec.traces_correct},
         {"clip_fraction", rec.grpo.clip_fraction},
         {"kl", rec.grpo.kl},
         {"entropy", rec.grpo.entropy},

@@ -58,6 +58,7 @@ struct RptStepRecord {
     double format_rate = 0;         // responses with a prediction in format
     double response_len = 0;        // mean tokens per response
     double reasoning_len = 0;       // mean tokens before the think-close marker
+    double traces_correct = 0;      // of traces with equations, the share whose every equation holds
     GrpoStats grpo;
     double lr = 0;
     double rollout_tokens_per_s = 0, train_tokens_per_s = 0;
