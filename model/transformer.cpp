@@ -37,9 +37,7 @@ Transformer::Transformer(const ModelConfig& config, OpContext ctx, Precision pre
       layout_(config),
       precision_(precision),
       param_buffer_(ctx.device, size_t(layout_.total()) * sizeof(float), "parameters"),
-      grad_buffer_(ctx.device, size_t(layout_.total()) * sizeof(float), "gradients"),
-      params_(layout_.views(param_buffer_)),
-      grads_(layout_.views(grad_buffer_)) {
+      params_(layout_.views(param_buffer_)) {
     if (precision_ == Precision::bf16) {
         working_buffer_ = Buffer(ctx.device, size_t(layout_.total()) * sizeof(uint16_t), "bf16 working weights");
         working_ = layout_.views(working_buffer_, DType::bf16);
@@ -58,7 +56,19 @@ void Transformer::refresh_working() {
     if (precision_ == Precision::bf16) ops::copy(ctx_, working_.flat, params_.flat);
 }
 
-void Transformer::zero_grad() { ops::fill(ctx_, grads_.flat, 0.0f); }
+void Transformer::ensure_gradients() {
+    if (has_gradients()) return;
+    grad_buffer_ = Buffer(ctx_.device, size_t(layout_.total()) * sizeof(float), "gradients");  // zero-filled
+    grads_ = layout_.views(grad_buffer_);
+}
+
+void Transformer::zero_grad() {
+    if (!has_gradients()) {
+        ensure_gradients();  // a fresh buffer is zero already
+        return;
+    }
+    ops::fill(ctx_, grads_.flat, 0.0f);
+}
 
 int64_t Transformer::logits_chunk_rows() const {
     return logits_rows_per_chunk(int64_t(acts_.B) * acts_.T, config_.vocab_size);
@@ -103,6 +113,13 @@ Activations Transformer::carve_activations(Arena& arena, int B, int T) const {
     a.entropy = arena.carve(DType::f32, {N});
     a.topk_entropy = arena.carve(DType::f32, {N});
     a.argmax = arena.carve(DType::i32, {N});
+    return a;
+}
+
+void Transformer::carve_backward_scratch(Arena& arena, Activations& a) const {
+    const int64_t N = int64_t(a.B) * a.T, C = config_.hidden_size, F = config_.intermediate_size;
+    const int64_t H = config_.num_heads, KVH = config_.num_kv_heads, D = config_.head_dim;
+    const DType act = activation_dtype(precision_);
     a.dlogprob = arena.carve(DType::f32, {N});
     a.dresidual = arena.carve(act, {N, C});
     a.dnorm = arena.carve(act, {N, C});
@@ -114,7 +131,20 @@ Activations Transformer::carve_activations(Arena& arena, int B, int T) const {
     a.dgate = arena.carve(act, {N, F});
     a.dup = arena.carve(act, {N, F});
     a.dact = arena.carve(act, {N, F});
-    return a;
+    a.has_backward_scratch = true;
+}
+
+void Transformer::ensure_backward_scratch() {
+    if (acts_.has_backward_scratch) return;
+    Activations measured = acts_;
+    Arena measure(nullptr);
+    carve_backward_scratch(measure, measured);
+    if (measure.used() > scratch_buffer_.bytes()) {
+        scratch_buffer_ = Buffer();  // free the old one before allocating the new one
+        scratch_buffer_ = Buffer(ctx_.device, measure.used(), "backward scratch");
+    }
+    Arena arena(&scratch_buffer_);
+    carve_backward_scratch(arena, acts_);
 }
 
 void Transformer::ensure_batch(int B, int T) {
@@ -373,6 +403,8 @@ void Transformer::backward(const float* dlogprob, float inv_temperature) {
     if (inv_temperature != last_inv_temperature_)
         throw std::logic_error("backward() at another temperature than its forward");
     const int64_t N = int64_t(acts_.B) * acts_.T;
+    ensure_gradients();
+    ensure_backward_scratch();
     copy_from_host(acts_.dlogprob, dlogprob);
 
     // Head, chunk by chunk (fp32); the chunk still resident from forward goes first.

@@ -81,8 +81,11 @@ struct Activations {
     Tensor entropy;    // (N)
     Tensor topk_entropy;  // (N)
     Tensor argmax;     // (N) i32
+    // Backward scratch, shared by all layers (activation dtype). Carved from a buffer of
+    // its own by the first backward of a batch shape, so a model that only runs forward
+    // (generation, evaluation, scoring, a frozen reference) never allocates it.
+    bool has_backward_scratch = false;
     Tensor dlogprob;   // (N)
-    // Backward scratch, shared by all layers (activation dtype).
     Tensor dlnf;       // (N, C)  f32 always: dL/dlnf from the head (the same memory as dnorm in f32)
     Tensor dresidual;  // (N, C)
     Tensor dnorm;      // (N, C)
@@ -125,10 +128,14 @@ public:
     const Tensor& working_params() const { return working_.flat; }
     // working = params rounded to bf16 (nothing in f32).
     void refresh_working();
+    // The fp32 parameter gradients. Empty until the first zero_grad() or backward(): a
+    // model that never trains (inference, the frozen KL reference) holds no gradient memory.
     const ModelTensors& grads() const { return grads_; }
+    bool has_gradients() const { return grad_buffer_.bytes() > 0; }
     const Activations& activations() const { return acts_; }
 
     void init_weights(uint64_t seed);
+    // Allocates the gradients on first use, then sets them to zero.
     void zero_grad();
 
     // tokens, targets: host arrays of B*T ids (targets -1 where no loss is taken).
@@ -156,16 +163,24 @@ public:
     std::vector<float> topk_entropies() const;
     std::vector<int32_t> argmax_tokens() const;
 
-    // Bytes held by parameters, gradients and activations (for the start-up report).
+    // Bytes held by parameters (fp32 masters), the bf16 working copy, gradients (0 before
+    // training), saved activations and backward scratch (for reports and `rpt plan`).
     size_t parameter_bytes() const { return param_buffer_.bytes(); }
+    size_t working_bytes() const { return working_buffer_.bytes(); }
+    size_t gradient_bytes() const { return grad_buffer_.bytes(); }
     size_t activation_bytes() const { return act_buffer_.bytes(); }
+    size_t backward_scratch_bytes() const { return scratch_buffer_.bytes(); }
 
 private:
     void ensure_batch(int B, int T);
+    void ensure_gradients();
+    // Carves the backward scratch of the current batch shape (once per shape).
+    void ensure_backward_scratch();
     // Positions and segment ids of the current batch (default: one sequence per row).
     void set_layout(const PackedLayout& layout);
     Tensor attention_segments() const;  // (B, T) i32, or empty when not packed
     Activations carve_activations(Arena& arena, int B, int T) const;
+    void carve_backward_scratch(Arena& arena, Activations& a) const;
     void layer_forward_batch(int l);
     void layer_backward(int l);
     int64_t logits_chunk_rows() const;
@@ -176,9 +191,10 @@ private:
     ParameterLayout layout_;
     Precision precision_;
     Buffer param_buffer_;    // (P) fp32
-    Buffer grad_buffer_;     // (P) fp32
+    Buffer grad_buffer_;     // (P) fp32, allocated by the first zero_grad() or backward()
     Buffer working_buffer_;  // (P) bf16, in bf16 only
-    Buffer act_buffer_;
+    Buffer act_buffer_;      // the forward's activations of the largest batch shape so far
+    Buffer scratch_buffer_;  // the backward's scratch (Activations::dlogprob ... dact)
     ModelTensors params_;
     ModelTensors grads_;
     ModelTensors working_;   // views of working_buffer_ (empty in f32)

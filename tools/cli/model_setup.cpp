@@ -46,8 +46,12 @@ void report(const ModelSetup& s) {
                  c.num_layers, c.hidden_size, c.num_heads, c.num_kv_heads, c.intermediate_size, c.vocab_size,
                  c.max_position_embeddings, double(c.num_parameters()) * 1e-6);
     std::fprintf(stderr, "precision: %s\n", precision_name(s.model->precision()));
-    std::fprintf(stderr, "memory on %s: parameters %.1f MiB, gradients %.1f MiB%s\n", device_name(s.ctx.device),
-                 double(s.model->parameter_bytes()) / 1048576.0, double(s.model->parameter_bytes()) / 1048576.0,
+    // Gradients are allocated by the first training step (none for inference).
+    std::fprintf(stderr, "memory on %s: parameters %.1f MiB%s%s\n", device_name(s.ctx.device),
+                 double(s.model->parameter_bytes() + s.model->working_bytes()) / 1048576.0,
+                 s.optimizer ? fmt::format(", gradients {:.1f} MiB", double(s.model->parameter_bytes()) / 1048576.0)
+                                   .c_str()
+                             : " (inference: no gradients)",
                  s.optimizer ? fmt::format(", AdamW moments {:.1f} MiB{}",
                                            2.0 * double(s.optimizer->m().nbytes()) / 1048576.0,
                                            s.optimizer->sharded() ? " (this rank's ZeRO-1 shard)" : "")

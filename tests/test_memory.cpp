@@ -1,0 +1,100 @@
+// What the model holds in memory: a model that only runs forward (generation, scoring,
+// evaluation, the frozen KL reference, a loaded checkpoint) allocates no gradients and
+// no backward scratch; training allocates both on its first step.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "model/checkpoint.h"
+#include "model/transformer.h"
+#include "rl/grpo.h"
+#include "rl/rollout.h"
+#include "tests/temp_dir.h"
+#include "tests/test_util.h"
+
+namespace rpt {
+namespace {
+
+using testing::TempDir;
+
+ModelConfig memory_config() {
+    test::TinyShape s;
+    s.vocab = 37;
+    s.hidden = 24;
+    s.ffn = 40;
+    s.context = 32;
+    return test::tiny_config(s);
+}
+
+void expect_no_training_memory(const Transformer& model, const char* after) {
+    EXPECT_FALSE(model.has_gradients()) << after;
+    EXPECT_EQ(model.gradient_bytes(), 0u) << after;
+    EXPECT_TRUE(model.grads().flat.empty()) << after;
+    EXPECT_EQ(model.backward_scratch_bytes(), 0u) << after;
+    EXPECT_FALSE(model.activations().has_backward_scratch) << after;
+}
+
+TEST(InferenceMemory, ForwardScoringAndRolloutsAllocateNoGradients) {
+    Transformer model(memory_config(), OpContext{});
+    model.init_weights(1);
+    expect_no_training_memory(model, "after construction");
+    const std::vector<int32_t> tokens(2 * 8, 5), targets(2 * 8, 6);
+    HeadRequest request;
+    request.entropy = true;
+    request.topk_entropy = 4;
+    request.argmax = true;
+    model.forward(tokens.data(), targets.data(), 2, 8, request);
+    expect_no_training_memory(model, "after a scoring forward");
+    RolloutSettings settings;
+    settings.group_size = 2;
+    settings.max_new_tokens = 4;
+    generate_rollouts(model, {{1, 2, 3}, {4, 5}}, {0, 1}, {}, settings);
+    expect_no_training_memory(model, "after rollouts");
+    EXPECT_GT(model.activation_bytes(), 0u);
+}
+
+TEST(InferenceMemory, LoadedCheckpointHoldsNoGradients) {
+    Transformer trained(memory_config(), OpContext{});
+    trained.init_weights(2);
+    trained.zero_grad();
+    TempDir tmp;
+    save_checkpoint(tmp.file("ck"), trained, Tokenizer::load("tests/fixtures/hf_tokenizer/tokenizer.json"), nullptr,
+                    nullptr);
+    Transformer loaded(read_checkpoint_config(tmp.file("ck")), OpContext{});
+    load_checkpoint_weights(tmp.file("ck"), loaded);
+    expect_no_training_memory(loaded, "after loading");
+}
+
+TEST(InferenceMemory, TrainingAllocatesGradientsOnItsFirstStep) {
+    Transformer model(memory_config(), OpContext{});
+    model.init_weights(3);
+    model.zero_grad();
+    EXPECT_TRUE(model.has_gradients());
+    EXPECT_EQ(model.gradient_bytes(), size_t(model.layout().total()) * sizeof(float));
+    const std::vector<int32_t> tokens(2 * 8, 5), targets(2 * 8, 6);
+    model.forward(tokens.data(), targets.data(), 2, 8);
+    const std::vector<float> dlogprob(2 * 8, -1.0f / 16);
+    model.backward(dlogprob.data());
+    EXPECT_GT(model.backward_scratch_bytes(), 0u);
+    EXPECT_TRUE(model.activations().has_backward_scratch);
+}
+
+TEST(InferenceMemory, TheFrozenReferenceOfAGrpoUpdateHoldsNoGradients) {
+    const ModelConfig c = memory_config();
+    Transformer policy(c, OpContext{}), reference(c, OpContext{});
+    policy.init_weights(4);
+    reference.init_weights(4);
+    AdamW optimizer(policy.layout(), OpContext{});
+    RolloutResult rollouts;
+    rollouts.contexts = 1;
+    rollouts.group_size = 2;
+    rollouts.responses = {{7, 8}, {9}};
+    GrpoSettings settings;
+    settings.loss.kl_beta = 0.1f;
+    grpo_update(policy, optimizer, &reference, {{1, 2, 3}}, rollouts, {1.0f, 0.0f}, settings, 0.0f, AdamWConfig{});
+    EXPECT_TRUE(policy.has_gradients());
+    expect_no_training_memory(reference, "after the update");
+}
+
+}  // namespace
+}  // namespace rpt
