@@ -12,7 +12,9 @@ namespace rpt {
 class Buffer {
 public:
     Buffer() = default;
-    // Zero-filled. `what` names the buffer in out-of-memory errors and size reports.
+    // Zero-filled. `what` names the buffer in out-of-memory errors and size reports. Host
+    // buffers of 2 MiB or more are anonymous mappings on transparent huge pages, zeroed by
+    // the kernel as each page is first touched (so untouched memory is not resident).
     Buffer(DeviceKind device, size_t bytes, const char* what);
     ~Buffer();
     Buffer(Buffer&& other) noexcept;

@@ -1,6 +1,7 @@
 // What the model holds in memory: a model that only runs forward (generation, scoring,
 // evaluation, the frozen KL reference, a loaded checkpoint) allocates no gradients and
-// no backward scratch; training allocates both on its first step.
+// no backward scratch; training allocates both on its first step. Large host buffers
+// come zeroed from the kernel.
 #include <gtest/gtest.h>
 
 #include <vector>
@@ -94,6 +95,19 @@ TEST(InferenceMemory, TheFrozenReferenceOfAGrpoUpdateHoldsNoGradients) {
     grpo_update(policy, optimizer, &reference, {{1, 2, 3}}, rollouts, {1.0f, 0.0f}, settings, 0.0f, AdamWConfig{});
     EXPECT_TRUE(policy.has_gradients());
     expect_no_training_memory(reference, "after the update");
+}
+
+TEST(HostBuffer, LargeBuffersAreZeroAndMove) {
+    // 2 MiB and more: an anonymous mapping (kernels/buffer.h), zero without a memset.
+    Buffer big(DeviceKind::cpu, (size_t(3) << 20) + 5, "test");
+    const float* f = static_cast<const float*>(big.data());
+    for (size_t i = 0; i < big.bytes() / sizeof(float); i += 997) ASSERT_EQ(f[i], 0.0f) << i;
+    static_cast<char*>(big.data())[big.bytes() - 1] = 7;  // the last byte is writable
+    Buffer moved = std::move(big);
+    EXPECT_EQ(big.bytes(), 0u);
+    EXPECT_EQ(static_cast<const char*>(moved.data())[moved.bytes() - 1], 7);
+    moved = Buffer(DeviceKind::cpu, 64, "small");
+    EXPECT_EQ(static_cast<const char*>(moved.data())[63], 0);
 }
 
 }  // namespace
