@@ -45,6 +45,14 @@ Transformer::Transformer(const ModelConfig& config, OpContext ctx, Precision pre
     compute_ = compute_weights(params_, working_, precision_);
 }
 
+void Transformer::set_recompute(Recompute recompute) {
+    if (recompute == recompute_) return;
+    recompute_ = recompute;
+    acts_ = Activations{};  // re-carved for the new layout by the next forward
+    held_layer_ = -1;
+    resident_chunk_begin_ = -1;
+}
+
 void Transformer::init_weights(uint64_t seed) {
     std::vector<float> host(size_t(layout_.total()));
     init_parameters(layout_, host.data(), seed);
@@ -85,9 +93,19 @@ Activations Transformer::carve_activations(Arena& arena, int B, int T) const {
     a.targets = arena.carve(DType::i32, {N});
     a.positions = arena.carve(DType::i32, {N});
     a.segments = arena.carve(DType::i32, {N});
+    // Under Recompute::layer one set of layer activations serves every layer (the
+    // backward recomputes each layer's into it); each layer keeps only its input.
+    const int sets = recompute_ == Recompute::layer ? 1 : config_.num_layers;
     for (int l = 0; l < config_.num_layers; ++l) {
         LayerActivations la;
         la.input = arena.carve(act, {N, C});
+        if (l >= sets) {
+            const Tensor input = la.input;
+            la = a.layers[0];
+            la.input = input;
+            a.layers.push_back(la);
+            continue;
+        }
         la.ln1 = arena.carve(act, {N, C});
         la.ln1_rstd = arena.carve(DType::f32, {N});
         la.q = arena.carve(act, {N, H, D});
@@ -160,6 +178,7 @@ void Transformer::ensure_batch(int B, int T) {
     Arena arena(&act_buffer_);
     acts_ = carve_activations(arena, B, T);
     resident_chunk_begin_ = -1;
+    held_layer_ = -1;
 }
 
 void Transformer::set_layout(const PackedLayout& layout) {
@@ -215,6 +234,7 @@ void layer_forward(const OpContext& ctx, const ModelConfig& config, const LayerT
 }
 
 void Transformer::layer_forward_batch(int l) {
+    held_layer_ = l;
     LayerActivations& a = acts_.layers[l];
     const Tensor& out = (l + 1 < config_.num_layers) ? acts_.layers[l + 1].input : acts_.residual;
     const int64_t B = acts_.B, T = acts_.T;
@@ -236,8 +256,8 @@ Tensor Transformer::attention_segments() const {
     return acts_.packed ? acts_.segments.reshaped({int64_t(acts_.B), int64_t(acts_.T)}) : Tensor{};
 }
 
-void Transformer::forward(const int32_t* tokens, const int32_t* targets, int B, int T, const HeadRequest& request,
-                          float inv_temperature, const PackedLayout& layout) {
+void Transformer::start_batch(const int32_t* tokens, const int32_t* targets, int B, int T,
+                              const HeadRequest& request, float inv_temperature, const PackedLayout& layout) {
     ensure_batch(B, T);
     set_layout(layout);
     const int64_t N = int64_t(B) * T;
@@ -253,12 +273,19 @@ void Transformer::forward(const int32_t* tokens, const int32_t* targets, int B, 
     copy_from_host(acts_.targets, targets);
     last_request_ = request;
     last_inv_temperature_ = inv_temperature;
+}
 
+void Transformer::forward_layers(const std::function<void(int)>& after_layer) {
     ops::embedding_forward(ctx_, acts_.layers[0].input, acts_.tokens, compute_.embedding);
-    for (int l = 0; l < config_.num_layers; ++l) layer_forward_batch(l);
-    if (request.skip_head) return;
-    ops::rmsnorm_forward(ctx_, acts_.lnf, acts_.lnf_rstd, acts_.residual, compute_.final_norm, config_.rms_norm_eps);
+    for (int l = 0; l < config_.num_layers; ++l) {
+        layer_forward_batch(l);
+        if (after_layer) after_layer(l);
+    }
+}
 
+void Transformer::head_forward(const HeadRequest& request, float inv_temperature) {
+    const int64_t N = int64_t(acts_.B) * acts_.T;
+    ops::rmsnorm_forward(ctx_, acts_.lnf, acts_.lnf_rstd, acts_.residual, compute_.final_norm, config_.rms_norm_eps);
     const int64_t R = logits_chunk_rows();
     for (int64_t begin = 0; begin < N; begin += R) {
         const int64_t end = std::min(N, begin + R);
@@ -271,6 +298,13 @@ void Transformer::forward(const int32_t* tokens, const int32_t* targets, int B, 
             ops::topk_entropy(ctx_, acts_.topk_entropy.rows(begin, end), logits, request.topk_entropy);
         if (request.argmax) ops::argmax(ctx_, acts_.argmax.rows(begin, end), logits);
     }
+}
+
+void Transformer::forward(const int32_t* tokens, const int32_t* targets, int B, int T, const HeadRequest& request,
+                          float inv_temperature, const PackedLayout& layout) {
+    start_batch(tokens, targets, B, T, request, inv_temperature, layout);
+    forward_layers({});
+    if (!request.skip_head) head_forward(request, inv_temperature);
 }
 
 void Transformer::prefill(KvCache& cache, const std::vector<std::vector<int32_t>>& prefixes) {
@@ -290,9 +324,11 @@ void Transformer::prefill(KvCache& cache, const std::vector<std::vector<int32_t>
     }
     HeadRequest request;
     request.skip_head = true;
-    forward(tokens.data(), targets.data(), B, T, request);
+    start_batch(tokens.data(), targets.data(), B, T, request, 1.0f, {});
     const int64_t KVD = config_.kv_dim();
-    for (int l = 0; l < config_.num_layers; ++l) {
+    // Each layer's K/V go to the cache as soon as the layer has run: under recomputation
+    // the next layer overwrites them.
+    forward_layers([&](int l) {
         const LayerActivations& a = acts_.layers[l];
         // (B, T) rows into (B, Tp) rows; ops::copy rounds the fp32 K/V to bf16 when the
         // cache stores bf16 (cache.kv_dtype()).
@@ -303,7 +339,7 @@ void Transformer::prefill(KvCache& cache, const std::vector<std::vector<int32_t>
             ops::copy(ctx_, cache.prefix_v[l].reshaped({int64_t(B) * shape.prefix_capacity, KVD}).rows(dst, dst + T),
                       a.v.reshaped({int64_t(B) * T, KVD}).rows(src, src + T));
         }
-    }
+    });
     copy_from_host(cache.prefix_len, lengths.data());
 }
 
@@ -356,6 +392,11 @@ void Transformer::decode_step(KvCache& cache, int A) {
 }
 
 void Transformer::layer_backward(int l) {
+    // Recomputation: the layer's activations from its saved input, unless the shared set
+    // still holds them (the last layer, straight after the forward). Its output lands
+    // where the forward put it (the next layer's input, or the residual), which the
+    // backward has finished with, and is the same value bit for bit.
+    if (recompute_ == Recompute::layer && held_layer_ != l) layer_forward_batch(l);
     const LayerTensors& w = compute_.layers[l];
     const LayerTensors& g = grads_.layers[l];
     const LayerActivations& a = acts_.layers[l];

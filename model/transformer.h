@@ -25,6 +25,7 @@
 #include "model/kv_cache.h"
 #include "model/parameters.h"
 #include "model/precision.h"
+#include "model/recompute.h"
 
 namespace rpt {
 
@@ -63,6 +64,7 @@ struct LayerActivations {
     Tensor act;       // (N, F)   silu(gate) * up
 };
 
+// Under Recompute::layer every layers[l] but its input views one shared set.
 struct Activations {
     int B = 0, T = 0;
     Tensor tokens;     // (N) i32
@@ -134,6 +136,11 @@ public:
     bool has_gradients() const { return grad_buffer_.bytes() > 0; }
     const Activations& activations() const { return acts_; }
 
+    // What the forward saves for the backward (model/recompute.h); none by default.
+    // Changing it re-carves the activations at the next forward.
+    void set_recompute(Recompute recompute);
+    Recompute recompute() const { return recompute_; }
+
     void init_weights(uint64_t seed);
     // Allocates the gradients on first use, then sets them to zero.
     void zero_grad();
@@ -181,6 +188,12 @@ private:
     Tensor attention_segments() const;  // (B, T) i32, or empty when not packed
     Activations carve_activations(Arena& arena, int B, int T) const;
     void carve_backward_scratch(Arena& arena, Activations& a) const;
+    // The forward in phases: checks and uploads the batch, runs the layers (after_layer,
+    // when given, sees each layer's activations as soon as they exist), runs the head.
+    void start_batch(const int32_t* tokens, const int32_t* targets, int B, int T, const HeadRequest& request,
+                     float inv_temperature, const PackedLayout& layout);
+    void forward_layers(const std::function<void(int)>& after_layer);
+    void head_forward(const HeadRequest& request, float inv_temperature);
     void layer_forward_batch(int l);
     void layer_backward(int l);
     int64_t logits_chunk_rows() const;
@@ -205,6 +218,8 @@ private:
     HeadRequest last_request_;
     float last_inv_temperature_ = 1.0f;
     int64_t resident_chunk_begin_ = -1;  // logits rows held in acts_.logits, -1 if none
+    Recompute recompute_ = Recompute::none;
+    int held_layer_ = -1;  // whose activations the layer set holds (the shared one under recompute)
 };
 
 }  // namespace rpt

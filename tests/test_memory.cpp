@@ -1,9 +1,10 @@
 // What the model holds in memory: a model that only runs forward (generation, scoring,
 // evaluation, the frozen KL reference, a loaded checkpoint) allocates no gradients and
 // no backward scratch; training allocates both on its first step. Large host buffers
-// come zeroed from the kernel.
+// come zeroed from the kernel. Layer recomputation keeps the gradients bit for bit.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <vector>
 
 #include "model/checkpoint.h"
@@ -95,6 +96,53 @@ TEST(InferenceMemory, TheFrozenReferenceOfAGrpoUpdateHoldsNoGradients) {
     grpo_update(policy, optimizer, &reference, {{1, 2, 3}}, rollouts, {1.0f, 0.0f}, settings, 0.0f, AdamWConfig{});
     EXPECT_TRUE(policy.has_gradients());
     expect_no_training_memory(reference, "after the update");
+}
+
+// Gradients of one forward/backward of the tiny preset's shape (two rows of 24 tokens).
+std::vector<float> tiny_gradients(Recompute recompute, Precision precision, size_t* activation_bytes) {
+    Transformer model(model_preset("tiny"), OpContext{}, precision);
+    model.set_recompute(recompute);
+    model.init_weights(5);
+    const int B = 2, T = 24, V = model.config().vocab_size;
+    const std::vector<int32_t> tokens = test::random_ints(size_t(B) * T, 6, 0, V - 1);
+    const std::vector<int32_t> targets = test::random_ints(size_t(B) * T, 7, 0, V - 1);
+    const std::vector<float> dlogprob = test::random_floats(size_t(B) * T, 8, -0.1f, 0.1f);
+    model.zero_grad();
+    for (int pass = 0; pass < 2; ++pass) {  // twice: accumulation sees the recomputed layers too
+        model.forward(tokens.data(), targets.data(), B, T);
+        model.backward(dlogprob.data());
+    }
+    *activation_bytes = model.activation_bytes();
+    std::vector<float> grads(size_t(model.layout().total()));
+    copy_to_host(grads.data(), model.grads().flat);
+    return grads;
+}
+
+TEST(Recompute, LayerRecomputationGivesBitIdenticalGradients) {
+    for (Precision precision : {Precision::f32, Precision::bf16}) {
+        size_t saved_all = 0, saved_inputs = 0;
+        const std::vector<float> reference = tiny_gradients(Recompute::none, precision, &saved_all);
+        const std::vector<float> recomputed = tiny_gradients(Recompute::layer, precision, &saved_inputs);
+        ASSERT_EQ(reference.size(), recomputed.size());
+        EXPECT_EQ(std::memcmp(reference.data(), recomputed.data(), reference.size() * sizeof(float)), 0)
+            << precision_name(precision);
+        // Four layers' activations become four inputs and one shared set.
+        EXPECT_LT(double(saved_inputs), 0.6 * double(saved_all)) << precision_name(precision);
+    }
+}
+
+TEST(Recompute, RolloutsAreUnchanged) {
+    std::vector<std::vector<int32_t>> responses[2];
+    for (Recompute recompute : {Recompute::none, Recompute::layer}) {
+        Transformer model(memory_config(), OpContext{});
+        model.set_recompute(recompute);
+        model.init_weights(9);
+        RolloutSettings settings;
+        settings.group_size = 2;
+        settings.max_new_tokens = 6;
+        responses[int(recompute)] = generate_rollouts(model, {{1, 2, 3, 4}, {5, 6}}, {0, 1}, {}, settings).responses;
+    }
+    EXPECT_EQ(responses[0], responses[1]);
 }
 
 TEST(HostBuffer, LargeBuffersAreZeroAndMove) {

@@ -56,6 +56,12 @@ expect_success "tokenizer train" "$RPT" tokenizer train --corpus corpus.jsonl --
 expect_success "pretrain 6 steps" "$RPT" pretrain --preset tiny --corpus corpus.jsonl --tokenizer tok.json --out full \
   --steps 6 --batch 2 --seq 64 --eval-docs 4 --metrics full.jsonl --device cpu
 [ "$(wc -l < full.jsonl)" -eq 6 ] && ok "6 metrics lines" || bad "metrics lines" "$(cat full.jsonl)"
+expect_success "pretrain 6 steps, --recompute layer" "$RPT" pretrain --preset tiny --corpus corpus.jsonl \
+  --tokenizer tok.json --out fullrc --steps 6 --batch 2 --seq 64 --eval-docs 4 --device cpu --recompute layer
+cmp -s full/model.safetensors fullrc/model.safetensors && ok "--recompute layer trains bit-identically" \
+  || bad "--recompute layer changed the weights"
+expect_error "unknown --recompute" "--recompute" "$RPT" pretrain --preset tiny --corpus corpus.jsonl --out rc \
+  --recompute all
 expect_success "pretrain, stop at step 3" "$RPT" pretrain --preset tiny --corpus corpus.jsonl --tokenizer tok.json \
   --out part --steps 6 --stop-at 3 --batch 2 --seq 64 --eval-docs 4 --device cpu
 expect_success "resume to step 6" "$RPT" pretrain --resume part --corpus corpus.jsonl --out part --steps 6 \
@@ -129,6 +135,8 @@ expect_success "filter" "$RPT" filter --model full --corpus corpus.jsonl --out p
 expect_success "train 2 RPT steps" "$RPT" train --model full --corpus corpus.jsonl --positions pos.jsonl --out rptck \
   --steps 2 --contexts 4 --rollouts 4 --max-new-tokens 4 --metrics rpt.jsonl --device cpu
 [ "$(wc -l < rpt.jsonl)" -eq 2 ] && grep -q reward_mean rpt.jsonl && ok "2 RPT metrics lines" || bad "RPT metrics" "$(cat rpt.jsonl)"
+expect_success "1 RPT step, --recompute layer" "$RPT" train --model full --corpus corpus.jsonl --positions pos.jsonl \
+  --out rptrc --steps 1 --contexts 4 --rollouts 4 --max-new-tokens 4 --device cpu --recompute layer
 expect_success "1 RPT step, prompt per response" "$RPT" train --model full --corpus corpus.jsonl --positions pos.jsonl \
   --out rptsep --steps 1 --contexts 4 --rollouts 4 --max-new-tokens 4 --metrics rptsep.jsonl --device cpu \
   --prompt-layout separate  # tests/test_grpo.cpp checks every layout gives one gradient

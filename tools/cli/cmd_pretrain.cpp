@@ -127,6 +127,7 @@ void add_pretrain_command(CLI::App& app, const MpiRuntime& runtime) {
     f->corpus.add_to(*cmd);
     f->model.add_to(*cmd, "output checkpoint directory");
     f->model.add_zero_flag(*cmd);
+    f->model.add_recompute_flag(*cmd);
     add_overwrite_flag(*cmd, f->overwrite, OutputRule::training);
     NtpOptions& o = f->ntp;
     cmd->add_option("--steps", o.steps, "optimizer steps in total")->check(positive());
