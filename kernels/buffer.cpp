@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -32,10 +33,46 @@ void cuda_check(cudaError_t err, const char* what) {
 }
 #endif
 
+// Live and peak bytes per device (buffer_statistics): atomics, as Buffers are made
+// and freed from any thread.
+struct DeviceCounters {
+    std::atomic<size_t> live{0};
+    std::atomic<size_t> peak{0};
+};
+DeviceCounters& counters(DeviceKind device) {
+    static DeviceCounters per_device[2];
+    return per_device[device == DeviceKind::cuda ? 1 : 0];
+}
+
+void count_allocation(DeviceKind device, size_t bytes) {
+    DeviceCounters& c = counters(device);
+    const size_t live = c.live.fetch_add(bytes) + bytes;
+    size_t peak = c.peak.load();
+    while (live > peak && !c.peak.compare_exchange_weak(peak, live)) {
+    }
+}
+
 }  // namespace
+
+BufferStatistics buffer_statistics(DeviceKind device) {
+    const DeviceCounters& c = counters(device);
+    return {c.live.load(), c.peak.load()};
+}
+
+void reset_buffer_peak(DeviceKind device) {
+    DeviceCounters& c = counters(device);
+    c.peak.store(c.live.load());
+}
 
 Buffer::Buffer(DeviceKind device, size_t bytes, const char* what) : bytes_(bytes), device_(device) {
     if (bytes == 0) return;
+    allocate(what);
+    count_allocation(device_, bytes_);
+}
+
+void Buffer::allocate(const char* what) {
+    const DeviceKind device = device_;
+    const size_t bytes = bytes_;
     if (device == DeviceKind::cpu) {
         if (bytes >= kHugePage) {
             // Large buffers (parameters, gradients, moments, activations) are anonymous
@@ -69,6 +106,7 @@ Buffer::Buffer(DeviceKind device, size_t bytes, const char* what) : bytes_(bytes
 
 void Buffer::release() {
     if (!data_) return;
+    counters(device_).live.fetch_sub(bytes_);
     if (device_ == DeviceKind::cpu) {
         if (bytes_ >= kHugePage) ::munmap(data_, mapped_bytes(bytes_));
         else std::free(data_);

@@ -11,15 +11,6 @@
 namespace rpt {
 namespace {
 
-// The lm head's logits are computed in row chunks of at most this many bytes, so a
-// 150k vocabulary never needs an (N, V) buffer; small models fit in one chunk and skip
-// the recomputation in backward.
-constexpr int64_t kLogitsBudgetBytes = int64_t(128) << 20;
-
-int64_t logits_rows_per_chunk(int64_t N, int64_t V) {
-    return std::min(N, std::max<int64_t>(1, kLogitsBudgetBytes / (V * int64_t(sizeof(float)))));
-}
-
 // The weights the forward and backward read (see Transformer::compute_).
 ModelTensors compute_weights(const ModelTensors& params, const ModelTensors& working, Precision precision) {
     if (precision == Precision::f32) return params;
@@ -78,105 +69,28 @@ void Transformer::zero_grad() {
     ops::fill(ctx_, grads_.flat, 0.0f);
 }
 
-int64_t Transformer::logits_chunk_rows() const {
-    return logits_rows_per_chunk(int64_t(acts_.B) * acts_.T, config_.vocab_size);
-}
-
-Activations Transformer::carve_activations(Arena& arena, int B, int T) const {
-    const int64_t N = int64_t(B) * T, C = config_.hidden_size, F = config_.intermediate_size;
-    const int64_t H = config_.num_heads, KVH = config_.num_kv_heads, D = config_.head_dim;
-    const DType act = activation_dtype(precision_);
-    Activations a;
-    a.B = B;
-    a.T = T;
-    a.tokens = arena.carve(DType::i32, {N});
-    a.targets = arena.carve(DType::i32, {N});
-    a.positions = arena.carve(DType::i32, {N});
-    a.segments = arena.carve(DType::i32, {N});
-    // Under Recompute::layer one set of layer activations serves every layer (the
-    // backward recomputes each layer's into it); each layer keeps only its input.
-    const int sets = recompute_ == Recompute::layer ? 1 : config_.num_layers;
-    for (int l = 0; l < config_.num_layers; ++l) {
-        LayerActivations la;
-        la.input = arena.carve(act, {N, C});
-        if (l >= sets) {
-            const Tensor input = la.input;
-            la = a.layers[0];
-            la.input = input;
-            a.layers.push_back(la);
-            continue;
-        }
-        la.ln1 = arena.carve(act, {N, C});
-        la.ln1_rstd = arena.carve(DType::f32, {N});
-        la.q = arena.carve(act, {N, H, D});
-        la.k = arena.carve(act, {N, KVH, D});
-        la.v = arena.carve(act, {N, KVH, D});
-        la.attn = arena.carve(act, {N, H, D});
-        la.attn_lse = arena.carve(DType::f32, {B, H, T});
-        la.mid = arena.carve(act, {N, C});
-        la.ln2 = arena.carve(act, {N, C});
-        la.ln2_rstd = arena.carve(DType::f32, {N});
-        la.gate = arena.carve(act, {N, F});
-        la.up = arena.carve(act, {N, F});
-        la.act = arena.carve(act, {N, F});
-        a.layers.push_back(la);
-    }
-    a.residual = arena.carve(act, {N, C});
-    a.lnf = arena.carve(DType::f32, {N, C});
-    a.lnf_rstd = arena.carve(DType::f32, {N});
-    const int64_t R = logits_rows_per_chunk(N, config_.vocab_size);
-    a.logits = arena.carve(DType::f32, {R, int64_t(config_.vocab_size)});
-    a.lse = arena.carve(DType::f32, {N});
-    a.logprob = arena.carve(DType::f32, {N});
-    a.entropy = arena.carve(DType::f32, {N});
-    a.topk_entropy = arena.carve(DType::f32, {N});
-    a.argmax = arena.carve(DType::i32, {N});
-    return a;
-}
-
-void Transformer::carve_backward_scratch(Arena& arena, Activations& a) const {
-    const int64_t N = int64_t(a.B) * a.T, C = config_.hidden_size, F = config_.intermediate_size;
-    const int64_t H = config_.num_heads, KVH = config_.num_kv_heads, D = config_.head_dim;
-    const DType act = activation_dtype(precision_);
-    a.dlogprob = arena.carve(DType::f32, {N});
-    a.dresidual = arena.carve(act, {N, C});
-    a.dnorm = arena.carve(act, {N, C});
-    a.dlnf = precision_ == Precision::f32 ? a.dnorm : arena.carve(DType::f32, {N, C});
-    a.dattn = arena.carve(act, {N, H, D});
-    a.dq = arena.carve(act, {N, H, D});
-    a.dk = arena.carve(act, {N, KVH, D});
-    a.dv = arena.carve(act, {N, KVH, D});
-    a.dgate = arena.carve(act, {N, F});
-    a.dup = arena.carve(act, {N, F});
-    a.dact = arena.carve(act, {N, F});
-    a.has_backward_scratch = true;
-}
-
 void Transformer::ensure_backward_scratch() {
     if (acts_.has_backward_scratch) return;
-    Activations measured = acts_;
-    Arena measure(nullptr);
-    carve_backward_scratch(measure, measured);
-    if (measure.used() > scratch_buffer_.bytes()) {
+    const size_t bytes = rpt::backward_scratch_bytes(activation_spec(), acts_.B, acts_.T);
+    if (bytes > scratch_buffer_.bytes()) {
         scratch_buffer_ = Buffer();  // free the old one before allocating the new one
-        scratch_buffer_ = Buffer(ctx_.device, measure.used(), "backward scratch");
+        scratch_buffer_ = Buffer(ctx_.device, bytes, "backward scratch");
     }
     Arena arena(&scratch_buffer_);
-    carve_backward_scratch(arena, acts_);
+    carve_backward_scratch(arena, activation_spec(), acts_);
 }
 
 void Transformer::ensure_batch(int B, int T) {
     if (B <= 0 || T <= 0) throw std::invalid_argument(fmt::format("batch shape ({}, {}) must be positive", B, T));
     if (acts_.B == B && acts_.T == T) return;
-    Arena measure(nullptr);
-    carve_activations(measure, B, T);
+    const size_t bytes = rpt::activation_bytes(activation_spec(), B, T);
     // Reuse the allocation when the new shape fits: rollouts and training alternate shapes.
-    if (measure.used() > act_buffer_.bytes()) {
+    if (bytes > act_buffer_.bytes()) {
         act_buffer_ = Buffer();  // free the old one before allocating the new one
-        act_buffer_ = Buffer(ctx_.device, measure.used(), "activations");
+        act_buffer_ = Buffer(ctx_.device, bytes, "activations");
     }
     Arena arena(&act_buffer_);
-    acts_ = carve_activations(arena, B, T);
+    acts_ = carve_activations(arena, activation_spec(), B, T);
     resident_chunk_begin_ = -1;
     held_layer_ = -1;
 }
@@ -286,7 +200,7 @@ void Transformer::forward_layers(const std::function<void(int)>& after_layer) {
 void Transformer::head_forward(const HeadRequest& request, float inv_temperature) {
     const int64_t N = int64_t(acts_.B) * acts_.T;
     ops::rmsnorm_forward(ctx_, acts_.lnf, acts_.lnf_rstd, acts_.residual, compute_.final_norm, config_.rms_norm_eps);
-    const int64_t R = logits_chunk_rows();
+    const int64_t R = logits_rows_per_chunk(N, config_.vocab_size);
     for (int64_t begin = 0; begin < N; begin += R) {
         const int64_t end = std::min(N, begin + R);
         head_chunk_logits(begin, end);
@@ -450,7 +364,7 @@ void Transformer::backward(const float* dlogprob, float inv_temperature) {
 
     // Head, chunk by chunk (fp32); the chunk still resident from forward goes first.
     ops::fill(ctx_, acts_.dlnf, 0.0f);
-    const int64_t R = logits_chunk_rows();
+    const int64_t R = logits_rows_per_chunk(N, config_.vocab_size);
     const int64_t last_begin = (N - 1) / R * R;
     for (int64_t begin = last_begin; begin >= 0; begin -= R) {
         const int64_t end = std::min(N, begin + R);

@@ -22,10 +22,10 @@
 #include "kernels/buffer.h"
 #include "kernels/ops.h"
 #include "model/config.h"
+#include "model/activations.h"
 #include "model/kv_cache.h"
 #include "model/parameters.h"
 #include "model/precision.h"
-#include "model/recompute.h"
 
 namespace rpt {
 
@@ -43,61 +43,6 @@ struct HeadRequest {
 struct PackedLayout {
     const int32_t* positions = nullptr;  // (B*T) RoPE position of each token; default t within the row
     const int32_t* segments = nullptr;   // (B*T) attention segment ids (kernels/ops.h); default causal
-};
-
-// Activations of one (B, T) batch shape; N = B * T. Every (N, ...) tensor of a layer is
-// of the model's activation dtype (bf16 or f32); rstd and lse are f32 always.
-struct LayerActivations {
-    Tensor input;     // (N, C)   residual stream entering the layer
-    Tensor ln1;       // (N, C)
-    Tensor ln1_rstd;  // (N)
-    Tensor q;         // (N, H, D)   after RoPE
-    Tensor k;         // (N, KVH, D) after RoPE
-    Tensor v;         // (N, KVH, D)
-    Tensor attn;      // (N, H, D)
-    Tensor attn_lse;  // (B, H, T)
-    Tensor mid;       // (N, C)   input + attention branch
-    Tensor ln2;       // (N, C)
-    Tensor ln2_rstd;  // (N)
-    Tensor gate;      // (N, F)
-    Tensor up;        // (N, F)
-    Tensor act;       // (N, F)   silu(gate) * up
-};
-
-// Under Recompute::layer every layers[l] but its input views one shared set.
-struct Activations {
-    int B = 0, T = 0;
-    Tensor tokens;     // (N) i32
-    Tensor targets;    // (N) i32, -1 = no target
-    Tensor positions;  // (N) i32, RoPE position (t within the row unless packed)
-    Tensor segments;   // (N) i32, attention segment ids of a packed batch
-    bool default_positions = false;  // positions hold t within the row
-    bool packed = false;             // segments are in use
-    std::vector<LayerActivations> layers;
-    Tensor residual;   // (N, C)  output of the last layer
-    Tensor lnf;        // (N, C)  f32 always: the input of the fp32 LM head
-    Tensor lnf_rstd;   // (N)
-    Tensor logits;     // (R, V)  f32, one chunk of R rows at a time (R = N when it fits the budget)
-    Tensor lse;        // (N)
-    Tensor logprob;    // (N)
-    Tensor entropy;    // (N)
-    Tensor topk_entropy;  // (N)
-    Tensor argmax;     // (N) i32
-    // Backward scratch, shared by all layers (activation dtype). Carved from a buffer of
-    // its own by the first backward of a batch shape, so a model that only runs forward
-    // (generation, evaluation, scoring, a frozen reference) never allocates it.
-    bool has_backward_scratch = false;
-    Tensor dlogprob;   // (N)
-    Tensor dlnf;       // (N, C)  f32 always: dL/dlnf from the head (the same memory as dnorm in f32)
-    Tensor dresidual;  // (N, C)
-    Tensor dnorm;      // (N, C)
-    Tensor dattn;      // (N, H, D)
-    Tensor dq;         // (N, H, D)
-    Tensor dk;         // (N, KVH, D)
-    Tensor dv;         // (N, KVH, D)
-    Tensor dgate;      // (N, F)
-    Tensor dup;        // (N, F)
-    Tensor dact;       // (N, F)
 };
 
 // The tensors one decoder layer reads and writes for a set of N rows: a training batch
@@ -186,8 +131,7 @@ private:
     // Positions and segment ids of the current batch (default: one sequence per row).
     void set_layout(const PackedLayout& layout);
     Tensor attention_segments() const;  // (B, T) i32, or empty when not packed
-    Activations carve_activations(Arena& arena, int B, int T) const;
-    void carve_backward_scratch(Arena& arena, Activations& a) const;
+    ActivationSpec activation_spec() const { return {config_, precision_, recompute_}; }
     // The forward in phases: checks and uploads the batch, runs the layers (after_layer,
     // when given, sees each layer's activations as soon as they exist), runs the head.
     void start_batch(const int32_t* tokens, const int32_t* targets, int B, int T, const HeadRequest& request,
@@ -196,7 +140,6 @@ private:
     void head_forward(const HeadRequest& request, float inv_temperature);
     void layer_forward_batch(int l);
     void layer_backward(int l);
-    int64_t logits_chunk_rows() const;
     void head_chunk_logits(int64_t row_begin, int64_t row_end);
 
     ModelConfig config_;
