@@ -80,6 +80,11 @@ const char* run_name(PlanRun run) {
 
 }  // namespace
 
+int ntp_eval_rows(int batch, int eval_docs, int ranks) {
+    const int n = std::max(1, ranks);
+    return std::min(batch, (std::max(0, eval_docs) + n - 1) / n);
+}
+
 size_t MemoryPlan::total() const {
     return parameters + working + gradients + optimizer + reference + activations + logits + backward_scratch +
            kv_cache + workspace;
@@ -106,7 +111,8 @@ MemoryPlan plan_memory(const ModelConfig& c, const PlanSettings& s) {
     }
 
     // Phase 2: activations of the largest batch shape, and the backward's scratch.
-    const ActivationSpec spec{c, s.precision, training(s) ? s.recompute : Recompute::none};
+    // Forward-only models keep each layer's input alone (the recomputation layout).
+    const ActivationSpec spec{c, s.precision, training(s) ? s.recompute : Recompute::layer};
     std::vector<Shape> shapes;
     Shape backward{0, 0};
     if (s.run == PlanRun::rpt) {
@@ -118,7 +124,7 @@ MemoryPlan plan_memory(const ModelConfig& c, const PlanSettings& s) {
             s.device);
         if (s.kl_reference) {
             // A forward-only model of the same precision over the update's batches.
-            const ActivationSpec frozen{c, s.precision, Recompute::none};
+            const ActivationSpec frozen{c, s.precision, Recompute::layer};
             m.reference = size_t(P) * sizeof(float) + (bf16 ? size_t(P) * sizeof(uint16_t) : 0) +
                           activation_bytes(frozen, r.update.rows, r.update.T);
         }
@@ -153,7 +159,8 @@ std::vector<std::string> plan_lines(const ModelConfig& c, const PlanSettings& s,
     } else {
         lines.push_back(fmt::format("plan: batch {} x {} tokens ({} rows per rank){}", s.batch, s.seq,
                                     std::max(1, s.batch / std::max(1, s.ranks)),
-                                    s.eval_rows > 0 ? fmt::format(", evaluation {} rows", s.eval_rows) : ""));
+                                    training(s) && s.eval_rows > 0 ? fmt::format(", evaluation {} rows", s.eval_rows)
+                                                                   : ""));
     }
     lines.push_back(fmt::format("plan per rank: parameters {}{}, gradients {}, optimizer {}{}, activations {}, "
                                 "logits chunk {}, backward scratch {}, KV cache {}, workspace {}",

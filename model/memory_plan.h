@@ -69,6 +69,10 @@ struct MemoryPlan {
 
 MemoryPlan plan_memory(const ModelConfig& config, const PlanSettings& settings);
 
+// Rows of one held-out evaluation batch of pretraining: up to `batch` documents at once,
+// each rank its share of eval_docs (rl/ntp_trainer.cpp).
+int ntp_eval_rows(int batch, int eval_docs, int ranks);
+
 // The plan as report lines: the settings, one line of bytes per kind, the total and,
 // with a device memory, whether it fits.
 std::vector<std::string> plan_lines(const ModelConfig& config, const PlanSettings& settings, const MemoryPlan& plan);

@@ -5,6 +5,8 @@
 //          that layer's backward. Activations shrink from L layer sets to L inputs plus
 //          one set, at the cost of one more forward; the gradients are bit-identical
 //          (the recomputation runs the same kernels on the same inputs).
+// Models that only run forward (generation, scoring, evaluation, the frozen KL
+// reference) use the layer layout too: nothing reads the rest, and nothing is recomputed.
 #pragma once
 
 #include <cstdint>

@@ -102,6 +102,7 @@ TEST(MemoryPlan, MatchesThePeakOfAnRptStep) {
         const size_t peak = measured_peak([&] {
             Transformer policy(c, OpContext{}), reference(c, OpContext{});
             policy.set_recompute(recompute);
+            reference.set_recompute(Recompute::layer);  // as the trainer keeps it (forward only)
             policy.init_weights(2);
             reference.init_weights(2);
             AdamW optimizer(policy.layout(), OpContext{});

@@ -129,6 +129,20 @@ if "$RPT" generate --model full --prompt "Problem:" --greedy --max-new-tokens 3 
 else bad "generate --kv-dtype bf16" "$(cat gen.err)"; fi
 expect_error "unknown KV dtype" "--kv-dtype" "$RPT" generate --model full --prompt "x" --kv-dtype fp16 --device cpu
 
+if "$RPT" plan --model full --run pretrain --device cpu --batch 2 --seq 64 --device-memory 1 >plan.out 2>&1; then
+  grep -q "plan: total .* fits in" plan.out && ok "plan of a checkpoint fits" || bad "plan output" "$(cat plan.out)"
+else bad "plan" "$(cat plan.out)"; fi
+if "$RPT" plan --preset small --run train --contexts 64 --rollouts 16 --prompt-tokens 512 --max-new-tokens 512 \
+    --device-memory 2 >plan2.out 2>&1; then
+  grep -q "does NOT fit" plan2.out && grep -q "plan: fits with\|plan: does not fit even" plan2.out \
+    && ok "plan says what would make it fit" || bad "plan suggestions" "$(cat plan2.out)"
+else bad "plan (train)" "$(cat plan2.out)"; fi
+expect_error "plan needs a model" "--model" "$RPT" plan --run pretrain
+expect_error "plan of a missing config" "nofile.json" "$RPT" plan --model nofile.json
+grep -q "^plan: total" <(
+  "$RPT" pretrain --preset tiny --corpus corpus.jsonl --tokenizer tok.json --out planrun --steps 1 --batch 2 --seq 32 \
+    --eval-docs 2 --device cpu 2>&1) && ok "pretrain prints its plan" || bad "pretrain plan lines"
+
 echo "e2e: RPT commands"
 expect_success "filter" "$RPT" filter --model full --corpus corpus.jsonl --out pos.jsonl --max-docs 60 --device cpu
 [ -s pos.jsonl ] && ok "positions written" || bad "no positions written"

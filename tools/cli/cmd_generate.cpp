@@ -113,6 +113,7 @@ void run_generate(const GenerateFlags& f) {
     const Tokenizer tok = read_checkpoint_tokenizer(f.model_dir);
     // Inference: parameters only (no gradients, no optimizer state; model/transformer.h).
     Transformer model(config, ctx, resolve_precision(f.precision, ctx.device));
+    model.set_recompute(Recompute::layer);  // forward only: each layer's input is all the prefill keeps
     const WeightLoadReport load = load_checkpoint_weights(f.model_dir, model);
     std::fprintf(stderr, "loaded %.2f GB of weights in %.2f s (%.2f GB/s) into %.2f GiB of parameters on %s\n",
                  double(load.file_bytes) * 1e-9, load.seconds,

@@ -107,7 +107,8 @@ ModelSetup setup_model(const ModelFlags& flags, const std::vector<std::string>& 
                                                 s.tokenizer.vocab_size(), config.vocab_size));
     if (source.empty()) config.eos_token_id = end_of_text_id(s.tokenizer);
     s.model = std::make_unique<Transformer>(config, ctx, resolve_precision(flags.precision, ctx.device));
-    s.model->set_recompute(recompute);
+    // A model that never trains keeps only each layer's input: nothing reads the rest.
+    s.model->set_recompute(with_optimizer ? recompute : Recompute::layer);
     if (source.empty()) s.model->init_weights(flags.seed);
     else load_checkpoint_weights(source, *s.model);
     if (with_optimizer || !flags.resume.empty())
