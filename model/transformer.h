@@ -1,6 +1,8 @@
 // The Qwen2 decoder: parameters, gradients and activations on one device, forward and
-// backward over a (B, T) token batch. Written once against kernels/ops.h, so the same
-// code runs on the CPU twins and on the CUDA kernels.
+// backward over a (B, T) token batch. Gradients and the backward's scratch exist only
+// once training starts (the first zero_grad() or backward()), so a model that only runs
+// forward holds its parameters and forward activations alone. Written once against
+// kernels/ops.h, so the same code runs on the CPU twins and on the CUDA kernels.
 //
 // Precision (model/precision.h): in bf16 the forward and backward read the bf16 working
 // copy of the weights (biases and the LM head excepted: fp32) and keep activations and
@@ -21,8 +23,8 @@
 
 #include "kernels/buffer.h"
 #include "kernels/ops.h"
-#include "model/config.h"
 #include "model/activations.h"
+#include "model/config.h"
 #include "model/kv_cache.h"
 #include "model/parameters.h"
 #include "model/precision.h"
