@@ -1,5 +1,8 @@
 #include "kernels/buffer.h"
 
+#include <sys/mman.h>
+
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -15,8 +18,12 @@ namespace rpt {
 namespace {
 
 constexpr size_t kAlignment = 64;  // a cache line, and the widest vector load
+constexpr size_t kHugePage = size_t(2) << 20;  // x86-64's transparent huge page
 
 size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+
+// The length of a large host buffer's mapping (whole huge pages).
+size_t mapped_bytes(size_t bytes) { return round_up(bytes, kHugePage); }
 
 std::string gib(size_t bytes) { return fmt::format("{:.2f} GiB", double(bytes) / (1024.0 * 1024.0 * 1024.0)); }
 
@@ -26,11 +33,59 @@ void cuda_check(cudaError_t err, const char* what) {
 }
 #endif
 
+// Live and peak bytes per device (buffer_statistics): atomics, as Buffers are made
+// and freed from any thread.
+struct DeviceCounters {
+    std::atomic<size_t> live{0};
+    std::atomic<size_t> peak{0};
+};
+DeviceCounters& counters(DeviceKind device) {
+    static DeviceCounters per_device[2];
+    return per_device[device == DeviceKind::cuda ? 1 : 0];
+}
+
+void count_allocation(DeviceKind device, size_t bytes) {
+    DeviceCounters& c = counters(device);
+    const size_t live = c.live.fetch_add(bytes) + bytes;
+    size_t peak = c.peak.load();
+    while (live > peak && !c.peak.compare_exchange_weak(peak, live)) {
+    }
+}
+
 }  // namespace
+
+BufferStatistics buffer_statistics(DeviceKind device) {
+    const DeviceCounters& c = counters(device);
+    return {c.live.load(), c.peak.load()};
+}
+
+void reset_buffer_peak(DeviceKind device) {
+    DeviceCounters& c = counters(device);
+    c.peak.store(c.live.load());
+}
 
 Buffer::Buffer(DeviceKind device, size_t bytes, const char* what) : bytes_(bytes), device_(device) {
     if (bytes == 0) return;
+    allocate(what);
+    count_allocation(device_, bytes_);
+}
+
+void Buffer::allocate(const char* what) {
+    const DeviceKind device = device_;
+    const size_t bytes = bytes_;
     if (device == DeviceKind::cpu) {
+        if (bytes >= kHugePage) {
+            // Large buffers (parameters, gradients, moments, activations) are anonymous
+            // mappings: the kernel hands out zeroed pages on first touch, so nothing is
+            // written twice, and on transparent huge pages where it offers them on request
+            // (faulting in gigabytes 4 KiB at a time costs seconds of system time).
+            void* p = ::mmap(nullptr, mapped_bytes(bytes), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (p == MAP_FAILED)
+                throw std::runtime_error(fmt::format("out of host memory allocating {} ({})", what, gib(bytes)));
+            ::madvise(p, mapped_bytes(bytes), MADV_HUGEPAGE);  // advice: failure is harmless
+            data_ = p;
+            return;
+        }
         data_ = std::aligned_alloc(kAlignment, round_up(bytes, kAlignment));
         if (!data_) throw std::runtime_error(fmt::format("out of host memory allocating {} ({})", what, gib(bytes)));
         std::memset(data_, 0, bytes);
@@ -51,8 +106,10 @@ Buffer::Buffer(DeviceKind device, size_t bytes, const char* what) : bytes_(bytes
 
 void Buffer::release() {
     if (!data_) return;
+    counters(device_).live.fetch_sub(bytes_);
     if (device_ == DeviceKind::cpu) {
-        std::free(data_);
+        if (bytes_ >= kHugePage) ::munmap(data_, mapped_bytes(bytes_));
+        else std::free(data_);
     } else {
 #ifdef RPT_WITH_CUDA
         cudaFree(data_);

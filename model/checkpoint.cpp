@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -15,12 +16,14 @@
 
 #include <fmt/format.h>
 
+#include "kernels/context.h"
 #include "model/file_io.h"
 #include "model/output_guard.h"
 #include "model/safetensors.h"
 #include "model/stale_temporaries.h"
 #include "model/safetensors_index.h"
 #include "model/trainer_state.h"
+#include "model/weight_streaming.h"
 
 namespace rpt {
 namespace {
@@ -172,20 +175,20 @@ void for_each_checkpoint_tensor(const std::string& dir, const ParameterLayout& l
 
 }  // namespace
 
-void load_checkpoint_weights(const std::string& dir, Transformer& model) {
-    // Tensor by tensor, so a bf16 (or fp32) checkpoint never needs a full fp32 copy in
-    // host memory: on the CPU each tensor is widened straight into the parameters, on
-    // the GPU through a staging buffer of one tensor.
+WeightLoadReport load_checkpoint_weights(const std::string& dir, Transformer& model) {
+    const auto start = std::chrono::steady_clock::now();
     const Tensor& flat = model.params().flat;
-    std::vector<float> staging;
+    WeightStreamer streamer(model.context());
     for_each_checkpoint_tensor(dir, model.layout(), [&](const ParameterEntry& e, const SafetensorsFile& file) {
-        const Tensor dst = flat.rows(e.offset, e.offset + e.numel);
-        if (dst.device == DeviceKind::cpu) return file.read_f32(e.name, e.shape, dst.f32());
-        staging.resize(size_t(e.numel));
-        file.read_f32(e.name, e.shape, staging.data());
-        copy_from_host(dst, staging.data());
+        streamer.load(file, e, flat.rows(e.offset, e.offset + e.numel));
     });
     model.refresh_working();
+    synchronize(model.context());
+    WeightLoadReport report;
+    report.file_bytes = streamer.bytes_read();
+    report.staging_bytes = streamer.staging_bytes();
+    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return report;
 }
 
 void read_checkpoint_tensors(const std::string& dir, const ParameterLayout& layout, float* host) {
@@ -207,9 +210,10 @@ bool has_reference_weights(const std::string& dir) { return fs::exists(join(dir,
 
 void load_reference_weights(const std::string& dir, Transformer& reference) {
     const SafetensorsFile file = SafetensorsFile::open(join(dir, kReferenceFile));
-    std::vector<float> host(static_cast<size_t>(reference.layout().total()));
-    for (const ParameterEntry& e : reference.layout().entries()) file.read_f32(e.name, e.shape, host.data() + e.offset);
-    copy_from_host(reference.params().flat, host.data());
+    const Tensor& flat = reference.params().flat;
+    WeightStreamer streamer(reference.context());
+    for (const ParameterEntry& e : reference.layout().entries())
+        streamer.load(file, e, flat.rows(e.offset, e.offset + e.numel));
     reference.refresh_working();
 }
 

@@ -41,11 +41,20 @@ void save_checkpoint(const std::string& dir, const Transformer& model, const Tok
 
 ModelConfig read_checkpoint_config(const std::string& dir);
 Tokenizer read_checkpoint_tokenizer(const std::string& dir);
+// What loading read: checkpoint bytes, wall time, and the staging it needed beyond the
+// parameters (0 on the CPU; the largest tensor on the GPU).
+struct WeightLoadReport {
+    size_t file_bytes = 0;
+    size_t staging_bytes = 0;
+    double seconds = 0;
+};
+
 // Loads every parameter, checking names and shapes against the model's config. Reads
-// model.safetensors, or else the shards that model.safetensors.index.json names, one
-// tensor at a time (bf16 or fp32 files; no full fp32 copy on the host), into the fp32
-// parameters, then refreshes a bf16 model's working copy.
-void load_checkpoint_weights(const std::string& dir, Transformer& model);
+// model.safetensors, or else the shards that model.safetensors.index.json names, mapped,
+// one tensor at a time straight into the fp32 parameters (model/weight_streaming.h: no
+// whole-model host copy, and each tensor's mapped pages released once converted), then
+// refreshes a bf16 model's working copy.
+WeightLoadReport load_checkpoint_weights(const std::string& dir, Transformer& model);
 // The same into host memory (layout.total() floats), without a model: for conversions.
 void read_checkpoint_tensors(const std::string& dir, const ParameterLayout& layout, float* host);
 bool has_training_state(const std::string& dir);
@@ -55,7 +64,8 @@ void publish_directory(const std::string& tmp, const std::string& dir);
 // The "run" record of dir/trainer_state.json (null when it has none).
 nlohmann::json read_run_record(const std::string& dir);
 bool has_reference_weights(const std::string& dir);
-// Loads dir/reference.safetensors into `reference` (names and shapes checked).
+// Loads dir/reference.safetensors into `reference` (names and shapes checked), streamed
+// as load_checkpoint_weights does.
 void load_reference_weights(const std::string& dir, Transformer& reference);
 // Restores AdamW moments (this rank's ZeRO shard of the stored full moments, so a run
 // resumes on any number of ranks) and returns the trainer state.

@@ -94,6 +94,13 @@ size_t KvCache::kv_bytes(const ModelConfig& config, const KvCacheShape& shape, D
     return measure_kv_bytes(config, shape, resolve_kv_dtype(shape.kv_dtype, device));
 }
 
+size_t KvCache::total_bytes(const ModelConfig& config, const KvCacheShape& shape, DeviceKind device) {
+    Arena measure(nullptr);
+    KvCache views;
+    carve_all(measure, config, shape, resolve_kv_dtype(shape.kv_dtype, device), &views);
+    return measure.used();
+}
+
 void KvCache::check_budget(const ModelConfig& config, const KvCacheShape& shape, DeviceKind device,
                            size_t budget_bytes) {
     if (shape.contexts <= 0 || shape.group_size <= 0 || shape.prefix_capacity <= 0 || shape.suffix_capacity <= 0)

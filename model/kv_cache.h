@@ -47,6 +47,9 @@ public:
     // Bytes of the cache proper (keys and values, in the dtype shape.kv_dtype resolves to
     // on `device`), the number the budget is about.
     static size_t kv_bytes(const ModelConfig& config, const KvCacheShape& shape, DeviceKind device);
+    // Bytes of the whole allocation: keys and values plus the decode step's scratch rows
+    // and next-token logits (what `rpt plan` counts).
+    static size_t total_bytes(const ModelConfig& config, const KvCacheShape& shape, DeviceKind device);
     // Throws std::invalid_argument naming the knobs when kv_bytes exceeds budget_bytes.
     static void check_budget(const ModelConfig& config, const KvCacheShape& shape, DeviceKind device,
                              size_t budget_bytes);
@@ -95,8 +98,9 @@ public:
     Tensor logits;        // (S, V)
 
 private:
+    KvCache() = default;  // views only, for total_bytes()'s measuring carve
     KvCacheShape shape_;
-    DType kv_dtype_;
+    DType kv_dtype_ = DType::f32;
     Buffer buffer_;
 };
 

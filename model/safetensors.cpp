@@ -212,20 +212,28 @@ const SafetensorsEntry* SafetensorsFile::find(std::string_view name) const {
   return it == index_.end() ? nullptr : &entries_[it->second];
 }
 
-void SafetensorsFile::read_f32(std::string_view name, const std::vector<int64_t>& expected_shape, float* dst) const {
+const SafetensorsEntry& SafetensorsFile::expect_float(std::string_view name,
+                                                      const std::vector<int64_t>& expected_shape) const {
   const SafetensorsEntry* e = find(name);
   if (!e) throw st_error(path_, "tensor '{}' not found", name);
   if (e->shape != expected_shape)
     throw st_error(path_, "tensor '{}' has shape {}, expected {}", name, shape_str(e->shape), shape_str(expected_shape));
-  const uint8_t* src = raw_data(*e);
-  const int64_t n = e->numel();
+  if (e->dtype != "F32" && e->dtype != "BF16" && e->dtype != "F16")
+    throw st_error(path_, "tensor '{}' has dtype {}, not a float format convertible to F32", name, e->dtype);
+  return *e;
+}
+
+void SafetensorsFile::read_f32(std::string_view name, const std::vector<int64_t>& expected_shape, float* dst) const {
+  const SafetensorsEntry& e = expect_float(name, expected_shape);
+  const uint8_t* src = raw_data(e);
+  const int64_t n = e.numel();
   if (n == 0) return;  // dst may legitimately be null for an empty tensor
   // Big tensors (embeddings, MLP weights) are worth converting on all cores.
   constexpr int64_t kParallelThreshold = 1 << 16;
-  if (e->dtype == "F32") {
+  if (e.dtype == "F32") {
     std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
-  } else if (e->dtype == "BF16" || e->dtype == "F16") {
-    const bool is_bf16 = e->dtype == "BF16";
+  } else {
+    const bool is_bf16 = e.dtype == "BF16";
     // memcpy per element: the data buffer need not be 2-byte aligned in foreign files.
 #pragma omp parallel for if (n > kParallelThreshold) schedule(static)
     for (int64_t i = 0; i < n; i++) {
@@ -233,9 +241,18 @@ void SafetensorsFile::read_f32(std::string_view name, const std::vector<int64_t>
       std::memcpy(&h, src + 2 * i, sizeof h);
       dst[i] = is_bf16 ? bf16_to_f32(h) : f16_to_f32(h);
     }
-  } else {
-    throw st_error(path_, "tensor '{}' has dtype {}, not a float format convertible to F32", name, e->dtype);
   }
+  release_pages(e);
+}
+
+void SafetensorsFile::release_pages(const SafetensorsEntry& entry) const {
+  // Whole pages only: a page shared with a neighbour tensor may still be wanted (and
+  // dropping it would only cost a re-read anyway).
+  const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data_ + entry.begin) + page - 1) / page * page;
+  const uintptr_t end = reinterpret_cast<uintptr_t>(data_ + entry.end) / page * page;
+  // Advice only: a failure leaves the pages resident, which is never wrong.
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
 void write_safetensors(const std::string& path, const std::vector<SafetensorsTensorRef>& tensors,

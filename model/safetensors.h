@@ -48,10 +48,19 @@ class SafetensorsFile {
   // The raw bytes of a tensor in the file's dtype (not necessarily aligned).
   const uint8_t* raw_data(const SafetensorsEntry& entry) const { return data_ + entry.begin; }
 
-  // Converts tensor `name` (F32, BF16 or F16) to fp32 into dst (numel floats).
-  // Throws, naming file and tensor, if it is missing, has another shape than
-  // `expected_shape`, or has a dtype that is not a float format.
+  // Tensor `name`, checked: throws, naming file and tensor, if it is missing, has
+  // another shape than `expected_shape`, or has a dtype other than F32, BF16 or F16.
+  const SafetensorsEntry& expect_float(std::string_view name, const std::vector<int64_t>& expected_shape) const;
+
+  // Converts tensor `name` (F32, BF16 or F16) to fp32 into dst (numel floats), then
+  // releases its pages (release_pages), so reading a whole file tensor by tensor keeps
+  // at most one tensor of it resident. Throws as expect_float does.
   void read_f32(std::string_view name, const std::vector<int64_t>& expected_shape, float* dst) const;
+
+  // Drops the mapped pages of `entry` from this process's resident set (the page cache
+  // keeps them; touching them again reads them back): a multi-GB checkpoint streamed
+  // into the parameters never has the whole file mapped in at once.
+  void release_pages(const SafetensorsEntry& entry) const;
 
  private:
   std::string path_;

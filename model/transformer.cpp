@@ -11,15 +11,6 @@
 namespace rpt {
 namespace {
 
-// The lm head's logits are computed in row chunks of at most this many bytes, so a
-// 150k vocabulary never needs an (N, V) buffer; small models fit in one chunk and skip
-// the recomputation in backward.
-constexpr int64_t kLogitsBudgetBytes = int64_t(128) << 20;
-
-int64_t logits_rows_per_chunk(int64_t N, int64_t V) {
-    return std::min(N, std::max<int64_t>(1, kLogitsBudgetBytes / (V * int64_t(sizeof(float)))));
-}
-
 // The weights the forward and backward read (see Transformer::compute_).
 ModelTensors compute_weights(const ModelTensors& params, const ModelTensors& working, Precision precision) {
     if (precision == Precision::f32) return params;
@@ -37,14 +28,20 @@ Transformer::Transformer(const ModelConfig& config, OpContext ctx, Precision pre
       layout_(config),
       precision_(precision),
       param_buffer_(ctx.device, size_t(layout_.total()) * sizeof(float), "parameters"),
-      grad_buffer_(ctx.device, size_t(layout_.total()) * sizeof(float), "gradients"),
-      params_(layout_.views(param_buffer_)),
-      grads_(layout_.views(grad_buffer_)) {
+      params_(layout_.views(param_buffer_)) {
     if (precision_ == Precision::bf16) {
         working_buffer_ = Buffer(ctx.device, size_t(layout_.total()) * sizeof(uint16_t), "bf16 working weights");
         working_ = layout_.views(working_buffer_, DType::bf16);
     }
     compute_ = compute_weights(params_, working_, precision_);
+}
+
+void Transformer::set_recompute(Recompute recompute) {
+    if (recompute == recompute_) return;
+    recompute_ = recompute;
+    acts_ = Activations{};  // re-carved for the new layout by the next forward
+    held_layer_ = -1;
+    resident_chunk_begin_ = -1;
 }
 
 void Transformer::init_weights(uint64_t seed) {
@@ -58,78 +55,44 @@ void Transformer::refresh_working() {
     if (precision_ == Precision::bf16) ops::copy(ctx_, working_.flat, params_.flat);
 }
 
-void Transformer::zero_grad() { ops::fill(ctx_, grads_.flat, 0.0f); }
-
-int64_t Transformer::logits_chunk_rows() const {
-    return logits_rows_per_chunk(int64_t(acts_.B) * acts_.T, config_.vocab_size);
+void Transformer::ensure_gradients() {
+    if (has_gradients()) return;
+    grad_buffer_ = Buffer(ctx_.device, size_t(layout_.total()) * sizeof(float), "gradients");  // zero-filled
+    grads_ = layout_.views(grad_buffer_);
 }
 
-Activations Transformer::carve_activations(Arena& arena, int B, int T) const {
-    const int64_t N = int64_t(B) * T, C = config_.hidden_size, F = config_.intermediate_size;
-    const int64_t H = config_.num_heads, KVH = config_.num_kv_heads, D = config_.head_dim;
-    const DType act = activation_dtype(precision_);
-    Activations a;
-    a.B = B;
-    a.T = T;
-    a.tokens = arena.carve(DType::i32, {N});
-    a.targets = arena.carve(DType::i32, {N});
-    a.positions = arena.carve(DType::i32, {N});
-    a.segments = arena.carve(DType::i32, {N});
-    for (int l = 0; l < config_.num_layers; ++l) {
-        LayerActivations la;
-        la.input = arena.carve(act, {N, C});
-        la.ln1 = arena.carve(act, {N, C});
-        la.ln1_rstd = arena.carve(DType::f32, {N});
-        la.q = arena.carve(act, {N, H, D});
-        la.k = arena.carve(act, {N, KVH, D});
-        la.v = arena.carve(act, {N, KVH, D});
-        la.attn = arena.carve(act, {N, H, D});
-        la.attn_lse = arena.carve(DType::f32, {B, H, T});
-        la.mid = arena.carve(act, {N, C});
-        la.ln2 = arena.carve(act, {N, C});
-        la.ln2_rstd = arena.carve(DType::f32, {N});
-        la.gate = arena.carve(act, {N, F});
-        la.up = arena.carve(act, {N, F});
-        la.act = arena.carve(act, {N, F});
-        a.layers.push_back(la);
+void Transformer::zero_grad() {
+    if (!has_gradients()) {
+        ensure_gradients();  // a fresh buffer is zero already
+        return;
     }
-    a.residual = arena.carve(act, {N, C});
-    a.lnf = arena.carve(DType::f32, {N, C});
-    a.lnf_rstd = arena.carve(DType::f32, {N});
-    const int64_t R = logits_rows_per_chunk(N, config_.vocab_size);
-    a.logits = arena.carve(DType::f32, {R, int64_t(config_.vocab_size)});
-    a.lse = arena.carve(DType::f32, {N});
-    a.logprob = arena.carve(DType::f32, {N});
-    a.entropy = arena.carve(DType::f32, {N});
-    a.topk_entropy = arena.carve(DType::f32, {N});
-    a.argmax = arena.carve(DType::i32, {N});
-    a.dlogprob = arena.carve(DType::f32, {N});
-    a.dresidual = arena.carve(act, {N, C});
-    a.dnorm = arena.carve(act, {N, C});
-    a.dlnf = precision_ == Precision::f32 ? a.dnorm : arena.carve(DType::f32, {N, C});
-    a.dattn = arena.carve(act, {N, H, D});
-    a.dq = arena.carve(act, {N, H, D});
-    a.dk = arena.carve(act, {N, KVH, D});
-    a.dv = arena.carve(act, {N, KVH, D});
-    a.dgate = arena.carve(act, {N, F});
-    a.dup = arena.carve(act, {N, F});
-    a.dact = arena.carve(act, {N, F});
-    return a;
+    ops::fill(ctx_, grads_.flat, 0.0f);
+}
+
+void Transformer::ensure_backward_scratch() {
+    if (acts_.has_backward_scratch) return;
+    const size_t bytes = rpt::backward_scratch_bytes(activation_spec(), acts_.B, acts_.T);
+    if (bytes > scratch_buffer_.bytes()) {
+        scratch_buffer_ = Buffer();  // free the old one before allocating the new one
+        scratch_buffer_ = Buffer(ctx_.device, bytes, "backward scratch");
+    }
+    Arena arena(&scratch_buffer_);
+    carve_backward_scratch(arena, activation_spec(), acts_);
 }
 
 void Transformer::ensure_batch(int B, int T) {
     if (B <= 0 || T <= 0) throw std::invalid_argument(fmt::format("batch shape ({}, {}) must be positive", B, T));
     if (acts_.B == B && acts_.T == T) return;
-    Arena measure(nullptr);
-    carve_activations(measure, B, T);
+    const size_t bytes = rpt::activation_bytes(activation_spec(), B, T);
     // Reuse the allocation when the new shape fits: rollouts and training alternate shapes.
-    if (measure.used() > act_buffer_.bytes()) {
+    if (bytes > act_buffer_.bytes()) {
         act_buffer_ = Buffer();  // free the old one before allocating the new one
-        act_buffer_ = Buffer(ctx_.device, measure.used(), "activations");
+        act_buffer_ = Buffer(ctx_.device, bytes, "activations");
     }
     Arena arena(&act_buffer_);
-    acts_ = carve_activations(arena, B, T);
+    acts_ = carve_activations(arena, activation_spec(), B, T);
     resident_chunk_begin_ = -1;
+    held_layer_ = -1;
 }
 
 void Transformer::set_layout(const PackedLayout& layout) {
@@ -185,6 +148,7 @@ void layer_forward(const OpContext& ctx, const ModelConfig& config, const LayerT
 }
 
 void Transformer::layer_forward_batch(int l) {
+    held_layer_ = l;
     LayerActivations& a = acts_.layers[l];
     const Tensor& out = (l + 1 < config_.num_layers) ? acts_.layers[l + 1].input : acts_.residual;
     const int64_t B = acts_.B, T = acts_.T;
@@ -206,8 +170,8 @@ Tensor Transformer::attention_segments() const {
     return acts_.packed ? acts_.segments.reshaped({int64_t(acts_.B), int64_t(acts_.T)}) : Tensor{};
 }
 
-void Transformer::forward(const int32_t* tokens, const int32_t* targets, int B, int T, const HeadRequest& request,
-                          float inv_temperature, const PackedLayout& layout) {
+void Transformer::start_batch(const int32_t* tokens, const int32_t* targets, int B, int T,
+                              const HeadRequest& request, float inv_temperature, const PackedLayout& layout) {
     ensure_batch(B, T);
     set_layout(layout);
     const int64_t N = int64_t(B) * T;
@@ -223,13 +187,20 @@ void Transformer::forward(const int32_t* tokens, const int32_t* targets, int B, 
     copy_from_host(acts_.targets, targets);
     last_request_ = request;
     last_inv_temperature_ = inv_temperature;
+}
 
+void Transformer::forward_layers(const std::function<void(int)>& after_layer) {
     ops::embedding_forward(ctx_, acts_.layers[0].input, acts_.tokens, compute_.embedding);
-    for (int l = 0; l < config_.num_layers; ++l) layer_forward_batch(l);
-    if (request.skip_head) return;
-    ops::rmsnorm_forward(ctx_, acts_.lnf, acts_.lnf_rstd, acts_.residual, compute_.final_norm, config_.rms_norm_eps);
+    for (int l = 0; l < config_.num_layers; ++l) {
+        layer_forward_batch(l);
+        if (after_layer) after_layer(l);
+    }
+}
 
-    const int64_t R = logits_chunk_rows();
+void Transformer::head_forward(const HeadRequest& request, float inv_temperature) {
+    const int64_t N = int64_t(acts_.B) * acts_.T;
+    ops::rmsnorm_forward(ctx_, acts_.lnf, acts_.lnf_rstd, acts_.residual, compute_.final_norm, config_.rms_norm_eps);
+    const int64_t R = logits_rows_per_chunk(N, config_.vocab_size);
     for (int64_t begin = 0; begin < N; begin += R) {
         const int64_t end = std::min(N, begin + R);
         head_chunk_logits(begin, end);
@@ -241,6 +212,13 @@ void Transformer::forward(const int32_t* tokens, const int32_t* targets, int B, 
             ops::topk_entropy(ctx_, acts_.topk_entropy.rows(begin, end), logits, request.topk_entropy);
         if (request.argmax) ops::argmax(ctx_, acts_.argmax.rows(begin, end), logits);
     }
+}
+
+void Transformer::forward(const int32_t* tokens, const int32_t* targets, int B, int T, const HeadRequest& request,
+                          float inv_temperature, const PackedLayout& layout) {
+    start_batch(tokens, targets, B, T, request, inv_temperature, layout);
+    forward_layers({});
+    if (!request.skip_head) head_forward(request, inv_temperature);
 }
 
 void Transformer::prefill(KvCache& cache, const std::vector<std::vector<int32_t>>& prefixes) {
@@ -260,9 +238,11 @@ void Transformer::prefill(KvCache& cache, const std::vector<std::vector<int32_t>
     }
     HeadRequest request;
     request.skip_head = true;
-    forward(tokens.data(), targets.data(), B, T, request);
+    start_batch(tokens.data(), targets.data(), B, T, request, 1.0f, {});
     const int64_t KVD = config_.kv_dim();
-    for (int l = 0; l < config_.num_layers; ++l) {
+    // Each layer's K/V go to the cache as soon as the layer has run: under recomputation
+    // the next layer overwrites them.
+    forward_layers([&](int l) {
         const LayerActivations& a = acts_.layers[l];
         // (B, T) rows into (B, Tp) rows; ops::copy rounds the fp32 K/V to bf16 when the
         // cache stores bf16 (cache.kv_dtype()).
@@ -273,7 +253,7 @@ void Transformer::prefill(KvCache& cache, const std::vector<std::vector<int32_t>
             ops::copy(ctx_, cache.prefix_v[l].reshaped({int64_t(B) * shape.prefix_capacity, KVD}).rows(dst, dst + T),
                       a.v.reshaped({int64_t(B) * T, KVD}).rows(src, src + T));
         }
-    }
+    });
     copy_from_host(cache.prefix_len, lengths.data());
 }
 
@@ -326,6 +306,11 @@ void Transformer::decode_step(KvCache& cache, int A) {
 }
 
 void Transformer::layer_backward(int l) {
+    // Recomputation: the layer's activations from its saved input, unless the shared set
+    // still holds them (the last layer, straight after the forward). Its output lands
+    // where the forward put it (the next layer's input, or the residual), which the
+    // backward has finished with, and is the same value bit for bit.
+    if (recompute_ == Recompute::layer && held_layer_ != l) layer_forward_batch(l);
     const LayerTensors& w = compute_.layers[l];
     const LayerTensors& g = grads_.layers[l];
     const LayerActivations& a = acts_.layers[l];
@@ -373,11 +358,13 @@ void Transformer::backward(const float* dlogprob, float inv_temperature) {
     if (inv_temperature != last_inv_temperature_)
         throw std::logic_error("backward() at another temperature than its forward");
     const int64_t N = int64_t(acts_.B) * acts_.T;
+    ensure_gradients();
+    ensure_backward_scratch();
     copy_from_host(acts_.dlogprob, dlogprob);
 
     // Head, chunk by chunk (fp32); the chunk still resident from forward goes first.
     ops::fill(ctx_, acts_.dlnf, 0.0f);
-    const int64_t R = logits_chunk_rows();
+    const int64_t R = logits_rows_per_chunk(N, config_.vocab_size);
     const int64_t last_begin = (N - 1) / R * R;
     for (int64_t begin = last_begin; begin >= 0; begin -= R) {
         const int64_t end = std::min(N, begin + R);

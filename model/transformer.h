@@ -1,6 +1,8 @@
 // The Qwen2 decoder: parameters, gradients and activations on one device, forward and
-// backward over a (B, T) token batch. Written once against kernels/ops.h, so the same
-// code runs on the CPU twins and on the CUDA kernels.
+// backward over a (B, T) token batch. Gradients and the backward's scratch exist only
+// once training starts (the first zero_grad() or backward()), so a model that only runs
+// forward holds its parameters and forward activations alone. Written once against
+// kernels/ops.h, so the same code runs on the CPU twins and on the CUDA kernels.
 //
 // Precision (model/precision.h): in bf16 the forward and backward read the bf16 working
 // copy of the weights (biases and the LM head excepted: fp32) and keep activations and
@@ -21,6 +23,7 @@
 
 #include "kernels/buffer.h"
 #include "kernels/ops.h"
+#include "model/activations.h"
 #include "model/config.h"
 #include "model/kv_cache.h"
 #include "model/parameters.h"
@@ -42,57 +45,6 @@ struct HeadRequest {
 struct PackedLayout {
     const int32_t* positions = nullptr;  // (B*T) RoPE position of each token; default t within the row
     const int32_t* segments = nullptr;   // (B*T) attention segment ids (kernels/ops.h); default causal
-};
-
-// Activations of one (B, T) batch shape; N = B * T. Every (N, ...) tensor of a layer is
-// of the model's activation dtype (bf16 or f32); rstd and lse are f32 always.
-struct LayerActivations {
-    Tensor input;     // (N, C)   residual stream entering the layer
-    Tensor ln1;       // (N, C)
-    Tensor ln1_rstd;  // (N)
-    Tensor q;         // (N, H, D)   after RoPE
-    Tensor k;         // (N, KVH, D) after RoPE
-    Tensor v;         // (N, KVH, D)
-    Tensor attn;      // (N, H, D)
-    Tensor attn_lse;  // (B, H, T)
-    Tensor mid;       // (N, C)   input + attention branch
-    Tensor ln2;       // (N, C)
-    Tensor ln2_rstd;  // (N)
-    Tensor gate;      // (N, F)
-    Tensor up;        // (N, F)
-    Tensor act;       // (N, F)   silu(gate) * up
-};
-
-struct Activations {
-    int B = 0, T = 0;
-    Tensor tokens;     // (N) i32
-    Tensor targets;    // (N) i32, -1 = no target
-    Tensor positions;  // (N) i32, RoPE position (t within the row unless packed)
-    Tensor segments;   // (N) i32, attention segment ids of a packed batch
-    bool default_positions = false;  // positions hold t within the row
-    bool packed = false;             // segments are in use
-    std::vector<LayerActivations> layers;
-    Tensor residual;   // (N, C)  output of the last layer
-    Tensor lnf;        // (N, C)  f32 always: the input of the fp32 LM head
-    Tensor lnf_rstd;   // (N)
-    Tensor logits;     // (R, V)  f32, one chunk of R rows at a time (R = N when it fits the budget)
-    Tensor lse;        // (N)
-    Tensor logprob;    // (N)
-    Tensor entropy;    // (N)
-    Tensor topk_entropy;  // (N)
-    Tensor argmax;     // (N) i32
-    Tensor dlogprob;   // (N)
-    // Backward scratch, shared by all layers (activation dtype).
-    Tensor dlnf;       // (N, C)  f32 always: dL/dlnf from the head (the same memory as dnorm in f32)
-    Tensor dresidual;  // (N, C)
-    Tensor dnorm;      // (N, C)
-    Tensor dattn;      // (N, H, D)
-    Tensor dq;         // (N, H, D)
-    Tensor dk;         // (N, KVH, D)
-    Tensor dv;         // (N, KVH, D)
-    Tensor dgate;      // (N, F)
-    Tensor dup;        // (N, F)
-    Tensor dact;       // (N, F)
 };
 
 // The tensors one decoder layer reads and writes for a set of N rows: a training batch
@@ -125,10 +77,19 @@ public:
     const Tensor& working_params() const { return working_.flat; }
     // working = params rounded to bf16 (nothing in f32).
     void refresh_working();
+    // The fp32 parameter gradients. Empty until the first zero_grad() or backward(): a
+    // model that never trains (inference, the frozen KL reference) holds no gradient memory.
     const ModelTensors& grads() const { return grads_; }
+    bool has_gradients() const { return grad_buffer_.bytes() > 0; }
     const Activations& activations() const { return acts_; }
 
+    // What the forward saves for the backward (model/recompute.h); none by default.
+    // Changing it re-carves the activations at the next forward.
+    void set_recompute(Recompute recompute);
+    Recompute recompute() const { return recompute_; }
+
     void init_weights(uint64_t seed);
+    // Allocates the gradients on first use, then sets them to zero.
     void zero_grad();
 
     // tokens, targets: host arrays of B*T ids (targets -1 where no loss is taken).
@@ -156,19 +117,31 @@ public:
     std::vector<float> topk_entropies() const;
     std::vector<int32_t> argmax_tokens() const;
 
-    // Bytes held by parameters, gradients and activations (for the start-up report).
+    // Bytes held by parameters (fp32 masters), the bf16 working copy, gradients (0 before
+    // training), saved activations and backward scratch (for reports and `rpt plan`).
     size_t parameter_bytes() const { return param_buffer_.bytes(); }
+    size_t working_bytes() const { return working_buffer_.bytes(); }
+    size_t gradient_bytes() const { return grad_buffer_.bytes(); }
     size_t activation_bytes() const { return act_buffer_.bytes(); }
+    size_t backward_scratch_bytes() const { return scratch_buffer_.bytes(); }
 
 private:
     void ensure_batch(int B, int T);
+    void ensure_gradients();
+    // Carves the backward scratch of the current batch shape (once per shape).
+    void ensure_backward_scratch();
     // Positions and segment ids of the current batch (default: one sequence per row).
     void set_layout(const PackedLayout& layout);
     Tensor attention_segments() const;  // (B, T) i32, or empty when not packed
-    Activations carve_activations(Arena& arena, int B, int T) const;
+    ActivationSpec activation_spec() const { return {config_, precision_, recompute_}; }
+    // The forward in phases: checks and uploads the batch, runs the layers (after_layer,
+    // when given, sees each layer's activations as soon as they exist), runs the head.
+    void start_batch(const int32_t* tokens, const int32_t* targets, int B, int T, const HeadRequest& request,
+                     float inv_temperature, const PackedLayout& layout);
+    void forward_layers(const std::function<void(int)>& after_layer);
+    void head_forward(const HeadRequest& request, float inv_temperature);
     void layer_forward_batch(int l);
     void layer_backward(int l);
-    int64_t logits_chunk_rows() const;
     void head_chunk_logits(int64_t row_begin, int64_t row_end);
 
     ModelConfig config_;
@@ -176,9 +149,10 @@ private:
     ParameterLayout layout_;
     Precision precision_;
     Buffer param_buffer_;    // (P) fp32
-    Buffer grad_buffer_;     // (P) fp32
+    Buffer grad_buffer_;     // (P) fp32, allocated by the first zero_grad() or backward()
     Buffer working_buffer_;  // (P) bf16, in bf16 only
-    Buffer act_buffer_;
+    Buffer act_buffer_;      // the forward's activations of the largest batch shape so far
+    Buffer scratch_buffer_;  // the backward's scratch (Activations::dlogprob ... dact)
     ModelTensors params_;
     ModelTensors grads_;
     ModelTensors working_;   // views of working_buffer_ (empty in f32)
@@ -189,6 +163,8 @@ private:
     HeadRequest last_request_;
     float last_inv_temperature_ = 1.0f;
     int64_t resident_chunk_begin_ = -1;  // logits rows held in acts_.logits, -1 if none
+    Recompute recompute_ = Recompute::none;
+    int held_layer_ = -1;  // whose activations the layer set holds (the shared one under recompute)
 };
 
 }  // namespace rpt

@@ -12,6 +12,7 @@
 #include "kernels/rng.h"
 #include "model/flops.h"
 #include "model/kv_cache.h"
+#include "model/memory_plan.h"
 #include "rl/dynamic_sampling.h"
 #include "rl/rank_sums.h"
 #include "rl/response_bytes.h"
@@ -113,6 +114,9 @@ RptRun::RptRun(const Transformer& model, const Tokenizer& tokenizer, const Promp
 std::unique_ptr<Transformer> make_reference(const RptRun& run, const Transformer& model, bool resumed) {
     if (run.grpo.loss.kl_beta <= 0) return nullptr;
     auto reference = std::make_unique<Transformer>(model.config(), model.context(), model.precision());
+    // Forward only: it keeps each layer's input alone (the recomputation layout; nothing
+    // is recomputed, as it never runs backward) instead of every layer's activations.
+    reference->set_recompute(Recompute::layer);
     const RptOptions& o = run.o;
     if (!o.resume_dir.empty() && has_reference_weights(o.resume_dir)) {
         load_reference_weights(o.resume_dir, *reference);
@@ -140,6 +144,30 @@ void check_kv_budget(const RptRun& run, const Transformer& model) {
                      double(kv) / 1048576.0, dtype_name(resolve_kv_dtype(o.kv_dtype, device)), run.local_contexts,
                      run.G, double(o.kv_budget_bytes) / 1048576.0);
     KvCache::check_budget(model.config(), shape, device, o.kv_budget_bytes);
+}
+
+// The run's memory plan (model/memory_plan.h), printed once by rank 0: what `rpt plan`
+// says for these settings.
+void report_memory_plan(const RptRun& run, const Transformer& model, const AdamW& optimizer) {
+    const RptOptions& o = run.o;
+    if (o.quiet || run.rank != 0) return;
+    PlanSettings s;
+    s.run = PlanRun::rpt;
+    s.device = model.context().device;
+    s.precision = model.precision();
+    s.recompute = model.recompute();
+    s.ranks = run.ranks;
+    s.zero = optimizer.sharded() ? 1 : 0;
+    s.contexts = o.contexts;
+    s.rollouts = run.G;
+    s.prompt_tokens = int(run.tokens.prefix.size() + run.tokens.suffix.size()) + o.context_tokens;
+    s.max_new_tokens = o.max_new_tokens;
+    s.micro_batch_rows = run.grpo.micro_batch_rows;
+    s.shared_prompt = run.grpo.prompt_layout == PromptLayout::shared;
+    s.kl_reference = run.grpo.loss.kl_beta > 0;
+    s.kv_dtype = o.kv_dtype;
+    for (const std::string& line : plan_lines(model.config(), s, plan_memory(model.config(), s)))
+        std::fprintf(stderr, "%s\n", line.c_str());
 }
 
 // Which contexts a sampling round draws: `count` of them in round `round` of step `step`.
@@ -339,6 +367,7 @@ void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
     TrainLog log(ls);
     const std::unique_ptr<Transformer> reference = make_reference(run, model, state.step > 0);
     check_kv_budget(run, model);
+    report_memory_plan(run, model, optimizer);
 
     for (int64_t step = state.step + 1; step <= ls.end; ++step) {
         RptStepRecord rec;

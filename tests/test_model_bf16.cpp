@@ -82,6 +82,8 @@ TEST(ModelBf16, DtypesFollowTheRecipe) {
     model.init_weights(3);
     const std::vector<int32_t> tokens(2 * 16, 7), targets(2 * 16, 9);
     model.forward(tokens.data(), targets.data(), 2, 16);
+    const std::vector<float> dlogprob(2 * 16, -1.0f / 32);
+    model.backward(dlogprob.data());  // carves the gradients and the backward scratch
     const Activations& a = model.activations();
     EXPECT_EQ(model.params().flat.dtype, DType::f32);
     EXPECT_EQ(model.grads().flat.dtype, DType::f32);

@@ -56,6 +56,12 @@ expect_success "tokenizer train" "$RPT" tokenizer train --corpus corpus.jsonl --
 expect_success "pretrain 6 steps" "$RPT" pretrain --preset tiny --corpus corpus.jsonl --tokenizer tok.json --out full \
   --steps 6 --batch 2 --seq 64 --eval-docs 4 --metrics full.jsonl --device cpu
 [ "$(wc -l < full.jsonl)" -eq 6 ] && ok "6 metrics lines" || bad "metrics lines" "$(cat full.jsonl)"
+expect_success "pretrain 6 steps, --recompute layer" "$RPT" pretrain --preset tiny --corpus corpus.jsonl \
+  --tokenizer tok.json --out fullrc --steps 6 --batch 2 --seq 64 --eval-docs 4 --device cpu --recompute layer
+cmp -s full/model.safetensors fullrc/model.safetensors && ok "--recompute layer trains bit-identically" \
+  || bad "--recompute layer changed the weights"
+expect_error "unknown --recompute" "--recompute" "$RPT" pretrain --preset tiny --corpus corpus.jsonl --out rc \
+  --recompute all
 expect_success "pretrain, stop at step 3" "$RPT" pretrain --preset tiny --corpus corpus.jsonl --tokenizer tok.json \
   --out part --steps 6 --stop-at 3 --batch 2 --seq 64 --eval-docs 4 --device cpu
 expect_success "resume to step 6" "$RPT" pretrain --resume part --corpus corpus.jsonl --out part --steps 6 \
@@ -123,12 +129,28 @@ if "$RPT" generate --model full --prompt "Problem:" --greedy --max-new-tokens 3 
 else bad "generate --kv-dtype bf16" "$(cat gen.err)"; fi
 expect_error "unknown KV dtype" "--kv-dtype" "$RPT" generate --model full --prompt "x" --kv-dtype fp16 --device cpu
 
+if "$RPT" plan --model full --run pretrain --device cpu --batch 2 --seq 64 --device-memory 1 >plan.out 2>&1; then
+  grep -q "plan: total .* fits in" plan.out && ok "plan of a checkpoint fits" || bad "plan output" "$(cat plan.out)"
+else bad "plan" "$(cat plan.out)"; fi
+if "$RPT" plan --preset small --run train --contexts 64 --rollouts 16 --prompt-tokens 512 --max-new-tokens 512 \
+    --device-memory 2 >plan2.out 2>&1; then
+  grep -q "does NOT fit" plan2.out && grep -q "plan: fits with\|plan: does not fit even" plan2.out \
+    && ok "plan says what would make it fit" || bad "plan suggestions" "$(cat plan2.out)"
+else bad "plan (train)" "$(cat plan2.out)"; fi
+expect_error "plan needs a model" "--model" "$RPT" plan --run pretrain
+expect_error "plan of a missing config" "nofile.json" "$RPT" plan --model nofile.json
+grep -q "^plan: total" <(
+  "$RPT" pretrain --preset tiny --corpus corpus.jsonl --tokenizer tok.json --out planrun --steps 1 --batch 2 --seq 32 \
+    --eval-docs 2 --device cpu 2>&1) && ok "pretrain prints its plan" || bad "pretrain plan lines"
+
 echo "e2e: RPT commands"
 expect_success "filter" "$RPT" filter --model full --corpus corpus.jsonl --out pos.jsonl --max-docs 60 --device cpu
 [ -s pos.jsonl ] && ok "positions written" || bad "no positions written"
 expect_success "train 2 RPT steps" "$RPT" train --model full --corpus corpus.jsonl --positions pos.jsonl --out rptck \
   --steps 2 --contexts 4 --rollouts 4 --max-new-tokens 4 --metrics rpt.jsonl --device cpu
 [ "$(wc -l < rpt.jsonl)" -eq 2 ] && grep -q reward_mean rpt.jsonl && ok "2 RPT metrics lines" || bad "RPT metrics" "$(cat rpt.jsonl)"
+expect_success "1 RPT step, --recompute layer" "$RPT" train --model full --corpus corpus.jsonl --positions pos.jsonl \
+  --out rptrc --steps 1 --contexts 4 --rollouts 4 --max-new-tokens 4 --device cpu --recompute layer
 expect_success "1 RPT step, prompt per response" "$RPT" train --model full --corpus corpus.jsonl --positions pos.jsonl \
   --out rptsep --steps 1 --contexts 4 --rollouts 4 --max-new-tokens 4 --metrics rptsep.jsonl --device cpu \
   --prompt-layout separate  # tests/test_grpo.cpp checks every layout gives one gradient

@@ -3,6 +3,7 @@
 // The prompt is wrapped by a template: "none" (raw text), "r1-chat" (the R1-Distill
 // chat turn, no RPT instruction), or any RPT template (rl/templates.h).
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -103,11 +104,21 @@ Prepared prepare(const GenerateFlags& f, const Tokenizer& tok, const ModelConfig
 }
 
 void run_generate(const GenerateFlags& f) {
+    const auto start = std::chrono::steady_clock::now();
+    const auto since_start = [&start]() {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    };
     const OpContext ctx = make_context(f.device, /*announce=*/true);
     const ModelConfig config = read_checkpoint_config(f.model_dir);
     const Tokenizer tok = read_checkpoint_tokenizer(f.model_dir);
+    // Inference: parameters only (no gradients, no optimizer state; model/transformer.h).
     Transformer model(config, ctx, resolve_precision(f.precision, ctx.device));
-    load_checkpoint_weights(f.model_dir, model);
+    model.set_recompute(Recompute::layer);  // forward only: each layer's input is all the prefill keeps
+    const WeightLoadReport load = load_checkpoint_weights(f.model_dir, model);
+    std::fprintf(stderr, "loaded %.2f GB of weights in %.2f s (%.2f GB/s) into %.2f GiB of parameters on %s\n",
+                 double(load.file_bytes) * 1e-9, load.seconds,
+                 load.seconds > 0 ? double(load.file_bytes) * 1e-9 / load.seconds : 0.0,
+                 double(model.parameter_bytes() + model.working_bytes()) / 1073741824.0, device_name(ctx.device));
     const Prepared p = prepare(f, tok, config);
 
     RolloutSettings settings;
@@ -121,7 +132,9 @@ void run_generate(const GenerateFlags& f) {
     settings.sampling.top_k = f.top_k;
     settings.sampling.seed = f.seed;
     const std::vector<int32_t>& stop = p.stop_ids;
+    double first_token_seconds = -1;
     settings.on_token = [&](int, int32_t id) {
+        if (first_token_seconds < 0) first_token_seconds = since_start();
         // Stop tokens end the text unprinted; ids past the tokenizer (padding rows of
         // the embedding) have no text.
         if (std::find(stop.begin(), stop.end(), id) != stop.end() || id >= tok.vocab_size()) return;
@@ -136,6 +149,7 @@ void run_generate(const GenerateFlags& f) {
                  p.prompt.size(), (long long)r.generated_tokens, r.seconds,
                  r.seconds > 0 ? double(r.generated_tokens) / r.seconds : 0.0, double(r.kv_cache_bytes) / 1048576.0,
                  dtype_name(r.kv_dtype));
+    std::fprintf(stderr, "first token %.2f s after start, done after %.2f s\n", first_token_seconds, since_start());
 }
 
 }  // namespace

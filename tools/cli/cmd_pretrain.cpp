@@ -9,6 +9,7 @@
 #include "kernels/context.h"
 #include "model/bpe_trainer.h"
 #include "model/checkpoint.h"
+#include "model/memory_plan.h"
 #include "rl/corpus.h"
 #include "rl/ntp_trainer.h"
 #include "rl/templates.h"
@@ -81,6 +82,23 @@ RunSettings pretrain_run_settings(PretrainFlags& f) {
     return s;
 }
 
+// What `rpt plan` says for this run (model/memory_plan.h).
+void report_memory_plan(const ModelSetup& setup, const NtpOptions& o) {
+    if (o.quiet) return;
+    PlanSettings s;
+    s.run = PlanRun::pretrain;
+    s.device = setup.ctx.device;
+    s.precision = setup.model->precision();
+    s.recompute = setup.model->recompute();
+    s.ranks = setup.comm->size();
+    s.zero = setup.optimizer->sharded() ? 1 : 0;
+    s.batch = o.batch_size;
+    s.seq = o.seq_len;
+    s.eval_rows = ntp_eval_rows(o.batch_size, o.eval_docs, s.ranks);
+    const ModelConfig& c = setup.model->config();
+    for (const std::string& line : plan_lines(c, s, plan_memory(c, s))) std::fprintf(stderr, "%s\n", line.c_str());
+}
+
 void run_pretrain(const PretrainFlags& f, const RunSettings& settings, const nlohmann::json& resumed,
                   const MpiRuntime& runtime) {
     // Refused outputs and what a killed run left beside its output go first (rank 0
@@ -90,6 +108,7 @@ void run_pretrain(const PretrainFlags& f, const RunSettings& settings, const nlo
     ModelSetup setup = setup_model(f.model, docs, /*with_optimizer=*/true, &runtime);
     setup.state.run = run_record(settings, resumed, setup.tokenizer, f.model);
     const bool root = setup.comm->is_root();
+    if (root) report_memory_plan(setup, f.ntp);
     NtpOptions ntp = f.ntp;
     ntp.out_dir = f.model.out;
     NtpFaults faults;
@@ -127,6 +146,7 @@ void add_pretrain_command(CLI::App& app, const MpiRuntime& runtime) {
     f->corpus.add_to(*cmd);
     f->model.add_to(*cmd, "output checkpoint directory");
     f->model.add_zero_flag(*cmd);
+    f->model.add_recompute_flag(*cmd);
     add_overwrite_flag(*cmd, f->overwrite, OutputRule::training);
     NtpOptions& o = f->ntp;
     cmd->add_option("--steps", o.steps, "optimizer steps in total")->check(positive());

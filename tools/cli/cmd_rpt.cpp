@@ -255,6 +255,7 @@ void add_rpt_commands(CLI::App& app, const MpiRuntime& runtime) {
         add_rpt_flags(*cmd, f->rpt, f->values);
         cmd->add_option("--recipe", f->recipe, recipe_help())->check(CLI::IsMember({"paper", "demo"}));
         f->model.add_zero_flag(*cmd);
+        f->model.add_recompute_flag(*cmd);
         add_overwrite_flag(*cmd, f->overwrite, OutputRule::training);
         cmd->footer(resume_help());
         cmd->callback([f, cmd, &runtime]() {

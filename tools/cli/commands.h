@@ -16,5 +16,6 @@ void add_demo_command(CLI::App& app);       // rpt demo
 void add_plot_command(CLI::App& app);       // rpt plot
 void add_generate_command(CLI::App& app);   // rpt generate
 void add_convert_command(CLI::App& app);    // rpt convert
+void add_plan_command(CLI::App& app);       // rpt plan
 
 }  // namespace rpt::cli

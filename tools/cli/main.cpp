@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
         rpt::cli::add_plot_command(app);
         rpt::cli::add_generate_command(app);
         rpt::cli::add_convert_command(app);
+        rpt::cli::add_plan_command(app);
         rpt::cli::check_number_flags(app);
         // CLI11 reports a mistyped command as "a subcommand is required": name it instead.
         bool known = argc <= 1 || argv[1][0] == '-';

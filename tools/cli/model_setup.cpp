@@ -30,6 +30,14 @@ void ModelFlags::add_zero_flag(CLI::App& command) {
     command.add_flag("--zero", zero, "ZeRO-1: shard the AdamW moments over the MPI ranks");
 }
 
+void ModelFlags::add_recompute_flag(CLI::App& command) {
+    command
+        .add_option("--recompute", recompute,
+                    "activations kept for backward: none (all), layer (each layer's input; the backward "
+                    "recomputes the rest, same gradients, less memory)")
+        ->check(CLI::IsMember({"none", "layer"}));
+}
+
 int32_t end_of_text_id(const Tokenizer& tokenizer) {
     const auto id = tokenizer.token_id(kEndOfText);
     if (!id) throw std::invalid_argument(fmt::format("the tokenizer has no '{}' token", kEndOfText));
@@ -45,9 +53,14 @@ void report(const ModelSetup& s) {
                  "model: %d layers, hidden %d, %d heads (%d kv), ffn %d, vocab %d, context %d: %.2fM parameters\n",
                  c.num_layers, c.hidden_size, c.num_heads, c.num_kv_heads, c.intermediate_size, c.vocab_size,
                  c.max_position_embeddings, double(c.num_parameters()) * 1e-6);
-    std::fprintf(stderr, "precision: %s\n", precision_name(s.model->precision()));
-    std::fprintf(stderr, "memory on %s: parameters %.1f MiB, gradients %.1f MiB%s\n", device_name(s.ctx.device),
-                 double(s.model->parameter_bytes()) / 1048576.0, double(s.model->parameter_bytes()) / 1048576.0,
+    std::fprintf(stderr, "precision: %s%s\n", precision_name(s.model->precision()),
+                 s.optimizer ? fmt::format(", recompute: {}", recompute_name(s.model->recompute())).c_str() : "");
+    // Gradients are allocated by the first training step (none for inference).
+    std::fprintf(stderr, "memory on %s: parameters %.1f MiB%s%s\n", device_name(s.ctx.device),
+                 double(s.model->parameter_bytes() + s.model->working_bytes()) / 1048576.0,
+                 s.optimizer ? fmt::format(", gradients {:.1f} MiB", double(s.model->parameter_bytes()) / 1048576.0)
+                                   .c_str()
+                             : " (inference: no gradients)",
                  s.optimizer ? fmt::format(", AdamW moments {:.1f} MiB{}",
                                            2.0 * double(s.optimizer->m().nbytes()) / 1048576.0,
                                            s.optimizer->sharded() ? " (this rank's ZeRO-1 shard)" : "")
@@ -83,6 +96,9 @@ ModelSetup setup_model(const ModelFlags& flags, const std::vector<std::string>& 
     const std::string& source = !flags.resume.empty() ? flags.resume : flags.model_dir;
     if (source.empty() && flags.preset.empty()) throw std::invalid_argument("give one of --preset, --model or --resume");
     if (flags.zero && !with_optimizer) throw std::invalid_argument("--zero applies to training only");
+    const Recompute recompute = parse_recompute(flags.recompute);
+    if (recompute != Recompute::none && !with_optimizer)
+        throw std::invalid_argument("--recompute applies to training only");
     ModelConfig config = source.empty() ? model_preset(flags.preset) : read_checkpoint_config(source);
     ModelSetup s{ctx, make_comm(runtime, ctx), choose_tokenizer(flags, source, config, docs, root), nullptr, nullptr, {}};
     if (s.tokenizer.vocab_size() > config.vocab_size)
@@ -91,6 +107,8 @@ ModelSetup setup_model(const ModelFlags& flags, const std::vector<std::string>& 
                                                 s.tokenizer.vocab_size(), config.vocab_size));
     if (source.empty()) config.eos_token_id = end_of_text_id(s.tokenizer);
     s.model = std::make_unique<Transformer>(config, ctx, resolve_precision(flags.precision, ctx.device));
+    // A model that never trains keeps only each layer's input: nothing reads the rest.
+    s.model->set_recompute(with_optimizer ? recompute : Recompute::layer);
     if (source.empty()) s.model->init_weights(flags.seed);
     else load_checkpoint_weights(source, *s.model);
     if (with_optimizer || !flags.resume.empty())
