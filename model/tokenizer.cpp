@@ -564,6 +564,13 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
     return out;
 }
 
+std::string Tokenizer::decode_sampled(const std::vector<int32_t>& ids) const {
+    std::string out;
+    for (int32_t id : ids)
+        if (id >= 0 && id < vocab_size()) out += token_bytes_[size_t(id)];
+    return out;
+}
+
 std::vector<std::string> Tokenizer::pre_tokenize(std::string_view text) const {
     const std::string normalized = nfc_ ? nfc_normalize(text) : std::string(text);
     std::vector<std::string_view> pieces;

@@ -62,6 +62,9 @@ class Tokenizer {
     // Raw bytes (may be invalid UTF-8 if the ids end inside a character). Throws
     // std::out_of_range for ids outside [0, vocab_size()).
     std::string decode(const std::vector<int32_t>& ids) const;
+    // decode for ids a model sampled: an id past the vocabulary (a head padded beyond
+    // the tokenizer, as Qwen2's is) has no text and is skipped instead of thrown on.
+    std::string decode_sampled(const std::vector<int32_t>& ids) const;
     // The raw bytes of one token (an added token: its content, unless written wholly in
     // ByteLevel characters, see above; an unused id: "").
     const std::string& token_bytes(int32_t id) const;

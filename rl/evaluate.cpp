@@ -86,7 +86,7 @@ int64_t reasoning_batch(const EvalRun& run, size_t p0, int B, std::vector<Positi
         PositionOutcome& o = out[p0 + size_t(b)];
         o.reward = r.rewards[size_t(b)];
         o.in_format = r.prediction_len[size_t(b)] >= 0;
-        o.response = run.tokenizer.decode(rollouts.responses[size_t(b)]);
+        o.response = run.tokenizer.decode_sampled(rollouts.responses[size_t(b)]);
         const size_t close = run.think_close.empty() ? std::string::npos : o.response.find(run.think_close);
         const std::string trace = o.response.substr(0, close);
         o.trace_tokens = int(run.tokenizer.encode(trace).size());

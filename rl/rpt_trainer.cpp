@@ -285,7 +285,7 @@ void record_samples(const RptRun& run, StepSample& sample, RptStepRecord& rec) {
         sums.response_tokens += double(resp.size());
         const auto close = std::find(resp.begin(), resp.end(), run.think_close);
         sums.reasoning_tokens += double(close == resp.end() ? 0 : close - resp.begin());
-        const TraceCheck trace = check_trace(run.tokenizer.decode(std::vector<int32_t>(resp.begin(), close)));
+        const TraceCheck trace = check_trace(run.tokenizer.decode_sampled(std::vector<int32_t>(resp.begin(), close)));
         sums.checked_traces += trace.equations > 0;
         sums.correct_traces += trace.all_correct();
     }

@@ -69,7 +69,9 @@ std::optional<Amount> apply(Amount a, char op, Amount b) {
             r = {op == '+' ? a.value + b.value : a.value - b.value, a.money};
             break;
         case '*':
-            if (a.money && b.money) return std::nullopt;
+            // A model's trace can hold any numbers: refuse a product past kMaxAmount
+            // before it overflows.
+            if ((a.money && b.money) || (b.value != 0 && a.value > kMaxAmount / b.value)) return std::nullopt;
             r = {a.value * b.value, a.money || b.money};
             break;
         default:  // '/'

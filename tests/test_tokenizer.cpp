@@ -574,5 +574,17 @@ TEST(TokenizerTokenBytes, CumulativeLengthsMatchText) {
     EXPECT_EQ(t.token_byte_table().size(), size_t(t.vocab_size()));
 }
 
+// A model's head may be wider than its tokenizer (Qwen2 pads it): a sampled id past the
+// vocabulary has no text, where decode() would throw.
+TEST(TokenizerTokenBytes, DecodeSampledSkipsIdsPastTheVocabulary) {
+    const Tokenizer& t = trained();
+    const std::vector<int32_t> ids = t.encode("reward 1234");
+    std::vector<int32_t> sampled = ids;
+    sampled.insert(sampled.begin() + 1, t.vocab_size() + 7);
+    sampled.push_back(-1);
+    EXPECT_EQ(t.decode_sampled(sampled), "reward 1234");
+    EXPECT_THROW(t.decode(sampled), std::out_of_range);
+}
+
 }  // namespace
 }  // namespace rpt

@@ -78,6 +78,8 @@ TEST(WorkedTraces, CheckerCountsCorrectAndWrongLines) {
     EXPECT_EQ(check_trace("138/18=7 r12\n138/18=7 r11").correct, 1);
     EXPECT_EQ(check_trace("4 + 5 = 9\n$2.50 - $1.25 = $1.25").correct, 2);  // spaces and money
     EXPECT_EQ(check_trace("1=+\n==\nx=3").correct, 0);  // not equations over numbers: wrong
+    // Numbers no corpus writes (a model can): no overflow, just not correct.
+    EXPECT_EQ(check_trace("999999999999999*999999999999999=1\n9999999999999999+1=0").correct, 0);
     EXPECT_FALSE(check_trace("").all_correct());
     EXPECT_FALSE(check_trace("just words\n").all_correct());
 }
