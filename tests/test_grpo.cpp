@@ -17,14 +17,7 @@ namespace {
 
 constexpr int kGroupSize = 4;
 
-ModelConfig grpo_config() {
-    test::TinyShape s;
-    s.vocab = 37;
-    s.hidden = 24;
-    s.ffn = 40;
-    s.context = 32;
-    return test::tiny_config(s);
-}
+ModelConfig grpo_config() { return test::tiny_config(test::odd_shape()); }
 
 struct Batch {
     std::vector<std::vector<int32_t>> prompts;

@@ -19,14 +19,7 @@ namespace {
 
 using testing::TempDir;
 
-ModelConfig memory_config() {
-    test::TinyShape s;
-    s.vocab = 37;
-    s.hidden = 24;
-    s.ffn = 40;
-    s.context = 32;
-    return test::tiny_config(s);
-}
+ModelConfig memory_config() { return test::tiny_config(test::odd_shape()); }
 
 void expect_no_training_memory(const Transformer& model, const char* after) {
     EXPECT_FALSE(model.has_gradients()) << after;

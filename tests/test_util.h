@@ -109,6 +109,17 @@ struct TinyShape {
     int context = 64;  // T_max, max_position_embeddings
 };
 
+// The small odd-sized model of the GRPO and memory tests: a vocabulary and widths that
+// are not powers of two, so no kernel's tiling hides an edge case.
+inline TinyShape odd_shape() {
+    TinyShape s;
+    s.vocab = 37;
+    s.hidden = 24;
+    s.ffn = 40;
+    s.context = 32;
+    return s;
+}
+
 // A Qwen2 configuration of that shape, every other field at its default (RoPE theta
 // 10000, RMSNorm eps 1e-6, untied embeddings, no special token ids).
 inline ModelConfig tiny_config(const TinyShape& s = {}) {
