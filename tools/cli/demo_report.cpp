@@ -1,6 +1,7 @@
 // The demo's report (see demo_report.h).
 #include "tools/cli/demo_report.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include <fmt/format.h>
