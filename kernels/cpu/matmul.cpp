@@ -22,7 +22,7 @@
 
 #include <algorithm>
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
 #endif
 
@@ -142,6 +142,33 @@ void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict
     for (int r = 0; r < kMR; ++r) {
         _mm512_store_ps(tile + r * kNR, acc[r][0]);
         _mm512_store_ps(tile + r * kNR + 16, acc[r][1]);
+    }
+}
+#elif defined(__AVX2__) && defined(__FMA__)
+// The AVX2 tile: 6 x 16 = 12 ymm accumulators + 2 for B + 1 broadcast, within the 16
+// registers. Spelled out because the plain loop below compiles (under -std=c++17,
+// which turns FMA contraction off) into separate multiplies and adds with the
+// accumulators on the stack.
+void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b, float* __restrict tile) {
+    __m256 acc[kMR][2];
+#pragma GCC unroll 6
+    for (int r = 0; r < kMR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    for (int64_t k = 0; k < kc; ++k) {
+        const __m256 b0 = _mm256_loadu_ps(b);
+        const __m256 b1 = _mm256_loadu_ps(b + 8);
+#pragma GCC unroll 6
+        for (int r = 0; r < kMR; ++r) {
+            const __m256 ar = _mm256_broadcast_ss(a + r);
+            acc[r][0] = _mm256_fmadd_ps(ar, b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(ar, b1, acc[r][1]);
+        }
+        a += kMR;
+        b += kNR;
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < kMR; ++r) {
+        _mm256_storeu_ps(tile + r * kNR, acc[r][0]);
+        _mm256_storeu_ps(tile + r * kNR + 8, acc[r][1]);
     }
 }
 #else
