@@ -24,6 +24,19 @@ std::vector<double> split_outcomes(const EvalReport& report, const std::vector<S
     return out;
 }
 
+nlohmann::json split_json(const EvalReport& report, const std::vector<ScoredPosition>& positions,
+                          const SplitResult& s) {
+    const auto estimate = [&](EvalMode mode) {
+        return estimate_mean(split_outcomes(report, positions, s.threshold, mode)).to_json();
+    };
+    return {{"standard", estimate(EvalMode::standard)}, {"reasoning", estimate(EvalMode::reasoning)},
+            {"format", s.format},
+            {"positions", s.positions},
+            {"trace_tokens", s.trace_tokens},
+            {"traces_correct", s.traces_correct},
+            {"correct_from_trace", s.correct_from_trace}};
+}
+
 std::vector<SplitComparison> compare_evaluations(const EvalSide& a, const EvalSide& b,
                                                  const std::vector<ScoredPosition>& positions, uint64_t seed) {
     std::vector<SplitComparison> out;

@@ -28,6 +28,11 @@ struct EvalSide {
 std::vector<double> split_outcomes(const EvalReport& report, const std::vector<ScoredPosition>& positions,
                                    float threshold, EvalMode mode);
 
+// One split of one evaluation as JSON: both modes' accuracies with their Wilson
+// intervals, the format rate, the position count and the trace metrics.
+nlohmann::json split_json(const EvalReport& report, const std::vector<ScoredPosition>& positions,
+                          const SplitResult& split);
+
 struct SplitComparison {
     std::string split;
     Estimate a, b;             // each side's accuracy with its Wilson interval

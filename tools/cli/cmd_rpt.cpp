@@ -162,14 +162,7 @@ constexpr std::pair<EvalMode, EvalMode> kEvalComparisons[] = {
 nlohmann::json report_json(const std::string& name, const EvalReport& report,
                            const std::vector<ScoredPosition>& positions) {
     nlohmann::json j = {{"model", name}, {"mode", report.mode}};
-    for (const SplitResult& s : report.splits)
-        j["splits"][s.name] = {
-            {"standard", estimate_mean(split_outcomes(report, positions, s.threshold, EvalMode::standard)).to_json()},
-            {"reasoning", estimate_mean(split_outcomes(report, positions, s.threshold, EvalMode::reasoning)).to_json()},
-            {"format", s.format},
-            {"trace_tokens", s.trace_tokens},
-            {"traces_correct", s.traces_correct},
-            {"correct_from_trace", s.correct_from_trace}};
+    for (const SplitResult& s : report.splits) j["splits"][s.name] = split_json(report, positions, s);
     return j;
 }
 

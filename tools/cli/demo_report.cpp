@@ -40,18 +40,6 @@ std::vector<SplitComparison> run_comparison(const DemoSeedResult& r, const Compa
     return compare_evaluations(a, b, r.eval_positions, r.seed);
 }
 
-nlohmann::json split_json(const EvalReport& report, const SplitResult& s, const DemoSeedResult& r) {
-    return {{"standard", estimate_mean(split_outcomes(report, r.eval_positions, s.threshold, EvalMode::standard))
-                             .to_json()},
-            {"reasoning", estimate_mean(split_outcomes(report, r.eval_positions, s.threshold, EvalMode::reasoning))
-                              .to_json()},
-            {"format", s.format},
-            {"positions", s.positions},
-            {"trace_tokens", s.trace_tokens},
-            {"traces_correct", s.traces_correct},
-            {"correct_from_trace", s.correct_from_trace}};
-}
-
 nlohmann::json grid_json(const std::vector<GridTrial>& grid, float chosen) {
     nlohmann::json j = {{"chosen_lr", chosen}, {"trials", nlohmann::json::array()}};
     for (const GridTrial& t : grid) j["trials"].push_back({{"lr", t.lr}, {"validation_hard", t.score}, {"steps", t.steps}});
@@ -132,7 +120,7 @@ void report_seed(const DemoFlags& f, const DemoSeedResult& r) {
                               {"worked_examples", r.worked_examples},
                               {"grids", {{"rpt", grid_json(r.rpt_grid, r.rpt_lr)}, {"ntp", grid_json(r.ntp_grid, r.ntp_lr)}}}};
     for (const auto& [name, report] : r.rows)
-        for (const SplitResult& s : report.splits) summary["results"][name][s.name] = split_json(report, s, r);
+        for (const SplitResult& s : report.splits) summary["results"][name][s.name] = split_json(report, r.eval_positions, s);
     std::printf("\n");
     for (const ComparisonSpec& c : kComparisons) {
         const std::vector<SplitComparison> splits = run_comparison(r, c);
