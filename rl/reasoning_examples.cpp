@@ -49,7 +49,7 @@ std::vector<int32_t> reasoning_example(const TemplateTokens& tokens, const Token
         const std::string text = worked_trace(*value, mix.max_trace_chars);
         trace = tokenizer.encode(text);
         const std::vector<std::string> texts = token_texts(doc, tokenizer);
-        answer_tokens = std::max(1, tokens_spanning(texts, position, value->rest.size()));
+        if (mix.answer_whole_value) answer_tokens = std::max(1, tokens_spanning(texts, position, value->rest.size()));
     }
     if (trace_tokens) *trace_tokens = trace.size();
     return format_example(tokens, doc, position, mix.context_tokens, answer_tokens, trace);

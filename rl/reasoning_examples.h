@@ -22,7 +22,7 @@
 namespace rpt {
 
 // A trace budget that fits the tiny model's 256 positions with a 48-token context.
-constexpr size_t kDefaultTraceChars = 96;
+constexpr size_t kDefaultTraceChars = 200;
 
 // A document position inside a computed value, with that value.
 struct ComputedPosition {
@@ -39,6 +39,9 @@ struct ReasoningMix {
     uint64_t seed = 0;          // which documents and positions
     double computed_share = 0.5;  // of examples, drawn at computed positions (the rest uniformly)
     size_t max_trace_chars = kDefaultTraceChars;
+    // The answer at a computed position: only the next token (what standard mode
+    // predicts and what the prefix reward needs), or the value's remaining tokens.
+    bool answer_whole_value = false;
 };
 
 // What the mixing added, for the log.

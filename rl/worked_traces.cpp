@@ -143,6 +143,10 @@ std::optional<Expression> trailing_expression(std::string_view text) {
 }
 
 // ---------------------------------------------------------------- scratchpads
+//
+// Written in the corpus's own words and spacing ("tens: 4 + 6 = 10, write 0 carry 1."),
+// the way its column-method documents work a sum: the trace then reuses what the model
+// learned from those documents instead of a notation it has seen only in traces.
 
 int digit_count(int64_t x) {
     int d = 1;
@@ -159,114 +163,147 @@ int64_t pow10(int p) {
     return v;
 }
 
+// The corpus's place names; a longer number is worked in coarse steps only.
+constexpr const char* kPlaces[] = {"ones", "tens", "hundreds", "thousands", "ten-thousands", "hundred-thousands"};
+constexpr int kPlaceCount = int(std::size(kPlaces));
+
 template <typename... Args>
-void line(std::string& out, fmt::format_string<Args...> f, Args&&... args) {
+void put(std::string& out, fmt::format_string<Args...> f, Args&&... args) {
     fmt::format_to(std::back_inserter(out), f, std::forward<Args>(args)...);
-    out += '\n';
 }
 
-// Column addition from the right; a column with one digit and no carry is just written.
-void add_columns(int64_t x, int64_t y, std::string& out) {
+// Column addition from the right (synth_corpus's addition documents).
+bool add_columns(int64_t x, int64_t y, std::string& out) {
+    const int columns = std::max(digit_count(x), digit_count(y));
+    if (columns >= kPlaceCount) return false;
     int carry = 0;
-    for (int p = 0; p < std::max(digit_count(x), digit_count(y)); ++p) {
-        std::string terms;
-        int sum = carry, n_terms = carry ? 1 : 0;
-        for (const int64_t v : {x, y}) {
-            if (p >= digit_count(v)) continue;
-            const int d = digit_at(v, p);
-            terms += terms.empty() ? fmt::format("{}", d) : fmt::format("+{}", d);
-            sum += d;
-            ++n_terms;
-        }
-        if (carry) terms += "+1";
-        if (n_terms == 1) line(out, "{}", sum);
-        else line(out, "{}={}", terms, sum);
+    for (int p = 0; p < columns; ++p) {
+        const bool has_x = p < digit_count(x), has_y = p < digit_count(y);
+        const int dx = digit_at(x, p), dy = digit_at(y, p), sum = dx + dy + carry;
+        put(out, "{}: ", kPlaces[p]);
+        if (has_x && has_y && carry) put(out, "{} + {} + 1 = {}", dx, dy, sum);
+        else if (has_x && has_y) put(out, "{} + {} = {}", dx, dy, sum);
+        else if (carry) put(out, "{} + 1 = {}", has_x ? dx : dy, sum);
+        else put(out, "{}", sum);
         carry = sum / 10;
+        put(out, carry ? ", write {} carry 1.\n" : ", write {}.\n", sum % 10);
     }
+    if (carry) put(out, "{}: write the carry 1.\n", kPlaces[columns]);
+    return true;
 }
 
-// Column subtraction (x >= y) from the right: a borrowing column shows its top digit
-// plus ten, and the next column pays the borrow as "-1".
-void subtract_columns(int64_t x, int64_t y, std::string& out) {
+// Column subtraction (x >= y) from the right, borrowing (synth_corpus's subtraction).
+bool subtract_columns(int64_t x, int64_t y, std::string& out) {
+    if (digit_count(x) > kPlaceCount) return false;
     int borrow = 0;
     for (int p = 0; p < digit_count(x); ++p) {
-        const int top = digit_at(x, p), below = p < digit_count(y) ? digit_at(y, p) : 0;
-        const int v = top - below - borrow;
-        const int shown_top = v < 0 ? top + 10 : top;
-        std::string terms = fmt::format("{}", shown_top);
-        if (p < digit_count(y)) terms += fmt::format("-{}", below);
-        if (borrow) terms += "-1";
-        if (terms == fmt::format("{}", shown_top)) line(out, "{}", shown_top);
-        else line(out, "{}={}", terms, v < 0 ? v + 10 : v);
-        borrow = v < 0;
+        const int dx = digit_at(x, p), dy = p < digit_count(y) ? digit_at(y, p) : 0;
+        int top = dx, next_borrow = 0;
+        put(out, "{}: ", kPlaces[p]);
+        if (borrow && dx >= 1) {
+            top = dx - 1;
+            put(out, "{} - 1 = {} after the borrow, ", dx, top);
+        } else if (borrow) {  // a 0 that must pay a borrow borrows in turn
+            top = 9;
+            next_borrow = 1;
+            put(out, "0 needs a borrow, 10 - 1 = 9, ");
+        }
+        if (top < dy) {
+            next_borrow = 1;
+            put(out, "{} < {} so borrow, {} - {} = {}.\n", top, dy, top + 10, dy, top + 10 - dy);
+        } else {
+            put(out, "{} - {} = {}.\n", top, dy, top - dy);
+        }
+        borrow = next_borrow;
     }
+    return true;
 }
 
-// x times one digit, from the right with carries; the last column writes all of it.
-void multiply_columns(int64_t x, int digit, std::string& out) {
+// x times one digit from the right with carries; the last column writes all of it.
+bool multiply_columns(int64_t x, int digit, std::string& out) {
+    if (digit_count(x) > kPlaceCount) return false;
     int carry = 0;
     for (int p = 0; p < digit_count(x); ++p) {
         const int v = digit_at(x, p) * digit + carry;
-        if (carry) line(out, "{}*{}+{}={}", digit_at(x, p), digit, carry, v);
-        else line(out, "{}*{}={}", digit_at(x, p), digit, v);
+        if (carry) put(out, "{}: {} * {} + {} = {}", kPlaces[p], digit_at(x, p), digit, carry, v);
+        else put(out, "{}: {} * {} = {}", kPlaces[p], digit_at(x, p), digit, v);
         carry = v / 10;
+        if (p + 1 == digit_count(x)) put(out, ", write {}.\n", v);
+        else if (carry) put(out, ", write {} carry {}.\n", v % 10, carry);
+        else put(out, ", write {}.\n", v % 10);
+    }
+    return true;
+}
+
+// x times a number of several digits: one partial product per digit, then their running
+// sum (synth_corpus's multiplication by a multi-digit number).
+void multiply_by_parts(int64_t x, int64_t y, std::string& out) {
+    int parts = 0;
+    for (int p = 0; p < digit_count(y); ++p) parts += digit_at(y, p) != 0;
+    if (parts == 1) return;  // y = d * 10^k: the step's own "So" line says it all
+    int64_t total = -1;
+    for (int p = 0; p < digit_count(y); ++p) {
+        const int64_t part = digit_at(y, p) * pow10(p);
+        if (part == 0) continue;
+        put(out, "{} * {} = {}.\n", x, part, x * part);
+        if (total >= 0) put(out, "Running sum: {} + {} = {}.\n", total, x * part, total + x * part);
+        total = std::max<int64_t>(total, 0) + x * part;
     }
 }
 
-// Long division by `d` (exact): leading digits until they reach d, then one line per
-// digit of the quotient with its remainder brought down.
-void divide_columns(int64_t x, int64_t d, std::string& out) {
+// Long division by d, exact (synth_corpus's division documents).
+bool divide_columns(int64_t x, int64_t d, std::string& out) {
     int p = digit_count(x) - 1;
     int64_t cur = digit_at(x, p);
     while (cur < d && p > 0) cur = cur * 10 + digit_at(x, --p);
+    if (p < digit_count(x) - 1) put(out, "{} is too small, so start with {}.\n", cur / 10, cur);
     for (;;) {
-        line(out, "{}/{}={} r{}", cur, d, cur / d, cur % d);
+        const int64_t q = cur / d, rem = cur - q * d;
+        if (q == 0) put(out, "{} is less than {}, write 0.\n", cur, d);
+        else put(out, "{} into {} goes {} times: {} * {} = {}, {} - {} = {}.\n", d, cur, q, q, d, q * d, cur, q * d, rem);
         if (p == 0) break;
-        cur = (cur % d) * 10 + digit_at(x, --p);
+        cur = rem * 10 + digit_at(x, --p);
+        put(out, "Bring down the {} to make {}.\n", digit_at(x, p), cur);
     }
+    return true;
 }
 
-// One step's scratchpad; `fine` writes columns, coarse only the partial results.
-void write_step(const Step& s, bool fine, std::string& out) {
+// The worked columns of one step on its plain numbers (cents for money); false when the
+// numbers are too long for the corpus's place names.
+bool write_columns(const Step& s, std::string& out) {
     const int64_t a = s.a.value, b = s.b.value;
     switch (s.op) {
-        case '+':
-            if (fine) add_columns(a, b, out);
-            break;
-        case '-':
-            if (fine) subtract_columns(a, b, out);
-            break;
+        case '+': return add_columns(a, b, out);
+        case '-': return subtract_columns(a, b, out);
         case '*': {
             const int64_t big = std::max(a, b), small = std::min(a, b);
-            if (small < 10) {
-                if (fine) multiply_columns(big, int(small), out);
-                break;
-            }
-            int64_t total = -1;  // partial products by place, then their running sum
-            for (int p = 0; p < digit_count(small); ++p) {
-                const int d = digit_at(small, p);
-                if (d == 0) continue;
-                if (fine) multiply_columns(big, d, out);
-                const int64_t partial = big * d * pow10(p);
-                line(out, "{}*{}={}", big, d * pow10(p), partial);
-                if (total >= 0) {
-                    if (fine) add_columns(total, partial, out);
-                    line(out, "{}+{}={}", total, partial, total + partial);
-                }
-                total = std::max<int64_t>(total, 0) + partial;
-            }
-            break;
+            if (small < 10) return multiply_columns(big, int(small), out);
+            multiply_by_parts(big, small, out);
+            return true;
         }
-        default:  // '/': powers of ten drop zeros, no columns needed
-            if (fine && b != pow10(digit_count(b) - 1)) divide_columns(a, b, out);
-            break;
+        default:  // '/': a power of ten only drops zeros
+            return b == pow10(digit_count(b) - 1) || divide_columns(a, b, out);
     }
-    line(out, "{}{}{}={}", format_amount(s.a), s.op, format_amount(s.b), format_amount(s.result));
 }
 
-std::string write_steps(const std::vector<Step>& steps, bool fine) {
+// One step: its columns when `fine`, then "So a op b = r." (for money, first the same
+// on cents, which is what the columns added up).
+bool write_step(const Step& s, bool fine, std::string& out) {
+    const bool money = s.a.money || s.b.money;
+    if (fine) {
+        if (!write_columns(s, out)) return false;
+        const int64_t big = std::max(s.a.value, s.b.value), small = std::min(s.a.value, s.b.value);
+        if (money && s.op == '*') put(out, "So {} * {} = {}.\n", big, small, s.result.value);
+        else if (money) put(out, "So {} {} {} = {}.\n", s.a.value, s.op, s.b.value, s.result.value);
+    }
+    put(out, "So {} {} {} = {}.\n", format_amount(s.a), s.op, format_amount(s.b), format_amount(s.result));
+    return true;
+}
+
+std::optional<std::string> write_steps(const std::vector<Step>& steps, bool fine) {
     std::string out;
-    for (const Step& s : steps) write_step(s, fine, out);
+    for (const Step& s : steps)
+        if (!write_step(s, fine, out)) return std::nullopt;
     return out;
 }
 
@@ -303,52 +340,61 @@ std::string worked_trace(const ComputedValue& value, size_t max_chars) {
     const std::optional<std::vector<Step>> steps = steps_of(value.expression);
     if (!steps || single_digits_only(*steps)) return "";
     for (const bool fine : {true, false}) {
-        std::string trace = write_steps(*steps, fine);
-        if (trace.size() <= max_chars) return trace;
+        const std::optional<std::string> trace = write_steps(*steps, fine);
+        if (trace && trace->size() <= max_chars) return *trace;
     }
     return "";
 }
+
+namespace {
+
+// `text` with single spaces between words and around every operator and '=', so that
+// "3+8=11" and "tens: 3 + 8 = 11, write" read alike.
+std::string spaced(std::string_view text) {
+    std::string out;
+    for (const char c : text) {
+        const bool op = c == '+' || c == '-' || c == '*' || c == '/' || c == '=';
+        if (op || c == ' ') {
+            if (!out.empty() && out.back() != ' ') out += ' ';
+            if (!op) continue;
+            out += c;
+            out += ' ';
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+// The amount a claimed result starts with: "11," "$7.50." "582" (one trailing ',' or '.').
+std::optional<Amount> claimed_amount(std::string_view rest) {
+    std::string_view word = rest.substr(0, std::min(rest.find(' '), rest.size()));
+    if (!word.empty() && (word.back() == ',' || word.back() == '.')) word.remove_suffix(1);
+    return parse_amount(word);
+}
+
+// Checks one equation "... <expression> = <amount>..." whose '=' is at `eq` of `line`.
+void check_equation(const std::string& line, size_t eq, TraceCheck& check) {
+    const std::optional<Expression> e = trailing_expression(std::string_view(line).substr(0, eq == 0 ? 0 : eq - 1));
+    const std::optional<Amount> claimed = claimed_amount(std::string_view(line).substr(std::min(eq + 2, line.size())));
+    if (!e || !claimed) return;
+    ++check.equations;
+    const std::optional<std::vector<Step>> steps = evaluate(e->operands, e->ops);
+    if (steps && steps->back().result.value == claimed->value && steps->back().result.money == claimed->money)
+        ++check.correct;
+}
+
+}  // namespace
 
 TraceCheck check_trace(std::string_view trace) {
     TraceCheck check;
     size_t begin = 0;
     while (begin < trace.size()) {
         const size_t end = std::min(trace.find('\n', begin), trace.size());
-        const std::string_view text = trace.substr(begin, end - begin);
+        const std::string line = spaced(trace.substr(begin, end - begin));
         begin = end + 1;
-        const size_t eq = text.find('=');
-        if (eq == std::string_view::npos) continue;
-        ++check.equations;
-        // "lhs=result" or, for a long-division line, "a/b=q rR".
-        std::string_view rhs = text.substr(eq + 1), remainder;
-        while (!rhs.empty() && rhs.front() == ' ') rhs.remove_prefix(1);
-        while (!rhs.empty() && rhs.back() == ' ') rhs.remove_suffix(1);
-        if (const size_t r = rhs.find(" r"); r != std::string_view::npos) {
-            remainder = rhs.substr(r + 2);
-            rhs = rhs.substr(0, r);
-        }
-        // Spaces around operators are optional in a model's trace.
-        std::string lhs;
-        for (char c : text.substr(0, eq)) {
-            if (c == ' ') continue;
-            if (c == '+' || c == '-' || c == '*' || c == '/') lhs += fmt::format(" {} ", c);
-            else lhs += c;
-        }
-        const std::optional<Expression> e = trailing_expression(lhs);
-        const std::optional<Amount> claimed = parse_amount(rhs);
-        if (!e || e->text.size() != lhs.size() || !claimed) continue;
-        if (!remainder.empty()) {  // floor division with remainder
-            const std::optional<Amount> rem = parse_amount(remainder);
-            if (rem && e->ops.size() == 1 && e->ops[0] == '/' && e->operands[1].value > 0 && !claimed->money &&
-                !e->operands[0].money && !e->operands[1].money &&
-                e->operands[0].value / e->operands[1].value == claimed->value &&
-                e->operands[0].value % e->operands[1].value == rem->value)
-                ++check.correct;
-            continue;
-        }
-        const std::optional<std::vector<Step>> steps = evaluate(e->operands, e->ops);
-        if (steps && steps->back().result.value == claimed->value && steps->back().result.money == claimed->money)
-            ++check.correct;
+        for (size_t eq = line.find('='); eq != std::string::npos; eq = line.find('=', eq + 1))
+            check_equation(line, eq, check);
     }
     return check;
 }

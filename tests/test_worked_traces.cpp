@@ -45,39 +45,64 @@ TEST(WorkedTraces, OtherPositionsAreNotComputed) {
     EXPECT_FALSE(computed_value_at("Stop 2: 1042 - 460 = 582.\n"));  // a new line
 }
 
-TEST(WorkedTraces, SubtractionColumnsBorrow) {
+TEST(WorkedTraces, SubtractionColumnsBorrowInTheCorpusWords) {
     const auto v = computed_value_at("1042 - 460 = ");
     ASSERT_TRUE(v);
-    EXPECT_EQ(worked_trace(*v, 200), "2-0=2\n14-6=8\n10-4-1=5\n1-1=0\n1042-460=582\n");
+    EXPECT_EQ(worked_trace(*v, 400),
+              "ones: 2 - 0 = 2.\n"
+              "tens: 4 < 6 so borrow, 14 - 6 = 8.\n"
+              "hundreds: 0 needs a borrow, 10 - 1 = 9, 9 - 4 = 5.\n"
+              "thousands: 1 - 1 = 0 after the borrow, 0 - 0 = 0.\n"
+              "So 1042 - 460 = 582.\n");
 }
 
 TEST(WorkedTraces, AdditionMultiplicationDivisionAndMoney) {
-    EXPECT_EQ(worked_trace(*computed_value_at("969 + 73 = "), 200), "9+3=12\n6+7+1=14\n9+1=10\n969+73=1042\n");
-    EXPECT_EQ(worked_trace(*computed_value_at("15 * 3 = "), 200), "5*3=15\n1*3+1=4\n15*3=45\n");
-    EXPECT_EQ(worked_trace(*computed_value_at("4986 / 18 = "), 200), "49/18=2 r13\n138/18=7 r12\n126/18=7 r0\n4986/18=277\n");
-    EXPECT_EQ(worked_trace(*computed_value_at("3 * $1.25 = "), 200), "5*3=15\n2*3+1=7\n1*3=3\n3*$1.25=$3.75\n");
-    EXPECT_EQ(worked_trace(*computed_value_at("6000 / 100 = "), 200), "6000/100=60\n");
-    EXPECT_EQ(worked_trace(*computed_value_at("4 + 3 = "), 200), "");  // single digits: a table
+    EXPECT_EQ(worked_trace(*computed_value_at("969 + 73 = "), 400),
+              "ones: 9 + 3 = 12, write 2 carry 1.\ntens: 6 + 7 + 1 = 14, write 4 carry 1.\n"
+              "hundreds: 9 + 1 = 10, write 0 carry 1.\nthousands: write the carry 1.\nSo 969 + 73 = 1042.\n");
+    EXPECT_EQ(worked_trace(*computed_value_at("15 * 3 = "), 400),
+              "ones: 5 * 3 = 15, write 5 carry 1.\ntens: 1 * 3 + 1 = 4, write 4.\nSo 15 * 3 = 45.\n");
+    EXPECT_EQ(worked_trace(*computed_value_at("4986 / 18 = "), 400),
+              "4 is too small, so start with 49.\n18 into 49 goes 2 times: 2 * 18 = 36, 49 - 36 = 13.\n"
+              "Bring down the 8 to make 138.\n18 into 138 goes 7 times: 7 * 18 = 126, 138 - 126 = 12.\n"
+              "Bring down the 6 to make 126.\n18 into 126 goes 7 times: 7 * 18 = 126, 126 - 126 = 0.\n"
+              "So 4986 / 18 = 277.\n");
+    // Money is worked on cents, then restated in dollars.
+    EXPECT_EQ(worked_trace(*computed_value_at("3 * $1.25 = "), 400),
+              "ones: 5 * 3 = 15, write 5 carry 1.\ntens: 2 * 3 + 1 = 7, write 7.\nhundreds: 1 * 3 = 3, write 3.\n"
+              "So 125 * 3 = 375.\nSo 3 * $1.25 = $3.75.\n");
+    EXPECT_EQ(worked_trace(*computed_value_at("6000 / 100 = "), 400), "So 6000 / 100 = 60.\n");
+    EXPECT_EQ(worked_trace(*computed_value_at("1130 * 10 = "), 400), "So 1130 * 10 = 11300.\n");
+    EXPECT_EQ(worked_trace(*computed_value_at("4 + 3 = "), 400), "");  // single digits: a table
 }
 
 TEST(WorkedTraces, LongOperationsFallBackToCoarseSteps) {
     const auto v = computed_value_at("1234 * 56 = ");
     ASSERT_TRUE(v);
-    const std::string fine = worked_trace(*v, 1000), coarse = worked_trace(*v, 60);
+    EXPECT_EQ(worked_trace(*v, 1000),
+              "1234 * 6 = 7404.\n1234 * 50 = 61700.\nRunning sum: 7404 + 61700 = 69104.\nSo 1234 * 56 = 69104.\n");
+    const auto sum = computed_value_at("9 * 18 - 44 / 4 = ");
+    ASSERT_TRUE(sum);
+    const std::string fine = worked_trace(*sum, 1000), coarse = worked_trace(*sum, 60);
     EXPECT_GT(fine.size(), 60u);
-    EXPECT_EQ(coarse, "1234*6=7404\n1234*50=61700\n7404+61700=69104\n1234*56=69104\n");
-    EXPECT_EQ(worked_trace(*v, 20), "");
+    EXPECT_EQ(coarse, "So 9 * 18 = 162.\nSo 44 / 4 = 11.\nSo 162 - 11 = 151.\n");
+    EXPECT_EQ(worked_trace(*sum, 20), "");
+    // Past the corpus's place names (hundred-thousands) only coarse steps are written.
+    EXPECT_EQ(worked_trace(*computed_value_at("1234567 + 7654321 = "), 1000), "So 1234567 + 7654321 = 8888888.\n");
 }
 
-TEST(WorkedTraces, CheckerCountsCorrectAndWrongLines) {
-    EXPECT_TRUE(check_trace("2-0=2\n14-6=8\n10-4-1=5\n1-1=0\n1042-460=582\n").all_correct());
-    const TraceCheck wrong = check_trace("2-0=2\n14-6=9\n1042-460=582");
+TEST(WorkedTraces, CheckerCountsCorrectAndWrongEquations) {
+    EXPECT_TRUE(check_trace(worked_trace(*computed_value_at("1042 - 460 = "), 400)).all_correct());
+    // Several equations on one line, each checked.
+    const TraceCheck line = check_trace("tens: 0 needs a borrow, 10 - 1 = 9, 9 - 6 = 4.\n");
+    EXPECT_EQ(line.equations, 2);
+    EXPECT_EQ(line.correct, 1);
+    const TraceCheck wrong = check_trace("ones: 2 - 0 = 2.\ntens: 14 - 6 = 9.\nSo 1042 - 460 = 582.");
     EXPECT_EQ(wrong.equations, 3);
     EXPECT_EQ(wrong.correct, 2);
     EXPECT_FALSE(wrong.all_correct());
-    EXPECT_EQ(check_trace("138/18=7 r12\n138/18=7 r11").correct, 1);
-    EXPECT_EQ(check_trace("4 + 5 = 9\n$2.50 - $1.25 = $1.25").correct, 2);  // spaces and money
-    EXPECT_EQ(check_trace("1=+\n==\nx=3").correct, 0);  // not equations over numbers: wrong
+    EXPECT_EQ(check_trace("4+5=9\n$2.50 - $1.25 = $1.25.\n18 into 49 goes 2 times: 2 * 18 = 36,").correct, 3);
+    EXPECT_EQ(check_trace("1=+\n==\nx=3").equations, 0);  // not equations over numbers
     // Numbers no corpus writes (a model can): no overflow, just not correct.
     EXPECT_EQ(check_trace("999999999999999*999999999999999=1\n9999999999999999+1=0").correct, 0);
     EXPECT_FALSE(check_trace("").all_correct());
@@ -99,7 +124,7 @@ TEST(WorkedTraces, EveryTraceOverTheCorpusChecks) {
             if (trace.empty()) continue;
             ++traced;
             EXPECT_TRUE(check_trace(trace).all_correct()) << trace;
-            const std::string last_line = "=" + c.value.result + "\n";
+            const std::string last_line = "= " + c.value.result + ".\n";
             EXPECT_EQ(trace.compare(trace.size() - last_line.size(), last_line.size(), last_line), 0) << trace;
         }
     }
@@ -121,8 +146,8 @@ TEST(ReasoningExamples, LayoutIsPromptTraceAnswer) {
     mix.context_tokens = 64;
     const std::vector<int32_t> ex = reasoning_example(tt, tok, doc, first.position, &first.value, mix);
     const std::string text = tok.decode(ex);
-    EXPECT_EQ(text, "<ctx>Stop 2: 1042 - 460 = <think>2-0=2\n14-6=8\n10-4-1=5\n1-1=0\n1042-460=582\n</think><answer>582"
-                    "</answer>");
+    EXPECT_EQ(text, "<ctx>Stop 2: 1042 - 460 = <think>" + worked_trace(first.value, mix.max_trace_chars) +
+                        "</think><answer>5</answer>");  // the answer is the next token, as in standard mode
     // Without a value: an empty trace and one true next token.
     EXPECT_EQ(tok.decode(reasoning_example(tt, tok, doc, 2, nullptr, mix)), "<ctx>" + tok.decode({doc[0], doc[1]}) +
                                                                               "<think></think><answer>" +

@@ -35,7 +35,7 @@ struct DemoFlags {
     size_t curve_positions = 300;       // hard positions evaluated along the runs
     size_t grid_positions = 400;        // hard validation positions a grid trial is scored on
     int eval_points = 6;                // evaluations along each run for the plot
-    int response_tokens = 112;          // rollout budget: a worked trace, the markers and the answer
+    int response_tokens = 144;          // rollout budget: a worked trace, the markers and the answer
     float format_share = 0.3f;          // share of pre-training tokens in template examples
     // Learning-rate grids; with more than one value each is tried for grid_fraction of
     // the run on validation positions and the best is kept.
