@@ -16,14 +16,6 @@ std::vector<std::string> token_texts(const std::vector<int32_t>& doc, const Toke
     return texts;
 }
 
-// How many tokens from `position` spell at least `chars` characters.
-int tokens_spanning(const std::vector<std::string>& texts, size_t position, size_t chars) {
-    int n = 0;
-    size_t covered = 0;
-    for (size_t i = position; i < texts.size() && covered < chars; ++i, ++n) covered += texts[i].size();
-    return n;
-}
-
 }  // namespace
 
 std::vector<ComputedPosition> computed_positions(const std::vector<int32_t>& doc, const Tokenizer& tokenizer) {
@@ -43,16 +35,12 @@ std::vector<ComputedPosition> computed_positions(const std::vector<int32_t>& doc
 std::vector<int32_t> reasoning_example(const TemplateTokens& tokens, const Tokenizer& tokenizer,
                                        const std::vector<int32_t>& doc, size_t position,
                                        const ComputedValue* value, const ReasoningMix& mix, size_t* trace_tokens) {
+    // The answer is one token, the one standard mode predicts: the prefix reward pays
+    // nothing more for the value's later digits, and each is one more chance to be wrong.
     std::vector<int32_t> trace;
-    int answer_tokens = 1;
-    if (value) {
-        const std::string text = worked_trace(*value, mix.max_trace_chars);
-        trace = tokenizer.encode(text);
-        const std::vector<std::string> texts = token_texts(doc, tokenizer);
-        if (mix.answer_whole_value) answer_tokens = std::max(1, tokens_spanning(texts, position, value->rest.size()));
-    }
+    if (value) trace = tokenizer.encode(worked_trace(*value, mix.max_trace_chars));
     if (trace_tokens) *trace_tokens = trace.size();
-    return format_example(tokens, doc, position, mix.context_tokens, answer_tokens, trace);
+    return format_example(tokens, doc, position, mix.context_tokens, 1, trace);
 }
 
 ReasoningMixStats mix_reasoning_examples(std::vector<int32_t>& stream, const std::vector<std::vector<int32_t>>& docs,

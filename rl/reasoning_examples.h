@@ -4,9 +4,9 @@
 // DeepSeek-R1-Distill, the paper's start model, reasons because it was fine-tuned on R1's
 // traces. A model trained from scratch gets its analogue here: examples in the RPT
 // template whose trace carries out the computation of the next token's value
-// (rl/worked_traces.h) and whose answer is the value's remaining tokens. Positions the
-// context already determines get an empty trace and one true next token, as the plain
-// format examples (rl/templates.h) do. Only the built-in corpus has traces: in any
+// (rl/worked_traces.h) and whose answer is the true next token, the one standard mode
+// predicts. Positions the context already determines get an empty trace and the same
+// one-token answer, as the plain format examples (rl/templates.h) do. Only the built-in corpus has traces: in any
 // other corpus a position is rarely the result of an equation the text states.
 #pragma once
 
@@ -37,11 +37,8 @@ struct ReasoningMix {
     float share = 0;            // of the stream after mixing, in [0, 1)
     int context_tokens = 0;     // left context of each example
     uint64_t seed = 0;          // which documents and positions
-    double computed_share = 0.5;  // of examples, drawn at computed positions (the rest uniformly)
+    double computed_share = 0.8;  // of examples, drawn at computed positions (the rest uniformly)
     size_t max_trace_chars = kDefaultTraceChars;
-    // The answer at a computed position: only the next token (what standard mode
-    // predicts and what the prefix reward needs), or the value's remaining tokens.
-    bool answer_whole_value = false;
 };
 
 // What the mixing added, for the log.

@@ -28,7 +28,7 @@ struct DemoFlags {
     // Sizes (the --quick preset shrinks them).
     size_t docs = 6000;
     int pretrain_batch = 8;  // sequences per NTP step (pre-training and NTP-continued)
-    int pretrain_steps = 1200;
+    int pretrain_steps = 2400;
     int rpt_steps = 300;
     size_t filter_docs = 1500;
     size_t eval_hard_positions = 2000;  // held-out hard positions (about +/-2 points at 95%)
@@ -36,7 +36,7 @@ struct DemoFlags {
     size_t grid_positions = 400;        // hard validation positions a grid trial is scored on
     int eval_points = 6;                // evaluations along each run for the plot
     int response_tokens = 144;          // rollout budget: a worked trace, the markers and the answer
-    float format_share = 0.3f;          // share of pre-training tokens in template examples
+    float format_share = 0.5f;          // share of pre-training tokens in template examples
     // Learning-rate grids; with more than one value each is tried for grid_fraction of
     // the run on validation positions and the best is kept.
     std::vector<float> rpt_lrs = {3e-5f, 1e-4f, 3e-4f};
