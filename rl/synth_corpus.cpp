@@ -4,6 +4,8 @@
 // arithmetic is on integers (money in cents), so every printed equation is exact.
 #include "rl/synth_corpus.h"
 
+#include "rl/column_methods.h"
+
 #include <algorithm>
 #include <iterator>
 #include <numeric>
@@ -54,7 +56,7 @@ constexpr Person kPeople[] = {
     {"Elena", "she", "She"}, {"Samuel", "he", "He"}, {"Fatima", "she", "She"}, {"Lucas", "he", "He"},
     {"Grace", "she", "She"}, {"Diego", "he", "He"},  {"Hannah", "she", "She"}, {"Tomas", "he", "He"},
 };
-constexpr const char* kPlaces[] = {"ones", "tens", "hundreds", "thousands", "ten-thousands", "hundred-thousands"};
+using columns::kPlaces;
 constexpr const char* kDays[] = {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"};
 
 template <typename... Args>
@@ -64,19 +66,9 @@ void put(std::string& out, fmt::format_string<Args...> f, Args&&... args) {
 
 std::string money(int64_t cents) { return fmt::format("${}.{:02d}", cents / 100, cents % 100); }
 
-int64_t pow10(int d) {
-  int64_t p = 1;
-  while (d-- > 0) p *= 10;
-  return p;
-}
-
-int digit_at(int64_t x, int place) { return static_cast<int>((x / pow10(place)) % 10); }
-
-int num_digits(int64_t x) {
-  int d = 1;
-  while (x >= 10) x /= 10, d++;
-  return d;
-}
+using columns::digit_at;
+using columns::num_digits;
+using columns::pow10;
 
 // A number with exactly `digits` digits; single digits avoid 0 and 1 (trivial steps).
 int64_t number(Rng& rng, int digits) {
@@ -100,21 +92,7 @@ std::string addition(Rng& rng, int level, std::string& out) {
     default: put(out, "Problem: Compute {} plus {}, column by column.\n", a, b); break;
   }
   put(out, "Solution: Line up the digits by place value and add from the right.\n");
-  const int columns = std::max(num_digits(a), num_digits(b));
-  int carry = 0;
-  for (int p = 0; p < columns; p++) {
-    const bool has_a = p < num_digits(a), has_b = p < num_digits(b);
-    const int da = digit_at(a, p), db = digit_at(b, p);
-    const int s = da + db + carry;
-    put(out, "{}: ", kPlaces[p]);
-    if (has_a && has_b && carry) put(out, "{} + {} + {} = {}", da, db, carry, s);
-    else if (has_a && has_b) put(out, "{} + {} = {}", da, db, s);
-    else if (carry) put(out, "{} + {} = {}", has_a ? da : db, carry, s);
-    else put(out, "{}", s);
-    carry = s / 10;
-    put(out, carry ? ", write {} carry 1.\n" : ", write {}.\n", s % 10);
-  }
-  if (carry) put(out, "{}: write the carry 1.\n", kPlaces[columns]);
+  columns::add(a, b, out);
   put(out, "So {} + {} = {}.\nCheck: {} - {} = {}.\n", a, b, sum, sum, b, a);
   return fmt::format("{}", sum);
 }
@@ -131,29 +109,7 @@ std::string subtraction(Rng& rng, int level, std::string& out) {
     default: put(out, "Problem: Compute {} minus {} with column subtraction.\n", a, b); break;
   }
   put(out, "Solution: Subtract column by column from the right, borrowing when needed.\n");
-  int borrow = 0;
-  for (int p = 0; p < num_digits(a); p++) {
-    const int da = digit_at(a, p), db = p < num_digits(b) ? digit_at(b, p) : 0;
-    int top = da, next_borrow = 0;
-    put(out, "{}: ", kPlaces[p]);
-    if (borrow) {
-      if (da >= 1) {
-        top = da - 1;
-        put(out, "{} - 1 = {} after the borrow, ", da, top);
-      } else {  // 0 with a pending borrow: borrow again from the next column
-        top = 9;
-        next_borrow = 1;
-        put(out, "0 needs a borrow, 10 - 1 = {}, ", top);
-      }
-    }
-    if (top < db) {
-      next_borrow = 1;
-      put(out, "{} < {} so borrow, {} - {} = {}.\n", top, db, top + 10, db, top + 10 - db);
-    } else {
-      put(out, "{} - {} = {}.\n", top, db, top - db);
-    }
-    borrow = next_borrow;
-  }
+  columns::subtract(a, b, out);
   put(out, "So {} - {} = {}.\nCheck: {} + {} = {}.\n", a, b, diff, diff, b, a);
   return fmt::format("{}", diff);
 }
@@ -169,16 +125,7 @@ std::string multiplication(Rng& rng, int level, std::string& out) {
   }
   if (b < 10) {  // one digit: multiply digit by digit with carries
     put(out, "Solution: Multiply each digit of {} by {} from the right.\n", a, b);
-    int64_t carry = 0;
-    for (int p = 0; p < num_digits(a); p++) {
-      const int64_t v = digit_at(a, p) * b + carry;
-      if (carry) put(out, "{}: {} * {} + {} = {}", kPlaces[p], digit_at(a, p), b, carry, v);
-      else put(out, "{}: {} * {} = {}", kPlaces[p], digit_at(a, p), b, v);
-      carry = v / 10;
-      if (p + 1 == num_digits(a)) put(out, ", write {}.\n", v);  // the last column writes all of v
-      else if (carry) put(out, ", write {} carry {}.\n", v % 10, carry);
-      else put(out, ", write {}.\n", v % 10);
-    }
+    columns::multiply_by_digit(a, static_cast<int>(b), out);
   } else {  // several digits: one partial product per digit, then add them up
     put(out, "Solution: Split {} by place value and multiply {} by each part.\n", b, a);
     int64_t total = -1;
@@ -220,21 +167,7 @@ std::string division(Rng& rng, int level, std::string& out) {
       break;
   }
   put(out, "Solution: Use long division of {} by {}.\n", dividend, divisor);
-  // Walk the dividend's digits left to right, carrying the running remainder.
-  const int nd = num_digits(dividend);
-  int p = nd - 1;
-  int64_t cur = digit_at(dividend, p);
-  while (cur < divisor && p > 0) cur = cur * 10 + digit_at(dividend, --p);
-  if (p < nd - 1) put(out, "{} is too small, so start with {}.\n", cur / 10, cur);
-  for (;;) {
-    const int64_t d = cur / divisor, rem = cur - d * divisor;
-    if (d == 0) put(out, "{} is less than {}, write 0.\n", cur, divisor);
-    else put(out, "{} into {} goes {} times: {} * {} = {}, {} - {} = {}.\n", divisor, cur, d, d, divisor, d * divisor,
-             cur, d * divisor, rem);
-    if (p == 0) break;
-    cur = rem * 10 + digit_at(dividend, --p);
-    put(out, "Bring down the {} to make {}.\n", digit_at(dividend, p), cur);
-  }
+  columns::long_division(dividend, divisor, out);
   put(out, "So {} = {} * {} + {}.\n", dividend, divisor, q, r);
   // End on the asked-for number so the answer is the result of the last step.
   if (ask_left) put(out, "Left over: {} - {} = {}.\n", dividend, divisor * q, r);

@@ -2,6 +2,8 @@
 // worked_traces.h). Amounts are integers or money in cents, so every step is exact.
 #include "rl/worked_traces.h"
 
+#include "rl/column_methods.h"
+
 #include <algorithm>
 #include <iterator>
 #include <vector>
@@ -148,101 +150,24 @@ std::optional<Expression> trailing_expression(std::string_view text) {
 // the way its column-method documents work a sum: the trace then reuses what the model
 // learned from those documents instead of a notation it has seen only in traces.
 
-int digit_count(int64_t x) {
-    int d = 1;
-    while (x >= 10) x /= 10, ++d;
-    return d;
-}
-int digit_at(int64_t x, int place) {
-    while (place-- > 0) x /= 10;
-    return int(x % 10);
-}
-int64_t pow10(int p) {
-    int64_t v = 1;
-    while (p-- > 0) v *= 10;
-    return v;
-}
-
-// The corpus's place names; a longer number is worked in coarse steps only.
-constexpr const char* kPlaces[] = {"ones", "tens", "hundreds", "thousands", "ten-thousands", "hundred-thousands"};
-constexpr int kPlaceCount = int(std::size(kPlaces));
+using columns::digit_at;
+using columns::kPlaceCount;
+using columns::num_digits;
+using columns::pow10;
 
 template <typename... Args>
 void put(std::string& out, fmt::format_string<Args...> f, Args&&... args) {
     fmt::format_to(std::back_inserter(out), f, std::forward<Args>(args)...);
 }
 
-// Column addition from the right (synth_corpus's addition documents).
-bool add_columns(int64_t x, int64_t y, std::string& out) {
-    const int columns = std::max(digit_count(x), digit_count(y));
-    if (columns >= kPlaceCount) return false;
-    int carry = 0;
-    for (int p = 0; p < columns; ++p) {
-        const bool has_x = p < digit_count(x), has_y = p < digit_count(y);
-        const int dx = digit_at(x, p), dy = digit_at(y, p), sum = dx + dy + carry;
-        put(out, "{}: ", kPlaces[p]);
-        if (has_x && has_y && carry) put(out, "{} + {} + 1 = {}", dx, dy, sum);
-        else if (has_x && has_y) put(out, "{} + {} = {}", dx, dy, sum);
-        else if (carry) put(out, "{} + 1 = {}", has_x ? dx : dy, sum);
-        else put(out, "{}", sum);
-        carry = sum / 10;
-        put(out, carry ? ", write {} carry 1.\n" : ", write {}.\n", sum % 10);
-    }
-    if (carry) put(out, "{}: write the carry 1.\n", kPlaces[columns]);
-    return true;
-}
-
-// Column subtraction (x >= y) from the right, borrowing (synth_corpus's subtraction).
-bool subtract_columns(int64_t x, int64_t y, std::string& out) {
-    if (digit_count(x) > kPlaceCount) return false;
-    int borrow = 0;
-    for (int p = 0; p < digit_count(x); ++p) {
-        const int dx = digit_at(x, p), dy = p < digit_count(y) ? digit_at(y, p) : 0;
-        int top = dx, next_borrow = 0;
-        put(out, "{}: ", kPlaces[p]);
-        if (borrow && dx >= 1) {
-            top = dx - 1;
-            put(out, "{} - 1 = {} after the borrow, ", dx, top);
-        } else if (borrow) {  // a 0 that must pay a borrow borrows in turn
-            top = 9;
-            next_borrow = 1;
-            put(out, "0 needs a borrow, 10 - 1 = 9, ");
-        }
-        if (top < dy) {
-            next_borrow = 1;
-            put(out, "{} < {} so borrow, {} - {} = {}.\n", top, dy, top + 10, dy, top + 10 - dy);
-        } else {
-            put(out, "{} - {} = {}.\n", top, dy, top - dy);
-        }
-        borrow = next_borrow;
-    }
-    return true;
-}
-
-// x times one digit from the right with carries; the last column writes all of it.
-bool multiply_columns(int64_t x, int digit, std::string& out) {
-    if (digit_count(x) > kPlaceCount) return false;
-    int carry = 0;
-    for (int p = 0; p < digit_count(x); ++p) {
-        const int v = digit_at(x, p) * digit + carry;
-        if (carry) put(out, "{}: {} * {} + {} = {}", kPlaces[p], digit_at(x, p), digit, carry, v);
-        else put(out, "{}: {} * {} = {}", kPlaces[p], digit_at(x, p), digit, v);
-        carry = v / 10;
-        if (p + 1 == digit_count(x)) put(out, ", write {}.\n", v);
-        else if (carry) put(out, ", write {} carry {}.\n", v % 10, carry);
-        else put(out, ", write {}.\n", v % 10);
-    }
-    return true;
-}
-
 // x times a number of several digits: one partial product per digit, then their running
 // sum (synth_corpus's multiplication by a multi-digit number).
 void multiply_by_parts(int64_t x, int64_t y, std::string& out) {
     int parts = 0;
-    for (int p = 0; p < digit_count(y); ++p) parts += digit_at(y, p) != 0;
+    for (int p = 0; p < num_digits(y); ++p) parts += digit_at(y, p) != 0;
     if (parts == 1) return;  // y = d * 10^k: the step's own "So" line says it all
     int64_t total = -1;
-    for (int p = 0; p < digit_count(y); ++p) {
+    for (int p = 0; p < num_digits(y); ++p) {
         const int64_t part = digit_at(y, p) * pow10(p);
         if (part == 0) continue;
         put(out, "{} * {} = {}.\n", x, part, x * part);
@@ -251,38 +176,32 @@ void multiply_by_parts(int64_t x, int64_t y, std::string& out) {
     }
 }
 
-// Long division by d, exact (synth_corpus's division documents).
-bool divide_columns(int64_t x, int64_t d, std::string& out) {
-    int p = digit_count(x) - 1;
-    int64_t cur = digit_at(x, p);
-    while (cur < d && p > 0) cur = cur * 10 + digit_at(x, --p);
-    if (p < digit_count(x) - 1) put(out, "{} is too small, so start with {}.\n", cur / 10, cur);
-    for (;;) {
-        const int64_t q = cur / d, rem = cur - q * d;
-        if (q == 0) put(out, "{} is less than {}, write 0.\n", cur, d);
-        else put(out, "{} into {} goes {} times: {} * {} = {}, {} - {} = {}.\n", d, cur, q, q, d, q * d, cur, q * d, rem);
-        if (p == 0) break;
-        cur = rem * 10 + digit_at(x, --p);
-        put(out, "Bring down the {} to make {}.\n", digit_at(x, p), cur);
-    }
-    return true;
-}
-
 // The worked columns of one step on its plain numbers (cents for money); false when the
 // numbers are too long for the corpus's place names.
 bool write_columns(const Step& s, std::string& out) {
     const int64_t a = s.a.value, b = s.b.value;
     switch (s.op) {
-        case '+': return add_columns(a, b, out);
-        case '-': return subtract_columns(a, b, out);
+        case '+':
+            if (std::max(num_digits(a), num_digits(b)) >= kPlaceCount) return false;
+            columns::add(a, b, out);
+            return true;
+        case '-':
+            if (num_digits(a) > kPlaceCount) return false;
+            columns::subtract(a, b, out);
+            return true;
         case '*': {
             const int64_t big = std::max(a, b), small = std::min(a, b);
-            if (small < 10) return multiply_columns(big, int(small), out);
-            multiply_by_parts(big, small, out);
+            if (small >= 10) {
+                multiply_by_parts(big, small, out);
+            } else {
+                if (num_digits(big) > kPlaceCount) return false;
+                columns::multiply_by_digit(big, int(small), out);
+            }
             return true;
         }
         default:  // '/': a power of ten only drops zeros
-            return b == pow10(digit_count(b) - 1) || divide_columns(a, b, out);
+            if (b != pow10(num_digits(b) - 1)) columns::long_division(a, b, out);
+            return true;
     }
 }
 
