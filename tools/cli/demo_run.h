@@ -28,20 +28,20 @@ struct DemoFlags {
     // Sizes (the --quick preset shrinks them).
     size_t docs = 6000;
     int pretrain_batch = 8;  // sequences per NTP step (pre-training and NTP-continued)
-    int pretrain_steps = 2400;
-    int rpt_steps = 300;
+    int pretrain_steps = 1200;
+    int rpt_steps = 150;
     size_t filter_docs = 1500;
     size_t eval_hard_positions = 2000;  // held-out hard positions (about +/-2 points at 95%)
-    size_t curve_positions = 300;       // hard positions evaluated along the runs
+    size_t curve_positions = 200;       // hard positions evaluated along the runs
     size_t grid_positions = 400;        // hard validation positions a grid trial is scored on
-    int eval_points = 6;                // evaluations along each run for the plot
+    int eval_points = 4;                // evaluations along each run for the plot
     int response_tokens = 144;          // rollout budget: a worked trace, the markers and the answer
     float format_share = 0.5f;          // share of pre-training tokens in template examples
     // Learning-rate grids; with more than one value each is tried for grid_fraction of
     // the run on validation positions and the best is kept.
-    std::vector<float> rpt_lrs = {3e-5f, 1e-4f, 3e-4f};
+    std::vector<float> rpt_lrs = {1e-4f, 3e-4f};
     std::vector<float> ntp_lrs = {1e-4f, 3e-4f, 1e-3f};
-    double grid_fraction = 0.25;
+    double grid_fraction = 0.2;
     int show_traces = 3;                // positions whose responses are printed before and after RPT
     CorpusFlags corpus;                 // a JSONL corpus instead of the built-in one (--corpus)
 };
