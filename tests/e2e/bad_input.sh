@@ -189,6 +189,9 @@ table \
   "pretrain --seed -1                  | --seed             | $PRE --out new --seed -1" \
   "train --rollouts 0                  | --rollouts         | $TRAIN --out new --rollouts 0" \
   "train --max-new-tokens 0            | --max-new-tokens   | $TRAIN --out new --max-new-tokens 0" \
+  "train --max-refill-rounds -1        | --max-refill-rounds | $TRAIN --out new --max-refill-rounds -1" \
+  "train --max-refill-rounds 5000      | --max-refill-rounds | $TRAIN --out new --max-refill-rounds 5000" \
+  "train --max-refill-rounds 1.5       | --max-refill-rounds | $TRAIN --out new --max-refill-rounds 1.5" \
   "filter --max-docs -1                | --max-docs         | $FILTER --out new.jsonl --max-docs -1" \
   "eval --max-positions -5             | --max-positions    | $EVAL --max-positions -5" \
   "data synth --docs -3                | --docs             | data synth --out new.jsonl --docs -3" \

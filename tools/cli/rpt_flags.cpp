@@ -12,6 +12,8 @@ namespace {
 
 // 1 PiB: far above any machine, and small enough that the byte count fits a size_t.
 constexpr double kMaxKvBudgetMb = double(1 << 30);
+// Far beyond any useful bound; keeps the sampler keys' arithmetic small.
+constexpr int kMaxRefillRoundsFlag = 1024;
 
 }  // namespace
 
@@ -52,8 +54,12 @@ void add_rpt_flags(CLI::App& cmd, RptOptions& o, RptFlagValues& values) {
     cmd.add_option("--top-p", o.top_p, "nucleus mass, in (0, 1]")->check(probability_mass());
     cmd.add_option("--top-k", o.top_k, "keep the k most likely tokens (0: all)")->check(non_negative());
     cmd.add_flag("--dynamic-sampling", o.dynamic_sampling,
-                 "drop groups whose rewards are all equal and refill (at most 3 refill rounds, then the batch is "
-                 "topped up with the last round's groups, all-equal ones included)");
+                 "drop groups whose rewards are all equal and refill (DAPO), every step");
+    cmd.add_option("--max-refill-rounds", o.max_refill_rounds,
+                   "dynamic sampling: refill rounds per step at most; refills continue until the batch is full "
+                   "or this bound is hit, whose round keeps what it draws, all-equal groups included (default 3; "
+                   "a bound above 3 changes the sampler keys, recorded with the run)")
+        ->check(CLI::Range(0, kMaxRefillRoundsFlag));
     cmd.add_option("--dynamic-sampling-from", o.dynamic_sampling_from,
                    "dynamic sampling from this step on (0: per --dynamic-sampling; the paper: 500)")
         ->check(non_negative());
