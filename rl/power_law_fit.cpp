@@ -28,25 +28,6 @@ struct LinearSolve {
     double p_star = 0, a_scaled = 0, sse = 0;
 };
 
-void check_points(const std::vector<PowerLawPoint>& points) {
-    if (points.size() < 3)
-        throw std::invalid_argument(fmt::format("power-law fit: needs at least 3 points with compute > 0, got {}",
-                                                points.size()));
-    for (const PowerLawPoint& p : points) {
-        if (!std::isfinite(p.compute) || p.compute <= 0)
-            throw std::invalid_argument(fmt::format("power-law fit: compute {} is not a positive FLOP count",
-                                                    p.compute));
-        if (!std::isfinite(p.accuracy))
-            throw std::invalid_argument(fmt::format("power-law fit: accuracy {} at compute {} is not finite",
-                                                    p.accuracy, p.compute));
-    }
-    const auto [lo, hi] = std::minmax_element(points.begin(), points.end(), [](const auto& a, const auto& b) {
-        return a.compute < b.compute;
-    });
-    if (lo->compute == hi->compute)
-        throw std::invalid_argument(fmt::format("power-law fit: every point has compute {}; needs at least 2 "
-                                                "distinct computes", lo->compute));
-}
 
 Scaled scale(const std::vector<PowerLawPoint>& points) {
     Scaled s;
@@ -118,14 +99,36 @@ double best_log_alpha(const Scaled& s) {
 
 }  // namespace
 
+void check_power_law_points(const std::vector<PowerLawPoint>& points) {
+    if (points.size() < 3)
+        throw std::invalid_argument(fmt::format("power-law fit: needs at least 3 points with compute > 0, got {}",
+                                                points.size()));
+    for (const PowerLawPoint& p : points) {
+        if (!std::isfinite(p.compute) || p.compute <= 0)
+            throw std::invalid_argument(fmt::format("power-law fit: compute {} is not a positive FLOP count",
+                                                    p.compute));
+        if (!std::isfinite(p.accuracy))
+            throw std::invalid_argument(fmt::format("power-law fit: accuracy {} at compute {} is not finite",
+                                                    p.accuracy, p.compute));
+    }
+    const auto [lo, hi] = std::minmax_element(points.begin(), points.end(), [](const auto& a, const auto& b) {
+        return a.compute < b.compute;
+    });
+    if (lo->compute == hi->compute)
+        throw std::invalid_argument(fmt::format("power-law fit: every point has compute {}; needs at least 2 "
+                                                "distinct computes", lo->compute));
+}
+
 PowerLawFit fit_power_law(const std::vector<PowerLawPoint>& points) {
-    check_points(points);
+    check_power_law_points(points);
     const Scaled s = scale(points);
     PowerLawFit fit;
     fit.points = int(points.size());
-    if (s.sst == 0) {
+    const bool flat = std::all_of(points.begin(), points.end(),
+                                  [&](const PowerLawPoint& p) { return p.accuracy == points[0].accuracy; });
+    if (flat) {
         fit.flat = true;
-        fit.p_star = s.mean_y;
+        fit.p_star = points[0].accuracy;
         fit.r_squared = 1;
         return fit;
     }

@@ -34,6 +34,8 @@ constexpr double kMaxAlpha = 4.0;
 // Throws std::invalid_argument with one line naming the problem: fewer than 3 points,
 // a compute that is not finite and positive, a non-finite accuracy, or fewer than 2
 // distinct computes.
+void check_power_law_points(const std::vector<PowerLawPoint>& points);
+// Checks as above, then fits.
 PowerLawFit fit_power_law(const std::vector<PowerLawPoint>& points);
 
 // P(C) under the fit.

@@ -19,6 +19,7 @@
 #include "rl/reward.h"
 #include "rl/rollout.h"
 #include "rl/train_log.h"
+#include "rl/training_compute.h"
 #include "rl/worked_traces.h"
 
 namespace rpt {
@@ -373,6 +374,7 @@ void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
         record_samples(run, sample, rec);
         update_policy(run, model, optimizer, reference.get(), sample.kept, rec);
         state.step = step;
+        add_rpt_training_flops(state, rec.flops);
 
         nlohmann::json record = step_record(rec);
         if (hook) hook(rec, record);
