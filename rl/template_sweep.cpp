@@ -69,7 +69,7 @@ std::string describe_template_sweep(const TemplateSweep& sweep) {
     for (const TemplateSweepRow& row : sweep.rows) {
         std::string line = fmt::format("{:<16}", row.name);
         for (const SplitResult& s : row.report.splits)
-            line += fmt::format(" | {:>10.1f} {:>10.1f}", 100.0 * s.reasoning, 100.0 * s.pass_at_k);
+            line += fmt::format(" | {:>10.1f} {:>11.1f}", 100.0 * s.reasoning, 100.0 * s.pass_at_k);
         out += line + "\n";
     }
     out += fmt::format("(% of positions; R@1 = Random@1, the mean prefix reward of single samples; P@{} = unbiased "
