@@ -169,8 +169,10 @@ EvalReport evaluate_positions(Transformer& model, const Tokenizer& tokenizer, co
                                            : fmt::format("sampled (T={})", o.temperature);
     report.samples = o.samples;
     const int pass_k = !o.reasoning ? 0 : o.pass_k > 0 ? o.pass_k : o.samples;
-    for (size_t p0 = 0; p0 < n; p0 += size_t(o.batch)) {
-        const int B = int(std::min(n - p0, size_t(o.batch)));
+    // Positions per batch: `batch` rollouts in all, whatever the samples per position.
+    const size_t per_batch = size_t(std::max(1, o.batch / o.samples));
+    for (size_t p0 = 0; p0 < n; p0 += per_batch) {
+        const int B = int(std::min(n - p0, per_batch));
         standard_batch(run, p0, B, results);
         if (o.reasoning) report.rollout_tokens += reasoning_batch(run, p0, B, results);
     }

@@ -25,7 +25,7 @@ struct EvalOptions {
     bool greedy = true;        // reasoning mode: greedy, else sampled at `temperature`
     float temperature = 0.8f;
     uint64_t seed = 1;
-    int batch = 64;            // positions per forward / rollout batch
+    int batch = 64;            // rollouts per batch: batch / samples positions per forward
     int truth_tokens = 0;      // cap on the ground-truth tokens kept (0: none, see RewardScorer)
     size_t kv_budget_bytes = size_t(4) << 30;
     KvDType kv_dtype = KvDType::automatic;  // of the reasoning-mode rollouts' KV cache

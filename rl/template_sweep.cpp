@@ -64,7 +64,9 @@ std::string describe_template_sweep(const TemplateSweep& sweep) {
     if (sweep.rows.empty()) return "";
     const std::vector<SplitResult>& first = sweep.rows[0].report.splits;
     std::string header = fmt::format("{:<16}", "template");
-    for (const SplitResult& s : first) header += fmt::format(" | {:>6} R@1 {:>6} P@{:<2}", s.name, s.name, sweep.pass_k);
+    for (const SplitResult& s : first)
+        header += fmt::format(" | {:>10} {:>11}", fmt::format("{} R@1", s.name),
+                              fmt::format("{} P@{}", s.name, sweep.pass_k));
     std::string out = header + "\n" + std::string(header.size(), '-') + "\n";
     for (const TemplateSweepRow& row : sweep.rows) {
         std::string line = fmt::format("{:<16}", row.name);

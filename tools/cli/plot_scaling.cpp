@@ -90,7 +90,7 @@ void plot_scaling(const std::string& study_json, const std::string& out, const s
         throw std::runtime_error(fmt::format("{}: no {} fits (was it evaluated with --mode standard?)", study_json,
                                              metric));
     const std::string script = fmt::format(
-        "set terminal {} size 900,600\nset output {}\nset grid\nset key outside right\nset logscale x\n"
+        "set terminal {} size 900,700 noenhanced\nset output {}\nset grid\nset key below\nset logscale x\n"
         "set format x \"%.0e\"\nset xlabel \"RPT training compute (FLOPs)\"\nset ylabel \"{} accuracy (%)\"\n"
         "set title \"scaling: P(C) = P* - A / C^alpha per split\"\nplot {}\n",
         ext == ".svg" ? "svg dynamic" : "png", quoted(out + ".tmp"), metric, clauses);
