@@ -53,6 +53,7 @@ ScalingStudy fit_scaling_study(std::vector<ScalingPoint> points, bool reasoning)
     });
     ScalingStudy study;
     study.points = std::move(points);
+    study.reasoning = reasoning;
     if (study.points.empty()) return study;
     std::vector<std::string> metrics;
     if (reasoning) metrics.push_back(kReasoning);
@@ -84,13 +85,18 @@ nlohmann::json scaling_study_json(const ScalingStudy& study) {
 std::string describe_scaling_study(const ScalingStudy& study) {
     if (study.points.empty()) return "";
     std::string header = fmt::format("{:<24} | {:>6} | {:>10}", "checkpoint", "steps", "FLOPs");
-    for (const SplitResult& s : study.points[0].splits) header += fmt::format(" | {:>6} std | {:>6} rsn", s.name, s.name);
+    for (const SplitResult& s : study.points[0].splits) {
+        header += fmt::format(" | {:>6} std", s.name);
+        if (study.reasoning) header += fmt::format(" | {:>6} rsn", s.name);
+    }
     std::string out = header + "\n" + std::string(header.size(), '-') + "\n";
     for (const ScalingPoint& p : study.points) {
         std::string line = fmt::format("{:<24} | {:>6} | {:>10.3e}", p.compute.dir, p.compute.rpt_steps,
                                        p.compute.rpt_flops);
-        for (const SplitResult& s : p.splits)
-            line += fmt::format(" | {:>10.1f} | {:>10.1f}", 100.0 * s.standard, 100.0 * s.reasoning);
+        for (const SplitResult& s : p.splits) {
+            line += fmt::format(" | {:>10.1f}", 100.0 * s.standard);
+            if (study.reasoning) line += fmt::format(" | {:>10.1f}", 100.0 * s.reasoning);
+        }
         out += line + "\n";
     }
     out += fmt::format("fits of {} (C in FLOPs, P in %; checkpoints at compute 0 not fitted):\n", kFitForm);

@@ -33,6 +33,7 @@ struct ScalingFit {
 struct ScalingStudy {
     std::vector<ScalingPoint> points;  // by compute, then steps
     std::vector<ScalingFit> fits;      // per split: reasoning (when evaluated), then standard
+    bool reasoning = true;             // reasoning mode was evaluated
 };
 
 // Throws std::invalid_argument naming --checkpoints unless at least 3 of the computes

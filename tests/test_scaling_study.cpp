@@ -112,6 +112,8 @@ TEST(ScalingStudy, StandardOnlyWithoutReasoning) {
     const ScalingStudy study = fit_scaling_study(lawful_points(), false);
     ASSERT_EQ(study.fits.size(), 3u);
     for (const ScalingFit& f : study.fits) EXPECT_EQ(f.metric, "standard");
+    EXPECT_EQ(describe_scaling_study(study).find("rsn"), std::string::npos);
+    EXPECT_NE(describe_scaling_study(fit_scaling_study(lawful_points(), true)).find("rsn"), std::string::npos);
 }
 
 TEST(ScalingStudy, NeedsThreeCheckpointsWithCompute) {
