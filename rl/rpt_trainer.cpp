@@ -296,6 +296,7 @@ void record_samples(const RptRun& run, StepSample& sample, RptStepRecord& rec) {
     rec.reasoning_len = sums.reasoning_tokens / all_slots;
     rec.traces_correct = sums.checked_traces > 0 ? sums.correct_traces / sums.checked_traces : 0.0;
     rec.all_equal_fraction = sums.groups_seen > 0 ? sums.uniform_groups / sums.groups_seen : 0.0;
+    rec.groups_drawn = int64_t(sums.groups_seen);
     rec.decode_rows = int64_t(sums.decode_rows);
     rec.rollout_tokens_per_s = double(int64_t(sums.generated)) / std::max(1e-9, rec.seconds_rollout);
 }
@@ -319,6 +320,7 @@ nlohmann::json step_record(const RptStepRecord& rec) {
         {"step", rec.step},
         {"reward_mean", rec.reward_mean},
         {"all_equal_fraction", rec.all_equal_fraction},
+        {"groups_drawn", rec.groups_drawn},
         {"format_rate", rec.format_rate},
         {"response_len", rec.response_len},
         {"reasoning_len", rec.reasoning_len},

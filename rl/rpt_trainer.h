@@ -56,6 +56,7 @@ struct RptStepRecord {
     int64_t step = 0;
     double reward_mean = 0;
     double all_equal_fraction = 0;  // groups whose G rewards are all equal
+    int64_t groups_drawn = 0;       // groups sampled, refills included, all ranks
     double format_rate = 0;         // responses with a prediction in format
     double response_len = 0;        // mean tokens per response
     double reasoning_len = 0;       // mean tokens before the think-close marker

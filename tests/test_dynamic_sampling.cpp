@@ -1,11 +1,17 @@
 // When the trainer drops all-equal groups (rl/dynamic_sampling.h).
 #include <algorithm>
 #include <set>
+#include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "model/bpe_trainer.h"
 #include "rl/dynamic_sampling.h"
+#include "rl/special_tokens.h"
+#include "rl/templates.h"
+#include "rl/token_data.h"
+#include "tests/test_util.h"
 #include "rl/rpt_trainer.h"
 
 namespace rpt {
@@ -94,6 +100,48 @@ TEST(DynamicSampling, ContextKeysKeepTodaysValuesAndStayUnique) {
         for (int round = 0; round <= bound; ++round)
             for (int64_t b = 0; b < contexts; ++b) keys.insert(sampling_context_key(step, round, b, contexts, bound));
     EXPECT_EQ(keys.size(), size_t(4 * (bound + 1) * contexts));
+}
+
+// The trainer's refills: one-token responses never hold a prediction, so every group is
+// all-equal and only the bound ends a step's refills.
+int64_t groups_drawn_per_step(int max_refill_rounds, bool dynamic) {
+    const std::vector<std::string> texts = {"one two three four five six seven eight nine ten eleven twelve",
+                                            "a b c d e f g h i j k l m n o p q r s t u v w x y z"};
+    const Tokenizer tokenizer = train_bpe(texts, 280, default_special_tokens());
+    const auto docs = tokenize_documents(texts, tokenizer);
+    test::TinyShape shape;
+    shape.vocab = tokenizer.vocab_size();
+    Transformer model(test::tiny_config(shape), OpContext{});
+    model.init_weights(2);
+    std::vector<ScoredPosition> positions;
+    for (int64_t d = 0; d < 2; ++d) positions.push_back({d, int32_t(docs[size_t(d)].size() / 2), 1.0f});
+    RptOptions o;
+    o.contexts = 3;
+    o.group_size = 2;
+    o.max_new_tokens = 1;
+    o.context_tokens = 8;
+    o.steps = 2;
+    o.dynamic_sampling = dynamic;
+    o.max_refill_rounds = max_refill_rounds;
+    o.quiet = true;
+    AdamW optimizer(model.layout(), OpContext{});
+    TrainerState state;
+    std::vector<int64_t> drawn;
+    train_rpt(model, optimizer, tokenizer, load_template("compact"), docs, positions, o, state,
+              [&](const RptStepRecord& rec, nlohmann::json& record) {
+                  EXPECT_EQ(record["groups_drawn"].get<int64_t>(), rec.groups_drawn);
+                  EXPECT_EQ(rec.all_equal_fraction, 1.0);
+                  drawn.push_back(rec.groups_drawn);
+              });
+    EXPECT_EQ(drawn.size(), 2u);
+    EXPECT_EQ(drawn.front(), drawn.back());
+    return drawn.front();
+}
+
+TEST(DynamicSampling, TrainerRefillsUntilTheBound) {
+    EXPECT_EQ(groups_drawn_per_step(kDefaultMaxRefillRounds, false), 3);  // one round
+    EXPECT_EQ(groups_drawn_per_step(kDefaultMaxRefillRounds, true), 3 * 4);
+    EXPECT_EQ(groups_drawn_per_step(9, true), 3 * 10);
 }
 
 }  // namespace
