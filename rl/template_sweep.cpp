@@ -49,8 +49,12 @@ TemplateSweep sweep_templates(Transformer& model, const Tokenizer& tokenizer, co
 }
 
 nlohmann::json template_sweep_json(const TemplateSweep& sweep) {
-    nlohmann::json j = {{"samples", sweep.samples}, {"pass_k", sweep.pass_k}, {"templates", nlohmann::json::object()}};
+    nlohmann::json j = {{"samples", sweep.samples},
+                        {"pass_k", sweep.pass_k},
+                        {"order", nlohmann::json::array()},
+                        {"templates", nlohmann::json::object()}};
     for (const TemplateSweepRow& row : sweep.rows) {
+        j["order"].push_back(row.name);
         nlohmann::json& t = j["templates"][row.name];
         t["mode"] = row.report.mode;
         for (const SplitResult& s : row.report.splits)

@@ -35,8 +35,8 @@ TemplateSweep sweep_templates(Transformer& model, const Tokenizer& tokenizer, co
                               const std::vector<ScoredPosition>& positions, const EntropySplits& splits,
                               EvalOptions options);
 
-// {"samples", "pass_k", "templates": {name: {split: {random_at_1, pass_at_k, format,
-// standard, positions}}}}.
+// {"samples", "pass_k", "order": [names as asked], "templates": {name: {"mode",
+// "splits": {split: {random_at_1, pass_at_k, format, standard, positions}}}}}.
 nlohmann::json template_sweep_json(const TemplateSweep& sweep);
 // One line per template: Random@1 and Pass@k of each split, in %.
 std::string describe_template_sweep(const TemplateSweep& sweep);

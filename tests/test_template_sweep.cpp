@@ -144,6 +144,7 @@ TEST(TemplateSweep, EveryPaperTemplateOnTheSamePositions) {
     }
     const nlohmann::json j = template_sweep_json(sweep);
     EXPECT_EQ(j["templates"].size(), 7u);
+    EXPECT_EQ(j["order"], nlohmann::json(paper_template_names()));
     EXPECT_TRUE(j["templates"]["v4"]["splits"]["hard"].contains("pass_at_k"));
     const std::string table = describe_template_sweep(sweep);
     EXPECT_NE(table.find("v6"), std::string::npos);
