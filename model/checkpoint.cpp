@@ -206,6 +206,12 @@ nlohmann::json read_run_record(const std::string& dir) {
     return parse_training_state(read_file(path), path).state.run;
 }
 
+std::optional<TrainerState> read_trainer_state(const std::string& dir) {
+    const std::string path = join(dir, kStateFile);
+    if (!fs::exists(path)) return std::nullopt;
+    return parse_training_state(read_file(path), path).state;
+}
+
 bool has_reference_weights(const std::string& dir) { return fs::exists(join(dir, kReferenceFile)); }
 
 void load_reference_weights(const std::string& dir, Transformer& reference) {

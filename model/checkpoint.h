@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -63,6 +64,9 @@ bool has_training_state(const std::string& dir);
 void publish_directory(const std::string& tmp, const std::string& dir);
 // The "run" record of dir/trainer_state.json (null when it has none).
 nlohmann::json read_run_record(const std::string& dir);
+// dir/trainer_state.json without the optimizer's moments; nullopt when the checkpoint has
+// no trainer state (an inference-only checkpoint, a converted Hugging Face model).
+std::optional<TrainerState> read_trainer_state(const std::string& dir);
 bool has_reference_weights(const std::string& dir);
 // Loads dir/reference.safetensors into `reference` (names and shapes checked), streamed
 // as load_checkpoint_weights does.

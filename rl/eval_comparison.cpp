@@ -31,6 +31,8 @@ nlohmann::json split_json(const EvalReport& report, const std::vector<ScoredPosi
     };
     return {{"standard", estimate(EvalMode::standard)}, {"reasoning", estimate(EvalMode::reasoning)},
             {"format", s.format},
+            {"pass_k", s.pass_k},
+            {"pass_at_k", s.pass_at_k},
             {"positions", s.positions},
             {"trace_tokens", s.trace_tokens},
             {"traces_correct", s.traces_correct},

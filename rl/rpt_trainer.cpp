@@ -19,14 +19,11 @@
 #include "rl/reward.h"
 #include "rl/rollout.h"
 #include "rl/train_log.h"
+#include "rl/training_compute.h"
 #include "rl/worked_traces.h"
 
 namespace rpt {
 namespace {
-
-// Contexts drawn in refill round r of step k get ids ((k * kMaxRounds + r) * B + b): the
-// sampler's key, unique per context and independent of which rank decodes it.
-constexpr int64_t kMaxRounds = 4;
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
@@ -188,7 +185,9 @@ Groups draw_contexts(const RptRun& run, const ContextDraw& draw) {
         const ScoredPosition& p = run.positions[pick];
         const auto& doc = run.docs.at(size_t(p.doc));
         groups.prompts.push_back(build_prompt(run.tokens, doc, size_t(p.position), run.o.context_tokens));
-        groups.ids.push_back((draw.step * kMaxRounds + draw.round) * run.o.contexts + b);
+        // The sampler's key: unique per context, independent of which rank decodes it.
+        groups.ids.push_back(
+            sampling_context_key(draw.step, draw.round, b, run.o.contexts, run.o.max_refill_rounds));
         groups.truths.push_back({&doc, size_t(p.position)});
     }
     return groups;
@@ -259,14 +258,13 @@ StepSample collect_groups(const RptRun& run, Transformer& model, int64_t step, R
     const RptOptions& o = run.o;
     StepSample sample;
     sample.kept.rollouts.group_size = run.G;
-    const bool dynamic = dynamic_sampling_at(o, step);
-    for (int round = 0; round < (dynamic ? o.max_refill_rounds + 1 : 1); ++round) {
-        const int need = run.local_contexts - int(sample.kept.prompts.size());
-        if (need <= 0) break;
-        const Groups groups = sample_round(run, model, {step, round, need}, sample, rec);
-        const bool last_round = !dynamic || round == o.max_refill_rounds;
-        keep_groups(groups, run.G, !dynamic || last_round, run.local_contexts, sample.kept);
-    }
+    run_sampling_rounds(dynamic_sampling_at(o, step), o.max_refill_rounds, run.local_contexts,
+                        [&](const SamplingRound& r) {
+                            const Groups groups = sample_round(run, model, {step, r.round, r.need}, sample, rec);
+                            const size_t before = sample.kept.prompts.size();
+                            keep_groups(groups, run.G, r.keep_uniform, run.local_contexts, sample.kept);
+                            return int(sample.kept.prompts.size() - before);
+                        });
     sample.kept.rollouts.contexts = int(sample.kept.prompts.size());
     return sample;
 }
@@ -298,6 +296,7 @@ void record_samples(const RptRun& run, StepSample& sample, RptStepRecord& rec) {
     rec.reasoning_len = sums.reasoning_tokens / all_slots;
     rec.traces_correct = sums.checked_traces > 0 ? sums.correct_traces / sums.checked_traces : 0.0;
     rec.all_equal_fraction = sums.groups_seen > 0 ? sums.uniform_groups / sums.groups_seen : 0.0;
+    rec.groups_drawn = int64_t(sums.groups_seen);
     rec.decode_rows = int64_t(sums.decode_rows);
     rec.rollout_tokens_per_s = double(int64_t(sums.generated)) / std::max(1e-9, rec.seconds_rollout);
 }
@@ -321,6 +320,7 @@ nlohmann::json step_record(const RptStepRecord& rec) {
         {"step", rec.step},
         {"reward_mean", rec.reward_mean},
         {"all_equal_fraction", rec.all_equal_fraction},
+        {"groups_drawn", rec.groups_drawn},
         {"format_rate", rec.format_rate},
         {"response_len", rec.response_len},
         {"reasoning_len", rec.reasoning_len},
@@ -376,6 +376,7 @@ void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
         record_samples(run, sample, rec);
         update_policy(run, model, optimizer, reference.get(), sample.kept, rec);
         state.step = step;
+        add_rpt_training_flops(state, rec.flops);
 
         nlohmann::json record = step_record(rec);
         if (hook) hook(rec, record);

@@ -13,6 +13,7 @@
 #include "model/optimizer.h"
 #include "model/tokenizer.h"
 #include "model/transformer.h"
+#include "rl/dynamic_sampling.h"
 #include "rl/grpo.h"
 #include "rl/positions.h"
 #include "rl/templates.h"
@@ -31,7 +32,7 @@ struct RptOptions {
     int top_k = 0;
     bool dynamic_sampling = false;  // drop all-equal groups and refill (DAPO), every step
     int64_t dynamic_sampling_from = 0;  // > 0: dynamic sampling from this step on (rl/dynamic_sampling.h)
-    int max_refill_rounds = 3;
+    int max_refill_rounds = kDefaultMaxRefillRounds;  // refill rounds per step at most (rl/dynamic_sampling.h)
     GrpoSettings grpo;
     AdamWConfig adamw;
     int64_t steps = 100;
@@ -55,6 +56,7 @@ struct RptStepRecord {
     int64_t step = 0;
     double reward_mean = 0;
     double all_equal_fraction = 0;  // groups whose G rewards are all equal
+    int64_t groups_drawn = 0;       // groups sampled, refills included, all ranks
     double format_rate = 0;         // responses with a prediction in format
     double response_len = 0;        // mean tokens per response
     double reasoning_len = 0;       // mean tokens before the think-close marker

@@ -144,6 +144,11 @@ std::vector<std::string> RunSettings::resume(const json& run, const FlagGiven& g
     return warnings;
 }
 
+std::string run_record_command(const json& run) {
+    if (!run.is_object() || !run.contains(kCommandKey) || !run[kCommandKey].is_string()) return "";
+    return run[kCommandKey].get<std::string>();
+}
+
 void check_run_tokenizer(const json& run, const Tokenizer& tokenizer, const std::string& what) {
     if (!run.is_object() || !run.contains(kTokenizerKey)) return;
     const json& recorded = run[kTokenizerKey];

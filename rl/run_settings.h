@@ -107,6 +107,9 @@ class RunSettings {
     std::vector<RunSetting> settings_;
 };
 
+// The command that made a run record ("pretrain", "train"); "" when there is none.
+std::string run_record_command(const nlohmann::json& run);
+
 // Throws when `run` records a tokenizer other than `tokenizer` (`what` names the one in
 // use, e.g. "CK/tokenizer.json" or "--tokenizer tok.json"). Nothing to check without a record.
 void check_run_tokenizer(const nlohmann::json& run, const Tokenizer& tokenizer, const std::string& what);

@@ -189,6 +189,9 @@ table \
   "pretrain --seed -1                  | --seed             | $PRE --out new --seed -1" \
   "train --rollouts 0                  | --rollouts         | $TRAIN --out new --rollouts 0" \
   "train --max-new-tokens 0            | --max-new-tokens   | $TRAIN --out new --max-new-tokens 0" \
+  "train --max-refill-rounds -1        | --max-refill-rounds | $TRAIN --out new --max-refill-rounds -1" \
+  "train --max-refill-rounds 5000      | --max-refill-rounds | $TRAIN --out new --max-refill-rounds 5000" \
+  "train --max-refill-rounds 1.5       | --max-refill-rounds | $TRAIN --out new --max-refill-rounds 1.5" \
   "filter --max-docs -1                | --max-docs         | $FILTER --out new.jsonl --max-docs -1" \
   "eval --max-positions -5             | --max-positions    | $EVAL --max-positions -5" \
   "data synth --docs -3                | --docs             | data synth --out new.jsonl --docs -3" \
@@ -196,6 +199,34 @@ table \
   "generate --max-new-tokens 0         | --max-new-tokens   | $GEN --max-new-tokens 0" \
   "demo --seeds 0                      | --seeds            | $DEMO --out new --seeds 0" \
   "demo --eval-hard-positions 0        | --eval-hard-positions | $DEMO --out new --eval-hard-positions 0"
+
+echo "bad input: evaluation studies (template sweep, scaling study, their plot)"
+EVALS="eval --corpus corpus.jsonl --positions pos.jsonl --all-docs --max-positions 4 --device cpu"
+table \
+  "eval --samples 0                    | --samples          | $EVAL --sampled --samples 0" \
+  "eval --samples 4, greedy            | --samples          | $EVAL --samples 4" \
+  "eval --pass-k above --samples       | --pass-k           | $EVAL --sampled --samples 2 --pass-k 3" \
+  "eval --pass-k -1                    | --pass-k           | $EVAL --sampled --samples 2 --pass-k -1" \
+  "eval --samples with --compare       | --compare          | $EVAL --sampled --samples 2 --compare ck" \
+  "eval --template-sweep empty name    | --template-sweep   | $EVAL --template-sweep compact,,compact" \
+  "eval --template-sweep twice         | --template-sweep   | $EVAL --template-sweep compact,compact" \
+  "eval --template-sweep missing file  | nosuch.json        | $EVAL --template-sweep compact,nosuch.json" \
+  "eval --template-sweep, no R1 token  | v0                 | $EVAL --template-sweep all" \
+  "eval --template-sweep and --template| --template         | $EVAL --template-sweep compact --template compact" \
+  "eval --template-sweep, standard mode| --template-sweep   | $EVAL --template-sweep compact --mode standard" \
+  "eval --template-sweep --checkpoints | --template-sweep   | $EVALS --template-sweep compact --checkpoints ck" \
+  "eval without --model or checkpoints | --model            | $EVALS" \
+  "eval --checkpoints with --model     | --model            | $EVAL --checkpoints ck,infer" \
+  "eval --checkpoints listed twice     | --checkpoints      | $EVALS --checkpoints ck,ck" \
+  "eval --checkpoints missing dir      | config.json        | $EVALS --checkpoints ck,nodir" \
+  "eval --checkpoints without compute  | --checkpoints      | $EVALS --checkpoints ck,infer" \
+  "eval --checkpoints with --compare   | --compare          | $EVALS --checkpoints ck,infer --compare ck" \
+  "plot neither --metrics nor --scaling| --scaling          | plot --out new.svg" \
+  "plot both --metrics and --scaling   | --scaling          | plot --metrics ck.jsonl --scaling ck.jsonl --out new.svg" \
+  "plot --scaling missing file         | nosuch.json        | plot --scaling nosuch.json --out new.svg" \
+  "plot --scaling not JSON             | corpus.jsonl       | plot --scaling corpus.jsonl --out new.svg" \
+  "plot --scaling not a study          | tok.json           | plot --scaling tok.json --out new.svg" \
+  "plot --metric bogus                 | --metric           | plot --scaling tok.json --metric bogus --out new.svg"
 
 echo "allowed: --overwrite, and reruns onto rpt's own output"
 cp -r thesis thesis2

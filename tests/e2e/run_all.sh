@@ -178,6 +178,35 @@ expect_success "eval with a bf16 KV cache" "$RPT" eval --model rptck --corpus co
   --all-docs --max-positions 20 --mode reasoning --kv-dtype bf16 --device cpu
 expect_success "plot" "$RPT" plot --metrics rpt.jsonl --out rpt.svg --x step
 [ -s rpt.svg ] && ok "plot drawn" || bad "no plot"
+
+echo "e2e: the paper's evaluation studies"
+# One run's checkpoints at steps 1, 2 and 3 (--stop-at, a copy, --resume): the scaling study.
+STUDY=(--corpus corpus.jsonl --positions pos.jsonl --device cpu)
+expect_success "RPT run, stop at step 1" "$RPT" train --model full "${STUDY[@]}" --out srun --steps 3 --stop-at 1 \
+  --contexts 4 --rollouts 4 --max-new-tokens 4 --dynamic-sampling --max-refill-rounds 6
+grep -q '"--max-refill-rounds": 6' srun/trainer_state.json && ok "the refill bound is recorded" \
+  || bad "--max-refill-rounds not in the run record"
+grep -q '"rpt_training_flops"' srun/trainer_state.json && ok "the checkpoint records its FLOPs" \
+  || bad "no rpt_training_flops in trainer_state.json"
+cp -r srun s1
+expect_success "RPT resumed to step 2" "$RPT" train --resume srun --out srun "${STUDY[@]}" --stop-at 2
+cp -r srun s2
+expect_success "RPT resumed to step 3" "$RPT" train --resume srun --out srun "${STUDY[@]}"
+expect_success "scaling study over 4 checkpoints" "$RPT" eval --checkpoints full,s1,s2,srun "${STUDY[@]}" --all-docs \
+  --max-positions 20 --json scaling.json
+grep -q '"r_squared"' scaling.json && grep -q '"rpt_flops"' scaling.json && ok "scaling JSON has fits and FLOPs" \
+  || bad "scaling JSON" "$(head -40 scaling.json)"
+expect_success "plot the scaling study" "$RPT" plot --scaling scaling.json --out scaling.svg
+[ -s scaling.svg ] && ok "scaling plot drawn" || bad "no scaling plot"
+cat > worded.json <<'JSON'
+{"name": "worded", "prompt_prefix": "Predict the next token. <ctx>", "prompt_suffix": "<think>",
+ "think_close": "</think>", "answer_open": "<answer>", "answer_close": "</answer>",
+ "stop": ["</answer>", "<|endoftext|>"]}
+JSON
+expect_success "template sweep, 4 samples" "$RPT" eval --model srun "${STUDY[@]}" --all-docs --max-positions 10 \
+  --template-sweep compact,worded.json --sampled --samples 4 --json sweep.json
+grep -q '"random_at_1"' sweep.json && grep -q '"worded.json"' sweep.json && ok "sweep JSON per template" \
+  || bad "sweep JSON" "$(head -40 sweep.json)"
 expect_error "KV budget names the knob" "--kv-budget-mb" "$RPT" train --model full --corpus corpus.jsonl \
   --positions pos.jsonl --out never --steps 1 --kv-budget-mb 0.01 --device cpu
 expect_error "an f32 KV cache over budget suggests bf16" "--kv-dtype bf16" "$RPT" train --model full \

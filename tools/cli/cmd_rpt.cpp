@@ -17,6 +17,7 @@
 #include "rl/token_data.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/corpus_flags.h"
+#include "tools/cli/eval_studies.h"
 #include "tools/cli/flag_checks.h"
 #include "tools/cli/model_setup.h"
 #include "tools/cli/output_flags.h"
@@ -146,6 +147,9 @@ struct EvalFlags {
     bool all_docs = false;
     double heldout_fraction = 0.05;
     std::string compare;      // a second checkpoint evaluated on the same positions
+    std::string template_sweep;            // templates to compare (tools/cli/eval_studies.h)
+    std::vector<std::string> checkpoints;  // the scaling study's checkpoints
+    bool template_given = false;           // --template on the command line
     std::string json_out;     // the report (and comparison) as JSON
     uint64_t stats_seed = 1;  // of the paired bootstrap
     bool overwrite = false;
@@ -191,17 +195,48 @@ nlohmann::json compare_with(const EvalFlags& f, const std::vector<std::string>& 
     return j;
 }
 
-void run_eval(EvalFlags f) {
-    const PromptTemplate format = load_template(f.template_name);
-    if (!f.compare.empty()) (void)read_checkpoint_config(f.compare);  // a bad --compare before the first evaluation
-    const std::vector<std::string> texts = f.corpus.load();
-    ModelSetup setup = setup_model(f.model, texts, false);
-    const auto docs = tokenize_documents(texts, setup.tokenizer);
+// The evaluated positions: held-out documents' (unless --all-docs), above the easy
+// threshold, at most --max-positions spread evenly.
+std::vector<ScoredPosition> eval_positions(const EvalFlags& f, const std::vector<std::vector<int32_t>>& docs) {
     std::vector<ScoredPosition> positions = read_positions(f.positions);
     if (!f.all_docs) positions = split_side(positions, f.model.seed, f.heldout_fraction, true, docs.size(), f.positions);
-    positions = subsample_positions(positions_above(positions, f.splits.easy), f.max_positions);
+    return subsample_positions(positions_above(positions, f.splits.easy), f.max_positions);
+}
+
+// One evaluation at a time: a study is neither compared nor combined with another.
+void check_eval_choices(const EvalFlags& f) {
+    const bool sweep = !f.template_sweep.empty(), scaling = !f.checkpoints.empty();
+    if (sweep && scaling)
+        throw std::invalid_argument("--template-sweep: not with --checkpoints (one study per run)");
+    if ((sweep || scaling) && !f.compare.empty())
+        throw std::invalid_argument(fmt::format("--compare: not with {}", sweep ? "--template-sweep" : "--checkpoints"));
+    if (sweep && f.template_given)
+        throw std::invalid_argument("--template: not with --template-sweep, which names the templates");
+    if (sweep && f.mode == "standard")
+        throw std::invalid_argument("--template-sweep: compares reasoning mode; not with --mode standard");
+    if (scaling && !f.model.model_dir.empty())
+        throw std::invalid_argument("--model: not with --checkpoints, which name the models");
+    if (!scaling && f.model.model_dir.empty())
+        throw std::invalid_argument("--model: the checkpoint to evaluate is required");
+    if (f.eval.samples > 1 && !f.compare.empty())
+        throw std::invalid_argument("--compare: pairs single rollouts; not with --samples above 1");
+}
+
+void run_eval(EvalFlags f) {
+    check_eval_choices(f);
     f.eval.reasoning = f.mode != "standard";
+    check_eval_samples(f.eval);
     if (!f.json_out.empty()) claim_file_output("--json", f.json_out, f.overwrite);
+    const std::vector<std::string> texts = f.corpus.load();
+    const EvalStudyInputs study{texts, f.splits, f.eval, f.template_name, f.json_out};
+    const PositionChooser choose = [&f](const auto& docs) { return eval_positions(f, docs); };
+    if (!f.template_sweep.empty()) return run_template_sweep(study, f.model, f.template_sweep, choose);
+    if (!f.checkpoints.empty()) return run_scaling_study(study, f.model, f.checkpoints, choose);
+    const PromptTemplate format = load_template(f.template_name);
+    if (!f.compare.empty()) (void)read_checkpoint_config(f.compare);  // a bad --compare before the first evaluation
+    ModelSetup setup = setup_model(f.model, texts, false);
+    const auto docs = tokenize_documents(texts, setup.tokenizer);
+    const std::vector<ScoredPosition> positions = eval_positions(f, docs);
     const EvalReport report = evaluate_positions(*setup.model, setup.tokenizer, format, docs, positions, f.splits, f.eval);
     nlohmann::json j = {{"a", report_json(f.model.model_dir, report, positions)}, {"positions", positions.size()}};
     if (f.compare.empty()) print_eval_table({{f.model.model_dir, report}}, f.eval.reasoning);
@@ -278,11 +313,22 @@ void add_rpt_commands(CLI::App& app, const MpiRuntime& runtime) {
         cmd->add_option("--compare", f->compare,
                         "a second checkpoint, evaluated on the same positions and compared split by split (paired "
                         "bootstrap interval, McNemar test)");
-        cmd->add_option("--json", f->json_out, "write the report (and the comparison) as JSON to this file");
+        cmd->add_option("--template-sweep", f->template_sweep,
+                        "evaluate the same positions under each template of a comma-separated list (names or JSON "
+                        "files; all: v0 .. v6) and report Random@1 and Pass@k per template and split (the paper's "
+                        "Table 8; give --sampled --samples 8)");
+        cmd->add_option("--checkpoints", f->checkpoints,
+                        "the scaling study (the paper's Fig. 5): these checkpoints of one run (comma-separated or "
+                        "several paths, e.g. a shell glob; the base model may be one) on the same positions, each at "
+                        "its RPT training FLOPs, and per split a fit P(C) = P* - A / C^alpha with R²; at least 3 "
+                        "with compute > 0")
+            ->delimiter(',');
+        cmd->add_option("--json", f->json_out,
+                        "write the report (and the comparison, the sweep or the scaling study) as JSON to this file");
         cmd->add_option("--stats-seed", f->stats_seed, "seed of the paired bootstrap");
         add_overwrite_flag(*cmd, f->overwrite, OutputRule::file);
-        cmd->callback([f]() {
-            if (f->model.model_dir.empty()) throw std::invalid_argument("--model: the checkpoint to evaluate is required");
+        cmd->callback([f, cmd]() {
+            f->template_given = cmd->count("--template") > 0;
             run_eval(*f);
         });
     }

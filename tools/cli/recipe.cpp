@@ -22,6 +22,8 @@ const std::vector<Recipe>& recipes() {
              {"--grad-clip", "0.2", "actor gradient clip 0.2 (Table 5), read as verl's actor.grad_clip (norm)"},
              {"--kl-beta", "0", "no KL penalty (§4)"},
              {"--dynamic-sampling-from", "500", "dynamic sampling from step 500 (§4)"},
+             {"--max-refill-rounds", "16", "DAPO keeps sampling until the batch is full; rpt stops at 16 refill "
+                                           "rounds (a stated bound, not the paper's)"},
              {"--temperature", "0.8", "sampling temperature 0.8 (Table 5)"},
              {"--top-p", "1", "top-p 1.0"},
              {"--max-new-tokens", "8192", "max response length 8,192 (Table 5)"},

@@ -30,6 +30,7 @@ void add_rpt_settings(RunSettings& s, RptOptions& o, RptFlagValues& v) {
     s.add("--top-k", o.top_k);
     s.add("--dynamic-sampling", o.dynamic_sampling);
     s.add("--dynamic-sampling-from", o.dynamic_sampling_from);
+    s.add("--max-refill-rounds", o.max_refill_rounds);
     s.add("--clip-low", o.grpo.loss.clip_low);
     s.add("--clip-high", o.grpo.loss.clip_high);
     s.add("--kl-beta", o.grpo.loss.kl_beta);

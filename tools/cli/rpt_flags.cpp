@@ -12,6 +12,10 @@ namespace {
 
 // 1 PiB: far above any machine, and small enough that the byte count fits a size_t.
 constexpr double kMaxKvBudgetMb = double(1 << 30);
+// Far beyond any useful bound; keeps the sampler keys' arithmetic small.
+constexpr int kMaxRefillRoundsFlag = 1024;
+// Rollouts per evaluated position: one group of the rollout engine.
+constexpr int kMaxEvalSamples = 1024;
 
 }  // namespace
 
@@ -52,8 +56,12 @@ void add_rpt_flags(CLI::App& cmd, RptOptions& o, RptFlagValues& values) {
     cmd.add_option("--top-p", o.top_p, "nucleus mass, in (0, 1]")->check(probability_mass());
     cmd.add_option("--top-k", o.top_k, "keep the k most likely tokens (0: all)")->check(non_negative());
     cmd.add_flag("--dynamic-sampling", o.dynamic_sampling,
-                 "drop groups whose rewards are all equal and refill (at most 3 refill rounds, then the batch is "
-                 "topped up with the last round's groups, all-equal ones included)");
+                 "drop groups whose rewards are all equal and refill (DAPO), every step");
+    cmd.add_option("--max-refill-rounds", o.max_refill_rounds,
+                   "dynamic sampling: refill rounds per step at most; refills continue until the batch is full "
+                   "or this bound is hit, whose round keeps what it draws, all-equal groups included (default 3; "
+                   "a bound above 3 changes the sampler keys, recorded with the run)")
+        ->check(CLI::Range(0, kMaxRefillRoundsFlag));
     cmd.add_option("--dynamic-sampling-from", o.dynamic_sampling_from,
                    "dynamic sampling from this step on (0: per --dynamic-sampling; the paper: 500)")
         ->check(non_negative());
@@ -113,6 +121,12 @@ void add_eval_flags(CLI::App& cmd, EvalOptions& o, std::string& mode) {
     cmd.add_option("--eval-truth-tokens", o.truth_tokens,
                    "cap the ground truth at N document tokens: a longer prediction earns 0 (0: no cap)")
         ->check(non_negative());
+    cmd.add_option("--samples", o.samples,
+                   "reasoning rollouts per position (n, with --sampled): the reasoning column is then Random@1, "
+                   "their mean reward, and Pass@k is reported beside it")
+        ->check(CLI::Range(1, kMaxEvalSamples));
+    cmd.add_option("--pass-k", o.pass_k, "k of the unbiased Pass@k from --samples n (0: k = n)")
+        ->check(CLI::Range(0, kMaxEvalSamples));
     add_kv_dtype_flag(cmd, o.kv_dtype);
 }
 
@@ -131,20 +145,32 @@ void print_eval_table(const std::vector<std::pair<std::string, EvalReport>>& row
     if (rows.empty()) return;
     std::string header = fmt::format("{:<16}", "checkpoint");
     for (const SplitResult& s : rows[0].second.splits) header += fmt::format(" | {:>6} std", s.name);
+    const int pass_k = reasoning ? rows[0].second.splits.at(0).pass_k : 0;
+    const bool show_pass = reasoning && rows[0].second.samples > 1;
     if (reasoning)
         for (const SplitResult& s : rows[0].second.splits) header += fmt::format(" | {:>6} rsn", s.name);
+    if (show_pass)
+        for (const SplitResult& s : rows[0].second.splits) header += fmt::format(" | {:>6} p@{}", s.name, pass_k);
     std::printf("%s\n%s\n", header.c_str(), std::string(header.size(), '-').c_str());
     for (const auto& [name, report] : rows) {
         std::string line = fmt::format("{:<16}", name);
         for (const SplitResult& s : report.splits) line += fmt::format(" | {:>10.1f}", 100.0 * s.standard);
         if (reasoning)
             for (const SplitResult& s : report.splits) line += fmt::format(" | {:>10.1f}", 100.0 * s.reasoning);
+        if (show_pass)
+            for (const SplitResult& s : report.splits)
+                line += fmt::format(" | {:>{}.1f}", 100.0 * s.pass_at_k, 8 + fmt::formatted_size("{}", pass_k));
         std::printf("%s\n", line.c_str());
     }
     const EvalReport& first = rows[0].second;
-    std::printf("(%% of positions; std = argmax next token, rsn = prefix reward of one %s rollout; positions per "
-                "split:",
-                first.mode.c_str());
+    if (show_pass)
+        std::printf("(%% of positions; std = argmax next token, rsn = Random@1, the mean prefix reward of %s "
+                    "rollouts, p@%d = unbiased Pass@%d; positions per split:",
+                    first.mode.c_str(), pass_k, pass_k);
+    else
+        std::printf("(%% of positions; std = argmax next token, rsn = prefix reward of one %s rollout; positions "
+                    "per split:",
+                    first.mode.c_str());
     for (const SplitResult& s : first.splits) std::printf(" %s %lld", s.name, (long long)s.positions);
     std::printf(")\n");
 }
