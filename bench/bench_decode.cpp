@@ -80,7 +80,7 @@ int decode(int argc, char** argv) {
     int prompt = 64, gen = 193, group = 8, group_contexts = 8, group_gen = 32;
     // The KV-dtype comparison: a long context, so the cache's bytes matter next to the weights'.
     int dtype_batch = 32, dtype_prompt = 448, dtype_gen = 64;
-    app.add_option("--preset", preset)->check(CLI::IsMember({"tiny", "small"}));
+    app.add_option("--preset", preset)->check(CLI::IsMember(model_preset_names()));
     app.add_option("--batch", batches, "batch sizes of the throughput runs");
     app.add_option("--prompt", prompt);
     app.add_option("--gen", gen);
