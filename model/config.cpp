@@ -6,7 +6,6 @@
 #include <tuple>
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include "model/json_depth.h"
 
@@ -215,8 +214,9 @@ ModelConfig model_preset(std::string_view name) {
         c.intermediate_size = 2304;
         c.tie_word_embeddings = true;
     } else {
-        throw std::invalid_argument(fmt::format("unknown model preset '{}' (choose {})", name,
-                                                fmt::join(model_preset_names(), ", ")));
+        std::string names;
+        for (const std::string& n : model_preset_names()) names += (names.empty() ? "" : ", ") + n;
+        throw std::invalid_argument(fmt::format("unknown model preset '{}' (choose {})", name, names));
     }
     c.head_dim = c.hidden_size / c.num_heads;
     c.max_position_embeddings = name == "qwen2-124m" ? 1024 : 256;

@@ -7,9 +7,13 @@
 // mismatch throws, and the rollout engine runs a bf16 model.
 //
 // Tolerances (relative L2 over all logits of a run, rpt::test::rel_error), measured on
-// this file's shapes and set with a margin of about 3:
-//   bf16 decode vs bf16 forward        kSameRecipe  (measured: printed by the test)
-//   bf16 decode vs fp32 decode         kVsFp32      (ditto), and above kBf16Shows
+// this file's shapes (printed by the test) and set with a margin:
+//   bf16 decode vs bf16 forward   kSameRecipe 2e-3   measured 2.1e-4 (one rounding flipped
+//                                                    by attention's order, propagated; 1.6e-7
+//                                                    with the weights scaled by 8 instead of 4)
+//   bf16 decode vs fp32 decode    kVsFp32 1e-1       measured 3.4e-2, no more than the bf16
+//                                                    forward's own distance to fp32 (3.4e-2)
+//                                                    plus a quarter, and above kBf16Shows
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -27,8 +31,9 @@
 namespace rpt {
 namespace {
 
+constexpr float kWeightScale = 4.0f;
 constexpr double kSameRecipe = 2e-3;
-constexpr double kVsFp32 = 5e-2;
+constexpr double kVsFp32 = 1e-1;
 constexpr double kBf16Shows = 1e-4;  // bf16 decode must differ from fp32: the bf16 weights were read
 
 ModelConfig decode_config() {
@@ -49,7 +54,7 @@ void init_model(Transformer& model) {
     model.init_weights(21);
     std::vector<float> params(size_t(model.layout().total()));
     copy_to_host(params.data(), model.params().flat);
-    for (float& p : params) p *= 8.0f;
+    for (float& p : params) p *= kWeightScale;
     copy_from_host(model.params().flat, params.data());
     model.refresh_working();
 }
@@ -194,11 +199,13 @@ TEST(DecodeBf16, LogitsMatchTheBf16ForwardAndStayNearFp32) {
     const double fp32_same = test::rel_error(fp32_decode, fp32_forward);
     const double same = test::rel_error(bf16_decode, bf16_forward);
     const double vs_fp32 = test::rel_error(bf16_decode, fp32_decode);
-    std::printf("decode vs forward: fp32 %.2e, bf16 %.2e; bf16 decode vs fp32 decode %.2e\n", fp32_same, same,
-                vs_fp32);
+    const double forward_vs_fp32 = test::rel_error(bf16_forward, fp32_forward);
+    std::printf("decode vs forward: fp32 %.2e, bf16 %.2e; bf16 vs fp32: decode %.2e, forward %.2e\n", fp32_same,
+                same, vs_fp32, forward_vs_fp32);
     EXPECT_LT(fp32_same, 1e-5);  // the fp32 path: only summation order differs
     EXPECT_LT(same, kSameRecipe);
     EXPECT_LT(vs_fp32, kVsFp32);
+    EXPECT_LT(vs_fp32, 1.25 * forward_vs_fp32 + kSameRecipe);  // decoding adds nothing to the recipe's error
     EXPECT_GT(vs_fp32, kBf16Shows);
     // bf16 rows appended to an fp32 cache are widened exactly, and prefill's bf16 K/V
     // too: the fp32 cache holds the very values of the bf16 one, and attention reads them

@@ -218,7 +218,7 @@ def bench_tables(data, dry_run):
     if de:
         pd = {(r["dtype"], r["batch"]): r for r in (get(peer, "decode", "runs") or [])}
         lines.append("")
-        lines.append(f"decode, {de['preset']} (KV cache {de.get('kv_dtype')}), tokens/s: rpt | torch bf16 | torch fp32")
+        lines.append(f"decode, {de['preset']} (rpt in {de.get('precision', 'f32')}, KV cache {de.get('kv_dtype')}), tokens/s: rpt | torch bf16 | torch fp32")
         for r in de.get("throughput", []):
             b16, f32 = pd.get(("bf16", r["batch"]), {}), pd.get(("fp32", r["batch"]), {})
             lines.append(f"  batch {r['batch']:>4}, prompt {r['prompt']}, {r['gen']} new: {r['tokens_per_s']:9.0f} | "
