@@ -327,7 +327,7 @@ void check_bf16_rows_attention(Gpu& g, const DecodeShape& sh, uint32_t seed) {
 TEST(CudaRlDecode, Bf16RowsAttentionMatchesCpu) {
     SKIP_WITHOUT_GPU();
     Gpu g;
-    // One split and several (the combine kernel stores the bf16 output then), GQA 1..12,
+    // One split and several (the combine kernel stores the bf16 output then), GQA 1..6,
     // paired and unpaired bf16 head dims (64, 128; 7, 33) and fp32 caches.
     const DecodeShape shapes[] = {{2, 3, 9, 5, 2, 2, 8},     {3, 2, 17, 6, 4, 2, 64},   {2, 4, 40, 7, 6, 2, 128},
                                   {2, 2, 600, 90, 12, 2, 128}, {2, 2, 30, 6, 4, 2, 7},  {1, 3, 280, 8, 2, 1, 33}};
