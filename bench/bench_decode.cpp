@@ -7,6 +7,8 @@
 //   2. Shared prefix vs copied prefix: B contexts x G rollouts decoded with one shared
 //      prefix per group, against the same work with every rollout holding its own copy
 //      of the prefix (B*G contexts, G = 1): KV memory and time.
+// --precision: the model's (auto: bf16 on a GPU, the decode step on bf16 weights and
+// rows; f32 on the CPU).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -75,12 +77,12 @@ DecodeRun decode(Transformer& model, const std::vector<std::vector<int32_t>>& pr
 
 int decode(int argc, char** argv) {
     CLI::App app{"batched KV-cache decoding: tokens/s, bytes/s vs roofline, shared vs copied prefix"};
-    std::string preset = "small", json_path, device = "cpu";
+    std::string preset = "small", json_path, device = "cpu", precision = "auto";
     std::vector<int> batches = {8, 64};
     int prompt = 64, gen = 193, group = 8, group_contexts = 8, group_gen = 32;
     // The KV-dtype comparison: a long context, so the cache's bytes matter next to the weights'.
     int dtype_batch = 32, dtype_prompt = 448, dtype_gen = 64;
-    app.add_option("--preset", preset)->check(CLI::IsMember({"tiny", "small"}));
+    app.add_option("--preset", preset)->check(CLI::IsMember(model_preset_names()));
     app.add_option("--batch", batches, "batch sizes of the throughput runs");
     app.add_option("--prompt", prompt);
     app.add_option("--gen", gen);
@@ -91,6 +93,8 @@ int decode(int argc, char** argv) {
     app.add_option("--dtype-prompt", dtype_prompt, "prompt tokens of that comparison");
     app.add_option("--dtype-gen", dtype_gen, "new tokens of that comparison");
     app.add_option("--device", device);
+    app.add_option("--precision", precision, "bf16 or f32 (auto: bf16 on a GPU, f32 on the CPU)")
+        ->check(CLI::IsMember({"auto", "bf16", "f32"}));
     app.add_option("--json", json_path);
     CLI11_PARSE(app, argc, argv);
 
@@ -98,18 +102,25 @@ int decode(int argc, char** argv) {
     ModelConfig config = model_preset(preset);
     config.max_position_embeddings =
         std::max({config.max_position_embeddings, prompt + gen, dtype_prompt + dtype_gen});
-    Transformer model(config, ctx);
+    const Precision model_precision = precision == "auto" ? default_precision(ctx.device) : parse_precision(precision);
+    Transformer model(config, ctx, model_precision);
     model.init_weights(1);
     const double bandwidth = ctx.device == DeviceKind::cpu ? measure_bandwidth() : 0.0;
-    const double weight_bytes = double(config.num_parameters()) * sizeof(float);
+    // The weights a step reads: fp32, or the bf16 working copy with the fp32 LM head.
+    const double head_bytes = double(config.vocab_size) * config.hidden_size;
+    const double weight_bytes = model_precision == Precision::bf16
+                                    ? double(config.num_parameters()) * 2.0 + head_bytes * 2.0
+                                    : double(config.num_parameters()) * sizeof(float);
     // The rollouts use the default cache dtype (RolloutSettings: auto, bf16 on the GPU).
     const DType kv_dtype = resolve_kv_dtype(KvDType::automatic, ctx.device);
     const double kv_bytes_per_token = 2.0 * config.num_layers * config.kv_dim() * double(dtype_size(kv_dtype));
     nlohmann::json out = {{"bench", "decode"}, {"preset", preset}, {"device", device_name(ctx.device)},
+                          {"precision", precision_name(model_precision)},
                           {"kv_dtype", dtype_name(kv_dtype)}, {"bandwidth_gbs", bandwidth * 1e-9},
                           {"config", config.to_hf_json()}};  // for the PyTorch peer
-    std::printf("decode %s on %s, KV cache in %s (memory bandwidth %.1f GB/s measured by triad)\n", preset.c_str(),
-                device_name(ctx.device), dtype_name(kv_dtype), bandwidth * 1e-9);
+    std::printf("decode %s on %s in %s, KV cache in %s (memory bandwidth %.1f GB/s measured by triad)\n",
+                preset.c_str(), device_name(ctx.device), precision_name(model_precision), dtype_name(kv_dtype),
+                bandwidth * 1e-9);
     for (int B : batches) {
         const DecodeRun r = decode(model, random_prompts(B, prompt, config.vocab_size, 7), 1, gen);
         // Bytes a decode step must move at least: the weights once, then every row's

@@ -26,7 +26,7 @@ int rpt_step(int argc, char** argv) {
     CLI::App app{"one RPT step split by phase"};
     std::string preset = "tiny", device = "cpu", json_path;
     int contexts = 32, group = 8, max_new = 8, context_tokens = 64, steps = 3;
-    app.add_option("--preset", preset)->check(CLI::IsMember({"tiny", "small"}));
+    app.add_option("--preset", preset)->check(CLI::IsMember(model_preset_names()));
     app.add_option("--contexts", contexts);
     app.add_option("--rollouts", group);
     app.add_option("--max-new-tokens", max_new);

@@ -26,7 +26,7 @@ int training(int argc, char** argv) {
     std::string preset = "tiny", json_path, device = "cpu", precision = "auto";
     int batch = 8, seq = 256, warmup = 2, steps = 5;
     double peak = 0;
-    app.add_option("--preset", preset)->check(CLI::IsMember({"tiny", "small"}));
+    app.add_option("--preset", preset)->check(CLI::IsMember(model_preset_names()));
     app.add_option("--batch", batch);
     app.add_option("--seq", seq);
     app.add_option("--warmup", warmup);

@@ -1,5 +1,7 @@
 #include "kernels/context.h"
 
+#include "kernels/host_sync.h"
+
 #include <cstdio>
 #include <stdexcept>
 #include <string>
@@ -26,6 +28,7 @@ int gpu_count() {
 
 OpContext make_context(std::string_view device, bool announce) {
     OpContext ctx;
+    ctx.syncs = std::make_shared<HostSyncCounter>();  // this context's own count
     if (device == "cpu") return ctx;
     if (device != "auto" && device != "cuda")
         throw std::invalid_argument("--device must be auto, cpu or cuda, got '" + std::string(device) + "'");
@@ -48,6 +51,7 @@ OpContext make_context(std::string_view device, bool announce) {
 }
 
 void synchronize(const OpContext& ctx) {
+    count_host_sync(ctx, HostSync::wait);
     if (ctx.device != DeviceKind::cuda) return;
 #ifdef RPT_WITH_CUDA
     const cudaError_t status = cudaStreamSynchronize(static_cast<cudaStream_t>(ctx.stream));

@@ -15,6 +15,7 @@
 
 #include "kernels/bf16.h"
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/host_sync.h"
 #include "kernels/op_checks.h"
 #include "kernels/op_precision.h"
 #ifdef RPT_WITH_CUDA
@@ -418,6 +419,7 @@ void adamw_update(const OpContext& ctx, Tensor params, Tensor grads, Tensor m, T
 
 double sum_squares(const OpContext& ctx, Tensor x) {
     expect_device(ctx, "sum_squares", {&x});
+    count_host_sync(ctx, HostSync::readback);  // the result is read back to the host
 #ifdef RPT_WITH_CUDA
     if (on_gpu(ctx)) return cuda::sum_squares(ctx.stream, x.f32(), x.numel());
 #else

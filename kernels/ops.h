@@ -27,15 +27,21 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "kernels/tensor.h"
 
 namespace rpt {
 
+class HostSyncCounter;  // kernels/host_sync.h
+
 // Where ops run. `stream` is a cudaStream_t on the GPU backend, unused on the CPU.
+// `syncs` counts the host synchronisation points made on this context
+// (kernels/host_sync.h); copies of a context share it; null: not counted.
 struct OpContext {
     DeviceKind device = DeviceKind::cpu;
     void* stream = nullptr;
+    std::shared_ptr<HostSyncCounter> syncs = nullptr;
 };
 
 namespace ops {
@@ -156,7 +162,8 @@ struct AdamWSettings {
 void adamw_update(const OpContext& ctx, Tensor params, Tensor grads, Tensor m, Tensor v, const AdamWSettings& s,
                   Tensor working = {});
 // sum of x^2 over all elements, accumulated in double in a fixed order (deterministic
-// whatever the thread count); the basis of the global gradient norm. f32 only.
+// whatever the thread count); the basis of the global gradient norm. f32 only. Its
+// result is read back to the host: one counted readback (kernels/host_sync.h).
 double sum_squares(const OpContext& ctx, Tensor x);
 
 }  // namespace ops

@@ -13,6 +13,7 @@
 
 #include "kernels/cpu/rl_ops_cpu.h"
 #include "kernels/op_checks.h"
+#include "kernels/op_precision.h"
 #ifdef RPT_WITH_CUDA
 #include "kernels/cuda/rl_ops_cuda.h"
 #endif
@@ -54,13 +55,23 @@ void kv_cache_append(const OpContext& ctx, Tensor suffix, Tensor kv, Tensor slot
     expect_dtype(op, index, DType::i32, "index");
     expect_numel(op, index, A, "index");
     expect_numel(op, kv, A * KVH * D, "kv");
-    expect_dtype(op, kv, DType::f32, "kv");
+    expect_f32_or_bf16(op, kv, "kv (the step's rows)");
     expect_f32_or_bf16(op, suffix, "suffix (the cache)");
     if (A == 0) return;
+    if (on_gpu(ctx)) {
+#ifdef RPT_WITH_CUDA
+        return cuda::kv_cache_append(ctx.stream, suffix, kv, slots, index);
+#else
+        fail(op, "this build has no CUDA backend (rebuild with CUDA=1)");
+#endif
+    }
+    // bf16 rows are widened (exact) and stored as the cache stores fp32 rows: into a bf16
+    // cache the rounding of an already-bf16 value is exact, so the bits are copied.
+    precision::BF16Staging staging({{&kv, "kv", precision::Allowed::either, precision::Role::in}});
     if (suffix.dtype == DType::bf16)
-        RPT_RL_DISPATCH(ctx, kv_cache_append, suffix.bf16(), kv.f32(), slots.i32(), index.i32(), A, S, Tmax, KVH, D);
+        cpu::kv_cache_append(suffix.bf16(), kv.f32(), slots.i32(), index.i32(), A, S, Tmax, KVH, D);
     else
-        RPT_RL_DISPATCH(ctx, kv_cache_append, suffix.f32(), kv.f32(), slots.i32(), index.i32(), A, S, Tmax, KVH, D);
+        cpu::kv_cache_append(suffix.f32(), kv.f32(), slots.i32(), index.i32(), A, S, Tmax, KVH, D);
 }
 
 void decode_attention(const OpContext& ctx, Tensor out, Tensor q, Tensor prefix_k, Tensor prefix_v, Tensor prefix_len,
@@ -88,8 +99,10 @@ void decode_attention(const OpContext& ctx, Tensor out, Tensor q, Tensor prefix_
     expect_dtype(op, prefix_len, DType::i32, "prefix_len");
     expect_dtype(op, suffix_len, DType::i32, "suffix_len");
     expect_dtype(op, slots, DType::i32, "slots");
-    expect_dtype(op, q, DType::f32, "q");
-    expect_dtype(op, out, DType::f32, "out");
+    // The step's rows are f32 or bf16 (the model's precision), q and out alike.
+    expect_f32_or_bf16(op, q, "q");
+    expect(out.dtype == q.dtype, op,
+           fmt::format("q and out must share one dtype, got {} and {}", dtype_name(q.dtype), dtype_name(out.dtype)));
     // The cache is f32 or bf16 (model/kv_cache.h), one dtype for all four K/V tensors.
     expect_f32_or_bf16(op, prefix_k, "prefix_k");
     const DType kv_dtype = prefix_k.dtype;
@@ -98,14 +111,28 @@ void decode_attention(const OpContext& ctx, Tensor out, Tensor q, Tensor prefix_
                        dtype_name(kv_dtype), dtype_name(prefix_v.dtype), dtype_name(suffix_k.dtype),
                        dtype_name(suffix_v.dtype)));
     if (A == 0) return;
+    if (on_gpu(ctx)) {
+#ifdef RPT_WITH_CUDA
+        return cuda::decode_attention(ctx.stream, {out, q, prefix_k, prefix_v, prefix_len, suffix_k, suffix_v,
+                                                   suffix_len, slots, group_size});
+#else
+        fail(op, "this build has no CUDA backend (rebuild with CUDA=1)");
+#endif
+    }
+    // bf16 rows: the fp32 twin on q widened (exact), out rounded once at the store (the
+    // emulation of kernels/ops.h); the cache is read in its own dtype, widened per element.
+    using precision::Allowed;
+    using precision::Role;
+    precision::BF16Staging staging({{&out, "out", Allowed::either, Role::out}, {&q, "q", Allowed::either, Role::in}});
     if (kv_dtype == DType::bf16)
-        RPT_RL_DISPATCH(ctx, decode_attention, out.f32(), q.f32(), prefix_k.bf16(), prefix_v.bf16(),
-                        prefix_len.i32(), suffix_k.bf16(), suffix_v.bf16(), suffix_len.i32(), slots.i32(), A, B, Tp,
-                        S, Tmax, H, KVH, D, static_cast<int64_t>(group_size));
+        cpu::decode_attention(out.f32(), q.f32(), prefix_k.bf16(), prefix_v.bf16(), prefix_len.i32(), suffix_k.bf16(),
+                              suffix_v.bf16(), suffix_len.i32(), slots.i32(), A, B, Tp, S, Tmax, H, KVH, D,
+                              static_cast<int64_t>(group_size));
     else
-        RPT_RL_DISPATCH(ctx, decode_attention, out.f32(), q.f32(), prefix_k.f32(), prefix_v.f32(), prefix_len.i32(),
-                        suffix_k.f32(), suffix_v.f32(), suffix_len.i32(), slots.i32(), A, B, Tp, S, Tmax, H, KVH, D,
-                        static_cast<int64_t>(group_size));
+        cpu::decode_attention(out.f32(), q.f32(), prefix_k.f32(), prefix_v.f32(), prefix_len.i32(), suffix_k.f32(),
+                              suffix_v.f32(), suffix_len.i32(), slots.i32(), A, B, Tp, S, Tmax, H, KVH, D,
+                              static_cast<int64_t>(group_size));
+    staging.commit();
 }
 
 void sample_tokens(const OpContext& ctx, Tensor tokens, Tensor logprob, Tensor logits, Tensor sequence_ids,

@@ -17,6 +17,12 @@ namespace rpt {
 namespace ops {
 
 // ---- KV cache ----------------------------------------------------------------------
+// Dtypes: the cache (suffix; prefix_k ... below) is f32 or bf16 (model/kv_cache.h); the
+// step's rows (kv; q and out) are f32 or bf16, the model's precision. Any combination:
+// a bf16 cache is written rounded to nearest even and read widened to fp32; attention
+// computes in fp32 (statistics and accumulators) and rounds a bf16 out once at the store
+// (the CPU twin: fp32 on the widened rows, the emulation of kernels/ops.h).
+//
 // suffix (S, Tmax, KVH, D): suffix[slots[a], index[a]] = kv (A, KVH, D).
 void kv_cache_append(const OpContext& ctx, Tensor suffix, Tensor kv, Tensor slots, Tensor index);
 
@@ -24,7 +30,7 @@ void kv_cache_append(const OpContext& ctx, Tensor suffix, Tensor kv, Tensor slot
 // g = s / group_size) attends to prefix keys 0 .. prefix_len[g]-1 of its group and to
 // suffix keys 0 .. suffix_len[a]-1 of its own slot (the current token's KV already
 // appended), all with scale 1/sqrt(D) and GQA head mapping h -> h / (H / KVH).
-//   out (A, H, D), q (A, H, D)
+//   out (A, H, D), q (A, H, D), one dtype
 //   prefix_k, prefix_v (B, Tp, KVH, D), prefix_len (B) i32
 //   suffix_k, suffix_v (S, Tmax, KVH, D), suffix_len (A) i32, slots (A) i32
 void decode_attention(const OpContext& ctx, Tensor out, Tensor q, Tensor prefix_k, Tensor prefix_v, Tensor prefix_len,

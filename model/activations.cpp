@@ -16,8 +16,10 @@ Activations carve_activations(Arena& arena, const ActivationSpec& spec, int B, i
     Activations a;
     a.B = B;
     a.T = T;
-    a.tokens = arena.carve(DType::i32, {N});
-    a.targets = arena.carve(DType::i32, {N});
+    // Tokens and targets in one block, so a batch uploads them with a single copy.
+    a.token_rows = arena.carve(DType::i32, {2, N});
+    a.tokens = a.token_rows.rows(0, 1).reshaped({N});
+    a.targets = a.token_rows.rows(1, 2).reshaped({N});
     a.positions = arena.carve(DType::i32, {N});
     a.segments = arena.carve(DType::i32, {N});
     // Under Recompute::layer one set of layer activations serves every layer (the

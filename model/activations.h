@@ -38,6 +38,7 @@ struct LayerActivations {
 // Under Recompute::layer every layers[l] but its input views one shared set.
 struct Activations {
     int B = 0, T = 0;
+    Tensor token_rows; // (2, N) i32: row 0 the tokens, row 1 the targets (one upload)
     Tensor tokens;     // (N) i32
     Tensor targets;    // (N) i32, -1 = no target
     Tensor positions;  // (N) i32, RoPE position (t within the row unless packed)

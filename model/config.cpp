@@ -203,13 +203,30 @@ ModelConfig model_preset(std::string_view name) {
         c.num_heads = 8;
         c.num_kv_heads = 2;
         c.intermediate_size = 1536;
+    } else if (name == "qwen2-124m") {
+        // GPT-2 small's size (124M with its 50,257 tokens and 4x MLP): 50,304 tokens (a
+        // multiple of 64, as llm.c pads GPT-2's), SwiGLU at 3x (three matrices), GQA 3:1.
+        c.vocab_size = 50304;
+        c.hidden_size = 768;
+        c.num_layers = 12;
+        c.num_heads = 12;
+        c.num_kv_heads = 4;
+        c.intermediate_size = 2304;
+        c.tie_word_embeddings = true;
     } else {
-        throw std::invalid_argument(fmt::format("unknown model preset '{}' (choose tiny or small)", name));
+        std::string names;
+        for (const std::string& n : model_preset_names()) names += (names.empty() ? "" : ", ") + n;
+        throw std::invalid_argument(fmt::format("unknown model preset '{}' (choose {})", name, names));
     }
     c.head_dim = c.hidden_size / c.num_heads;
-    c.max_position_embeddings = 256;
+    c.max_position_embeddings = name == "qwen2-124m" ? 1024 : 256;
     c.validate();
     return c;
+}
+
+const std::vector<std::string>& model_preset_names() {
+    static const std::vector<std::string> names = {"tiny", "small", "qwen2-124m"};  // constant, never written
+    return names;
 }
 
 }  // namespace rpt

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -43,7 +44,12 @@ struct ModelConfig {
     static ModelConfig from_hf_json(const nlohmann::json& j, const std::string& source);
 };
 
-// "tiny" (~0.9M parameters, the CPU demo) and "small" (~32M); throws on other names.
+// "tiny" (~0.9M parameters, the CPU demo), "small" (~32M) and "qwen2-124m" (~121M: the
+// GPT-2-small class in the Qwen2 architecture -- 12 layers, hidden 768, 12 query heads
+// over 4 KV heads, SwiGLU 2304, a 50,304-token vocabulary with tied embeddings, context
+// 1024 -- the GPU training benchmark's model); throws on other names.
 ModelConfig model_preset(std::string_view name);
+// The preset names model_preset() accepts, for command-line checks and help texts.
+const std::vector<std::string>& model_preset_names();
 
 }  // namespace rpt

@@ -9,7 +9,8 @@ namespace {
 
 constexpr const char* kAutoName = "auto";
 
-// kv_dtype: the element type of keys and values (f32 or bf16); the rest is fp32 or i32.
+// kv_dtype: the element type of keys and values (f32 or bf16); the step's rows are of
+// the activation dtype of sh.precision, statistics and logits fp32, indices i32.
 void carve_all(Arena& arena, const ModelConfig& c, const KvCacheShape& sh, DType kv_dtype, KvCache* cache) {
     const int64_t B = sh.contexts, S = sh.slots(), Tp = sh.prefix_capacity, R = sh.suffix_capacity;
     const int64_t KVH = c.num_kv_heads, D = c.head_dim, H = c.num_heads, C = c.hidden_size;
@@ -41,20 +42,23 @@ void carve_all(Arena& arena, const ModelConfig& c, const KvCacheShape& sh, DType
     cache->suffix_len = input_row(Row::suffix_len);
     cache->sequence_ids = input_row(Row::sequence_ids);
     cache->sample_positions = input_row(Row::sample_positions);
-    cache->hidden_a = arena.carve(DType::f32, {S, C});
-    cache->hidden_b = arena.carve(DType::f32, {S, C});
-    cache->ln1 = arena.carve(DType::f32, {S, C});
-    cache->ln2 = arena.carve(DType::f32, {S, C});
+    const DType act = activation_dtype(sh.precision);
+    cache->hidden_a = arena.carve(act, {S, C});
+    cache->hidden_b = arena.carve(act, {S, C});
+    cache->ln1 = arena.carve(act, {S, C});
+    cache->ln2 = arena.carve(act, {S, C});
     cache->rstd1 = arena.carve(DType::f32, {S});
     cache->rstd2 = arena.carve(DType::f32, {S});
-    cache->q = arena.carve(DType::f32, {S, H, D});
-    cache->attn = arena.carve(DType::f32, {S, H, D});
-    cache->k = arena.carve(DType::f32, {S, KVH, D});
-    cache->v = arena.carve(DType::f32, {S, KVH, D});
-    cache->mid = arena.carve(DType::f32, {S, C});
-    cache->gate = arena.carve(DType::f32, {S, F});
-    cache->up = arena.carve(DType::f32, {S, F});
-    cache->act = arena.carve(DType::f32, {S, F});
+    cache->q = arena.carve(act, {S, H, D});
+    cache->attn = arena.carve(act, {S, H, D});
+    cache->k = arena.carve(act, {S, KVH, D});
+    cache->v = arena.carve(act, {S, KVH, D});
+    cache->mid = arena.carve(act, {S, C});
+    cache->gate = arena.carve(act, {S, F});
+    cache->up = arena.carve(act, {S, F});
+    cache->act = arena.carve(act, {S, F});
+    // In f32 the final norm writes into ln1 (free by then), as it always has.
+    cache->lnf = act == DType::f32 ? cache->ln1 : arena.carve(DType::f32, {S, C});
     cache->logits = arena.carve(DType::f32, {S, V});
 }
 

@@ -5,10 +5,16 @@
 // decode step's scratch rows. Sizes are fixed at construction and checked against a
 // memory budget first.
 //
-// Keys and values are stored in fp32 or bf16 (the step's scratch rows stay fp32). The
-// default ("auto") is bf16 on the GPU, where decode attention is bound by reading the
-// cache, so bf16 halves both its memory and its time; and fp32 on the CPU, the reference
-// backend. Either can be asked for on either device (tests run the bf16 cache on the CPU).
+// Keys and values are stored in fp32 or bf16. The default ("auto") is bf16 on the GPU,
+// where decode attention is bound by reading the cache, so bf16 halves both its memory
+// and its time; and fp32 on the CPU, the reference backend. Either can be asked for on
+// either device (tests run the bf16 cache on the CPU).
+//
+// The decode step's scratch rows follow the model's precision (KvCacheShape::precision):
+// in bf16 the residual stream, norms' outputs, q/k/v, attention output and MLP rows are
+// bf16, as the batch forward's activations are (model/activations.h), so a bf16 decode
+// step rounds at the same points as a bf16 forward; rstd, the final norm's output (the
+// fp32 LM head's input) and the logits stay fp32. In f32 every row is fp32.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +24,7 @@
 #include "kernels/buffer.h"
 #include "kernels/ops.h"
 #include "model/config.h"
+#include "model/precision.h"
 
 namespace rpt {
 
@@ -39,6 +46,7 @@ struct KvCacheShape {
     int prefix_capacity = 0;  // Tp, the longest context prefix
     int suffix_capacity = 0;  // R, the most tokens a rollout generates
     KvDType kv_dtype = KvDType::automatic;  // element type of keys and values
+    Precision precision = Precision::f32;   // of the decode rows: the model's (decode_step checks)
     int slots() const { return contexts * group_size; }
 };
 
@@ -88,14 +96,16 @@ public:
     Tensor suffix_len;    // (S) i32  suffix_index + 1
     Tensor sequence_ids;  // (S) i32  the sampler's RNG key of each row (ops::sample_tokens)
     Tensor sample_positions;  // (S) i32  the generated position, the other part of that key
+    // The step's rows: of the activation dtype of shape().precision unless said.
     Tensor hidden_a, hidden_b;  // (S, C) ping-pong residual stream
     Tensor ln1, ln2;      // (S, C)
-    Tensor rstd1, rstd2;  // (S)
+    Tensor rstd1, rstd2;  // (S) f32
     Tensor q, attn;       // (S, H, D)
     Tensor k, v;          // (S, KVH, D)
     Tensor mid;           // (S, C)
     Tensor gate, up, act; // (S, F)
-    Tensor logits;        // (S, V)
+    Tensor lnf;           // (S, C) f32, the final norm's output (the same memory as ln1 in f32)
+    Tensor logits;        // (S, V) f32
 
 private:
     KvCache() = default;  // views only, for total_bytes()'s measuring carve

@@ -120,7 +120,8 @@ MemoryPlan plan_memory(const ModelConfig& c, const PlanSettings& s) {
         shapes = {r.prefill, r.update};
         backward = r.update;
         m.kv_cache = KvCache::total_bytes(
-            c, {r.contexts, s.rollouts, std::max(1, s.prompt_tokens), std::max(1, s.max_new_tokens), s.kv_dtype},
+            c, {r.contexts, s.rollouts, std::max(1, s.prompt_tokens), std::max(1, s.max_new_tokens), s.kv_dtype,
+                s.precision},
             s.device);
         if (s.kl_reference) {
             // A forward-only model of the same precision over the update's batches.

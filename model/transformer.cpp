@@ -1,11 +1,13 @@
 #include "model/transformer.h"
 
 #include <algorithm>
+#include <cstring>
 #include <functional>
 #include <stdexcept>
 
 #include <fmt/format.h>
 
+#include "kernels/host_sync.h"
 #include "kernels/rl_ops.h"
 
 namespace rpt {
@@ -78,6 +80,7 @@ void Transformer::ensure_backward_scratch() {
     }
     Arena arena(&scratch_buffer_);
     carve_backward_scratch(arena, activation_spec(), acts_);
+    uploaded_dlogprob_.clear();  // the new dlogprob holds nothing yet
 }
 
 void Transformer::ensure_batch(int B, int T) {
@@ -103,7 +106,7 @@ void Transformer::set_layout(const PackedLayout& layout) {
             if (layout.positions[i] < 0 || layout.positions[i] >= config_.max_position_embeddings)
                 throw std::invalid_argument(fmt::format("position {} of token {} is outside the model's context of {}",
                                                         layout.positions[i], i, config_.max_position_embeddings));
-        copy_from_host(acts_.positions, layout.positions);
+        copy_from_host(ctx_, acts_.positions, layout.positions);
         acts_.default_positions = false;
     } else {
         if (T > config_.max_position_embeddings)
@@ -113,12 +116,12 @@ void Transformer::set_layout(const PackedLayout& layout) {
             std::vector<int32_t> positions(static_cast<size_t>(N));
             for (int b = 0; b < B; ++b)
                 for (int t = 0; t < T; ++t) positions[size_t(b) * T + t] = t;
-            copy_from_host(acts_.positions, positions.data());
+            copy_from_host(ctx_, acts_.positions, positions.data());
             acts_.default_positions = true;
         }
     }
     acts_.packed = layout.segments != nullptr;
-    if (acts_.packed) copy_from_host(acts_.segments, layout.segments);
+    if (acts_.packed) copy_from_host(ctx_, acts_.segments, layout.segments);
 }
 
 void layer_forward(const OpContext& ctx, const ModelConfig& config, const LayerTensors& w, const LayerRows& r,
@@ -183,8 +186,11 @@ void Transformer::start_batch(const int32_t* tokens, const int32_t* targets, int
             throw std::invalid_argument(fmt::format("target id {} at position {} is outside the vocabulary of {}",
                                                     targets[i], i, config_.vocab_size));
     }
-    copy_from_host(acts_.tokens, tokens);
-    copy_from_host(acts_.targets, targets);
+    // One upload for both (Activations::token_rows).
+    token_upload_.resize(size_t(2 * N));
+    std::copy(tokens, tokens + N, token_upload_.begin());
+    std::copy(targets, targets + N, token_upload_.begin() + N);
+    copy_from_host(ctx_, acts_.token_rows, token_upload_.data());
     last_request_ = request;
     last_inv_temperature_ = inv_temperature;
 }
@@ -254,7 +260,7 @@ void Transformer::prefill(KvCache& cache, const std::vector<std::vector<int32_t>
                       a.v.reshaped({int64_t(B) * T, KVD}).rows(src, src + T));
         }
     });
-    copy_from_host(cache.prefix_len, lengths.data());
+    copy_from_host(ctx_, cache.prefix_len, lengths.data());
 }
 
 namespace {
@@ -280,18 +286,23 @@ LayerActivations decode_step_rows(const KvCache& cache, int64_t A, const Tensor&
 }  // namespace
 
 void Transformer::decode_step(KvCache& cache, int A) {
+    if (cache.shape().precision != precision_)
+        throw std::invalid_argument(fmt::format("decode_step: the cache's rows are {} but the model is {} (set "
+                                                "KvCacheShape::precision to the model's)",
+                                                precision_name(cache.shape().precision), precision_name(precision_)));
     const int64_t C = config_.hidden_size;
     const int G = cache.shape().group_size;
     const Tensor tokens = cache.tokens.rows(0, A), positions = cache.positions.rows(0, A);
     const Tensor slots = cache.slots.rows(0, A), index = cache.suffix_index.rows(0, A);
     const Tensor suffix_len = cache.suffix_len.rows(0, A);
     Tensor x = cache.hidden_a.rows(0, A), y = cache.hidden_b.rows(0, A);
-    // The cache's scratch rows are fp32, so decoding reads the fp32 parameters in either
-    // precision (a bf16 decode path is open: kernels/README.md, "Precision").
-    ops::embedding_forward(ctx_, x, tokens, params_.embedding);
+    // The weights the batch forward reads (compute_: the bf16 working copy in bf16, the
+    // fp32 parameters in f32) on rows of the model's activation dtype, so a step rounds
+    // where the forward does; only attention differs (over the cache, in fp32).
+    ops::embedding_forward(ctx_, x, tokens, compute_.embedding);
     for (int l = 0; l < config_.num_layers; ++l) {
         const LayerRows rows{decode_step_rows(cache, A, x), y, positions};
-        layer_forward(ctx_, config_, params_.layers[l], rows, [&]() {
+        layer_forward(ctx_, config_, compute_.layers[l], rows, [&]() {
             ops::kv_cache_append(ctx_, cache.suffix_k[l], rows.k, slots, index);
             ops::kv_cache_append(ctx_, cache.suffix_v[l], rows.v, slots, index);
             ops::decode_attention(ctx_, rows.attn, rows.q, cache.prefix_k[l], cache.prefix_v[l], cache.prefix_len,
@@ -299,10 +310,10 @@ void Transformer::decode_step(KvCache& cache, int A) {
         });
         std::swap(x, y);
     }
-    // Final norm into ln1 (free now), then the head.
-    const Tensor normed = cache.ln1.rows(0, A);
-    ops::rmsnorm_forward(ctx_, normed, cache.rstd1.rows(0, A), x, params_.final_norm, config_.rms_norm_eps);
-    ops::matmul_forward(ctx_, cache.logits.rows(0, A), normed.reshaped({A, C}), params_.lm_head, Tensor{});
+    // Final norm (fp32 output, the fp32 LM head's input), then the head.
+    const Tensor normed = cache.lnf.rows(0, A);
+    ops::rmsnorm_forward(ctx_, normed, cache.rstd1.rows(0, A), x, compute_.final_norm, config_.rms_norm_eps);
+    ops::matmul_forward(ctx_, cache.logits.rows(0, A), normed.reshaped({A, C}), compute_.lm_head, Tensor{});
 }
 
 void Transformer::layer_backward(int l) {
@@ -360,7 +371,7 @@ void Transformer::backward(const float* dlogprob, float inv_temperature) {
     const int64_t N = int64_t(acts_.B) * acts_.T;
     ensure_gradients();
     ensure_backward_scratch();
-    copy_from_host(acts_.dlogprob, dlogprob);
+    upload_dlogprob(dlogprob, N);
 
     // Head, chunk by chunk (fp32); the chunk still resident from forward goes first.
     ops::fill(ctx_, acts_.dlnf, 0.0f);
@@ -383,29 +394,40 @@ void Transformer::backward(const float* dlogprob, float inv_temperature) {
     ops::embedding_backward(ctx_, grads_.embedding, acts_.dresidual, acts_.tokens);
 }
 
+void Transformer::upload_dlogprob(const float* dlogprob, int64_t N) {
+    // NTP passes the same constant every micro-batch and step: upload it only when it
+    // changed (or the scratch was re-carved, which clears uploaded_dlogprob_).
+    if (uploaded_dlogprob_.size() == size_t(N) &&
+        std::equal(dlogprob, dlogprob + N, uploaded_dlogprob_.begin(),
+                   [](float a, float b) { return std::memcmp(&a, &b, sizeof(float)) == 0; }))
+        return;
+    copy_from_host(ctx_, acts_.dlogprob, dlogprob);
+    uploaded_dlogprob_.assign(dlogprob, dlogprob + N);
+}
+
 namespace {
 template <typename T>
-std::vector<T> host_copy(const Tensor& t, int64_t n) {
+std::vector<T> host_copy(const OpContext& ctx, const Tensor& t, int64_t n) {
     std::vector<T> out(static_cast<size_t>(n));
-    if (n > 0) copy_to_host(out.data(), t.rows(0, n));
+    if (n > 0) copy_to_host(ctx, out.data(), t.rows(0, n));
     return out;
 }
 }  // namespace
 
 std::vector<float> Transformer::logprobs() const {
-    return host_copy<float>(acts_.logprob, int64_t(acts_.B) * acts_.T);
+    return host_copy<float>(ctx_, acts_.logprob, int64_t(acts_.B) * acts_.T);
 }
 std::vector<float> Transformer::entropies() const {
     if (!last_request_.entropy) throw std::logic_error("entropies() needs HeadRequest::entropy");
-    return host_copy<float>(acts_.entropy, int64_t(acts_.B) * acts_.T);
+    return host_copy<float>(ctx_, acts_.entropy, int64_t(acts_.B) * acts_.T);
 }
 std::vector<float> Transformer::topk_entropies() const {
     if (last_request_.topk_entropy <= 0) throw std::logic_error("topk_entropies() needs HeadRequest::topk_entropy");
-    return host_copy<float>(acts_.topk_entropy, int64_t(acts_.B) * acts_.T);
+    return host_copy<float>(ctx_, acts_.topk_entropy, int64_t(acts_.B) * acts_.T);
 }
 std::vector<int32_t> Transformer::argmax_tokens() const {
     if (!last_request_.argmax) throw std::logic_error("argmax_tokens() needs HeadRequest::argmax");
-    return host_copy<int32_t>(acts_.argmax, int64_t(acts_.B) * acts_.T);
+    return host_copy<int32_t>(ctx_, acts_.argmax, int64_t(acts_.B) * acts_.T);
 }
 
 }  // namespace rpt

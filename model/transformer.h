@@ -9,8 +9,9 @@
 // activation gradients in bf16; statistics, parameter gradients, the final norm's output
 // and everything from the logits on are fp32. The code is the same for both precisions
 // and both backends: only the dtypes of the tensors carved here differ. Decoding with
-// the KV cache (decode_step) runs the fp32 masters on fp32 scratch rows in either
-// precision; its prefill is a forward, so in bf16 the cached prefix is computed in bf16.
+// the KV cache follows the same recipe: its prefill is a forward, and decode_step reads
+// the same weights on scratch rows of the model's activation dtype (model/kv_cache.h),
+// attending over the cache (f32 or bf16) with fp32 statistics.
 //
 // The loss is not fixed here: forward() yields per-token log-probabilities of the
 // targets (and optionally entropies), and backward() takes dL/dlogprob per token. NTP
@@ -108,7 +109,8 @@ public:
     void prefill(KvCache& cache, const std::vector<std::vector<int32_t>>& prefixes);
     // One decoding step for the first A rows of the cache's step tensors (tokens,
     // positions, slots, suffix_index, suffix_len, already filled): appends their KV and
-    // leaves next-token logits in cache.logits (A, V).
+    // leaves next-token logits in cache.logits (A, V, fp32). The cache's rows must be of
+    // the model's precision (KvCacheShape::precision; std::invalid_argument otherwise).
     void decode_step(KvCache& cache, int A);
 
     // Host copies of per-token outputs of the last forward.
@@ -143,6 +145,8 @@ private:
     void layer_forward_batch(int l);
     void layer_backward(int l);
     void head_chunk_logits(int64_t row_begin, int64_t row_end);
+    // acts_.dlogprob = dlogprob (N), uploaded only when it differs from the last upload.
+    void upload_dlogprob(const float* dlogprob, int64_t N);
 
     ModelConfig config_;
     OpContext ctx_;
@@ -165,6 +169,9 @@ private:
     int64_t resident_chunk_begin_ = -1;  // logits rows held in acts_.logits, -1 if none
     Recompute recompute_ = Recompute::none;
     int held_layer_ = -1;  // whose activations the layer set holds (the shared one under recompute)
+    // Host staging of the batch's uploads (kernels/host_sync.h counts each upload).
+    std::vector<int32_t> token_upload_;      // tokens then targets: Activations::token_rows
+    std::vector<float> uploaded_dlogprob_;   // what acts_.dlogprob holds (empty: unknown)
 };
 
 }  // namespace rpt

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "comm/comm.h"
+#include "kernels/host_sync.h"
 #include "rl/rank_sums.h"
 #include "rl/update_rows.h"
 
@@ -24,9 +25,9 @@ std::vector<float> device_advantages(const OpContext& ctx, const std::vector<flo
     std::vector<float> advantages(rewards.size());
     Buffer buf(ctx.device, size_t(S) * 2 * sizeof(float), "advantages");
     const Tensor r = buf.view(DType::f32, 0, {S}), a = buf.view(DType::f32, size_t(S) * 4, {S});
-    copy_from_host(r, rewards.data());
+    copy_from_host(ctx, r, rewards.data());
     ops::grpo_advantages(ctx, a, r, G, settings.advantage_eps, settings.scale_by_std);
-    copy_to_host(advantages.data(), a);
+    copy_to_host(ctx, advantages.data(), a);
     return advantages;
 }
 
@@ -101,37 +102,43 @@ public:
         const float* advantages = nullptr;  // (M)
     };
 
+    // The inputs go up in one upload and the outputs come back in one readback: the
+    // tensors are carved back to back, outputs first, inputs after.
     Result run(const Inputs& in, const ops::PolicyLossSettings& loss) {
         const int M = in.M;
+        const int64_t R = R_, MR = int64_t(M) * R_;
         size_t at = 0;
         auto carve = [&](std::initializer_list<int64_t> shape) {
             Tensor t = buf_.view(DType::f32, at, shape);
             at += t.nbytes();
             return t;
         };
-        const int64_t R = R_;
         const Tensor t_coef = carve({M, R}), t_loss = carve({M, R}), t_clip = carve({M, R}), t_kl = carve({M, R});
         const Tensor t_logp = carve({M, R}), t_old = carve({M, R}), t_ref = carve({M, R}), t_mask = carve({M, R});
         const Tensor t_adv = carve({M});
-        copy_from_host(t_logp, in.logp);
-        copy_from_host(t_old, in.logp_old);
-        copy_from_host(t_mask, in.mask);
-        copy_from_host(t_adv, in.advantages);
-        if (in.logp_ref) copy_from_host(t_ref, in.logp_ref);
+        // logp, logp_old, logp_ref (zero without a reference), mask, advantages.
+        host_.assign(size_t(4 * MR + M), 0.0f);
+        std::copy_n(in.logp, MR, host_.begin());
+        std::copy_n(in.logp_old, MR, host_.begin() + MR);
+        if (in.logp_ref) std::copy_n(in.logp_ref, MR, host_.begin() + 2 * MR);
+        std::copy_n(in.mask, MR, host_.begin() + 3 * MR);
+        std::copy_n(in.advantages, M, host_.begin() + 4 * MR);
+        copy_from_host(ctx_, buf_.view(DType::f32, t_logp.nbytes() * 4, {4 * MR + M}), host_.data());
         ops::policy_loss(ctx_, t_coef, t_loss, t_clip, t_kl, t_logp, t_old, in.logp_ref ? t_ref : Tensor{}, t_adv,
                          t_mask, loss);
-        const auto download = [&](const Tensor& t) {
-            std::vector<float> host(size_t(M) * size_t(R));
-            copy_to_host(host.data(), t);
-            return host;
+        host_.resize(size_t(4 * MR));
+        copy_to_host(ctx_, host_.data(), buf_.view(DType::f32, 0, {4 * MR}));
+        const auto part = [&](int k) {
+            return std::vector<float>(host_.begin() + k * MR, host_.begin() + (k + 1) * MR);
         };
-        return {download(t_coef), download(t_loss), download(t_clip), download(t_kl)};
+        return {part(0), part(1), part(2), part(3)};
     }
 
 private:
     const OpContext& ctx_;
     int R_;
     Buffer buf_;
+    std::vector<float> host_;  // the staged inputs, then the outputs
 };
 
 // Per-token sums of the update's statistics, this rank's (then all ranks').

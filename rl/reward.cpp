@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "kernels/host_sync.h"
+
 namespace rpt {
 namespace {
 
@@ -128,12 +130,12 @@ RewardResult RewardScorer::score(const std::vector<std::vector<int32_t>>& respon
     const Tensor t_truth = staging.view(DType::u8, at, {B, Lmax});
     at += t_truth.nbytes();
     const Tensor t_scratch = needs_scratch ? staging.view(DType::u8, at, {S, longest}) : Tensor();
-    copy_from_host(t_resp, resp.data());
-    copy_from_host(t_resp_len, resp_len.data());
-    copy_from_host(t_truth_len, truth.len.data());
-    copy_from_host(t_bounds, truth.bounds.data());
-    copy_from_host(t_bound_count, truth.count.data());
-    copy_from_host(t_truth, truth.bytes.data());
+    copy_from_host(ctx_, t_resp, resp.data());
+    copy_from_host(ctx_, t_resp_len, resp_len.data());
+    copy_from_host(ctx_, t_truth_len, truth.len.data());
+    copy_from_host(ctx_, t_bounds, truth.bounds.data());
+    copy_from_host(ctx_, t_bound_count, truth.count.data());
+    copy_from_host(ctx_, t_truth, truth.bytes.data());
     if (dense) {
         if (!token_logprobs || token_logprobs->size() != responses.size())
             throw std::invalid_argument(
@@ -145,7 +147,7 @@ RewardResult RewardScorer::score(const std::vector<std::vector<int32_t>>& respon
                 throw std::invalid_argument("reward: one log-prob per response token expected");
             std::copy(l.begin(), l.end(), lp.begin() + int64_t(s) * R);
         }
-        copy_from_host(t_logprobs, lp.data());
+        copy_from_host(ctx_, t_logprobs, lp.data());
     }
     const ops::RewardInputs inputs{t_resp,      t_resp_len, offsets_,      bytes_,    t_truth,
                                    t_truth_len, t_bounds,   t_bound_count, t_scratch, t_logprobs};
@@ -155,8 +157,8 @@ RewardResult RewardScorer::score(const std::vector<std::vector<int32_t>>& respon
     RewardResult out;
     out.rewards.resize(static_cast<size_t>(S));
     out.prediction_len.resize(static_cast<size_t>(S));
-    copy_to_host(out.rewards.data(), t_rewards);
-    copy_to_host(out.prediction_len.data(), t_pred_len);
+    copy_to_host(ctx_, out.rewards.data(), t_rewards);
+    copy_to_host(ctx_, out.prediction_len.data(), t_pred_len);
     return out;
 }
 

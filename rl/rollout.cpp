@@ -5,11 +5,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 
 #include <fmt/format.h>
 
+#include "kernels/host_sync.h"
 #include "model/kv_cache.h"
 
 namespace rpt {
@@ -111,24 +113,32 @@ public:
     SampledRows(const OpContext& ctx, int S)
         : tokens(size_t(S)),
           logprobs(size_t(S)),
+          S_(S),
+          host_(size_t(2) * size_t(S)),
           buffer_(ctx.device, size_t(S) * 2 * sizeof(int32_t), "sampler rows"),
+          both_(buffer_.view(DType::i32, 0, {2, S})),
           tokens_(buffer_.view(DType::i32, 0, {S})),
           logprobs_(buffer_.view(DType::f32, size_t(S) * 4, {S})) {}
 
     // Samples the next token of each of the A active rows from the step's logits and
-    // copies the tokens and their log-probs to the host.
+    // copies the tokens and their log-probs to the host in one readback (the stop test
+    // needs them: the one host synchronisation a decode step cannot avoid).
     void sample(const OpContext& ctx, const KvCache& cache, int A, const ops::SamplingSettings& settings) {
         ops::sample_tokens(ctx, tokens_.rows(0, A), logprobs_.rows(0, A), cache.logits.rows(0, A),
                            cache.sequence_ids.rows(0, A), cache.sample_positions.rows(0, A), settings);
-        copy_to_host(tokens.data(), tokens_.rows(0, A));
-        copy_to_host(logprobs.data(), logprobs_.rows(0, A));
+        copy_to_host(ctx, host_.data(), both_);
+        std::copy_n(host_.begin(), A, tokens.begin());
+        std::memcpy(logprobs.data(), host_.data() + S_, size_t(A) * sizeof(float));
     }
 
     std::vector<int32_t> tokens;  // (S) host, the first A valid
     std::vector<float> logprobs;  // (S) host, the first A valid
 
 private:
+    int S_;
+    std::vector<int32_t> host_;  // the buffer's host image: tokens, then log-prob bits
     Buffer buffer_;
+    Tensor both_;      // (2, S) i32: the whole buffer
     Tensor tokens_;    // (S) i32
     Tensor logprobs_;  // (S) f32
 };
@@ -185,7 +195,7 @@ void decode_responses(Transformer& model, KvCache& cache, const RolloutJob& job,
         const int A = int(slots.active.size());
         inputs.fill(slots, step, job.context_ids, G);
         r.bookkeeping_seconds += seconds_since(t_rows);
-        copy_from_host(cache.step_inputs, inputs.data());
+        copy_from_host(model.context(), cache.step_inputs, inputs.data());
         model.decode_step(cache, A);
         sampled.sample(model.context(), cache, A, job.settings.sampling);
         r.decode_rows += A;
@@ -208,7 +218,7 @@ RolloutResult generate_rollouts(Transformer& model, const std::vector<std::vecto
 
     // 1. Prefill: each context's prompt but its last token, once for its G responses.
     const KvCacheShape shape{int(prompts.size()), settings.group_size, std::max(1, int(longest) - 1),
-                             settings.max_new_tokens, settings.kv_dtype};
+                             settings.max_new_tokens, settings.kv_dtype, model.precision()};
     KvCache cache(model.config(), model.context(), shape, settings.kv_budget_bytes);
     prefill_prompts(model, cache, prompts);
     const double prefill_seconds = seconds_since(t0);

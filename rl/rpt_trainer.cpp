@@ -132,7 +132,8 @@ std::unique_ptr<Transformer> make_reference(const RptRun& run, const Transformer
 void check_kv_budget(const RptRun& run, const Transformer& model) {
     const RptOptions& o = run.o;
     const size_t longest_prompt = run.tokens.prefix.size() + run.tokens.suffix.size() + size_t(o.context_tokens);
-    const KvCacheShape shape{run.local_contexts, run.G, int(longest_prompt), o.max_new_tokens, o.kv_dtype};
+    const KvCacheShape shape{run.local_contexts, run.G, int(longest_prompt), o.max_new_tokens, o.kv_dtype,
+                             model.precision()};
     const DeviceKind device = model.context().device;
     const size_t kv = KvCache::kv_bytes(model.config(), shape, device);
     if (!o.quiet && run.rank == 0)

@@ -1,7 +1,8 @@
 // The CUDA RL kernels (kernels/cuda/rl_*.cu) against their CPU twins, through the op API
 // of kernels/rl_ops.h, on random inputs: KV-cache append, decode attention (short and
 // split-key contexts, GQA, head dims 8..256), the same two and ops::copy's conversions
-// with a bf16 cache (both backends read the same bf16 values), sampling (greedy, temperature, top-k,
+// with a bf16 cache (both backends read the same bf16 values), decode on bf16 rows (a bf16
+// model's q, K/V and output, over bf16 and fp32 caches), sampling (greedy, temperature, top-k,
 // top-p), the prefix reward (tag and \boxed{} formats, long responses, the four reward kinds), GRPO advantages
 // and the policy loss. Outputs are poisoned (NaN, or -7 for ints) before each run, so an
 // element a kernel forgets to write fails. Every test skips when no GPU is present.
@@ -11,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <iterator>
 #include <limits>
 #include <random>
@@ -239,6 +241,101 @@ TEST(CudaRlDecode, Bf16AttentionMatchesCpu) {
         g.sync();
         EXPECT_LT(test::rel_error(out.download(), out.host), kTolerance)
             << "Tp " << sh.Tp << " H " << sh.H << " KVH " << sh.KVH << " D " << sh.D << " offset " << off;
+    }
+}
+
+// ---- bf16 rows: a bf16 model's decode step (q, the appended K/V and out bf16) ---------
+
+// Cache values of element type T (fp32, or bf16 bits) drawn at random.
+template <typename T>
+std::vector<T> random_cache(size_t n, uint32_t seed) {
+    if constexpr (std::is_same_v<T, uint16_t>) return random_bf16(n, seed);
+    else return test::random_floats(n, seed);
+}
+
+// Appending bf16 rows copies their bits into a bf16 cache and widens them exactly into
+// an fp32 one: both backends agree bit for bit.
+template <typename T>
+void check_bf16_rows_append(Gpu& g) {
+    constexpr int64_t S = 6, Tmax = 9, KVH = 2, D = 24, A = 4;
+    Both<T> suffix(random_cache<T>(S * Tmax * KVH * D, 11), {S, Tmax, KVH, D});
+    Both<uint16_t> kv(random_bf16(A * KVH * D, 12), {A, KVH, D});
+    Both<int32_t> slots(IVec{5, 0, 3, 2}, {A}), index(IVec{8, 0, 4, 1}, {A});
+    ops::kv_cache_append(g.cpu, suffix.cpu(), kv.cpu(), slots.cpu(), index.cpu());
+    ops::kv_cache_append(g.ctx, suffix.gpu(), kv.gpu(), slots.gpu(), index.gpu());
+    g.sync();
+    const std::vector<T> got = suffix.download();
+    EXPECT_EQ(std::memcmp(got.data(), suffix.host.data(), got.size() * sizeof(T)), 0);
+}
+
+TEST(CudaRlDecode, Bf16RowsAppendMatchesCpu) {
+    SKIP_WITHOUT_GPU();
+    Gpu g;
+    check_bf16_rows_append<uint16_t>(g);
+    check_bf16_rows_append<float>(g);
+}
+
+Vec widened_bf16(const HVec& v) {
+    Vec out(v.size());
+    for (size_t i = 0; i < v.size(); ++i) out[i] = bf16_to_f32(v[i]);
+    return out;
+}
+
+// Decode attention on bf16 q and out over a cache of T. Both backends compute in fp32
+// and round out once at the store, so they differ only where fp32 summation order moves
+// a value across a bf16 rounding boundary: at most one bf16 ulp, on few elements.
+template <typename T>
+void check_bf16_rows_attention(Gpu& g, const DecodeShape& sh, uint32_t seed) {
+    const int64_t S = sh.B * sh.G;
+    const IVec active = active_slots(S);
+    const int64_t A = static_cast<int64_t>(active.size());
+    const int64_t np = sh.B * sh.Tp * sh.KVH * sh.D, ns = S * sh.Tmax * sh.KVH * sh.D;
+    Both<uint16_t> q(random_bf16(A * sh.H * sh.D, ++seed), {A, sh.H, sh.D});
+    for (uint16_t& x : q.host) x = f32_to_bf16(3.0f * bf16_to_f32(x));  // peaked softmax
+    copy_host_to_device(q.dev.data(), q.host.data(), q.host.size() * sizeof(uint16_t));
+    Both<T> pk(random_cache<T>(np, ++seed), {sh.B, sh.Tp, sh.KVH, sh.D});
+    Both<T> pv(random_cache<T>(np, ++seed), {sh.B, sh.Tp, sh.KVH, sh.D});
+    Both<T> sk(random_cache<T>(ns, ++seed), {S, sh.Tmax, sh.KVH, sh.D});
+    Both<T> sv(random_cache<T>(ns, ++seed), {S, sh.Tmax, sh.KVH, sh.D});
+    Both<int32_t> prefix_len(prefix_lengths(sh, ++seed), {sh.B});
+    Both<int32_t> suffix_len(test::random_ints(A, ++seed, 1, static_cast<int32_t>(sh.Tmax)), {A});
+    Both<int32_t> slots(active, {A});
+    Both<uint16_t> out(HVec(A * sh.H * sh.D, 0x7fc0), {A, sh.H, sh.D});  // NaN poison
+    ops::decode_attention(g.cpu, out.cpu(), q.cpu(), pk.cpu(), pv.cpu(), prefix_len.cpu(), sk.cpu(), sv.cpu(),
+                          suffix_len.cpu(), slots.cpu(), static_cast<int>(sh.G));
+    ops::decode_attention(g.ctx, out.gpu(), q.gpu(), pk.gpu(), pv.gpu(), prefix_len.gpu(), sk.gpu(), sv.gpu(),
+                          suffix_len.gpu(), slots.gpu(), static_cast<int>(sh.G));
+    g.sync();
+    const Vec got = widened_bf16(out.download()), want = widened_bf16(out.host);
+    const std::string at = std::string(std::is_same_v<T, uint16_t> ? "bf16" : "f32") + " cache, Tp " +
+                           std::to_string(sh.Tp) + " H " + std::to_string(sh.H) + " KVH " + std::to_string(sh.KVH) +
+                           " D " + std::to_string(sh.D);
+    // One ulp of the value, plus fp32-level slack for outputs that cancel to near zero.
+    float max_abs = 0.0f;
+    for (float x : want) max_abs = std::max(max_abs, std::fabs(x));
+    size_t beyond_one_ulp = 0, nan = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+        nan += std::isnan(got[i]) || std::isnan(want[i]);
+        const float ulp = std::ldexp(1.0f, std::ilogb(std::max(std::fabs(want[i]), 1e-30f)) - 7);
+        beyond_one_ulp += std::fabs(got[i] - want[i]) > ulp + 1e-5f * max_abs;
+    }
+    EXPECT_EQ(nan, 0u) << at;
+    EXPECT_EQ(beyond_one_ulp, 0u) << at;
+    EXPECT_LT(test::rel_error(got, want), 4e-3) << at;
+}
+
+TEST(CudaRlDecode, Bf16RowsAttentionMatchesCpu) {
+    SKIP_WITHOUT_GPU();
+    Gpu g;
+    // One split and several (the combine kernel stores the bf16 output then), GQA 1..6,
+    // paired and unpaired bf16 head dims (64, 128; 7, 33) and fp32 caches.
+    const DecodeShape shapes[] = {{2, 3, 9, 5, 2, 2, 8},     {3, 2, 17, 6, 4, 2, 64},   {2, 4, 40, 7, 6, 2, 128},
+                                  {2, 2, 600, 90, 12, 2, 128}, {2, 2, 30, 6, 4, 2, 7},  {1, 3, 280, 8, 2, 1, 33}};
+    uint32_t seed = 500;
+    for (const DecodeShape& sh : shapes) {
+        if (test::small_mode() && is_long(sh)) continue;
+        check_bf16_rows_attention<uint16_t>(g, sh, seed += 20);
+        check_bf16_rows_attention<float>(g, sh, seed += 20);
     }
 }
 

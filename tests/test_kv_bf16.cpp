@@ -271,12 +271,21 @@ TEST(KvBf16, RejectsMixedOrWrongDtypes) {
                               i32(p.plen, {p.B}), f32(p.sk, {S, p.Tmax, p.KVH, p.D}),
                               f32(p.sv, {S, p.Tmax, p.KVH, p.D}), i32(p.slen, {A}), i32(p.slots, {A}), int(p.G));
     }, "prefix_k must be f32 or bf16");
-    HVec suffix(S * p.Tmax * p.KVH * p.D), kv_half(A * p.KVH * p.D);
-    IVec index(A, 0);
+    // The step's rows may be bf16 (a bf16 model's decode, tests/test_decode_bf16.cpp) but
+    // not integers; q and out share one dtype.
+    HVec suffix(S * p.Tmax * p.KVH * p.D);
+    IVec kv_ints(A * p.KVH * p.D), index(A, 0);
     expect_invalid([&] {
-        ops::kv_cache_append(cpu(), bf16(suffix, {S, p.Tmax, p.KVH, p.D}), bf16(kv_half, {A, p.KVH, p.D}),
+        ops::kv_cache_append(cpu(), bf16(suffix, {S, p.Tmax, p.KVH, p.D}), i32(kv_ints, {A, p.KVH, p.D}),
                              i32(p.slots, {A}), i32(index, {A}));
-    }, "kv must be f32");
+    }, "kv (the step's rows) must be f32 or bf16");
+    HVec q_half = to_bf16(p.q);
+    expect_invalid([&] {
+        ops::decode_attention(cpu(), f32(out, {A, p.H, p.D}), bf16(q_half, {A, p.H, p.D}),
+                              bf16(pk, {p.B, p.Tp, p.KVH, p.D}), bf16(pv, {p.B, p.Tp, p.KVH, p.D}), i32(p.plen, {p.B}),
+                              f32(p.sk, {S, p.Tmax, p.KVH, p.D}), f32(p.sv, {S, p.Tmax, p.KVH, p.D}), i32(p.slen, {A}),
+                              i32(p.slots, {A}), int(p.G));
+    }, "q and out must share one dtype");
     IVec ints(8);
     Vec floats(8);
     expect_invalid([&] { ops::copy(cpu(), i32(ints, {8}), f32(floats, {8})); }, "dst must be f32 or bf16");

@@ -37,7 +37,24 @@ TEST(ModelConfig, PresetsHaveTheAnchorShapes) {
     const ModelConfig small = model_preset("small");
     EXPECT_EQ(small.intermediate_size, 1536);
     EXPECT_NEAR(double(small.num_parameters()), 32.5e6, 0.5e6);
-    EXPECT_THROW(model_preset("huge"), std::invalid_argument);
+    // The 124M class: GPT-2 small's shape in the Qwen2 architecture (GQA 3:1, tied).
+    const ModelConfig base = model_preset("qwen2-124m");
+    EXPECT_EQ(base.num_layers, 12);
+    EXPECT_EQ(base.hidden_size, 768);
+    EXPECT_EQ(base.num_heads, 12);
+    EXPECT_EQ(base.num_kv_heads, 4);
+    EXPECT_EQ(base.head_dim, 64);
+    EXPECT_EQ(base.vocab_size, 50304);
+    EXPECT_EQ(base.max_position_embeddings, 1024);
+    EXPECT_TRUE(base.tie_word_embeddings);
+    EXPECT_NEAR(double(base.num_parameters()), 121.2e6, 0.5e6);
+    EXPECT_EQ(model_preset_names(), (std::vector<std::string>{"tiny", "small", "qwen2-124m"}));
+    try {
+        model_preset("huge");
+        FAIL() << "expected an error";
+    } catch (const std::invalid_argument& e) {
+        EXPECT_NE(std::string(e.what()).find("tiny, small, qwen2-124m"), std::string::npos) << e.what();
+    }
 }
 
 TEST(ModelConfig, ValidationNamesTheField) {

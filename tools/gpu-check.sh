@@ -23,8 +23,9 @@
 #              bf16 kernels
 #   agree-pretrain  20 pre-training steps of `tiny`, CUDA vs CPU, same seed
 #   agree-rpt       one RPT step, CUDA vs CPU, same checkpoint and seed
-#   bench-*    our kernels (matmul in fp32 and bf16), training step, decode and RPT step, then the PyTorch peer
-#              at the same shapes (bench/peers/torch_gpu.py)
+#   bench-*    our kernels (matmul in fp32 and bf16), training step (`small`, and the
+#              124M-class qwen2-124m: 5 timed steps of 8 x 1024), decode and RPT step, then
+#              the PyTorch peer at the same shapes (bench/peers/torch_gpu.py)
 # --dry-run (no GPU needed; `make test` runs it): every step whose work needs no GPU
 # runs (libs, ptxas, the CPU halves of the agreement checks, listing the GPU tests), and
 # every GPU step is skipped, saying so. --only runs the named steps (and libs and probe,
@@ -476,6 +477,7 @@ step_peer() {
     local args=()
     [ -s "$data/bench-kernels.json" ] && args+=(--kernels "$data/bench-kernels.json")
     [ -s "$data/bench-training.json" ] && args+=(--training "$data/bench-training.json")
+    [ -s "$data/bench-training-124m.json" ] && args+=(--training-124m "$data/bench-training-124m.json")
     [ -s "$data/bench-decode.json" ] && args+=(--decode "$data/bench-decode.json")
     PYTHONUNBUFFERED=1 limited "$budget" "$logs/bench-peer.log" python3 "$bundle/peers/torch_gpu.py" "${args[@]}" \
         --json "$data/bench-peer.json" || rc=$?
@@ -506,6 +508,13 @@ selected agree-pretrain-bf16 step_agree_pretrain bf16
 selected agree-rpt step_agree_rpt
 selected bench-kernels bench bench-kernels 45 "kernels" "kernels --quick"
 selected bench-training bench bench-training 30 "training --preset small --batch 8 --seq 256" \
+    "training --preset tiny --batch 2 --seq 32 --warmup 0 --steps 1"
+# The 124M-class Qwen2 (GPT-2 small's size) at its full context: 2 warm-up and 5 timed
+# steps of 8 x 1024 tokens (about 6 TFLOP each); its MFU is read against the bf16 matmul
+# ceiling measured in the same run. The dry run's smoke uses `tiny` (one CPU step of the
+# 124M model takes about a minute on a 2-core machine; the preset is unit-tested).
+selected bench-training-124m bench bench-training-124m 30 \
+    "training --preset qwen2-124m --batch 8 --seq 1024 --warmup 2 --steps 5" \
     "training --preset tiny --batch 2 --seq 32 --warmup 0 --steps 1"
 selected bench-decode bench bench-decode 45 "decode --preset small --batch 64 --batch 256" \
     "decode --preset tiny --batch 2 --prompt 8 --gen 4 --dtype-batch 2 --dtype-prompt 8 --dtype-gen 4 --group 2 --group-contexts 2 --group-gen 4"

@@ -188,15 +188,25 @@ def bench_tables(data, dry_run):
                          f"{fmt(b16.get('forward_tflops')):>5} / {fmt(b16.get('backward_tflops')):<6} | "
                          f"{fmt(ratio(m['forward_tflops'], b16.get('forward_tflops')), '.2f')} / "
                          f"{fmt(ratio(m['backward_tflops'], b16.get('backward_tflops')), '.2f')}")
-    tr = data.get("bench-training")
-    if tr:
-        pt = get(peer, "training") or {}
+    # MFU against the bf16 (or fp32) matmul ceiling measured in the same run: the peer's
+    # 8192^3 torch matmul, else (no peer) rpt's own fastest bf16 matmul of bench-kernels.
+    own_bf16 = max((m.get("forward_tflops") or 0 for m in (ours or {}).get("matmul_bf16", [])), default=0) or None
+    for key, peer_key in (("bench-training", "training"), ("bench-training-124m", "training_124m")):
+        tr = data.get(key)
+        if not tr:
+            continue
+        pt = get(peer, peer_key) or {}
         rpt_tflops = tr["gflops"] * 1e-3
         precision = tr.get("precision", "f32")  # older bench JSON: the fp32 path only
-        mfu = ratio(rpt_tflops, ceil.get("matmul_bf16_tflops" if precision == "bf16" else "matmul_fp32_tflops"))
+        c = ceil.get("matmul_bf16_tflops" if precision == "bf16" else "matmul_fp32_tflops")
+        source = "torch"
+        if not c and precision == "bf16" and own_bf16:
+            c, source = own_bf16, "rpt bench-kernels"
+        mfu = ratio(rpt_tflops, c)
         lines.append("")
         lines.append(f"training step, {tr['preset']} B{tr['batch']} T{tr['seq']}: rpt {precision} {tr['tokens_per_s']:.0f} tok/s "
-                     f"({rpt_tflops:.1f} TFLOP/s, {fmt(mfu and 100 * mfu)}% of the {precision} matmul ceiling)")
+                     f"({rpt_tflops:.1f} TFLOP/s, MFU {fmt(mfu and 100 * mfu)}% of the measured {precision} matmul ceiling"
+                     f"{', ' + source if c else ''})")
         for name in ("bf16_autocast", "fp32"):
             r = pt.get(name, {})
             if r and "error" not in r:
@@ -208,7 +218,7 @@ def bench_tables(data, dry_run):
     if de:
         pd = {(r["dtype"], r["batch"]): r for r in (get(peer, "decode", "runs") or [])}
         lines.append("")
-        lines.append(f"decode, {de['preset']} (KV cache {de.get('kv_dtype')}), tokens/s: rpt | torch bf16 | torch fp32")
+        lines.append(f"decode, {de['preset']} (rpt in {de.get('precision', 'f32')}, KV cache {de.get('kv_dtype')}), tokens/s: rpt | torch bf16 | torch fp32")
         for r in de.get("throughput", []):
             b16, f32 = pd.get(("bf16", r["batch"]), {}), pd.get(("fp32", r["batch"]), {})
             lines.append(f"  batch {r['batch']:>4}, prompt {r['prompt']}, {r['gen']} new: {r['tokens_per_s']:9.0f} | "

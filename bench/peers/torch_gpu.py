@@ -12,6 +12,7 @@ exactly the same shapes and the same model:
                    entropy, backward, fused AdamW) of the same model as Hugging Face
                    transformers' Qwen2ForCausalLM with SDPA attention, in bf16 autocast
                    (fp32 master weights) and in fp32 (TF32 off);
+  --training-124m FILE  the same for the 124M-class preset, bf16 autocast only;
   --decode FILE    rpt_bench decode --json FILE: greedy KV-cache decoding with
                    model.generate at the same batch sizes, prompt and new-token counts,
                    in bf16 and fp32, prefill time subtracted (rpt's figure excludes it).
@@ -32,6 +33,7 @@ def parse_args():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kernels", help="rpt_bench kernels JSON (shapes)")
     ap.add_argument("--training", help="rpt_bench training JSON (model config, batch, seq)")
+    ap.add_argument("--training-124m", help="the same for the 124M-class preset (bf16 autocast only)")
     ap.add_argument("--decode", help="rpt_bench decode JSON (model config, batches, prompt, gen)")
     ap.add_argument("--json", required=True, help="where to write the results")
     ap.add_argument("--min-seconds", type=float, default=0.2, help="measured time per timed op")
@@ -161,7 +163,7 @@ def hf_model(torch, config_dict, dtype):
     return model.to(dtype).cuda()
 
 
-def training(torch, path, min_seconds):
+def training(torch, path, min_seconds, variants=(("bf16_autocast", True), ("fp32", False))):
     import torch.nn.functional as F
 
     with open(path) as f:
@@ -171,7 +173,7 @@ def training(torch, path, min_seconds):
     flops_per_token = ours.get("flops_per_token")
     out = {"batch": B, "seq": T}
     torch.backends.cuda.matmul.allow_tf32 = False
-    for name, autocast in (("bf16_autocast", True), ("fp32", False)):
+    for name, autocast in variants:
         model = hf_model(torch, cfg, torch.float32)
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
         ids = torch.randint(0, V, (B, T), device="cuda")
@@ -261,6 +263,9 @@ def main():
         guarded(results, "kernels", lambda: kernels(torch, args.kernels, args.min_seconds))
     if args.training:
         guarded(results, "training", lambda: training(torch, args.training, args.min_seconds))
+    if args.training_124m:
+        guarded(results, "training_124m",
+                lambda: training(torch, args.training_124m, args.min_seconds, (("bf16_autocast", True),)))
     if args.decode:
         guarded(results, "decode", lambda: decode(torch, args.decode, args.min_seconds))
     with open(args.json, "w") as f:

@@ -25,9 +25,19 @@
 // the same width as fp32's lane = element) and widened to float2 in registers; odd head
 // dims or views not 4-byte aligned fall back to one __nv_bfloat16 per lane. Appending
 // rounds with __float2bfloat16_rn, the rounding of the CPU twin (kernels/bf16.h).
+//
+// Row type. The step's rows (the appended K/V, q and the attention output) are of the
+// model's activation type R, fp32 or bf16 (a bf16 model decodes on bf16 rows,
+// model/kv_cache.h); every kernel is also a template on R. A bf16 q is widened once into
+// shared memory, all arithmetic and the split partials stay fp32, and the output is
+// rounded once at its store (__float2bfloat16_rn): the CPU twin is the fp32 twin on the
+// widened rows with the output rounded at the store (kernels/ops.h's emulation), so the
+// two differ only by fp32 summation order. Appending bf16 rows to a bf16 cache copies
+// the bits; to an fp32 cache it widens (exact).
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include <cuda_bf16.h>
 
@@ -44,21 +54,26 @@ constexpr int kMaxGroupHeads = 8;    // query heads one block serves (a KV head'
 constexpr int kKeysPerSplit = 256;   // keys per block: long contexts use several blocks per row
 constexpr int kMaxHeadDim = 256;
 
-// One fp32 value in the cache's storage type.
+using bf16 = __nv_bfloat16;
+
+// One fp32 value in a storage type (the cache's, or the rows' for the output).
 __device__ __forceinline__ void store_as(float* dst, float x) { *dst = x; }
-__device__ __forceinline__ void store_as(__nv_bfloat16* dst, float x) { *dst = __float2bfloat16_rn(x); }
+__device__ __forceinline__ void store_as(bf16* dst, float x) { *dst = __float2bfloat16_rn(x); }
+// One stored value widened to fp32 (exact).
+__device__ __forceinline__ float load_as_float(float x) { return x; }
+__device__ __forceinline__ float load_as_float(bf16 x) { return __bfloat162float(x); }
 
 // suffix[slots[a], index[a]] = kv[a]; one thread per element (grid-stride, 256 threads:
 // consecutive threads write consecutive elements of a row, so stores coalesce), rows
-// outside the cache skipped.
-template <typename T>
-__global__ void kv_cache_append_kernel(T* suffix, const float* kv, const int32_t* slots, const int32_t* index,
+// outside the cache skipped. T = cache type, R = row type (bf16 -> bf16 copies the bits).
+template <typename T, typename R>
+__global__ void kv_cache_append_kernel(T* suffix, const R* kv, const int32_t* slots, const int32_t* index,
                                        int64_t A, int64_t S, int64_t Tmax, int64_t row) {
     for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < A * row; i += int64_t(gridDim.x) * blockDim.x) {
         const int64_t a = i / row, c = i % row;
         const int64_t s = slots[a], t = index[a];
         if (s < 0 || s >= S || t < 0 || t >= Tmax) continue;
-        store_as(suffix + (s * Tmax + t) * row + c, kv[i]);
+        store_as(suffix + (s * Tmax + t) * row + c, load_as_float(kv[i]));
     }
 }
 
@@ -104,10 +119,10 @@ __device__ __forceinline__ void load_row(float (&r)[EPL], const __nv_bfloat16* r
 }
 
 struct DecodeArgs {
-    float* out;
+    void* out;          // (A, H, D) of the row type R
     float* partial_o;   // (A, H, splits, D) unnormalised outputs per split (splits > 1)
     float* partial_ml;  // (A, H, splits, 2) running max and sum of each split
-    const float* q;
+    const void* q;      // (A, H, D) of the row type R
     const void *prefix_k, *prefix_v, *suffix_k, *suffix_v;  // of the kernel's storage type T
     const int32_t *prefix_len, *suffix_len, *slots;
     int64_t B, Tp, S, Tmax, H, KVH, D, group_size;
@@ -127,9 +142,9 @@ __device__ __forceinline__ bool row_keys(const DecodeArgs& p, int64_t a, int64_t
 }
 
 // One block = (split of the keys, KV head x chunk of its query heads, row).
-// T = K/V storage type (float or __nv_bfloat16). EPL = head-dim elements per lane
-// (D <= 32 * EPL); lane l owns elements lane_dim<kPairs>(l, 0 .. EPL-1).
-template <typename T, int EPL, bool kPairs>
+// T = K/V storage type, R = row type of q and out (each float or __nv_bfloat16). EPL =
+// head-dim elements per lane (D <= 32 * EPL); lane l owns elements lane_dim<kPairs>(l, 0 .. EPL-1).
+template <typename T, typename R, int EPL, bool kPairs>
 __global__ void __launch_bounds__(kDecodeThreads) decode_attention_kernel(DecodeArgs p) {
     constexpr int kDim = kWarpSize * EPL;
     constexpr int kKeyUnroll = EPL >= 8 ? 2 : 4;  // keys loaded before any is used
@@ -155,7 +170,9 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_attention_kernel(Decode
     for (int i = threadIdx.x; i < kMaxGroupHeads * kDim; i += kDecodeThreads) {
         const int h = i / kDim, slot = i % kDim;
         const int d = lane_dim<kPairs>(slot % kWarpSize, slot / kWarpSize);
-        q_s[h][slot] = (h < nh && d < p.D) ? p.q[(a * p.H + h0 + h) * p.D + d] * p.scale : 0.0f;
+        q_s[h][slot] =
+            (h < nh && d < p.D) ? load_as_float(static_cast<const R*>(p.q)[(a * p.H + h0 + h) * p.D + d]) * p.scale
+                                : 0.0f;
     }
     __syncthreads();
 
@@ -235,7 +252,7 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_attention_kernel(Decode
         }
         const int64_t head_row = a * p.H + h0 + h;
         if (p.splits == 1) {
-            p.out[head_row * p.D + d] = sum > 0.0f ? o / sum : 0.0f;  // no keys: zero output
+            store_as(static_cast<R*>(p.out) + head_row * p.D + d, sum > 0.0f ? o / sum : 0.0f);  // no keys: zero
         } else {
             const int64_t part = head_row * p.splits + split;
             p.partial_o[part * p.D + d] = o;
@@ -248,7 +265,8 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_attention_kernel(Decode
 }
 
 // out[a, h] = sum_k exp(m_k - M) o_k / sum_k exp(m_k - M) l_k over the splits k that hold
-// keys. One block per (row, head), one thread per head-dim element.
+// keys, stored as the row type R. One block per (row, head), one thread per head-dim element.
+template <typename R>
 __global__ void decode_combine_kernel(DecodeArgs p) {
     const int64_t head_row = blockIdx.x, a = head_row / p.H;
     int64_t s, g, P, n;
@@ -264,123 +282,126 @@ __global__ void decode_combine_kernel(DecodeArgs p) {
             sum += ml[2 * k + 1] * c;
             o += p.partial_o[(head_row * p.splits + k) * p.D + d] * c;
         }
-        p.out[head_row * p.D + d] = sum > 0.0f ? o / sum : 0.0f;
+        store_as(static_cast<R*>(p.out) + head_row * p.D + d, sum > 0.0f ? o / sum : 0.0f);
     }
 }
 
-template <typename T, int EPL, bool kPairs>
+template <typename T, typename R, int EPL, bool kPairs>
 void launch_decode(cudaStream_t stream, const DecodeArgs& p, dim3 grid) {
-    decode_attention_kernel<T, EPL, kPairs><<<grid, kDecodeThreads, 0, stream>>>(p);
+    decode_attention_kernel<T, R, EPL, kPairs><<<grid, kDecodeThreads, 0, stream>>>(p);
     RPT_CUDA_LAUNCH_CHECK();
 }
 
-// The narrowest per-lane width that covers D (fp32, or bf16 without pairs).
-template <typename T>
+// The narrowest per-lane width that covers D, one element per lane (fp32, or bf16
+// without pairs).
+template <typename T, typename R>
 void launch_decode_plain(cudaStream_t st, const DecodeArgs& p, dim3 grid) {
-    if (p.D <= kWarpSize) launch_decode<T, 1, false>(st, p, grid);
-    else if (p.D <= 2 * kWarpSize) launch_decode<T, 2, false>(st, p, grid);
-    else if (p.D <= 4 * kWarpSize) launch_decode<T, 4, false>(st, p, grid);
-    else launch_decode<T, 8, false>(st, p, grid);
+    if (p.D <= kWarpSize) launch_decode<T, R, 1, false>(st, p, grid);
+    else if (p.D <= 2 * kWarpSize) launch_decode<T, R, 2, false>(st, p, grid);
+    else if (p.D <= 4 * kWarpSize) launch_decode<T, R, 4, false>(st, p, grid);
+    else launch_decode<T, R, 8, false>(st, p, grid);
 }
 
 bool is_aligned4(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 4 == 0; }
 
-template <typename T>
-void append_rows(void* stream, T* suffix, const float* kv, const int32_t* slots, const int32_t* index, int64_t A,
-                 int64_t S, int64_t Tmax, int64_t KVH, int64_t D) {
-    const int64_t row = KVH * D;
-    kv_cache_append_kernel<T><<<grid_for(A * row, kAppendThreads), kAppendThreads, 0, as_stream(stream)>>>(
-        suffix, kv, slots, index, A, S, Tmax, row);
+// The main kernel for cache type T and row type R. A bf16 cache is read in pairs when D
+// is even and the four K/V views are 4-byte aligned (a pair never straddles a row end).
+template <typename T, typename R>
+void launch_for_types(cudaStream_t st, const DecodeArgs& p, dim3 grid) {
+    if constexpr (std::is_same_v<T, bf16>) {
+        const bool pairs = p.D % 2 == 0 && is_aligned4(p.prefix_k) && is_aligned4(p.prefix_v) &&
+                           is_aligned4(p.suffix_k) && is_aligned4(p.suffix_v);
+        if (p.D <= kWarpSize || !pairs) launch_decode_plain<T, R>(st, p, grid);
+        else if (p.D <= 2 * kWarpSize) launch_decode<T, R, 2, true>(st, p, grid);
+        else if (p.D <= 4 * kWarpSize) launch_decode<T, R, 4, true>(st, p, grid);
+        else launch_decode<T, R, 8, true>(st, p, grid);
+    } else {
+        launch_decode_plain<T, R>(st, p, grid);
+    }
+}
+
+template <typename R>
+void launch_combine(cudaStream_t st, const DecodeArgs& p, int64_t A) {
+    const int threads = static_cast<int>(ceil_div<int64_t>(p.D, kWarpSize) * kWarpSize);
+    decode_combine_kernel<R><<<static_cast<unsigned>(A * p.H), threads, 0, st>>>(p);
     RPT_CUDA_LAUNCH_CHECK();
 }
 
-// Checks, grid and scratch shared by both storage types; `launch` runs the main kernel.
-template <typename Launch>
-void run_decode(void* stream, float* out, const float* q, const void* prefix_k, const void* prefix_v,
-                const int32_t* prefix_len, const void* suffix_k, const void* suffix_v, const int32_t* suffix_len,
-                const int32_t* slots, int64_t A, int64_t B, int64_t Tp, int64_t S, int64_t Tmax, int64_t H,
-                int64_t KVH, int64_t D, int64_t group_size, Launch launch) {
+template <typename T, typename R>
+void append_rows(cudaStream_t stream, const Tensor& suffix, const Tensor& kv, const Tensor& slots,
+                 const Tensor& index) {
+    const int64_t S = suffix.dim(0), Tmax = suffix.dim(1), row = suffix.dim(2) * suffix.dim(3);
+    const int64_t A = slots.numel();
+    kv_cache_append_kernel<T, R><<<grid_for(A * row, kAppendThreads), kAppendThreads, 0, stream>>>(
+        static_cast<T*>(suffix.data), static_cast<const R*>(kv.data), slots.i32(), index.i32(), A, S, Tmax, row);
+    RPT_CUDA_LAUNCH_CHECK();
+}
+
+// The kernels' DecodeArgs from the op's tensors (shapes checked by kernels/rl_ops.cpp).
+DecodeArgs decode_args(const DecodeTensors& t) {
+    DecodeArgs p{};
+    p.out = t.out.data;
+    p.q = t.q.data;
+    p.prefix_k = t.prefix_k.data;
+    p.prefix_v = t.prefix_v.data;
+    p.suffix_k = t.suffix_k.data;
+    p.suffix_v = t.suffix_v.data;
+    p.prefix_len = t.prefix_len.i32();
+    p.suffix_len = t.suffix_len.i32();
+    p.slots = t.slots.i32();
+    p.B = t.prefix_k.dim(0);
+    p.Tp = t.prefix_k.dim(1);
+    p.KVH = t.prefix_k.dim(2);
+    p.S = t.suffix_k.dim(0);
+    p.Tmax = t.suffix_k.dim(1);
+    p.H = t.q.dim(1);
+    p.D = t.q.dim(2);
+    p.group_size = t.group_size;
+    p.scale = 1.0f / sqrtf(static_cast<float>(p.D));
+    p.head_chunks = static_cast<int>(ceil_div<int64_t>(p.H / p.KVH, kMaxGroupHeads));
+    p.splits = static_cast<int>(ceil_div<int64_t>(p.Tp + p.Tmax > 0 ? p.Tp + p.Tmax : 1, kKeysPerSplit));
+    return p;
+}
+
+}  // namespace
+
+void kv_cache_append(void* stream, Tensor suffix, Tensor kv, Tensor slots, Tensor index) {
+    cudaStream_t st = as_stream(stream);
+    const bool cache16 = suffix.dtype == DType::bf16, rows16 = kv.dtype == DType::bf16;
+    if (cache16 && rows16) append_rows<bf16, bf16>(st, suffix, kv, slots, index);
+    else if (cache16) append_rows<bf16, float>(st, suffix, kv, slots, index);
+    else if (rows16) append_rows<float, bf16>(st, suffix, kv, slots, index);
+    else append_rows<float, float>(st, suffix, kv, slots, index);
+}
+
+void decode_attention(void* stream, const DecodeTensors& t) {
+    const int64_t A = t.q.dim(0), D = t.q.dim(2);
     if (D > kMaxHeadDim)
         throw std::invalid_argument("decode_attention: head dim " + std::to_string(D) + " exceeds the CUDA limit " +
                                     std::to_string(kMaxHeadDim));
     if (A > kMaxGridY)
         throw std::invalid_argument("decode_attention: more than " + std::to_string(kMaxGridY) + " active rows");
     cudaStream_t st = as_stream(stream);
-    DecodeArgs p{};
-    p.out = out;
-    p.q = q;
-    p.prefix_k = prefix_k;
-    p.prefix_v = prefix_v;
-    p.suffix_k = suffix_k;
-    p.suffix_v = suffix_v;
-    p.prefix_len = prefix_len;
-    p.suffix_len = suffix_len;
-    p.slots = slots;
-    p.B = B;
-    p.Tp = Tp;
-    p.S = S;
-    p.Tmax = Tmax;
-    p.H = H;
-    p.KVH = KVH;
-    p.D = D;
-    p.group_size = group_size;
-    p.scale = 1.0f / sqrtf(static_cast<float>(D));
-    p.head_chunks = static_cast<int>(ceil_div<int64_t>(H / KVH, kMaxGroupHeads));
-    p.splits = static_cast<int>(ceil_div<int64_t>(Tp + Tmax > 0 ? Tp + Tmax : 1, kKeysPerSplit));
-    const int64_t gy = KVH * p.head_chunks;
+    DecodeArgs p = decode_args(t);
+    const int64_t gy = p.KVH * p.head_chunks;
     if (gy > kMaxGridY) throw std::invalid_argument("decode_attention: too many heads for the grid");
     // Scratch only when the keys are split; freed on the stream after the combine.
-    const size_t partial_floats = p.splits > 1 ? static_cast<size_t>(A * H * p.splits * (D + 2)) : 0;
+    const size_t partial_floats = p.splits > 1 ? static_cast<size_t>(A * p.H * p.splits * (D + 2)) : 0;
     ScratchBuffer scratch(partial_floats * sizeof(float), st, "decode attention partials");
     if (p.splits > 1) {
         p.partial_o = scratch.as<float>();
-        p.partial_ml = p.partial_o + A * H * p.splits * D;
+        p.partial_ml = p.partial_o + A * p.H * p.splits * D;
     }
     const dim3 grid(static_cast<unsigned>(p.splits), static_cast<unsigned>(gy), static_cast<unsigned>(A));
-    launch(st, p, grid);
+    const bool cache16 = t.prefix_k.dtype == DType::bf16, rows16 = t.q.dtype == DType::bf16;
+    if (cache16 && rows16) launch_for_types<bf16, bf16>(st, p, grid);
+    else if (cache16) launch_for_types<bf16, float>(st, p, grid);
+    else if (rows16) launch_for_types<float, bf16>(st, p, grid);
+    else launch_for_types<float, float>(st, p, grid);
     if (p.splits > 1) {
-        const int threads = static_cast<int>(ceil_div<int64_t>(D, kWarpSize) * kWarpSize);
-        decode_combine_kernel<<<static_cast<unsigned>(A * H), threads, 0, st>>>(p);
-        RPT_CUDA_LAUNCH_CHECK();
+        if (rows16) launch_combine<bf16>(st, p, A);
+        else launch_combine<float>(st, p, A);
     }
-}
-
-}  // namespace
-
-void kv_cache_append(void* stream, float* suffix, const float* kv, const int32_t* slots, const int32_t* index,
-                     int64_t A, int64_t S, int64_t Tmax, int64_t KVH, int64_t D) {
-    append_rows(stream, suffix, kv, slots, index, A, S, Tmax, KVH, D);
-}
-
-void kv_cache_append(void* stream, uint16_t* suffix, const float* kv, const int32_t* slots, const int32_t* index,
-                     int64_t A, int64_t S, int64_t Tmax, int64_t KVH, int64_t D) {
-    append_rows(stream, reinterpret_cast<__nv_bfloat16*>(suffix), kv, slots, index, A, S, Tmax, KVH, D);
-}
-
-void decode_attention(void* stream, float* out, const float* q, const float* prefix_k, const float* prefix_v,
-                      const int32_t* prefix_len, const float* suffix_k, const float* suffix_v,
-                      const int32_t* suffix_len, const int32_t* slots, int64_t A, int64_t B, int64_t Tp, int64_t S,
-                      int64_t Tmax, int64_t H, int64_t KVH, int64_t D, int64_t group_size) {
-    run_decode(stream, out, q, prefix_k, prefix_v, prefix_len, suffix_k, suffix_v, suffix_len, slots, A, B, Tp, S,
-               Tmax, H, KVH, D, group_size, launch_decode_plain<float>);
-}
-
-void decode_attention(void* stream, float* out, const float* q, const uint16_t* prefix_k, const uint16_t* prefix_v,
-                      const int32_t* prefix_len, const uint16_t* suffix_k, const uint16_t* suffix_v,
-                      const int32_t* suffix_len, const int32_t* slots, int64_t A, int64_t B, int64_t Tp, int64_t S,
-                      int64_t Tmax, int64_t H, int64_t KVH, int64_t D, int64_t group_size) {
-    using bf16 = __nv_bfloat16;
-    // Pairs need an even D (so a pair never straddles a row end) and 4-byte aligned rows.
-    const bool pairs = D % 2 == 0 && is_aligned4(prefix_k) && is_aligned4(prefix_v) && is_aligned4(suffix_k) &&
-                       is_aligned4(suffix_v);
-    auto launch = [pairs](cudaStream_t st, const DecodeArgs& p, dim3 grid) {
-        if (p.D <= kWarpSize || !pairs) launch_decode_plain<bf16>(st, p, grid);
-        else if (p.D <= 2 * kWarpSize) launch_decode<bf16, 2, true>(st, p, grid);
-        else if (p.D <= 4 * kWarpSize) launch_decode<bf16, 4, true>(st, p, grid);
-        else launch_decode<bf16, 8, true>(st, p, grid);
-    };
-    run_decode(stream, out, q, prefix_k, prefix_v, prefix_len, suffix_k, suffix_v, suffix_len, slots, A, B, Tp, S,
-               Tmax, H, KVH, D, group_size, launch);
 }
 
 }  // namespace rpt::cuda

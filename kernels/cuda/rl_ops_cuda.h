@@ -1,5 +1,6 @@
-// CUDA kernels behind kernels/rl_ops.h: the same raw-pointer signatures as the CPU twins
-// (kernels/cpu/rl_ops_cpu.h), on device memory, enqueued on `stream` (a cudaStream_t).
+// CUDA kernels behind kernels/rl_ops.h: the raw-pointer signatures of the CPU twins
+// (kernels/cpu/rl_ops_cpu.h; decoding takes tensor views), on device memory, enqueued
+// on `stream` (a cudaStream_t).
 // Only compiled when the build has CUDA (RPT_WITH_CUDA).
 //
 // Index values (slots, positions, token ids, lengths) are on the device, so they cannot
@@ -18,21 +19,23 @@ struct RewardArgs;  // kernels/cpu/rl_ops_cpu.h
 
 namespace rpt::cuda {
 
-// The uint16_t overloads work on a bf16 cache (bf16 bits; the kernels read them as
-// __nv_bfloat16): append rounds to nearest even, attention widens to fp32.
-void kv_cache_append(void* stream, float* suffix, const float* kv, const int32_t* slots, const int32_t* index,
-                     int64_t A, int64_t S, int64_t Tmax, int64_t KVH, int64_t D);
-void kv_cache_append(void* stream, uint16_t* suffix, const float* kv, const int32_t* slots, const int32_t* index,
-                     int64_t A, int64_t S, int64_t Tmax, int64_t KVH, int64_t D);
+// Decoding takes the op's own tensor views (shapes and dtypes checked by
+// kernels/rl_ops.cpp). The cache (suffix, prefix_k ...) is f32 or bf16 (--kv-dtype), the
+// step's rows (kv; q and out) f32 or bf16 (the model's precision), in any combination: a
+// bf16 cache is written rounded to nearest even and read widened to fp32; bf16 rows are
+// widened on load and the attention output rounded once at its store.
+void kv_cache_append(void* stream, Tensor suffix, Tensor kv, Tensor slots, Tensor index);
 
-void decode_attention(void* stream, float* out, const float* q, const float* prefix_k, const float* prefix_v,
-                      const int32_t* prefix_len, const float* suffix_k, const float* suffix_v,
-                      const int32_t* suffix_len, const int32_t* slots, int64_t A, int64_t B, int64_t Tp, int64_t S,
-                      int64_t Tmax, int64_t H, int64_t KVH, int64_t D, int64_t group_size);
-void decode_attention(void* stream, float* out, const float* q, const uint16_t* prefix_k, const uint16_t* prefix_v,
-                      const int32_t* prefix_len, const uint16_t* suffix_k, const uint16_t* suffix_v,
-                      const int32_t* suffix_len, const int32_t* slots, int64_t A, int64_t B, int64_t Tp, int64_t S,
-                      int64_t Tmax, int64_t H, int64_t KVH, int64_t D, int64_t group_size);
+// The tensors of one decode-attention call (kernels/rl_ops.h, ops::decode_attention).
+struct DecodeTensors {
+    Tensor out, q;                // (A, H, D), one dtype
+    Tensor prefix_k, prefix_v;    // (B, Tp, KVH, D)
+    Tensor prefix_len;            // (B) i32
+    Tensor suffix_k, suffix_v;    // (S, Tmax, KVH, D), the prefix's dtype
+    Tensor suffix_len, slots;     // (A) i32
+    int group_size = 1;
+};
+void decode_attention(void* stream, const DecodeTensors& t);
 
 void sample_tokens(void* stream, int32_t* tokens, float* logprob, const float* logits, const int32_t* sequence_ids,
                    const int32_t* positions, int64_t A, int64_t V, const ops::SamplingSettings& s);

@@ -24,7 +24,7 @@ namespace {
 
 struct PlanFlags {
     std::string model;   // directory or config.json
-    std::string preset;  // tiny | small
+    std::string preset;  // model_preset_names()
     std::string run = "pretrain";
     std::string device = "cuda";
     std::string precision = kAutoPrecision;
@@ -82,7 +82,7 @@ void add_plan_command(CLI::App& app) {
     CLI::App* cmd = app.add_subcommand("plan", "per-rank memory of a run (parameters, gradients, optimizer, "
                                                "activations, KV cache, ...) and whether it fits");
     cmd->add_option("--model", f->model, "checkpoint / Hugging Face directory, or a config.json");
-    cmd->add_option("--preset", f->preset, "tiny or small")->check(CLI::IsMember({"tiny", "small"}));
+    cmd->add_option("--preset", f->preset, "tiny, small or qwen2-124m")->check(CLI::IsMember(model_preset_names()));
     cmd->add_option("--run", f->run, "pretrain, train (RPT) or inference")
         ->check(CLI::IsMember({"pretrain", "train", "inference"}));
     cmd->add_option("--device", f->device, "cpu or cuda (default cuda)")->check(CLI::IsMember({"cpu", "cuda"}));

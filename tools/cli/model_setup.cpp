@@ -13,8 +13,8 @@
 namespace rpt::cli {
 
 void ModelFlags::add_to(CLI::App& command, const char* out_help) {
-    auto* preset_opt = command.add_option("--preset", preset, "start a fresh model: tiny or small")
-                           ->check(CLI::IsMember({"tiny", "small"}));
+    auto* preset_opt = command.add_option("--preset", preset, "start a fresh model: tiny, small or qwen2-124m")
+                           ->check(CLI::IsMember(model_preset_names()));
     auto* model_opt = command.add_option("--model", model_dir, "start from a checkpoint / Hugging Face directory");
     auto* resume_opt = command.add_option("--resume", resume, "continue a training checkpoint (optimizer and step)");
     preset_opt->excludes(model_opt)->excludes(resume_opt);

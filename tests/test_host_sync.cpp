@@ -1,0 +1,122 @@
+// Host synchronisation points of a training step, counted by the context
+// (kernels/host_sync.h) on the CPU backend, where the same calls run as plain copies: the
+// counts are those the CUDA path makes (kernels/cuda/README.md, "Host synchronisation").
+//   pretrain step, A micro-batches: A uploads (each micro-batch's tokens and targets, one
+//     copy) + A readbacks (its log-probs, for the loss) + 1 readback (the gradient norm)
+//     = 2A + 1, no waits; the constant dL/dlogprob is uploaded once, by the first step.
+//   rollout: 2 uploads for the prefill (its tokens and targets, the prefix lengths) + 1
+//     for its positions when the batch shape is new, then per decode step 1 upload (the
+//     step's inputs) + 1 readback (the sampled tokens and log-probs, one copy).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <tuple>
+#include <vector>
+
+#include "kernels/buffer.h"
+#include "kernels/context.h"
+#include "kernels/host_sync.h"
+#include "model/optimizer.h"
+#include "rl/ntp_trainer.h"
+#include "rl/rollout.h"
+#include "tests/test_util.h"
+
+namespace rpt {
+namespace {
+
+ModelConfig sync_config() {
+    test::TinyShape s;
+    s.vocab = 40;
+    s.ffn = 48;
+    return test::tiny_config(s);
+}
+
+std::vector<int32_t> token_stream(int n, int vocab) {
+    std::vector<int32_t> stream(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) stream[size_t(i)] = int32_t((i * 7 + i / 3) % vocab);
+    return stream;
+}
+
+TEST(HostSync, CountersBelongToTheirContext) {
+    const OpContext a = make_context("cpu", false), b = make_context("cpu", false);
+    ASSERT_TRUE(a.syncs && b.syncs);
+    EXPECT_NE(a.syncs, b.syncs);
+    const OpContext copy = a;  // copies share the counter
+    std::vector<float> host(4, 1.0f), back(4);
+    Buffer buf(DeviceKind::cpu, 16, "test");
+    const Tensor t = buf.view(DType::f32, 0, {4});
+    copy_from_host(copy, t, host.data());
+    copy_to_host(a, back.data(), t);
+    synchronize(a);
+    const HostSyncCounts c = host_sync_counts(a);
+    EXPECT_EQ(c.uploads, 1);
+    EXPECT_EQ(c.readbacks, 1);
+    EXPECT_EQ(c.waits, 1);
+    EXPECT_EQ(host_sync_counts(b).total(), 0);
+    EXPECT_EQ(host_sync_counts(OpContext{}).total(), 0);  // no counter: nothing counted
+}
+
+class PretrainSyncs : public ::testing::TestWithParam<std::tuple<int, Precision>> {};
+
+TEST_P(PretrainSyncs, StepMakesTwoPerMicroBatchPlusOne) {
+    const auto [accum, precision] = GetParam();
+    const OpContext ctx = make_context("cpu", false);
+    Transformer model(sync_config(), ctx, precision);
+    model.init_weights(3);
+    AdamW optimizer(model.layout(), ctx);
+    NtpOptions o;
+    o.batch_size = 2;
+    o.seq_len = 16;
+    o.grad_accum = accum;
+    o.steps = 5;
+    o.warmup_steps = 1;
+    o.quiet = true;
+    const std::vector<int32_t> stream = token_stream(2000, model.config().vocab_size);
+    const HostSyncCounts before_first = host_sync_counts(ctx);
+    ntp_train_step(model, optimizer, stream, o, 1);
+    const HostSyncCounts first = host_sync_counts(ctx) - before_first;
+    for (int64_t step = 2; step <= 4; ++step) {
+        const HostSyncCounts before = host_sync_counts(ctx);
+        const NtpStepResult r = ntp_train_step(model, optimizer, stream, o, step);
+        ASSERT_TRUE(std::isfinite(r.loss));
+        const HostSyncCounts c = host_sync_counts(ctx) - before;
+        EXPECT_EQ(c.uploads, accum) << "step " << step;
+        EXPECT_EQ(c.readbacks, accum + 1) << "step " << step;
+        EXPECT_EQ(c.waits, 0) << "step " << step;
+        EXPECT_LE(c.total(), 2 * accum + 1) << "step " << step;
+    }
+    // The first step also uploads the default positions and dL/dlogprob, once each.
+    EXPECT_EQ(first.uploads, accum + 2);
+    EXPECT_EQ(first.readbacks, accum + 1);
+    std::printf("pretrain step, %d micro-batch(es), %s: %lld host syncs (first step %lld)\n", accum,
+                precision_name(precision), (long long)(2 * accum + 1), (long long)first.total());
+}
+
+INSTANTIATE_TEST_SUITE_P(AccumAndPrecision, PretrainSyncs,
+                         ::testing::Combine(::testing::Values(1, 3), ::testing::Values(Precision::f32,
+                                                                                      Precision::bf16)));
+
+TEST(HostSync, RolloutMakesTwoPerDecodeStep) {
+    const OpContext ctx = make_context("cpu", false);
+    Transformer model(sync_config(), ctx, Precision::bf16);
+    model.init_weights(5);
+    const std::vector<std::vector<int32_t>> prompts = {{1, 2, 3, 4}, {5, 6, 7}};
+    RolloutSettings s;
+    s.group_size = 2;
+    s.max_new_tokens = 6;
+    s.sampling.seed = 3;
+    for (int run = 0; run < 2; ++run) {
+        const HostSyncCounts before = host_sync_counts(ctx);
+        const RolloutResult r = generate_rollouts(model, prompts, {0, 1}, {}, s);
+        const HostSyncCounts c = host_sync_counts(ctx) - before;
+        ASSERT_EQ(r.decode_steps, 6);
+        // The first run's prefill meets a new batch shape: one more upload (positions).
+        EXPECT_EQ(c.uploads, (run == 0 ? 3 : 2) + r.decode_steps) << "run " << run;
+        EXPECT_EQ(c.readbacks, r.decode_steps) << "run " << run;
+        EXPECT_EQ(c.waits, 0) << "run " << run;
+    }
+}
+
+}  // namespace
+}  // namespace rpt
