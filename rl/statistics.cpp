@@ -43,7 +43,9 @@ Estimate estimate_mean(const std::vector<double>& outcomes) {
     const double n = double(e.n), z2 = kZ95 * kZ95;
     const double centre = (e.mean + z2 / (2 * n)) / (1 + z2 / n);
     const double half = kZ95 * std::sqrt(e.mean * (1 - e.mean) / n + z2 / (4 * n * n)) / (1 + z2 / n);
-    e.ci95 = {std::max(0.0, centre - half), std::min(1.0, centre + half)};
+    // The interval holds the mean in exact arithmetic; in floating point centre - half can
+    // land a few ulps above 0 when every outcome is 0 (and likewise at 1).
+    e.ci95 = {std::min(e.mean, std::max(0.0, centre - half)), std::max(e.mean, std::min(1.0, centre + half))};
     return e;
 }
 

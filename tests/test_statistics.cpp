@@ -25,6 +25,15 @@ TEST(Statistics, WilsonIntervalMatchesTheFormula) {
     const Estimate none = estimate_mean(std::vector<double>(20, 0.0));
     EXPECT_EQ(none.ci95.low, 0.0);
     EXPECT_NEAR(none.ci95.high, 0.1611, 1e-4);  // not a zero-width interval at 0
+    // All 0 or all 1 at every n: the interval holds the mean exactly (n = 63 once gave a
+    // lower bound of 3.5e-18 above a mean of 0).
+    for (size_t n = 1; n <= 300; ++n) {
+        const Estimate zeros = estimate_mean(std::vector<double>(n, 0.0));
+        const Estimate ones = estimate_mean(std::vector<double>(n, 1.0));
+        EXPECT_EQ(zeros.ci95.low, 0.0) << n;
+        EXPECT_EQ(ones.ci95.high, 1.0) << n;
+        EXPECT_LE(ones.ci95.low, 1.0) << n;
+    }
 }
 
 TEST(Statistics, McNemarExactByHand) {
