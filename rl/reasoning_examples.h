@@ -6,8 +6,9 @@
 // template whose trace carries out the computation of the next token's value
 // (rl/worked_traces.h) and whose answer is the true next token, the one standard mode
 // predicts. Positions the context already determines get an empty trace and the same
-// one-token answer, as the plain format examples (rl/templates.h) do. Only the built-in corpus has traces: in any
-// other corpus a position is rarely the result of an equation the text states.
+// one-token answer, as the plain format examples (rl/templates.h) do. Only the built-in
+// corpus has traces: in any other corpus a position is rarely the result of an equation
+// the text states.
 #pragma once
 
 #include <cstddef>
