@@ -42,11 +42,7 @@ struct PanelClauses {
     std::string& of(Panel p) { return p == Panel::reward ? reward : hard_accuracy; }
 };
 
-std::string quoted(const std::string& s) {
-    std::string out = "\"";
-    for (char c : s) out += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
-    return out + "\"";
-}
+std::string quoted(const std::string& s) { return gnuplot_quoted(s); }
 
 // Per curve, the "x y" lines of one run's metrics file (empty where it lacks the field).
 std::vector<std::string> read_curves(const std::string& metrics_path, const std::string& x_field) {
@@ -120,12 +116,23 @@ void plot_metrics(const std::vector<PlotSeries>& runs, const std::string& out, c
         script += "set title \"hard split (entropy > threshold)\"\nset ylabel \"accuracy\"\nplot " +
                   plots.hard_accuracy + "\n";
     script += "unset multiplot\n";
+    run_gnuplot(script, data_dir, out);
+}
+
+std::string gnuplot_quoted(const std::string& s) {
+    std::string out = "\"";
+    for (char c : s) out += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
+    return out + "\"";
+}
+
+void run_gnuplot(const std::string& script, const std::string& data_dir, const std::string& out) {
     const std::string script_path = data_dir + "/plot.gp";
     write_file_atomic(script_path, script);
-    const std::string command = fmt::format("gnuplot {} 2>{}/gnuplot.log", quoted(script_path), quoted(data_dir));
+    const std::string command =
+        fmt::format("gnuplot {} 2>{}/gnuplot.log", gnuplot_quoted(script_path), gnuplot_quoted(data_dir));
     if (std::system(command.c_str()) != 0)
         throw std::runtime_error(fmt::format("gnuplot failed (is gnuplot-nox installed?); see {}/gnuplot.log", data_dir));
-    fs::rename(out + ".tmp", out);
+    std::filesystem::rename(out + ".tmp", out);
 }
 
 }  // namespace rpt::cli

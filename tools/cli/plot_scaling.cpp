@@ -1,6 +1,5 @@
 #include "tools/cli/plot_scaling.h"
 
-#include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
 
@@ -8,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/file_io.h"
+#include "tools/cli/plot.h"
 
 namespace rpt::cli {
 namespace {
@@ -17,11 +17,7 @@ using nlohmann::json;
 
 constexpr const char* kSplits[] = {"easy", "medium", "hard"};
 
-std::string quoted(const std::string& s) {
-    std::string out = "\"";
-    for (char c : s) out += (c == '"' || c == '\\') ? std::string("\\") + c : std::string(1, c);
-    return out + "\"";
-}
+std::string quoted(const std::string& s) { return gnuplot_quoted(s); }
 
 // A number the study must hold at `where`, named in the error when it does not.
 double number_at(const json& j, const std::string& key, const std::string& source, const std::string& where) {
@@ -94,12 +90,7 @@ void plot_scaling(const std::string& study_json, const std::string& out, const s
         "set format x \"%.0e\"\nset xlabel \"RPT training compute (FLOPs)\"\nset ylabel \"{} accuracy (%)\"\n"
         "set title \"scaling: P(C) = P* - A / C^alpha per split\"\nplot {}\n",
         ext == ".svg" ? "svg dynamic" : "png", quoted(out + ".tmp"), metric, clauses);
-    const std::string script_path = data_dir + "/plot.gp";
-    write_file_atomic(script_path, script);
-    const std::string command = fmt::format("gnuplot {} 2>{}/gnuplot.log", quoted(script_path), quoted(data_dir));
-    if (std::system(command.c_str()) != 0)
-        throw std::runtime_error(fmt::format("gnuplot failed (is gnuplot-nox installed?); see {}/gnuplot.log", data_dir));
-    fs::rename(out + ".tmp", out);
+    run_gnuplot(script, data_dir, out);
 }
 
 }  // namespace rpt::cli
