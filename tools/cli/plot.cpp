@@ -42,7 +42,6 @@ struct PanelClauses {
     std::string& of(Panel p) { return p == Panel::reward ? reward : hard_accuracy; }
 };
 
-std::string quoted(const std::string& s) { return gnuplot_quoted(s); }
 
 // Per curve, the "x y" lines of one run's metrics file (empty where it lacks the field).
 std::vector<std::string> read_curves(const std::string& metrics_path, const std::string& x_field) {
@@ -83,11 +82,11 @@ void add_run(const PlotSeries& run, size_t r, const std::string& x_field, const 
         const std::string title = run.label + ": " + kCurves[c].what;
         if (kCurves[c].noisy)
             clause += fmt::format("{}{} using 1:2 with lines lw 0.5 title {}, {} using 1:2 smooth bezier lw 2 title {}",
-                                  clause.empty() ? "" : ", ", quoted(dat), quoted(title), quoted(dat),
-                                  quoted(title + " (smoothed)"));
+                                  clause.empty() ? "" : ", ", gnuplot_quoted(dat), gnuplot_quoted(title),
+                                  gnuplot_quoted(dat), gnuplot_quoted(title + " (smoothed)"));
         else
             clause += fmt::format("{}{} using 1:2 with linespoints title {}", clause.empty() ? "" : ", ",
-                                  quoted(dat), quoted(title));
+                                  gnuplot_quoted(dat), gnuplot_quoted(title));
     }
 }
 
@@ -109,7 +108,7 @@ void plot_metrics(const std::vector<PlotSeries>& runs, const std::string& out, c
     std::string script = fmt::format(
         "set terminal {} size 1000,800\nset output {}\nset multiplot layout 2,1\nset grid\nset key outside right\n"
         "set xlabel {}\n",
-        ext == ".svg" ? "svg dynamic" : "png", quoted(out + ".tmp"), quoted(xlabel));
+        ext == ".svg" ? "svg dynamic" : "png", gnuplot_quoted(out + ".tmp"), gnuplot_quoted(xlabel));
     if (!plots.reward.empty())
         script += "set title \"mean reward\"\nset ylabel \"reward\"\nplot " + plots.reward + "\n";
     if (!plots.hard_accuracy.empty())

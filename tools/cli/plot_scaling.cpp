@@ -17,7 +17,6 @@ using nlohmann::json;
 
 constexpr const char* kSplits[] = {"easy", "medium", "hard"};
 
-std::string quoted(const std::string& s) { return gnuplot_quoted(s); }
 
 // A number the study must hold at `where`, named in the error when it does not.
 double number_at(const json& j, const std::string& key, const std::string& source, const std::string& where) {
@@ -53,7 +52,8 @@ std::string split_clauses(const json& fit, const std::string& split, const std::
                                    : fmt::format("{} fit: P* {:.1f}, alpha {:.3f}, R² {:.3f}", split, 100.0 * p,
                                                  alpha, r2);
     return fmt::format("{} using 1:(100*$2) with points pt 7 lc {} title {}, {} with lines lc {} title {}",
-                       quoted(dat), colour, quoted(split + " checkpoints"), curve, colour, quoted(title));
+                       gnuplot_quoted(dat), colour, gnuplot_quoted(split + " checkpoints"), curve, colour,
+                       gnuplot_quoted(title));
 }
 
 }  // namespace
@@ -89,7 +89,7 @@ void plot_scaling(const std::string& study_json, const std::string& out, const s
         "set terminal {} size 900,700 noenhanced\nset output {}\nset grid\nset key below\nset logscale x\n"
         "set format x \"%.0e\"\nset xlabel \"RPT training compute (FLOPs)\"\nset ylabel \"{} accuracy (%)\"\n"
         "set title \"scaling: P(C) = P* - A / C^alpha per split\"\nplot {}\n",
-        ext == ".svg" ? "svg dynamic" : "png", quoted(out + ".tmp"), metric, clauses);
+        ext == ".svg" ? "svg dynamic" : "png", gnuplot_quoted(out + ".tmp"), metric, clauses);
     run_gnuplot(script, data_dir, out);
 }
 
