@@ -8,6 +8,7 @@ tokenizers (`pip install tokenizers`).
     python3 tools/make_fixtures.py                      # (re)writes tests/fixtures/hf*/
     python3 tools/make_fixtures.py --only tokenizers    # only the tokenizer fixtures
     python3 tools/make_fixtures.py --only models        # only the model fixtures
+    python3 tools/make_fixtures.py --only bf16          # only the bf16 references
     python3 tools/make_fixtures.py --check DIR          # transformers reads an rpt checkpoint
 
 Models (tests/fixtures/hf/<name>/): tiny random Qwen2ForCausalLM models saved with
@@ -16,6 +17,15 @@ logits, the loss (mean cross-entropy over shifted tokens, as transformers comput
 from labels = input_ids), the gradient of that loss for every parameter
 ("grad.<parameter name>") and a greedy continuation ("greedy_ids"). Weights are drawn far wider than the 0.02 init so logits
 are far from uniform and every parameter matters to the loss.
+
+bf16 references (tests/fixtures/hf/<name>/reference_bf16.safetensors): the committed
+model loaded by transformers with torch_dtype=bfloat16 (every weight, activation and
+gradient in bf16, eager attention with its fp32 softmax), run on the same input ids:
+its logits, loss and parameter gradients, stored as fp32. Written from the committed
+model.safetensors, so the fp32 fixtures are left as they are. rpt's bf16 recipe rounds
+at fewer points (fp32 LM head, fp32 gradients), so the tests compare within a bf16
+tolerance, not bit for bit. Made with torch 1.13 (Debian python3-torch) and
+transformers 4.48.3, which reproduce the fp32 references to 3e-6.
 
 Tokenizer (tests/fixtures/hf_tokenizer/): a byte-level BPE trained with `tokenizers`
 using exactly Qwen2's normaliser, pre-tokeniser, decoder and added tokens, and
@@ -116,6 +126,32 @@ def make_model(name, spec):
         ref["grad." + pname] = p.grad.detach().float().contiguous()
     save_file(ref, os.path.join(d, "reference.safetensors"), metadata={"format": "pt"})
     print(f"{name}: loss {out.loss.item():.6f}, {sum(p.numel() for p in model.parameters())} parameters")
+
+
+def make_bf16_reference(name):
+    """reference_bf16.safetensors for the committed fixture `name` (see the module doc)."""
+    import torch
+    from safetensors.torch import load_file, save_file
+    from transformers import Qwen2ForCausalLM
+    d = os.path.join(FIXTURES, "hf", name)
+    with open(os.path.join(d, "config.json"), encoding="utf-8") as f:
+        config = json.load(f)
+    # A transformers 5 config keeps rope_theta under rope_parameters; older ones read it
+    # from the top level, so pass it explicitly.
+    rope_theta = config.get("rope_parameters", {}).get("rope_theta", config.get("rope_theta"))
+    ids = load_file(os.path.join(d, "reference.safetensors"))["input_ids"]
+    model = Qwen2ForCausalLM.from_pretrained(d, torch_dtype=torch.bfloat16, attn_implementation="eager",
+                                             rope_theta=rope_theta)
+    model.eval()
+    if model.config.head_dim != config["head_dim"]:
+        raise SystemExit(f"{name}: this transformers ignores head_dim; upgrade it")
+    out = model(input_ids=ids, labels=ids)
+    out.loss.backward()
+    ref = {"logits": out.logits.detach().float().contiguous(), "loss": out.loss.detach().reshape(1).float()}
+    for pname, p in model.named_parameters():
+        ref["grad." + pname] = p.grad.detach().float().contiguous()
+    save_file(ref, os.path.join(d, "reference_bf16.safetensors"), metadata={"format": "pt"})
+    print(f"{name}: bf16 loss {out.loss.item():.6f}")
 
 
 def qwen2_pipeline(tok):
@@ -305,7 +341,7 @@ def check_one(dir_):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", metavar="DIR", help="load an rpt-written checkpoint with transformers and compare")
-    ap.add_argument("--only", choices=["models", "tokenizers"], help="write only these fixtures")
+    ap.add_argument("--only", choices=["models", "bf16", "tokenizers"], help="write only these fixtures")
     args = ap.parse_args()
     if args.check:
         check(args.check)
@@ -315,6 +351,9 @@ def main():
         torch.use_deterministic_algorithms(True)
         for name, spec in MODELS.items():
             make_model(name, spec)
+    if args.only in (None, "models", "bf16"):
+        for name in MODELS:
+            make_bf16_reference(name)
     if args.only in (None, "tokenizers"):
         make_tokenizer()
         make_added_tokens_tokenizer()
