@@ -21,6 +21,7 @@
 #include "tools/cli/flag_checks.h"
 #include "tools/cli/output_flags.h"
 #include "tools/cli/precision_flag.h"
+#include "tools/cli/recompute_flag.h"
 #include "tools/cli/rpt_flags.h"
 
 namespace rpt::cli {
@@ -118,6 +119,7 @@ void add_demo_command(CLI::App& app) {
         ->check(CLI::Range(1, 100));
     cmd->add_option("--device", f->device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
     add_precision_flag(*cmd, f->precision);
+    add_recompute_flag(*cmd, f->recompute);
     CLI::Option* rpt_steps = cmd->add_option("--rpt-steps", f->rpt_steps, "RPT steps")->check(positive());
     CLI::Option* pretrain_steps =
         cmd->add_option("--pretrain-steps", f->pretrain_steps, "pre-training steps")->check(positive());

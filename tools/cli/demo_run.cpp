@@ -14,6 +14,7 @@
 #include "model/checkpoint.h"
 #include "model/file_io.h"
 #include "model/flops.h"
+#include "model/recompute.h"
 #include "rl/corpus.h"
 #include "rl/ntp_trainer.h"
 #include "rl/positions.h"
@@ -202,10 +203,13 @@ std::vector<uint8_t> computed_flags(const DemoData& d, const std::vector<ScoredP
     return flags;
 }
 
+// A checkpoint of this seed's run, ready to train or evaluate: --recompute set (a model
+// that only evaluates never runs backward, so it changes nothing there).
 std::unique_ptr<Transformer> load_model(const SeedRun& run, const std::string& name) {
     const std::string dir = run.path(name);
     auto m = std::make_unique<Transformer>(read_checkpoint_config(dir), run.ctx,
                                            resolve_precision(run.f.precision, run.ctx.device));
+    m->set_recompute(parse_recompute(run.f.recompute));
     load_checkpoint_weights(dir, *m);
     return m;
 }
@@ -350,6 +354,7 @@ DemoSeedResult run_demo_seed(const DemoFlags& f, uint64_t seed, const std::strin
     ModelConfig config = model_preset("tiny");
     config.eos_token_id = data.eot;
     Transformer model(config, ctx, resolve_precision(f.precision, ctx.device));
+    model.set_recompute(parse_recompute(f.recompute));
     model.init_weights(seed);
     TokenizedCorpus corpus = tokenize_corpus(data.texts, data.tokenizer, data.eot, seed, kHeldoutFraction);
     mix_template_examples(run, data, corpus);

@@ -25,6 +25,7 @@ struct DemoFlags {
     int seeds = 1;           // the comparison repeated for seed, seed + 1, ...
     std::string device = "auto";
     std::string precision = kAutoPrecision;
+    std::string recompute = "none";  // what the training runs keep for backward (model/recompute.h)
     // Sizes (the --quick preset shrinks them).
     size_t docs = 6000;
     int pretrain_batch = 8;  // sequences per NTP step (pre-training and NTP-continued)

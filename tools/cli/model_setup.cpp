@@ -9,6 +9,7 @@
 #include "model/bpe_trainer.h"
 #include "rl/special_tokens.h"
 #include "tools/cli/precision_flag.h"
+#include "tools/cli/recompute_flag.h"
 
 namespace rpt::cli {
 
@@ -30,13 +31,7 @@ void ModelFlags::add_zero_flag(CLI::App& command) {
     command.add_flag("--zero", zero, "ZeRO-1: shard the AdamW moments over the MPI ranks");
 }
 
-void ModelFlags::add_recompute_flag(CLI::App& command) {
-    command
-        .add_option("--recompute", recompute,
-                    "activations kept for backward: none (all), layer (each layer's input; the backward "
-                    "recomputes the rest, same gradients, less memory)")
-        ->check(CLI::IsMember({"none", "layer"}));
-}
+void ModelFlags::add_recompute_flag(CLI::App& command) { cli::add_recompute_flag(command, recompute); }
 
 int32_t end_of_text_id(const Tokenizer& tokenizer) {
     const auto id = tokenizer.token_id(kEndOfText);
