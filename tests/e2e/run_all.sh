@@ -4,6 +4,7 @@
 # demo runs. Usage: tests/e2e/run_all.sh build/rpt
 set -u
 RPT=$(realpath "${1:-build/rpt}")
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)  # the repository (bench/configs)
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
@@ -139,6 +140,16 @@ if "$RPT" plan --preset small --run train --contexts 64 --rollouts 16 --prompt-t
 else bad "plan (train)" "$(cat plan2.out)"; fi
 expect_error "plan needs a model" "--model" "$RPT" plan --run pretrain
 expect_error "plan of a missing config" "nofile.json" "$RPT" plan --model nofile.json
+# The step-time model on the paper's 14B shape (bench/configs).
+if "$RPT" plan --model "$ROOT/bench/configs/r1-distill-qwen-14b.json" --run train --ranks 64 --zero 3 \
+    --contexts 256 --rollouts 8 --prompt-tokens 512 --max-new-tokens 8192 --micro-batch 8 --precision bf16 \
+    --step-time >plan3.out 2>&1; then
+  grep -q "rollout .* wave" plan3.out && grep -q "step .* MFU" plan3.out && ok "plan --step-time: the phases of an RPT step" \
+    || bad "plan --step-time output" "$(cat plan3.out)"
+else bad "plan --step-time" "$(cat plan3.out)"; fi
+expect_error "step time needs an RPT run" "--run train" "$RPT" plan --preset tiny --step-time
+expect_error "step time's mean response within the budget" "--mean-response-tokens" "$RPT" plan --preset tiny \
+  --run train --step-time --mean-response-tokens 99
 grep -q "^plan: total" <(
   "$RPT" pretrain --preset tiny --corpus corpus.jsonl --tokenizer tok.json --out planrun --steps 1 --batch 2 --seq 32 \
     --eval-docs 2 --device cpu 2>&1) && ok "pretrain prints its plan" || bad "pretrain plan lines"

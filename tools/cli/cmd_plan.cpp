@@ -16,6 +16,7 @@
 #include "model/memory_plan.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/flag_checks.h"
+#include "tools/cli/plan_step_time.h"
 #include "tools/cli/precision_flag.h"
 #include "tools/cli/rpt_flags.h"
 
@@ -34,6 +35,7 @@ struct PlanFlags {
     float kl_beta = 0;
     double device_memory_gib = 0;
     PlanSettings settings;
+    StepTimeFlags step_time;
 };
 
 ModelConfig plan_model(const PlanFlags& f) {
@@ -70,8 +72,12 @@ void run_plan(const PlanFlags& f) {
     if (f.model.empty() == f.preset.empty()) throw std::invalid_argument("give one of --model or --preset");
     const ModelConfig config = plan_model(f);
     const PlanSettings s = resolve(f);
+    // Computed first, so a flag it rejects stops the command before anything is printed.
+    const std::vector<std::string> step_time =
+        f.step_time.enabled ? step_time_report(config, s, f.step_time, f.device_memory_gib) : std::vector<std::string>{};
     for (const std::string& line : plan_lines(config, s, plan_memory(config, s))) std::printf("%s\n", line.c_str());
     for (const std::string& line : fitting_suggestions(config, s)) std::printf("%s\n", line.c_str());
+    for (const std::string& line : step_time) std::printf("%s\n", line.c_str());
 }
 
 }  // namespace
@@ -105,6 +111,7 @@ void add_plan_command(CLI::App& app) {
     cmd->add_option("--kl-beta", f->kl_beta, "train: > 0 keeps a frozen KL reference")->check(non_negative());
     add_kv_dtype_flag(*cmd, s.kv_dtype);
     cmd->add_option("--device-memory", f->device_memory_gib, "GiB per device to fit in (e.g. 80)")->check(positive());
+    add_step_time_flags(*cmd, f->step_time);
     cmd->callback([f]() { run_plan(*f); });
 }
 
