@@ -56,9 +56,11 @@ Shapes step_shapes(const ModelConfig& c, const PlanSettings& s, int mean_respons
 // seconds of the prefill and of the decode steps.
 void estimate_rollout(const ModelConfig& c, const PlanSettings& s, const Shapes& x, const ClusterThroughputs& k,
                       StepTimeEstimate& e) {
+    // Everything the plan counts but the KV cache stays allocated through the rollout:
+    // the training state, and the update's activations and scratch (the model keeps its
+    // buffers of the largest batch shape between steps).
     const MemoryPlan plan = plan_memory(c, s);
-    double resident = double(plan.parameters + plan.working + plan.gradients + plan.optimizer + plan.reference +
-                             plan.workspace);
+    double resident = double(plan.total() - plan.kv_cache);
     if (s.zero >= 3) resident += x.P * kBf16Bytes;  // the whole bf16 model, gathered once for the rollout
     e.kv_room_bytes = std::max(0.0, k.device_memory_gib * kGiB - resident);
     // A sequence holds its own response and its share of the group's prompt.
@@ -151,7 +153,8 @@ std::vector<std::string> step_time_lines(const PlanSettings& s, int mean_respons
         k.intra_node_busbw_gbps, k.inter_node_busbw_gbps));
     if (e.concurrent_sequences < 1) {
         lines.push_back(fmt::format("  rollout: no room for even one sequence's keys and values ({:.1f} GiB left "
-                                    "after the training state): more GPUs or a higher --zero",
+                                    "after the training state and the update's activations): more GPUs, a higher --zero or a "
+                                    "smaller --micro-batch",
                                     e.kv_room_bytes / kGiB));
         return lines;
     }

@@ -11,13 +11,15 @@
 // The step, in phases (what each costs, per GPU, data-parallel over N GPUs):
 //   rollout   S_local = contexts * rollouts / N sequences, decoded in waves of c
 //             concurrent sequences, c limited by the memory left for keys and values
-//             (device memory - training state - the gathered bf16 weights under ZeRO-3
-//             - workspace), each sequence holding its own generated tokens' keys and
-//             values plus 1/G of its group's shared prompt, at the mean response length
-//             (the paged cache allocates as tokens arrive). A wave runs max_new_tokens
-//             decode steps (its longest response ends it). A decode step reads the bf16
-//             weights once and every sequence's keys and values, or is bound by its
-//             matmul FLOPs, whichever is slower; the prompts' prefill is compute-bound.
+//             (device memory - what `rpt plan` counts besides the KV cache, the
+//             update's activations included since the model keeps them between steps -
+//             the gathered bf16 weights under ZeRO-3), each sequence holding its own
+//             generated tokens' keys and values plus 1/G of its group's shared prompt,
+//             at the mean response length (the paged cache allocates as tokens
+//             arrive). A wave runs max_new_tokens decode steps (its longest response
+//             ends it). A decode step reads the bf16 weights once and every sequence's
+//             keys and values, or is bound by its matmul FLOPs, whichever is slower;
+//             the prompts' prefill is compute-bound.
 //   update    forward + backward of every response behind its group's shared prompt
 //             (model/flops.h), plus one more forward under --recompute layer, at the
 //             achieved training throughput; exactly on-policy (one update per batch) and
