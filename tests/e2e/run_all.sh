@@ -141,7 +141,7 @@ else bad "plan (train)" "$(cat plan2.out)"; fi
 expect_error "plan needs a model" "--model" "$RPT" plan --run pretrain
 expect_error "plan of a missing config" "nofile.json" "$RPT" plan --model nofile.json
 # The step-time model on the paper's 14B shape (bench/configs).
-if "$RPT" plan --model "$ROOT/bench/configs/r1-distill-qwen-14b.json" --run train --ranks 64 --zero 3 \
+if "$RPT" plan --model "$ROOT/bench/configs/r1-distill-qwen-14b.json" --run train --ranks 64 --zero 3 --recompute layer \
     --contexts 256 --rollouts 8 --prompt-tokens 512 --max-new-tokens 8192 --micro-batch 2 --precision bf16 \
     --step-time >plan3.out 2>&1; then
   grep -q "rollout .* wave" plan3.out && grep -q "step .* MFU" plan3.out && ok "plan --step-time: the phases of an RPT step" \
