@@ -428,4 +428,15 @@ double sum_squares(const OpContext& ctx, Tensor x) {
     return cpu::sum_squares(x.f32(), x.numel());
 }
 
+void sum_into(const OpContext& ctx, Tensor out, Tensor x) {
+    expect_device(ctx, "sum_into", {&out, &x});
+    if (out.numel() != 1) fail("sum_into", "out must hold one element, got " + out.describe());
+#ifdef RPT_WITH_CUDA
+    if (on_gpu(ctx)) return cuda::sum_into(ctx.stream, out.f32(), x.f32(), x.numel());
+#else
+    if (on_gpu(ctx)) fail("sum_into", "this build has no CUDA backend (rebuild with CUDA=1)");
+#endif
+    *out.f32() = static_cast<float>(cpu::sum(x.f32(), x.numel()));
+}
+
 }  // namespace rpt::ops

@@ -165,6 +165,10 @@ void adamw_update(const OpContext& ctx, Tensor params, Tensor grads, Tensor m, T
 // whatever the thread count); the basis of the global gradient norm. f32 only. Its
 // result is read back to the host: one counted readback (kernels/host_sync.h).
 double sum_squares(const OpContext& ctx, Tensor x);
+// out (1) f32 = sum of x (f32, any shape), accumulated in double in the same fixed order
+// as sum_squares and rounded to f32 once. Stays on the device: no host sync, so a
+// training step can add up its loss per micro-batch and read it back once.
+void sum_into(const OpContext& ctx, Tensor out, Tensor x);
 
 }  // namespace ops
 }  // namespace rpt

@@ -414,6 +414,31 @@ std::vector<T> host_copy(const OpContext& ctx, const Tensor& t, int64_t n) {
 }
 }  // namespace
 
+void Transformer::accumulate_logprob_sum() {
+    if (logprob_sum_buffer_.bytes() == 0)
+        logprob_sum_buffer_ = Buffer(ctx_.device, kLogprobSumSlots * sizeof(float), "log-prob sums");
+    const Tensor slots = logprob_sum_buffer_.view(DType::f32, 0, {kLogprobSumSlots});
+    if (logprob_sums_used_ == kLogprobSumSlots) {
+        logprob_sum_folded_ = take_logprob_sum();
+        logprob_sums_used_ = 0;
+    }
+    ops::sum_into(ctx_, slots.rows(logprob_sums_used_, logprob_sums_used_ + 1),
+                  acts_.logprob.rows(0, int64_t(acts_.B) * acts_.T));
+    ++logprob_sums_used_;
+}
+
+double Transformer::take_logprob_sum() {
+    double total = logprob_sum_folded_;
+    if (logprob_sums_used_ > 0) {
+        std::vector<float> sums(static_cast<size_t>(logprob_sums_used_));
+        copy_to_host(ctx_, sums.data(), logprob_sum_buffer_.view(DType::f32, 0, {logprob_sums_used_}));
+        for (float s : sums) total += s;
+    }
+    logprob_sums_used_ = 0;
+    logprob_sum_folded_ = 0;
+    return total;
+}
+
 std::vector<float> Transformer::logprobs() const {
     return host_copy<float>(ctx_, acts_.logprob, int64_t(acts_.B) * acts_.T);
 }

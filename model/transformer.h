@@ -113,6 +113,14 @@ public:
     // the model's precision (KvCacheShape::precision; std::invalid_argument otherwise).
     void decode_step(KvCache& cache, int A);
 
+    // A training step's loss without a readback per micro-batch: each call stores the
+    // sum of the last forward's target log-probs (ops::sum_into, on the device) in the
+    // next of kLogprobSumSlots slots; take_logprob_sum() reads the used slots back in one
+    // copy, adds them in double, and starts over. (More forwards than slots fold the
+    // slots into the host total with one readback each time they fill.)
+    void accumulate_logprob_sum();
+    double take_logprob_sum();
+
     // Host copies of per-token outputs of the last forward.
     std::vector<float> logprobs() const;
     std::vector<float> entropies() const;
@@ -169,6 +177,11 @@ private:
     int64_t resident_chunk_begin_ = -1;  // logits rows held in acts_.logits, -1 if none
     Recompute recompute_ = Recompute::none;
     int held_layer_ = -1;  // whose activations the layer set holds (the shared one under recompute)
+    // accumulate_logprob_sum's device slots and what already came back of them.
+    static constexpr int kLogprobSumSlots = 64;
+    Buffer logprob_sum_buffer_;   // (kLogprobSumSlots) f32, allocated by the first call
+    int logprob_sums_used_ = 0;
+    double logprob_sum_folded_ = 0;
     // Host staging of the batch's uploads (kernels/host_sync.h counts each upload).
     std::vector<int32_t> token_upload_;      // tokens then targets: Activations::token_rows
     std::vector<float> uploaded_dlogprob_;   // what acts_.dlogprob holds (empty: unknown)

@@ -132,14 +132,15 @@ NtpStepResult ntp_train_step(Transformer& model, AdamW& optimizer, const std::ve
     // follows the mean over the global batch.
     const std::vector<float> dlogprob(size_t(local_batch) * o.seq_len, -1.0f / float(local_tokens));
     NtpStepResult result;
-    double loss = 0;
     model.zero_grad();
+    (void)model.take_logprob_sum();  // start from nothing, whatever ran before
     for (int micro = 0; micro < o.grad_accum; ++micro) {
         fill_windows(stream, o, {step, micro, rank, ranks}, tokens, targets);
         model.forward(tokens.data(), targets.data(), local_batch, o.seq_len);
-        for (float lp : model.logprobs()) loss -= lp;
+        model.accumulate_logprob_sum();  // on the device: the loss is read back once, below
         model.backward(dlogprob.data());
     }
+    double loss = -model.take_logprob_sum();
     if (step == faults.nan_step && rank == faults.nan_rank)
         ops::fill(model.context(), model.grads().flat.rows(0, 1), std::numeric_limits<float>::quiet_NaN());
     loss /= double(local_tokens);

@@ -82,5 +82,27 @@ TEST(CpuOpsSumSquares, MatchesFloat64AndIsDeterministic) {
     }
 }
 
+// The loss's device-side sum: float64 within the final f32 rounding, the same bits for
+// any thread count, and 0 for nothing.
+TEST(CpuOpsSumInto, MatchesFloat64AndIsDeterministic) {
+    for (int64_t n : {0, 1, 13, 4096, 10007, 300000}) {
+        Vec x = test::random_nonzero(std::max<int64_t>(n, 1), 11);
+        double ref = 0.0;
+        for (int64_t i = 0; i < n; ++i) ref += x[size_t(i)];
+        float one = -1, two = -1;
+        const int saved = omp_get_max_threads();
+        omp_set_num_threads(1);
+        ops::sum_into(kCpu, cpu_f32(&one, {1}), cpu_f32(x.data(), {n}));
+        omp_set_num_threads(2);
+        ops::sum_into(kCpu, cpu_f32(&two, {1}), cpu_f32(x.data(), {n}));
+        omp_set_num_threads(saved);
+        EXPECT_NEAR(one, ref, 1e-7 * std::max(1.0, std::fabs(ref))) << n;
+        EXPECT_EQ(one, two) << n;
+    }
+    float out = 0;
+    Vec x(4, 1.0f);
+    EXPECT_THROW(ops::sum_into(kCpu, cpu_f32(x.data(), {2}), cpu_f32(&out, {1})), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace rpt

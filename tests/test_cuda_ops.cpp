@@ -684,6 +684,27 @@ TEST(CudaSumSquares, MatchesCpuAndIsDeterministic) {
     }
 }
 
+// The device-side sum behind the training loss: against the CPU twin (the same fixed
+// order, so within the final f32 rounding), deterministic, no host sync; n = 0 gives 0.
+TEST(CudaSumInto, MatchesCpuAndIsDeterministic) {
+    SKIP_WITHOUT_GPU();
+    Gpu gpu;
+    std::mt19937 rng(17);
+    for (int64_t n : {int64_t(0), int64_t(1), int64_t(7), int64_t(3001), int64_t(1000003)}) {
+        Mirror x = random_f32({std::max<int64_t>(n, 1)}, rng);
+        x.shape = {n};
+        Mirror out = poisoned_f32({1});
+        ops::sum_into(kCpu, out.cpu(), x.cpu());
+        Mirror again = poisoned_f32({1});
+        ops::sum_into(gpu.ctx(), out.gpu(), x.gpu());
+        ops::sum_into(gpu.ctx(), again.gpu(), x.gpu());
+        gpu.sync();
+        const float cpu = out.f[0], first = out.download_f32()[0], second = again.download_f32()[0];
+        EXPECT_NEAR(first, cpu, 1e-6 * std::max(1.0f, std::fabs(cpu))) << "sum_into n=" << n;
+        EXPECT_EQ(std::memcmp(&first, &second, sizeof(float)), 0) << "sum_into not deterministic, n=" << n;
+    }
+}
+
 }  // namespace
 }  // namespace rpt
 

@@ -2,8 +2,9 @@
 // (kernels/host_sync.h) on the CPU backend, where the same calls run as plain copies: the
 // counts are those the CUDA path makes (kernels/cuda/README.md, "Host synchronisation").
 //   pretrain step, A micro-batches: A uploads (each micro-batch's tokens and targets, one
-//     copy) + A readbacks (its log-probs, for the loss) + 1 readback (the gradient norm)
-//     = 2A + 1, no waits; the constant dL/dlogprob is uploaded once, by the first step.
+//     copy) + 1 readback (the loss, added up on the device over the micro-batches) + 1
+//     readback (the gradient norm) = A + 2, no waits; the constant dL/dlogprob is
+//     uploaded once, by the first step.
 //   rollout: 2 uploads for the prefill (its tokens and targets, the prefix lengths) + 1
 //     for its positions when the batch shape is new, then per decode step 1 upload (the
 //     step's inputs) + 1 readback (the sampled tokens and log-probs, one copy).
@@ -59,7 +60,7 @@ TEST(HostSync, CountersBelongToTheirContext) {
 
 class PretrainSyncs : public ::testing::TestWithParam<std::tuple<int, Precision>> {};
 
-TEST_P(PretrainSyncs, StepMakesTwoPerMicroBatchPlusOne) {
+TEST_P(PretrainSyncs, StepMakesOnePerMicroBatchPlusTwo) {
     const auto [accum, precision] = GetParam();
     const OpContext ctx = make_context("cpu", false);
     Transformer model(sync_config(), ctx, precision);
@@ -82,15 +83,22 @@ TEST_P(PretrainSyncs, StepMakesTwoPerMicroBatchPlusOne) {
         ASSERT_TRUE(std::isfinite(r.loss));
         const HostSyncCounts c = host_sync_counts(ctx) - before;
         EXPECT_EQ(c.uploads, accum) << "step " << step;
-        EXPECT_EQ(c.readbacks, accum + 1) << "step " << step;
+        EXPECT_EQ(c.readbacks, 2) << "step " << step;  // the loss, once; the gradient norm
         EXPECT_EQ(c.waits, 0) << "step " << step;
-        EXPECT_LE(c.total(), 2 * accum + 1) << "step " << step;
+        EXPECT_LE(c.total(), accum + 2) << "step " << step;
+        if (accum == 1) {
+            // The loss added up on the device is the mean of the log-probs read back.
+            double sum = 0;
+            for (float lp : model.logprobs()) sum -= lp;
+            const double mean = sum / double(o.batch_size * o.seq_len);
+            EXPECT_NEAR(r.loss, mean, 1e-6 * mean) << "step " << step;
+        }
     }
     // The first step also uploads the default positions and dL/dlogprob, once each.
     EXPECT_EQ(first.uploads, accum + 2);
-    EXPECT_EQ(first.readbacks, accum + 1);
+    EXPECT_EQ(first.readbacks, 2);
     std::printf("pretrain step, %d micro-batch(es), %s: %lld host syncs (first step %lld)\n", accum,
-                precision_name(precision), (long long)(2 * accum + 1), (long long)first.total());
+                precision_name(precision), (long long)(accum + 2), (long long)first.total());
 }
 
 INSTANTIATE_TEST_SUITE_P(AccumAndPrecision, PretrainSyncs,

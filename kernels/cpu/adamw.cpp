@@ -7,8 +7,8 @@
 // copy, working = bf16(p) is written in the same pass (round to nearest even), so the
 // bf16 weights never need a separate conversion sweep.
 //
-// sum_squares sums x^2 in double over fixed chunks of kChunk elements; the chunk sums are
-// then added serially in chunk order. Threads only decide who computes which chunk, so
+// sum_squares (and sum) add x^2 (x) in double over fixed chunks of kChunk elements; the
+// chunk sums are then added serially in chunk order. Threads only decide who computes which chunk, so
 // the result is the same bits for any thread count.
 #include <algorithm>
 #include <cmath>
@@ -50,7 +50,12 @@ void adamw_update(float* params, const float* grads, float* m, float* v, uint16_
     }
 }
 
-double sum_squares(const float* x, int64_t n) {
+namespace {
+
+// The fixed-order double sum of f(x[i]): chunks of kChunk summed in kDoubleLanes lanes,
+// then the chunk sums in chunk order.
+template <typename Term>
+double fixed_order_sum(const float* x, int64_t n, Term term) {
     const int64_t chunks = (n + kChunk - 1) / kChunk;
     std::vector<double> partial(static_cast<size_t>(chunks));
 #pragma omp parallel for schedule(static)
@@ -60,8 +65,8 @@ double sum_squares(const float* x, int64_t n) {
         double acc[kDoubleLanes] = {};
         int64_t i = 0;
         for (; i + kDoubleLanes <= len; i += kDoubleLanes)
-            for (int l = 0; l < kDoubleLanes; ++l) acc[l] += static_cast<double>(p[i + l]) * p[i + l];
-        for (int l = 0; i + l < len; ++l) acc[l] += static_cast<double>(p[i + l]) * p[i + l];
+            for (int l = 0; l < kDoubleLanes; ++l) acc[l] += term(static_cast<double>(p[i + l]));
+        for (int l = 0; i + l < len; ++l) acc[l] += term(static_cast<double>(p[i + l]));
         double sum = 0.0;
         for (int l = 0; l < kDoubleLanes; ++l) sum += acc[l];
         partial[c] = sum;
@@ -69,6 +74,16 @@ double sum_squares(const float* x, int64_t n) {
     double total = 0.0;
     for (double p : partial) total += p;
     return total;
+}
+
+}  // namespace
+
+double sum_squares(const float* x, int64_t n) {
+    return fixed_order_sum(x, n, [](double v) { return v * v; });
+}
+
+double sum(const float* x, int64_t n) {
+    return fixed_order_sum(x, n, [](double v) { return v; });
 }
 
 }  // namespace rpt::cpu

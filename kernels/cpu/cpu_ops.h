@@ -58,5 +58,6 @@ void adamw_update(float* params, const float* grads, float* m, float* v, int64_t
 void adamw_update(float* params, const float* grads, float* m, float* v, uint16_t* working, int64_t n,
                   const ops::AdamWSettings& s);
 double sum_squares(const float* x, int64_t n);
+double sum(const float* x, int64_t n);  // in sum_squares' fixed order
 
 }  // namespace rpt::cpu

@@ -53,5 +53,6 @@ void argmax(void* stream, int32_t* out, const float* logits, int64_t N, int64_t 
 
 void adamw_update(void* stream, float* params, const float* grads, float* m, float* v, int64_t n, const ops::AdamWSettings& s);
 double sum_squares(void* stream, const float* x, int64_t n);
+void sum_into(void* stream, float* out, const float* x, int64_t n);  // *out = sum of x, no host sync
 
 }  // namespace rpt::cuda

@@ -1,6 +1,7 @@
 // The optimizer step: fused AdamW (fp32 master weights and moments; on the bf16 path it
-// also writes the bf16 working copy of the updated weights in the same pass), and the
-// deterministic sum of squares behind the global gradient norm.
+// also writes the bf16 working copy of the updated weights in the same pass), the
+// deterministic sum of squares behind the global gradient norm, and the same fixed-order
+// sum (sum_into) that adds up a training step's loss on the device.
 #include <cmath>
 
 #include "kernels/cuda/common.cuh"
@@ -53,25 +54,38 @@ __global__ void adamw_kernel(float* params, const float* grads, float* m, float*
     }
 }
 
-// Stage 1: block b sums x^2 over its grid-stride share in double (fp32 would lose digits
-// over 10^9 parameters), reduces with the fixed-order block_sum, writes partials[b].
+// Stage 1: block b sums x^2 (kSquare) or x over its grid-stride share in double (fp32
+// would lose digits over 10^9 parameters), reduces with the fixed-order block_sum,
+// writes partials[b].
+template <bool kSquare>
 __global__ void __launch_bounds__(kSumSquaresThreads)
-    sum_squares_partial_kernel(double* partials, const float* x, int64_t n) {
+    fixed_sum_partial_kernel(double* partials, const float* x, int64_t n) {
     __shared__ double scratch[kWarpSize];
     double acc = 0.0;
     for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
         const double xi = x[i];
-        acc += xi * xi;
+        acc += kSquare ? xi * xi : xi;
     }
     acc = block_sum(acc, scratch);
     if (threadIdx.x == 0) partials[blockIdx.x] = acc;
 }
 
-// Stage 2: one block, one partial per thread, one fixed-order block_sum.
-__global__ void __launch_bounds__(kFinishThreads) sum_squares_finish_kernel(double* result, const double* partials) {
+// Stage 2: one block, one partial per thread, one fixed-order block_sum; the result in
+// double (sum_squares) or rounded once to float (sum_into).
+template <typename Out>
+__global__ void __launch_bounds__(kFinishThreads) fixed_sum_finish_kernel(Out* result, const double* partials) {
     __shared__ double scratch[kWarpSize];
     const double total = block_sum(partials[threadIdx.x], scratch);
-    if (threadIdx.x == 0) *result = total;
+    if (threadIdx.x == 0) *result = static_cast<Out>(total);
+}
+
+// Both stages into `result` on the stream; `partials` holds kSumSquaresBlocks doubles.
+template <bool kSquare, typename Out>
+void launch_fixed_sum(cudaStream_t st, Out* result, double* partials, const float* x, int64_t n) {
+    fixed_sum_partial_kernel<kSquare><<<kSumSquaresBlocks, kSumSquaresThreads, 0, st>>>(partials, x, n);
+    RPT_CUDA_LAUNCH_CHECK();
+    fixed_sum_finish_kernel<Out><<<1, kFinishThreads, 0, st>>>(result, partials);
+    RPT_CUDA_LAUNCH_CHECK();
 }
 
 // working: the bf16 copy to refresh, or nullptr.
@@ -134,14 +148,21 @@ double sum_squares(void* stream, const float* x, int64_t n) {
     cudaStream_t st = as_stream(stream);
     ScratchBuffer partials((kSumSquaresBlocks + 1) * sizeof(double), st, "sum_squares partials");
     double* result = partials.as<double>() + kSumSquaresBlocks;
-    sum_squares_partial_kernel<<<kSumSquaresBlocks, kSumSquaresThreads, 0, st>>>(partials.as<double>(), x, n);
-    RPT_CUDA_LAUNCH_CHECK();
-    sum_squares_finish_kernel<<<1, kFinishThreads, 0, st>>>(result, partials.as<double>());
-    RPT_CUDA_LAUNCH_CHECK();
+    launch_fixed_sum<true>(st, result, partials.as<double>(), x, n);
     double host = 0.0;
     RPT_CUDA_CHECK(cudaMemcpyAsync(&host, result, sizeof(double), cudaMemcpyDeviceToHost, st));
     RPT_CUDA_CHECK(cudaStreamSynchronize(st));
     return host;
+}
+
+void sum_into(void* stream, float* out, const float* x, int64_t n) {
+    cudaStream_t st = as_stream(stream);
+    if (n <= 0) {
+        RPT_CUDA_CHECK(cudaMemsetAsync(out, 0, sizeof(float), st));
+        return;
+    }
+    ScratchBuffer partials(kSumSquaresBlocks * sizeof(double), st, "sum_into partials");
+    launch_fixed_sum<false>(st, out, partials.as<double>(), x, n);
 }
 
 }  // namespace rpt::cuda
