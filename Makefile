@@ -25,6 +25,13 @@ else
   ARCH_FLAGS ?= -march=native
 endif
 
+# Flags that avoid a known miscompilation of this compiler for these target flags
+# (tools/compiler-probe.sh builds and runs a probe once per make): GCC 12.2's SLP
+# vectorizer on AVX-512 targets.
+ifndef COMPILER_WORKAROUNDS
+  COMPILER_WORKAROUNDS := $(shell bash tools/compiler-probe.sh '$(CXX)' '$(ARCH_FLAGS)')
+endif
+
 MPI       ?= $(if $(shell command -v mpicxx 2>/dev/null),1,0)
 NCCL      ?= $(if $(and $(filter 1,$(CUDA)),$(filter 1,$(MPI)),$(wildcard $(CUDA_HOME)/include/nccl.h)),1,0)
 
@@ -34,7 +41,7 @@ comma := ,
 # compile time than full debug info (DEBUG_FLAGS=-g for a debugger's variables).
 DEBUG_FLAGS ?= -g1
 CXXFLAGS ?= -O3 $(ARCH_FLAGS) $(DEBUG_FLAGS)
-CXXFLAGS += -std=c++17 -Wall -Wextra -fopenmp -I. -MMD -MP
+CXXFLAGS += $(COMPILER_WORKAROUNDS) -std=c++17 -Wall -Wextra -fopenmp -I. -MMD -MP
 LDLIBS   += -fopenmp -lfmt -lpcre2-8 -lutf8proc -lpthread
 
 ifeq ($(MPI),1)
@@ -98,7 +105,8 @@ ifeq ($(filter clean,$(MAKECMDGOALS)),)
 endif
 
 # Objects depend on the build configuration: flipping CUDA, MPI or NCCL rebuilds them.
-BUILD_CONFIG := CUDA=$(CUDA) CUDA_ARCH=$(CUDA_ARCH) MPI=$(MPI) NCCL=$(NCCL) PORTABLE=$(PORTABLE)
+BUILD_CONFIG := CUDA=$(CUDA) CUDA_ARCH=$(CUDA_ARCH) MPI=$(MPI) NCCL=$(NCCL) PORTABLE=$(PORTABLE) \
+                WORKAROUNDS=$(COMPILER_WORKAROUNDS)
 CONFIG_STAMP := $(BUILD)/.config
 # The CUDA objects' own configuration: nvcc and its flags (the architectures among them).
 CU_CONFIG       := $(NVCC) $(NVCCFLAGS)
