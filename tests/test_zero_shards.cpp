@@ -48,7 +48,9 @@ TEST(ZeroShards, BucketsTileTheFlatBufferByLayer) {
             EXPECT_GE(e.offset, k.begin) << e.name;
             EXPECT_LE(e.offset + e.numel, k.end) << e.name;
         }
-        if (!tied) EXPECT_EQ(layout.total(), 2045) << "the test wants an odd P";
+        if (!tied) {
+            EXPECT_EQ(layout.total(), 2045) << "the test wants an odd P";
+        }
     }
 }
 
