@@ -91,7 +91,7 @@ void Comm::allreduce_avg(const Tensor& x) {
 MpiRuntime::MpiRuntime(int* argc, char*** argv) {
 #ifdef RPT_WITH_MPI
     if (!launched_by_mpi_launcher()) return;
-    mpi_detail::init(argc, argv, rank_, size_, local_rank_, local_size_);
+    mpi_detail::init(argc, argv, rank_, size_, local_rank_, local_size_, thread_serialized_);
     active_ = true;
 #else
     (void)argc;

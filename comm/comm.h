@@ -44,6 +44,9 @@ public:
     virtual void all_gather(const Tensor& in, const Tensor& out) = 0;
     virtual void broadcast(const Tensor& x, int root) = 0;
     virtual void barrier() = 0;
+    // Whether a second thread may make this comm's calls while the first computes (one
+    // thread at a time: MPI_THREAD_SERIALIZED), as the ZeRO communication thread does.
+    virtual bool allows_worker_thread() const { return true; }
 
     // ---- host helpers (metrics, counters, flags) ---------------------------------------
     virtual void allreduce_sum_host(double* values, size_t count) = 0;
@@ -63,7 +66,8 @@ protected:
     OpContext ctx_;  // where allreduce_avg scales, and the compute stream NCCL orders against
 };
 
-// Owns MPI's lifetime (MPI_Init_thread in the constructor, MPI_Finalize in the
+// Owns MPI's lifetime (MPI_Init_thread asking for MPI_THREAD_SERIALIZED, for ZeRO's
+// communication thread, in the constructor, MPI_Finalize in the
 // destructor). MPI starts only in a build with MPI and only when a launcher started this
 // process (mpirun/mpiexec, srun with PMI/PMIx) or RPT_MPI=1 asks for it: a plain
 // `build/rpt` run stays a single process without MPI's singleton start-up.
@@ -79,6 +83,8 @@ public:
     int size() const { return size_; }
     int local_rank() const { return local_rank_; }
     int local_size() const { return local_size_; }
+    // MPI granted MPI_THREAD_SERIALIZED (or more): a communication thread may call it.
+    bool thread_serialized() const { return thread_serialized_; }
 
     // Prints "rpt: error: rank N: message" (or "rpt: error: message" for one process)
     // and ends the run: MPI_Abort across ranks when several run, exit(1) otherwise.
@@ -87,6 +93,7 @@ public:
 private:
     bool active_ = false;
     int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
+    bool thread_serialized_ = false;
 };
 
 // Whether the build has MPI / NCCL, e.g. "MPI: yes (Open MPI v4.1.4), NCCL: no".

@@ -67,7 +67,8 @@ private:
 
 class MpiComm final : public Comm {
 public:
-    MpiComm(const MpiRuntime& runtime, OpContext ctx) : Comm(ctx), local_rank_(runtime.local_rank()) {
+    MpiComm(const MpiRuntime& runtime, OpContext ctx)
+        : Comm(ctx), local_rank_(runtime.local_rank()), serialized_(runtime.thread_serialized()) {
         check(MPI_Comm_dup(MPI_COMM_WORLD, &comm_), "MPI_Comm_dup");
         check(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler");
         check(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank");
@@ -82,6 +83,7 @@ public:
     int rank() const override { return rank_; }
     int size() const override { return size_; }
     int local_rank() const override { return local_rank_; }
+    bool allows_worker_thread() const override { return serialized_; }
     const char* backend() const override { return "mpi"; }
 
     void allreduce_sum(const Tensor& x) override {
@@ -158,14 +160,18 @@ public:
 private:
     MPI_Comm comm_ = MPI_COMM_NULL;
     int rank_ = 0, size_ = 1, local_rank_ = 0;
+    bool serialized_ = false;  // MPI_THREAD_SERIALIZED granted
 };
 
 }  // namespace
 
-void init(int* argc, char*** argv, int& rank, int& size, int& local_rank, int& local_size) {
+void init(int* argc, char*** argv, int& rank, int& size, int& local_rank, int& local_size, bool& serialized) {
     int provided = 0;
-    // Only the main thread calls MPI (OpenMP threads compute between the calls).
-    check(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
+    // One thread at a time calls MPI: the main thread, or ZeRO's communication thread
+    // while the main one computes (OpenMP threads never call it). A library that gives
+    // less makes --overlap-reduce run its collectives inline (model/zero_runtime.cpp).
+    check(MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided), "MPI_Init_thread");
+    serialized = provided >= MPI_THREAD_SERIALIZED;
     check(MPI_Comm_rank(MPI_COMM_WORLD, &rank), "MPI_Comm_rank");
     check(MPI_Comm_size(MPI_COMM_WORLD, &size), "MPI_Comm_size");
     MPI_Comm node = MPI_COMM_NULL;

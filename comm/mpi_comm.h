@@ -12,8 +12,8 @@
 namespace rpt::mpi_detail {
 
 // MPI_Init_thread, then this process's world rank/size and its rank/size on its node
-// (MPI_Comm_split_type shared memory).
-void init(int* argc, char*** argv, int& rank, int& size, int& local_rank, int& local_size);
+// (MPI_Comm_split_type shared memory); `serialized`: MPI_THREAD_SERIALIZED was granted.
+void init(int* argc, char*** argv, int& rank, int& size, int& local_rank, int& local_size, bool& serialized);
 void finalize();
 [[noreturn]] void abort_world(int exit_code);
 std::string library_version();  // e.g. "Open MPI v4.1.4"

@@ -57,6 +57,8 @@ public:
     int size() const override { return host_->size(); }
     int local_rank() const override { return host_->local_rank(); }
     const char* backend() const override { return "nccl"; }
+    // CPU tensors and host helpers go through MPI, so its thread level decides.
+    bool allows_worker_thread() const override { return host_->allows_worker_thread(); }
 
     void allreduce_sum(const Tensor& x) override {
         require_f32(x, "allreduce_sum");

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -89,6 +90,7 @@ void save_checkpoint(const std::string& dir, const Transformer& model, const Tok
     // shards them), rank 0 writes, and the barrier keeps the others from running ahead
     // of a checkpoint that might still fail (rank 0's error then aborts them all).
     Comm* comm = optimizer ? optimizer->comm() : nullptr;
+    model.gather_parameters();  // ZeRO-3: gathered on write
     std::vector<float> m, v;
     if (optimizer && state) optimizer->moments_to_host(m, v);
     if (comm && comm->rank() != 0) {
@@ -223,17 +225,40 @@ void load_reference_weights(const std::string& dir, Transformer& reference) {
     reference.refresh_working();
 }
 
+namespace {
+
+// This rank's ranges of a full (P) fp32 tensor, straight from the mapping into `shard`
+// (laid out by `shards`); the pages read are dropped again, so a rank never holds more
+// of the file than its own slices.
+void read_owned_ranges(const SafetensorsFile& file, const char* name, const ZeroShards& shards, float* shard) {
+    const int64_t P = shards.total();
+    const SafetensorsEntry& e = file.expect_float(name, {P});
+    if (e.dtype != "F32")
+        throw std::runtime_error(fmt::format("{}: {} is {}, the optimizer's moments are F32", file.path(), name, e.dtype));
+    const uint8_t* data = file.raw_data(e);
+    for (int b = 0; b < shards.bucket_count(); ++b) {
+        const OwnedRange own = shards.owned(b);
+        if (own.end > own.begin)
+            std::memcpy(shard + own.shard_offset, data + size_t(own.begin) * sizeof(float),
+                        size_t(own.end - own.begin) * sizeof(float));
+    }
+    file.release_pages(e);
+}
+
+}  // namespace
+
 TrainerState load_training_state(const std::string& dir, AdamW& optimizer) {
     const std::string path = join(dir, kStateFile);
     const TrainingStateFile parsed = parse_training_state(read_file(path), path);
     optimizer.set_steps_taken(parsed.optimizer_steps);
     const SafetensorsFile file = SafetensorsFile::open(join(dir, kOptimizerFile));
-    // The file holds the full moments; each rank keeps its ZeRO shard (or all of them).
-    const int64_t P = optimizer.parameter_count();
-    std::vector<float> m(static_cast<size_t>(P)), v(static_cast<size_t>(P));
-    file.read_f32(kMomentM, {P}, m.data());
-    file.read_f32(kMomentV, {P}, v.data());
-    optimizer.load_moments(m.data(), v.data());
+    // The file holds the full moments; each rank reads only the slices it owns (all of
+    // them without ZeRO), whatever the rank count and ZeRO level that wrote it.
+    const ZeroShards& shards = optimizer.shards();
+    std::vector<float> m(size_t(shards.shard_size()), 0.0f), v(m.size(), 0.0f);  // padding stays zero
+    for (auto [name, dst] : {std::pair{kMomentM, &m}, std::pair{kMomentV, &v}})
+        read_owned_ranges(file, name, shards, dst->data());
+    optimizer.load_moment_shard(m.data(), v.data());
     return parsed.state;
 }
 

@@ -71,8 +71,10 @@ bool has_reference_weights(const std::string& dir);
 // Loads dir/reference.safetensors into `reference` (names and shapes checked), streamed
 // as load_checkpoint_weights does.
 void load_reference_weights(const std::string& dir, Transformer& reference);
-// Restores AdamW moments (this rank's ZeRO shard of the stored full moments, so a run
-// resumes on any number of ranks) and returns the trainer state.
+// Restores AdamW moments (each rank reads only its ZeRO slices of the stored full
+// moments straight from the mapped file, so a run resumes on any number of ranks and any
+// ZeRO level) and returns the trainer state. Writing gathers (save_checkpoint gathers
+// ZeRO-3 parameters and all moments first).
 TrainerState load_training_state(const std::string& dir, AdamW& optimizer);
 
 }  // namespace rpt

@@ -7,6 +7,7 @@
 
 #include "model/activations.h"
 #include "model/parameters.h"
+#include "model/zero_shards.h"
 
 namespace rpt {
 namespace {
@@ -93,21 +94,24 @@ size_t MemoryPlan::total() const {
 MemoryPlan plan_memory(const ModelConfig& c, const PlanSettings& s) {
     const int64_t P = ParameterLayout(c).total();
     const int N = std::max(1, s.ranks);
-    const int64_t shard = (P + N - 1) / N;
+    const ZeroShards shards(ParameterLayout(c), N, 0);  // every rank's shard has this size
+    const int64_t shard = shards.shard_size();
     const bool bf16 = s.precision == Precision::bf16;
     MemoryPlan m;
-    // Phase 1: state proportional to P.
-    const int64_t held = s.zero >= 3 ? shard : P;  // ZeRO-3 would shard the parameters too
-    m.parameters = size_t(held) * sizeof(float);
-    m.working = bf16 ? size_t(held) * sizeof(uint16_t) : 0;
+    // Phase 1: state proportional to P. Parameters and gradients stay whole at every
+    // ZeRO level (model/zero_runtime.h says why).
+    m.parameters = size_t(P) * sizeof(float);
+    m.working = bf16 ? size_t(P) * sizeof(uint16_t) : 0;
     if (training(s)) {
-        m.gradients = size_t(s.zero >= 2 ? shard : P) * sizeof(float);
+        m.gradients = size_t(P) * sizeof(float);
         const int64_t moments = s.zero >= 1 ? shard : P;
         m.optimizer = 2 * size_t(moments) * sizeof(float);
-        // ZeRO-1 reduce-scatters into a shard of its own, through a padded copy when P
-        // does not split evenly (model/optimizer.cpp).
+        // ZeRO reduce-scatters into a shard of its own, through a staging bucket when N
+        // divides some bucket unevenly (model/zero_runtime.cpp).
         if (s.zero >= 1) m.optimizer += size_t(shard) * sizeof(float);
-        if (s.zero >= 1 && shard * N != P) m.optimizer += size_t(shard * N) * sizeof(float);
+        bool uneven = false;
+        for (const ZeroBucket& k : shards.buckets()) uneven |= k.padded != k.size();
+        if (s.zero >= 1 && uneven) m.optimizer += size_t(shards.max_padded()) * sizeof(float);
     }
 
     // Phase 2: activations of the largest batch shape, and the backward's scratch.
@@ -144,9 +148,10 @@ MemoryPlan plan_memory(const ModelConfig& c, const PlanSettings& s) {
 
 std::vector<std::string> plan_lines(const ModelConfig& c, const PlanSettings& s, const MemoryPlan& m) {
     std::vector<std::string> lines;
-    const std::string zero = s.zero == 0 ? "no ZeRO"
+    const std::string zero = s.zero == 0   ? "no ZeRO"
                              : s.zero == 1 ? "ZeRO-1"
-                                           : fmt::format("ZeRO-{} (modelled only: the trainer implements ZeRO-1)", s.zero);
+                             : s.zero == 2 ? "ZeRO-2 (the gradient buffer stays whole)"
+                                           : "ZeRO-3 (the parameter and gradient buffers stay whole)";
     lines.push_back(fmt::format("plan: {} on {}, {} rank{}, {}, {}, recompute {}, {:.2f}M parameters", run_name(s.run),
                                 device_name(s.device), s.ranks, s.ranks == 1 ? "" : "s", precision_name(s.precision),
                                 zero, recompute_name(s.recompute), double(ParameterLayout(c).total()) * 1e-6));

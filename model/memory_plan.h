@@ -8,9 +8,11 @@
 // peak of the worst step. Checked against the peak of real CPU runs
 // (tests/test_memory_plan.cpp).
 //
-// ZeRO: level 1 (the AdamW moments sharded over the ranks) is what the trainer does;
-// levels 2 (gradients sharded too) and 3 (parameters too) are modelled arithmetically
-// only and say so: the trainer does not implement them.
+// ZeRO (model/zero_runtime.h): the moments and a gradient shard are the buckets' padded
+// slices (model/zero_shards.h), plus one staging bucket when N divides some bucket
+// unevenly. Levels 2 and 3 change when the collectives run, not what is held: the
+// gradient buffer (and at level 3 the parameter buffer) stays whole in this version,
+// and the plan's first line says so.
 #pragma once
 
 #include <cstddef>
@@ -33,7 +35,7 @@ struct PlanSettings {
     Precision precision = Precision::f32;
     Recompute recompute = Recompute::none;
     int ranks = 1;
-    int zero = 0;  // 0 or 1 as implemented; 2, 3 arithmetic only
+    int zero = 0;  // 0-3
     // Pretraining (and inference over batches): the global batch, split over the ranks,
     // of seq-token rows; held-out evaluation runs eval_rows rows (forward only).
     int batch = 8;

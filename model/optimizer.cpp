@@ -1,4 +1,4 @@
-// AdamW, single-process, data-parallel and ZeRO-1 (see optimizer.h for the scheme).
+// AdamW, single-process, data-parallel and ZeRO 1-3 (see optimizer.h for the scheme).
 #include "model/optimizer.h"
 
 #include <algorithm>
@@ -27,64 +27,49 @@ float cosine_lr(int64_t step, int64_t warmup, int64_t total, float peak, float m
 
 double global_norm(const OpContext& ctx, const Tensor& grads) { return std::sqrt(ops::sum_squares(ctx, grads)); }
 
-AdamW::AdamW(const ParameterLayout& layout, OpContext ctx, Comm* comm, bool zero)
-    : layout_(layout), ctx_(ctx), comm_(comm), zero_(zero) {
-    const int64_t P = layout.total();
-    const int N = comm_size(comm);
-    if (zero_) {
-        shard_size_ = (P + N - 1) / N;
-        const int r = comm ? comm->rank() : 0;
-        shard_begin_ = std::min(P, int64_t(r) * shard_size_);
-        shard_end_ = std::min(P, shard_begin_ + shard_size_);
-        grad_shard_ = Buffer(ctx.device, size_t(shard_size_) * sizeof(float), "ZeRO gradient shard");
-        if (shard_size_ * N != P)
-            padded_ = Buffer(ctx.device, size_t(shard_size_ * N) * sizeof(float), "ZeRO padded flat buffer");
-    } else {
-        shard_size_ = P;
-        shard_end_ = P;
-    }
-    m_ = Buffer(ctx.device, size_t(shard_size_) * sizeof(float), "AdamW first moments");
-    v_ = Buffer(ctx.device, size_t(shard_size_) * sizeof(float), "AdamW second moments");
-    m_view_ = m_.view(DType::f32, 0, {shard_size_});
-    v_view_ = v_.view(DType::f32, 0, {shard_size_});
+AdamW::AdamW(const ParameterLayout& layout, OpContext ctx, Comm* comm, ZeroSettings zero)
+    : layout_(layout),
+      ctx_(ctx),
+      comm_(comm),
+      zero_(zero),
+      runtime_(zero.level >= 1 ? std::make_unique<ZeroRuntime>(layout, ctx, comm, zero) : nullptr),
+      shards_(runtime_ ? runtime_->shards() : ZeroShards(layout, 1, 0)) {
+    if (zero.level < 0 || zero.level > 3)
+        throw std::invalid_argument(fmt::format("--zero {}: the ZeRO level is 0, 1, 2 or 3", zero.level));
+    const int64_t n = shards_.shard_size();
+    m_ = Buffer(ctx.device, size_t(n) * sizeof(float), "AdamW first moments");
+    v_ = Buffer(ctx.device, size_t(n) * sizeof(float), "AdamW second moments");
+    m_view_ = m_.view(DType::f32, 0, {n});
+    v_view_ = v_.view(DType::f32, 0, {n});
 }
 
-void AdamW::update_range(const Tensor& params, const Tensor& grads, const Tensor& working, int64_t grad_origin,
+void AdamW::update_range(const Tensor& params, const Tensor& grads, const Tensor& working, const OwnedRange& own,
                          ops::AdamWSettings s, float weight_decay) {
-    // Intersect every tensor with this rank's shard: decay stays per tensor inside shards.
+    // Intersect every tensor with the owned range: decay stays per tensor inside shards.
     for (const ParameterEntry& e : layout_.entries()) {
-        const int64_t begin = std::max(e.offset, shard_begin_);
-        const int64_t end = std::min(e.offset + e.numel, shard_end_);
+        const int64_t begin = std::max(e.offset, own.begin);
+        const int64_t end = std::min(e.offset + e.numel, own.end);
         if (begin >= end) continue;
+        const int64_t at = own.shard_offset + (begin - own.begin), n = end - begin;
         s.weight_decay = e.weight_decay ? weight_decay : 0.0f;
-        ops::adamw_update(ctx_, params.rows(begin, end), grads.rows(begin - grad_origin, end - grad_origin),
-                          m_view_.rows(begin - shard_begin_, end - shard_begin_),
-                          v_view_.rows(begin - shard_begin_, end - shard_begin_), s,
-                          working.empty() ? Tensor{} : working.rows(begin, end));
+        ops::adamw_update(ctx_, params.rows(begin, end), grads.rows(at, at + n), m_view_.rows(at, at + n),
+                          v_view_.rows(at, at + n), s, working.empty() ? Tensor{} : working.rows(begin, end));
     }
 }
 
 double AdamW::step(const Tensor& params, const Tensor& grads, float lr, const AdamWConfig& config,
                    const Tensor& working) {
     const int N = comm_size(comm_);
-    const int64_t P = layout_.total();
-    Tensor shard_grads;  // the averaged gradient of [shard_begin_, shard_end_)
+    Tensor shard_grads;  // the averaged gradient in shard layout (the full buffer without ZeRO)
     double norm = 0;
-    if (!zero_) {
+    if (!runtime_) {
         if (N > 1 && config.sum_gradients) comm_->allreduce_sum(grads);
         else if (N > 1) comm_->allreduce_avg(grads);
         norm = global_norm(ctx_, grads);
         shard_grads = grads;
     } else {
-        Tensor source = grads;
-        if (padded_.data()) {
-            // Exchanges need N equal shards: stage through the padded buffer (tail is zero).
-            source = padded_.view(DType::f32, 0, {shard_size_ * N});
-            ops::copy(ctx_, source.rows(0, P), grads);
-        }
-        shard_grads = grad_shard_.view(DType::f32, 0, {shard_size_});
-        if (comm_) comm_->reduce_scatter_sum(source, shard_grads);
-        else ops::copy(ctx_, shard_grads, source);
+        runtime_->finish_reduction(grads);
+        shard_grads = runtime_->gradient_shard();
         if (N > 1 && !config.sum_gradients) ops::scale(ctx_, shard_grads, 1.0f / float(N));
         // Padding is zero, so the shards' sums of squares add up to the global one.
         double sum_squares = ops::sum_squares(ctx_, shard_grads);
@@ -108,55 +93,51 @@ double AdamW::step(const Tensor& params, const Tensor& grads, float lr, const Ad
     s.eps = config.eps;
     s.step = steps_;
     s.grad_scale = grad_scale;
-    if (!zero_) {
-        update_range(params, shard_grads, working, 0, s, config.weight_decay);
-        return norm;
-    }
-    update_range(params, shard_grads, working, shard_begin_, s, config.weight_decay);
-    if (!comm_ || N == 1) return norm;
-    // Every rank now holds its updated shard: gather them all (in place when unpadded).
-    if (!padded_.data()) {
-        comm_->all_gather(params.rows(shard_begin_, shard_begin_ + shard_size_), params);
-    } else {
-        const Tensor padded = padded_.view(DType::f32, 0, {shard_size_ * N});
-        if (shard_end_ > shard_begin_)
-            ops::copy(ctx_, padded.rows(shard_begin_, shard_end_), params.rows(shard_begin_, shard_end_));
-        const int64_t slot = int64_t(comm_->rank()) * shard_size_;
-        comm_->all_gather(padded.rows(slot, slot + shard_size_), padded);
-        ops::copy(ctx_, params, padded.rows(0, P));
-    }
-    // The other ranks' shards arrived as fp32: round them into the working copy too.
-    if (!working.empty()) ops::copy(ctx_, working, params);
+    for (int b = 0; b < shards_.bucket_count(); ++b)
+        update_range(params, shard_grads, working, shards_.owned(b), s, config.weight_decay);
+    // Every rank now holds its updated slices: gather them (ZeRO-3: at the next forward).
+    if (runtime_) runtime_->parameters_updated(params, working);
     return norm;
 }
 
 void AdamW::moments_to_host(std::vector<float>& m, std::vector<float>& v) const {
     const int64_t P = layout_.total();
-    const int N = comm_size(comm_);
-    if (!zero_ || N == 1) {
-        m.resize(size_t(P));
-        v.resize(size_t(P));
+    m.resize(size_t(P));
+    v.resize(size_t(P));
+    if (shards_.ranks() == 1) {  // the shard layout is the flat one
         copy_to_host(m.data(), m_view_.rows(0, P));
         copy_to_host(v.data(), v_view_.rows(0, P));
         return;
     }
-    // All-gather the padded host shards, then drop the padding.
-    const int64_t padded = shard_size_ * N, slot = int64_t(comm_->rank()) * shard_size_;
+    // Bucket by bucket: all-gather the padded host slices, then drop the padding.
+    std::vector<float> shard(size_t(shards_.shard_size())), padded;
     for (auto [dst, src] : {std::pair{&m, &m_view_}, std::pair{&v, &v_view_}}) {
-        dst->assign(size_t(padded), 0.0f);
-        copy_to_host(dst->data() + slot, *src);
-        const Tensor all = cpu_f32(dst->data(), {padded});
-        comm_->all_gather(all.rows(slot, slot + shard_size_), all);
-        dst->resize(size_t(P));
+        copy_to_host(shard.data(), *src);
+        for (const ZeroBucket& k : shards_.buckets()) {
+            padded.assign(size_t(k.padded), 0.0f);
+            const int64_t slot = int64_t(shards_.rank()) * k.slice;
+            std::copy_n(shard.data() + k.shard_offset, size_t(k.slice), padded.data() + slot);
+            const Tensor all = cpu_f32(padded.data(), {k.padded});
+            comm_->all_gather(all.rows(slot, slot + k.slice), all);
+            std::copy_n(padded.data(), size_t(k.size()), dst->data() + k.begin);
+        }
     }
 }
 
 void AdamW::load_moments(const float* m, const float* v) {
-    // The padding past P stays zero.
-    const int64_t n = shard_end_ - shard_begin_;
-    if (n == 0) return;
-    copy_from_host(m_view_.rows(0, n), m + shard_begin_);
-    copy_from_host(v_view_.rows(0, n), v + shard_begin_);
+    // Cut this rank's slices out of the full moments; the padding stays zero.
+    std::vector<float> ms(size_t(shards_.shard_size()), 0.0f), vs(ms.size(), 0.0f);
+    for (int b = 0; b < shards_.bucket_count(); ++b) {
+        const OwnedRange own = shards_.owned(b);
+        std::copy(m + own.begin, m + own.end, ms.data() + own.shard_offset);
+        std::copy(v + own.begin, v + own.end, vs.data() + own.shard_offset);
+    }
+    load_moment_shard(ms.data(), vs.data());
+}
+
+void AdamW::load_moment_shard(const float* m, const float* v) {
+    copy_from_host(m_view_, m);
+    copy_from_host(v_view_, v);
 }
 
 }  // namespace rpt

@@ -6,22 +6,26 @@
 // gradients over the ranks (sum, then x 1/N, so the loss is the global mean when every
 // rank normalised its loss by its own equal share; AdamWConfig::sum_gradients when each
 // normalised by the global count), then clips by the global norm and updates.
-// With ZeRO-1 (`zero`), each rank keeps the moments of one contiguous shard of the flat
-// buffer only: gradients are reduce-scattered, each rank updates its shard, and the
-// parameters are all-gathered. Parameters are fp32 throughout, so they are their own
-// master weights; a bf16 model's working copy (Transformer::working_params) is passed to
-// step(), which writes it in the same AdamW pass (after the all-gather under ZeRO, by a
-// rounding copy: the same bits). Shards are ceil(P / N) elements (the buffer is padded
-// to N shards).
+// ZeRO (`zero.level` 1-3, model/zero_runtime.h) shards the moments by the buckets of
+// model/zero_shards.h: each rank updates the slices it owns of every bucket from its
+// reduce-scattered gradient shard; ZeRO-2 reduces during the step's last backward
+// (reduce_during_next_backward), ZeRO-3 leaves the parameters sharded until the next
+// forward gathers them. Parameters are fp32 throughout, so they are their own master
+// weights; a bf16 model's working copy (Transformer::working_params) is passed to
+// step(), which writes it in the same AdamW pass (the other ranks' slices by a rounding
+// copy after the gather: the same bits).
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "comm/comm.h"
 #include "kernels/buffer.h"
 #include "kernels/ops.h"
 #include "model/parameters.h"
+#include "model/zero_runtime.h"
+#include "model/zero_shards.h"
 
 namespace rpt {
 
@@ -47,8 +51,8 @@ float cosine_lr(int64_t step, int64_t warmup, int64_t total, float peak, float m
 class AdamW {
 public:
     // `comm` (not owned, may be null = one process) must outlive the optimizer; `zero`
-    // shards the moments over its ranks.
-    AdamW(const ParameterLayout& layout, OpContext ctx, Comm* comm = nullptr, bool zero = false);
+    // picks the ZeRO level over its ranks (and whether its collectives overlap).
+    AdamW(const ParameterLayout& layout, OpContext ctx, Comm* comm = nullptr, ZeroSettings zero = {});
 
     // One update of `params` with `grads` at learning rate `lr`; returns the global
     // gradient norm before clipping (after averaging over ranks). Increments
@@ -63,12 +67,20 @@ public:
     void set_steps_taken(int64_t steps) { steps_ = steps; }
     int64_t parameter_count() const { return layout_.total(); }  // P
     Comm* comm() const { return comm_; }
-    bool sharded() const { return zero_; }
-    // This rank's shard [begin, end) of the flat buffer (everything without ZeRO).
-    int64_t shard_begin() const { return shard_begin_; }
-    int64_t shard_end() const { return shard_end_; }
-    const Tensor& m() const { return m_view_; }  // first moments of this rank's shard
-    const Tensor& v() const { return v_view_; }  // second moments of this rank's shard
+    int zero_level() const { return zero_.level; }
+    bool sharded() const { return zero_.level >= 1; }
+    // The ZeRO hooks for the model (Transformer::set_zero_hooks); null without ZeRO.
+    ZeroRuntime* zero_runtime() const { return runtime_.get(); }
+    // How the moments are laid out: this rank's slices of the buckets (one rank: the
+    // flat buffer itself, without ZeRO).
+    const ZeroShards& shards() const { return shards_; }
+    const Tensor& m() const { return m_view_; }  // (shard_size) first moments of this rank's shard
+    const Tensor& v() const { return v_view_; }  // (shard_size) second moments
+    // ZeRO-2/3: the next backward reduce-scatters its buckets as it finishes them; the
+    // trainers call this before the step's last micro-batch. No-op otherwise.
+    void reduce_during_next_backward() {
+        if (runtime_) runtime_->arm_reduction();
+    }
 
     // The full (P) moments in host memory on every rank; collective under ZeRO (an
     // all-gather), so every rank must call it. Checkpoints store these, so a run resumes
@@ -76,24 +88,25 @@ public:
     void moments_to_host(std::vector<float>& m, std::vector<float>& v) const;
     // Takes this rank's shard of full (P) host moments. Not collective.
     void load_moments(const float* m, const float* v);
+    // Takes this rank's shard itself (shard_size host floats each, laid out by
+    // shards(): a checkpoint streams just the owned ranges). Not collective.
+    void load_moment_shard(const float* m, const float* v);
 
 private:
-    // The AdamW kernel over [begin, end) of the flat buffer, one call per tensor piece
-    // (decay differs between matrices and norms/biases). `grad_base` holds the gradient
-    // of element `grad_origin`, the moments that of element shard_begin_.
-    void update_range(const Tensor& params, const Tensor& grads, const Tensor& working, int64_t grad_origin,
+    // The AdamW kernel over one owned range of the flat buffer, one call per tensor piece
+    // (decay differs between matrices and norms/biases). `grads` and the moments are in
+    // shard layout (the range's shard_offset holds its first element).
+    void update_range(const Tensor& params, const Tensor& grads, const Tensor& working, const OwnedRange& own,
                       ops::AdamWSettings s, float weight_decay);
 
     const ParameterLayout& layout_;
     OpContext ctx_;
     Comm* comm_ = nullptr;
-    bool zero_ = false;
-    int64_t shard_begin_ = 0, shard_end_ = 0;
-    int64_t shard_size_ = 0;  // ceil(P / N) under ZeRO: the padded shard every rank exchanges
-    Buffer m_;
-    Buffer v_;
-    Buffer grad_shard_;  // ZeRO: this rank's reduce-scattered gradient (shard_size_)
-    Buffer padded_;      // ZeRO with P % N != 0: the flat buffer padded to N * shard_size_
+    ZeroSettings zero_;
+    std::unique_ptr<ZeroRuntime> runtime_;  // levels 1-3
+    ZeroShards shards_;  // the runtime's, or one rank's (the flat layout) without ZeRO
+    Buffer m_;           // (shard_size) fp32
+    Buffer v_;           // (shard_size) fp32
     Tensor m_view_, v_view_;
     int64_t steps_ = 0;
 };

@@ -46,6 +46,32 @@ void Transformer::set_recompute(Recompute recompute) {
     resident_chunk_begin_ = -1;
 }
 
+void Transformer::set_zero_hooks(ParameterSource* source, GradientSink* sink) {
+    param_source_ = source;
+    grad_sink_ = sink;
+}
+
+void Transformer::acquire(int bucket) const {
+    if (param_source_) param_source_->acquire(bucket, params_.flat, working_.flat);
+}
+
+void Transformer::bucket_done(int bucket) const {
+    if (grad_sink_) grad_sink_->bucket_done(bucket, grads_.flat);
+}
+
+void Transformer::gather_parameters() const {
+    if (param_source_) param_source_->acquire_all(params_.flat, working_.flat);
+}
+
+void Transformer::require_resident(const char* what) const {
+    // Decoding runs on each rank for its own contexts, a different number of times per
+    // rank: it must not gather (a collective) by itself. The trainer gathers first.
+    if (param_source_ && !param_source_->resident())
+        throw std::logic_error(fmt::format("{}: ZeRO-3 parameters not gathered (call gather_parameters() on every "
+                                           "rank first)",
+                                           what));
+}
+
 void Transformer::init_weights(uint64_t seed) {
     std::vector<float> host(size_t(layout_.total()));
     init_parameters(layout_, host.data(), seed);
@@ -196,8 +222,10 @@ void Transformer::start_batch(const int32_t* tokens, const int32_t* targets, int
 }
 
 void Transformer::forward_layers(const std::function<void(int)>& after_layer) {
+    acquire(embedding_bucket());
     ops::embedding_forward(ctx_, acts_.layers[0].input, acts_.tokens, compute_.embedding);
     for (int l = 0; l < config_.num_layers; ++l) {
+        acquire(layer_bucket(l));
         layer_forward_batch(l);
         if (after_layer) after_layer(l);
     }
@@ -205,6 +233,7 @@ void Transformer::forward_layers(const std::function<void(int)>& after_layer) {
 
 void Transformer::head_forward(const HeadRequest& request, float inv_temperature) {
     const int64_t N = int64_t(acts_.B) * acts_.T;
+    acquire(head_bucket(config_.num_layers));
     ops::rmsnorm_forward(ctx_, acts_.lnf, acts_.lnf_rstd, acts_.residual, compute_.final_norm, config_.rms_norm_eps);
     const int64_t R = logits_rows_per_chunk(N, config_.vocab_size);
     for (int64_t begin = 0; begin < N; begin += R) {
@@ -242,6 +271,7 @@ void Transformer::prefill(KvCache& cache, const std::vector<std::vector<int32_t>
         std::copy(prefixes[b].begin(), prefixes[b].end(), tokens.begin() + int64_t(b) * T);
         lengths[size_t(b)] = int32_t(prefixes[b].size());
     }
+    require_resident("prefill");
     HeadRequest request;
     request.skip_head = true;
     start_batch(tokens.data(), targets.data(), B, T, request, 1.0f, {});
@@ -290,6 +320,7 @@ void Transformer::decode_step(KvCache& cache, int A) {
         throw std::invalid_argument(fmt::format("decode_step: the cache's rows are {} but the model is {} (set "
                                                 "KvCacheShape::precision to the model's)",
                                                 precision_name(cache.shape().precision), precision_name(precision_)));
+    require_resident("decode_step");
     const int64_t C = config_.hidden_size;
     const int G = cache.shape().group_size;
     const Tensor tokens = cache.tokens.rows(0, A), positions = cache.positions.rows(0, A);
@@ -372,6 +403,8 @@ void Transformer::backward(const float* dlogprob, float inv_temperature) {
     ensure_gradients();
     ensure_backward_scratch();
     upload_dlogprob(dlogprob, N);
+    // The weights the backward reads (resident since the forward: no gather under ZeRO-3).
+    acquire(head_bucket(config_.num_layers));
 
     // Head, chunk by chunk (fp32); the chunk still resident from forward goes first.
     ops::fill(ctx_, acts_.dlnf, 0.0f);
@@ -390,8 +423,17 @@ void Transformer::backward(const float* dlogprob, float inv_temperature) {
     ops::fill(ctx_, acts_.dresidual, 0.0f);
     ops::rmsnorm_backward(ctx_, acts_.dresidual, grads_.final_norm, acts_.dlnf, acts_.residual, compute_.final_norm,
                           acts_.lnf_rstd);
-    for (int l = config_.num_layers - 1; l >= 0; --l) layer_backward(l);
+    // Each bucket's gradients are final once its layer is done (a tied lm_head's go to
+    // the embedding, which the embedding's backward finishes last).
+    bucket_done(head_bucket(config_.num_layers));
+    for (int l = config_.num_layers - 1; l >= 0; --l) {
+        acquire(layer_bucket(l));
+        layer_backward(l);
+        bucket_done(layer_bucket(l));
+    }
     ops::embedding_backward(ctx_, grads_.embedding, acts_.dresidual, acts_.tokens);
+    bucket_done(embedding_bucket());
+    if (grad_sink_) grad_sink_->backward_done();
 }
 
 void Transformer::upload_dlogprob(const float* dlogprob, int64_t N) {

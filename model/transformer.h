@@ -29,6 +29,7 @@
 #include "model/kv_cache.h"
 #include "model/parameters.h"
 #include "model/precision.h"
+#include "model/zero_hooks.h"
 
 namespace rpt {
 
@@ -88,6 +89,15 @@ public:
     // Changing it re-carves the activations at the next forward.
     void set_recompute(Recompute recompute);
     Recompute recompute() const { return recompute_; }
+
+    // ZeRO (model/zero_hooks.h; not owned, null = everything resident, nothing reduced
+    // during the backward): `source` is asked for each bucket before the forward or
+    // backward reads its weights, `sink` told of each bucket whose gradients are final.
+    void set_zero_hooks(ParameterSource* source, GradientSink* sink);
+    // Brings every parameter into place (collective under ZeRO-3; no-op when resident):
+    // what reads the weights outside a training forward calls it first, on every rank
+    // (a checkpoint's write, the rollouts' prefill and decode).
+    void gather_parameters() const;
 
     void init_weights(uint64_t seed);
     // Allocates the gradients on first use, then sets them to zero.
@@ -152,6 +162,9 @@ private:
     void head_forward(const HeadRequest& request, float inv_temperature);
     void layer_forward_batch(int l);
     void layer_backward(int l);
+    void acquire(int bucket) const;      // param_source_->acquire, when set
+    void bucket_done(int bucket) const;  // grad_sink_->bucket_done, when set
+    void require_resident(const char* what) const;
     void head_chunk_logits(int64_t row_begin, int64_t row_end);
     // acts_.dlogprob = dlogprob (N), uploaded only when it differs from the last upload.
     void upload_dlogprob(const float* dlogprob, int64_t N);
@@ -176,6 +189,8 @@ private:
     float last_inv_temperature_ = 1.0f;
     int64_t resident_chunk_begin_ = -1;  // logits rows held in acts_.logits, -1 if none
     Recompute recompute_ = Recompute::none;
+    ParameterSource* param_source_ = nullptr;  // ZeRO-3's gathers (not owned)
+    GradientSink* grad_sink_ = nullptr;        // ZeRO-2/3's reductions (not owned)
     int held_layer_ = -1;  // whose activations the layer set holds (the shared one under recompute)
     // accumulate_logprob_sum's device slots and what already came back of them.
     static constexpr int kLogprobSumSlots = 64;

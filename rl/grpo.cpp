@@ -262,6 +262,7 @@ TokenSums run_passes(PassContext pass, const PassStep& step, const UpdatePlan& p
         double loss_sum = 0;
         size_t done = 0;  // responses of earlier micro-batches
         for (const MicroBatch& mb : plan.micro_batches) {
+            if (&mb == &plan.micro_batches.back()) step.optimizer.reduce_during_next_backward();  // ZeRO-2/3
             loss_sum += micro_batch_step(pass, mb, staging, logp_old, done, sums);
             done += mb.spans.size();
             stats.train_tokens += int64_t(mb.rows) * mb.T;

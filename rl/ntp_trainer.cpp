@@ -61,6 +61,7 @@ void check_batch_divides(const NtpOptions& o, int ranks) {
 NtpEval evaluate_next_token(Transformer& model, const std::vector<TokenizedDocument>& docs, int batch_size,
                             int seq_len, int max_docs, Comm* comm) {
     NtpEval r;
+    model.gather_parameters();  // ZeRO-3: ranks may run different numbers of batches below
     const size_t n = std::min(docs.size(), size_t(std::max(0, max_docs)));
     const int rank = comm_rank(comm), ranks = comm_size(comm);
     std::vector<size_t> mine;  // this rank's documents: i % ranks == rank
@@ -138,6 +139,7 @@ NtpStepResult ntp_train_step(Transformer& model, AdamW& optimizer, const std::ve
         fill_windows(stream, o, {step, micro, rank, ranks}, tokens, targets);
         model.forward(tokens.data(), targets.data(), local_batch, o.seq_len);
         model.accumulate_logprob_sum();  // on the device: the loss is read back once, below
+        if (micro == o.grad_accum - 1) optimizer.reduce_during_next_backward();  // ZeRO-2/3
         model.backward(dlogprob.data());
     }
     double loss = -model.take_logprob_sum();

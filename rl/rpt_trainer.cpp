@@ -155,7 +155,7 @@ void report_memory_plan(const RptRun& run, const Transformer& model, const AdamW
     s.precision = model.precision();
     s.recompute = model.recompute();
     s.ranks = run.ranks;
-    s.zero = optimizer.sharded() ? 1 : 0;
+    s.zero = optimizer.zero_level();
     s.contexts = o.contexts;
     s.rollouts = run.G;
     s.prompt_tokens = int(run.tokens.prefix.size() + run.tokens.suffix.size()) + o.context_tokens;
@@ -373,6 +373,10 @@ void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
     for (int64_t step = state.step + 1; step <= ls.end; ++step) {
         RptStepRecord rec;
         rec.step = step;
+        // ZeRO-3: the whole weights once per step's rollouts, not per layer: decoding runs
+        // every layer once per generated token (hundreds of times per batch), a
+        // different number of times on each rank, and a gather is a collective.
+        model.gather_parameters();
         StepSample sample = collect_groups(run, model, step, rec);
         record_samples(run, sample, rec);
         update_policy(run, model, optimizer, reference.get(), sample.kept, rec);

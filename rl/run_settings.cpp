@@ -58,7 +58,7 @@ const std::vector<std::string>& changeable_on_resume_flags() {
     static const std::vector<std::string> flags = {"--steps",     "--stop-at",        "--checkpoint-every",
                                                    "--log-every", "--eval-every",     "--eval-docs",
                                                    "--metrics",   "--skip-nonfinite", "--kv-budget-mb",
-                                                   "--device",    "--precision",      "--zero",
+                                                   "--device",    "--precision",      "--zero",      "--overlap-reduce",
                                                    "--out"};
     return flags;
 }

@@ -198,7 +198,9 @@ TEST(Comm, ThreadCollectivesSumInRankOrder) {
 // Three AdamW steps on `ranks` threads, each rank with its own gradients, against one
 // optimizer given their mean: parameters and full moments agree (to the rounding of the
 // global norm, which ZeRO sums per shard).
-void expect_data_parallel_matches(int ranks, bool zero, bool sum_gradients = false) {
+// zero: the ZeRO level; levels 2 and 3 report the buckets as a backward would (head
+// first, embedding last), on the communication thread with `overlap`.
+void expect_data_parallel_matches(int ranks, int zero, bool sum_gradients = false, bool overlap = false) {
     const ModelConfig config = small_config();
     const ParameterLayout layout(config);
     const int64_t P = layout.total();
@@ -232,15 +234,26 @@ void expect_data_parallel_matches(int ranks, bool zero, bool sum_gradients = fal
 
     on_ranks(ranks, [&](Comm& comm) {
         std::vector<float> params = init;
-        AdamW opt(layout, OpContext{}, &comm, zero);
+        AdamW opt(layout, OpContext{}, &comm, ZeroSettings{zero, overlap});
         if (zero) {
-            EXPECT_EQ(opt.m().numel(), (P + ranks - 1) / ranks);
-            EXPECT_LE(opt.shard_end(), P);
+            // Every bucket's slice, padding included: at most one extra element per bucket.
+            EXPECT_EQ(opt.m().numel(), opt.shards().shard_size());
+            EXPECT_LE(opt.m().numel() * ranks, P + int64_t(ranks) * opt.shards().bucket_count());
         }
         for (int step = 0; step < kSteps; ++step) {
             std::vector<float> g = grad_of(step, comm.rank());
-            opt.step(cpu_f32(params.data(), {P}), cpu_f32(g.data(), {P}), adamw.lr, adamw);
+            const Tensor pt = cpu_f32(params.data(), {P}), gt = cpu_f32(g.data(), {P});
+            ZeroRuntime* rt = opt.zero_runtime();
+            if (zero >= 2) {
+                rt->acquire_all(pt, Tensor{});  // ZeRO-3: the forward's gathers
+                opt.reduce_during_next_backward();
+                for (int b = rt->shards().bucket_count() - 1; b >= 0; --b) rt->bucket_done(b, gt);
+                rt->backward_done();
+            }
+            opt.step(pt, gt, adamw.lr, adamw);
+            if (zero == 3 && ranks > 1) EXPECT_FALSE(rt->resident()) << "ZeRO-3 leaves the parameters sharded";
         }
+        if (zero == 3) opt.zero_runtime()->acquire_all(cpu_f32(params.data(), {P}), Tensor{});
         std::vector<float> m, v;
         opt.moments_to_host(m, v);  // collective under ZeRO
         for (int64_t i = 0; i < P; ++i) {
@@ -249,7 +262,7 @@ void expect_data_parallel_matches(int ranks, bool zero, bool sum_gradients = fal
             ASSERT_NEAR(v[size_t(i)], ref_v[size_t(i)], 1e-6f) << "element " << i;
         }
         // A fresh optimizer takes its shard of the full moments back (a resume).
-        AdamW resumed(layout, OpContext{}, &comm, zero);
+        AdamW resumed(layout, OpContext{}, &comm, ZeroSettings{zero});
         resumed.load_moments(ref_m.data(), ref_v.data());
         std::vector<float> m2, v2;
         resumed.moments_to_host(m2, v2);
@@ -263,6 +276,11 @@ TEST(DataParallelAdamW, AllreduceTwoRanks) { expect_data_parallel_matches(2, fal
 TEST(DataParallelAdamW, ZeroTwoRanks) { expect_data_parallel_matches(2, true); }
 TEST(DataParallelAdamW, ZeroThreeRanksPadded) { expect_data_parallel_matches(3, true); }
 TEST(DataParallelAdamW, ZeroFiveRanksPadded) { expect_data_parallel_matches(5, true); }
+TEST(DataParallelAdamW, ZeroTwoAndThreeThreeRanks) {
+    for (int level : {2, 3})
+        for (bool overlap : {false, true}) expect_data_parallel_matches(3, level, false, overlap);
+}
+TEST(DataParallelAdamW, ZeroThreeTwoRanksSummedOverlapped) { expect_data_parallel_matches(2, 3, true, true); }
 TEST(DataParallelAdamW, SummedGradients) {
     expect_data_parallel_matches(3, false, /*sum_gradients=*/true);
     expect_data_parallel_matches(3, true, /*sum_gradients=*/true);

@@ -49,6 +49,9 @@ printf '{"txt": "x"}\n' > nofield.jsonl
 expect_error "missing field names it" "text" "$RPT" tokenizer train --corpus nofield.jsonl --vocab 300 --out t.json
 expect_error "unknown preset" "--preset" "$RPT" pretrain --preset huge --out ck
 expect_error "missing checkpoint dir" "config.json" "$RPT" pretrain --model nodir --out ck
+expect_error "ZeRO level out of range" "--zero" "$RPT" pretrain --preset tiny --out ck --zero 5
+expect_error "--overlap-reduce without ZeRO-2/3" "--overlap-reduce" "$RPT" pretrain --preset tiny --out ck --zero 1 \
+  --overlap-reduce
 
 echo "e2e: pipeline"
 expect_success "data synth" "$RPT" data synth --out corpus.jsonl --docs 400 --seed 2

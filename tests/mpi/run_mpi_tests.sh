@@ -3,12 +3,14 @@
 # (oversubscribed: 2 cores run up to 3 ranks, one OpenMP thread each):
 #   - N ranks with B/N sequences each == 1 rank with B, for N = 2, 3 (fp32 tolerance:
 #     ranks sum gradients in another order, so not bit-exact);
-#   - ZeRO-1 on == ZeRO-1 off;
+#   - ZeRO-1, 2 and 3 == plain data parallelism; --overlap-reduce bit-identical to the
+#     same level without it;
 #   - a 2-rank ZeRO-1 run stopped half way resumes on 3 ranks and on 1 and matches the
-#     uninterrupted run;
+#     uninterrupted run; a 2-rank ZeRO-3 one resumes on 3 ranks under ZeRO-1, a ZeRO-1 one
+#     on 3 ranks under ZeRO-2;
 #   - one rank failing (an error, or a NaN gradient) ends every rank, non-zero, fast;
 #     --skip-nonfinite skips the NaN step instead and writes finite weights;
-#   - RPT: 2 ranks with B/2 contexts == 1 rank with B; ZeRO-1 on == off.
+#   - RPT: 2 ranks with B/2 contexts == 1 rank with B; ZeRO-1, 2 and 3 == off.
 # Usage: tests/mpi/run_mpi_tests.sh BUILD_DIR   (skips, saying so, in a build without MPI)
 set -u
 BUILD=$(realpath "${1:-build}")
@@ -77,13 +79,27 @@ grep -q "not divisible by the 4 ranks" <<<"$expect_batch" && ok "B=6 on 4 ranks:
   || bad "B=6 on 4 ranks" "$expect_batch"
 
 echo "mpi: ZeRO-1"
-run "2 ranks, ZeRO-1" 2 "${FRESH[@]}" --out z2 --zero
-run "3 ranks, ZeRO-1" 3 "${FRESH[@]}" --out z3 --zero
+run "2 ranks, ZeRO-1 (a bare --zero)" 2 "${FRESH[@]}" --out z2 --zero
+run "3 ranks, ZeRO-1" 3 "${FRESH[@]}" --out z3 --zero 1
 same "ZeRO-1 == plain, 2 ranks" r2 z2
 same "ZeRO-1 == plain, 3 ranks" r3 z3
 if out=$("$DIFF" r2/optimizer.safetensors z2/optimizer.safetensors "$TOL" 2>&1); then
   ok "ZeRO-1 checkpoint holds the full moments: $out"
 else bad "ZeRO-1 moments" "$out"; fi
+
+echo "mpi: ZeRO-2 and ZeRO-3, reductions overlapped with the backward"
+run "2 ranks, ZeRO-2" 2 "${FRESH[@]}" --out z2_2 --zero 2
+run "2 ranks, ZeRO-2, overlapped" 2 "${FRESH[@]}" --out z2_2o --zero 2 --overlap-reduce
+run "3 ranks, ZeRO-3" 3 "${FRESH[@]}" --out z3_3 --zero 3
+run "3 ranks, ZeRO-3, overlapped" 3 "${FRESH[@]}" --out z3_3o --zero 3 --overlap-reduce
+same "ZeRO-2 == plain, 2 ranks" r2 z2_2
+same "ZeRO-3 == plain, 3 ranks" r3 z3_3
+# Same collectives in the same bucket order on the communication thread: the same bits.
+for pair in "z2_2 z2_2o" "z3_3 z3_3o"; do
+  set -- $pair
+  cmp -s "$1/model.safetensors" "$2/model.safetensors" && cmp -s "$1/optimizer.safetensors" "$2/optimizer.safetensors" \
+    && ok "overlapped == unoverlapped, bit for bit ($2)" || bad "overlapped $2 differs from $1"
+done
 
 echo "mpi: resume a 2-rank ZeRO-1 run on other rank counts"
 run "2 ranks, ZeRO-1, stop at step 3" 2 "${FRESH[@]}" --out zpart --zero --stop-at 3
@@ -93,6 +109,12 @@ run "resume on 1 rank" 1 --resume zres1 --out zres1
 same "resumed on 3 == uninterrupted" z2 zres3
 same "resumed on 1 == uninterrupted" z2 zres1
 grep -q '"step": 6' zres3/trainer_state.json && ok "resumed run reached step 6" || bad "resumed step"
+run "2 ranks, ZeRO-3, stop at step 3" 2 "${FRESH[@]}" --out z3part --zero 3 --stop-at 3
+cp -r z3part z3res && cp -r zpart z2res
+run "resume the ZeRO-3 run on 3 ranks under ZeRO-1" 3 --resume z3res --out z3res --zero 1
+run "resume the ZeRO-1 run on 3 ranks under ZeRO-2, overlapped" 3 --resume z2res --out z2res --zero 2 --overlap-reduce
+same "ZeRO-3 on 2 -> ZeRO-1 on 3 == uninterrupted" z2 z3res
+same "ZeRO-1 on 2 -> ZeRO-2 on 3 == uninterrupted" z2 z2res
 
 echo "mpi: failures end every rank"
 # expect_abort NAME NEEDLE ARGS...: non-zero, not timed out, fast, the failing rank's message.
@@ -148,7 +170,9 @@ rpt_run() {
 }
 rpt_run "RPT, 1 rank, 8 contexts" 1 --out q1 --metrics q1.jsonl
 rpt_run "RPT, 2 ranks, 4 contexts each" 2 --out q2 --metrics q2.jsonl
-rpt_run "RPT, 2 ranks, ZeRO-1" 2 --out qz --zero
+rpt_run "RPT, 2 ranks, ZeRO-1" 2 --out qz --zero 1
+rpt_run "RPT, 2 ranks, ZeRO-2" 2 --out qz2 --zero 2
+rpt_run "RPT, 2 ranks, ZeRO-3, overlapped" 2 --out qz3 --zero 3 --overlap-reduce
 if "$DIFF" base/model.safetensors q1/model.safetensors 0 >/dev/null 2>&1; then
   bad "RPT did not change the model (all groups uniform?)" "$(cat q1.jsonl)"
 else ok "RPT updated the model"; fi
@@ -168,6 +192,11 @@ if out=$("$DIFF" base/model.safetensors q1/model.safetensors 3e-4 2e-3 1e-4 2>&1
   bad "the RPT comparison cannot tell two steps from none" "$out"
 else ok "the RPT comparison tells two steps from none: $out"; fi
 same_rpt "RPT: ZeRO-1 == plain" q2 qz
+same_rpt "RPT: ZeRO-2 == plain" q2 qz2
+same_rpt "RPT: ZeRO-3 (overlapped) == plain" q2 qz3
+# Every level reduces the same bucket sums in the same order.
+cmp -s qz/model.safetensors qz3/model.safetensors && ok "RPT: ZeRO-3 overlapped == ZeRO-1, bit for bit" \
+  || bad "RPT: ZeRO-3 differs from ZeRO-1"
 if python3 -c "import json,sys; a=[json.loads(l)['reward_mean'] for l in open('q1.jsonl')]; b=[json.loads(l)['reward_mean'] for l in open('q2.jsonl')]; sys.exit(0 if a==b else 1)"; then
   ok "RPT: the same rewards on 1 and 2 ranks"
 else bad "RPT rewards differ" "$(cat q1.jsonl q2.jsonl)"; fi

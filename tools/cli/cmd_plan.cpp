@@ -94,7 +94,7 @@ void add_plan_command(CLI::App& app) {
     cmd->add_option("--device", f->device, "cpu or cuda (default cuda)")->check(CLI::IsMember({"cpu", "cuda"}));
     add_precision_flag(*cmd, f->precision);
     cmd->add_option("--ranks", s.ranks, "data-parallel ranks")->check(CLI::Range(1, 1 << 20));
-    cmd->add_option("--zero", s.zero, "ZeRO level: 0, 1 (implemented), 2 or 3 (modelled only)")->check(CLI::Range(0, 3));
+    cmd->add_option("--zero", s.zero, "ZeRO level: 0, 1, 2 or 3 (model/zero_runtime.h)")->check(CLI::Range(0, 3));
     cmd->add_option("--recompute", f->recompute, "none or layer")->check(CLI::IsMember({"none", "layer"}));
     cmd->add_option("--batch", s.batch, "pretrain: sequences per micro-batch, all ranks")->check(positive());
     cmd->add_option("--seq", s.seq, "pretrain: tokens per sequence")->check(positive());

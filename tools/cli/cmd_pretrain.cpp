@@ -91,7 +91,7 @@ void report_memory_plan(const ModelSetup& setup, const NtpOptions& o) {
     s.precision = setup.model->precision();
     s.recompute = setup.model->recompute();
     s.ranks = setup.comm->size();
-    s.zero = setup.optimizer->sharded() ? 1 : 0;
+    s.zero = setup.optimizer->zero_level();
     s.batch = o.batch_size;
     s.seq = o.seq_len;
     s.eval_rows = ntp_eval_rows(o.batch_size, o.eval_docs, s.ranks);

@@ -28,7 +28,18 @@ void ModelFlags::add_to(CLI::App& command, const char* out_help) {
 }
 
 void ModelFlags::add_zero_flag(CLI::App& command) {
-    command.add_flag("--zero", zero, "ZeRO-1: shard the AdamW moments over the MPI ranks");
+    // A bare --zero keeps meaning what it did before levels: ZeRO-1.
+    command
+        .add_option("--zero", zero,
+                    "ZeRO level over the MPI ranks: 0 none, 1 AdamW moments sharded, 2 + gradients "
+                    "reduce-scattered during the backward, 3 + parameters gathered layer by layer "
+                    "(a bare --zero is 1)")
+        ->expected(0, 1)
+        ->default_str("1")
+        ->check(CLI::Range(0, 3));
+    command.add_flag("--overlap-reduce", overlap_reduce,
+                     "with --zero 2 or 3: run the bucket reductions (and ZeRO-3's gathers, one layer ahead) on "
+                     "a communication thread while the backward (forward) goes on; results are bit-identical");
 }
 
 void ModelFlags::add_recompute_flag(CLI::App& command) { cli::add_recompute_flag(command, recompute); }
@@ -58,12 +69,17 @@ void report(const ModelSetup& s) {
                              : " (inference: no gradients)",
                  s.optimizer ? fmt::format(", AdamW moments {:.1f} MiB{}",
                                            2.0 * double(s.optimizer->m().nbytes()) / 1048576.0,
-                                           s.optimizer->sharded() ? " (this rank's ZeRO-1 shard)" : "")
+                                           s.optimizer->sharded() ? " (this rank's ZeRO shard)" : "")
                                    .c_str()
                              : "");
     if (s.comm->size() > 1)
-        std::fprintf(stderr, "distributed: %d ranks (%s)%s\n", s.comm->size(), s.comm->backend(),
-                     s.optimizer && s.optimizer->sharded() ? ", ZeRO-1" : "");
+        std::fprintf(stderr, "distributed: %d ranks (%s)%s%s\n", s.comm->size(), s.comm->backend(),
+                     s.optimizer && s.optimizer->sharded()
+                         ? fmt::format(", ZeRO-{}", s.optimizer->zero_level()).c_str()
+                         : "",
+                     s.optimizer && s.optimizer->zero_runtime() && s.optimizer->zero_runtime()->overlapped()
+                         ? ", reductions overlapped"
+                         : "");
 }
 
 }  // namespace
@@ -91,6 +107,8 @@ ModelSetup setup_model(const ModelFlags& flags, const std::vector<std::string>& 
     const std::string& source = !flags.resume.empty() ? flags.resume : flags.model_dir;
     if (source.empty() && flags.preset.empty()) throw std::invalid_argument("give one of --preset, --model or --resume");
     if (flags.zero && !with_optimizer) throw std::invalid_argument("--zero applies to training only");
+    if (flags.overlap_reduce && flags.zero < 2)
+        throw std::invalid_argument("--overlap-reduce needs --zero 2 or 3 (reductions during the backward)");
     const Recompute recompute = parse_recompute(flags.recompute);
     if (recompute != Recompute::none && !with_optimizer)
         throw std::invalid_argument("--recompute applies to training only");
@@ -107,7 +125,10 @@ ModelSetup setup_model(const ModelFlags& flags, const std::vector<std::string>& 
     if (source.empty()) s.model->init_weights(flags.seed);
     else load_checkpoint_weights(source, *s.model);
     if (with_optimizer || !flags.resume.empty())
-        s.optimizer = std::make_unique<AdamW>(s.model->layout(), ctx, s.comm.get(), flags.zero);
+        s.optimizer = std::make_unique<AdamW>(s.model->layout(), ctx, s.comm.get(),
+                                              ZeroSettings{flags.zero, flags.overlap_reduce});
+    if (s.optimizer && s.optimizer->zero_runtime())
+        s.model->set_zero_hooks(s.optimizer->zero_runtime(), s.optimizer->zero_runtime());
     if (!flags.resume.empty()) {
         if (!has_training_state(flags.resume))
             throw std::invalid_argument(fmt::format("--resume {}: no trainer_state.json/optimizer.safetensors "

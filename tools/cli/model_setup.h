@@ -30,12 +30,13 @@ struct ModelFlags {
     std::string device = "auto";
     std::string precision = "auto";  // --precision (tools/cli/precision_flag.h)
     uint64_t seed = 1;      // parameter initialisation
-    bool zero = false;      // ZeRO-1: shard the AdamW moments over the ranks
+    int zero = 0;           // --zero 0-3 (model/zero_runtime.h); a bare --zero is 1
+    bool overlap_reduce = false;  // --overlap-reduce: ZeRO's collectives on a communication thread
     std::string recompute = "none";  // --recompute none|layer (model/recompute.h)
 
     // out_help: the --out flag's help, or nullptr when the command has its own --out.
     void add_to(CLI::App& command, const char* out_help);
-    // --zero and --recompute, for the training commands.
+    // --zero, --overlap-reduce and --recompute, for the training commands.
     void add_zero_flag(CLI::App& command);
     void add_recompute_flag(CLI::App& command);
 };
