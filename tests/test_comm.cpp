@@ -251,7 +251,9 @@ void expect_data_parallel_matches(int ranks, int zero, bool sum_gradients = fals
                 rt->backward_done();
             }
             opt.step(pt, gt, adamw.lr, adamw);
-            if (zero == 3 && ranks > 1) EXPECT_FALSE(rt->resident()) << "ZeRO-3 leaves the parameters sharded";
+            if (zero == 3 && ranks > 1) {
+                EXPECT_FALSE(rt->resident()) << "ZeRO-3 leaves the parameters sharded";
+            }
         }
         if (zero == 3) opt.zero_runtime()->acquire_all(cpu_f32(params.data(), {P}), Tensor{});
         std::vector<float> m, v;
