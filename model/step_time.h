@@ -11,7 +11,9 @@
 // The step, in phases (what each costs, per GPU, data-parallel over N GPUs):
 //   rollout   S_local = contexts * rollouts / N sequences, decoded in waves of c
 //             concurrent sequences, c limited by the memory left for keys and values
-//             (device memory - what `rpt plan` counts besides the KV cache, the
+//             (device memory - what `rpt plan` counts besides the KV cache, with
+//             ZeRO-2/3's gradient and parameter buffers sharded as designed (rpt keeps
+//             them whole today; the plan counts what rpt does), the
 //             update's activations included since the model keeps them between steps -
 //             the gathered bf16 weights under ZeRO-3), each sequence holding its own
 //             generated tokens' keys and values plus 1/G of its group's shared prompt,
