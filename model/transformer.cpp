@@ -460,10 +460,7 @@ void Transformer::accumulate_logprob_sum() {
     if (logprob_sum_buffer_.bytes() == 0)
         logprob_sum_buffer_ = Buffer(ctx_.device, kLogprobSumSlots * sizeof(float), "log-prob sums");
     const Tensor slots = logprob_sum_buffer_.view(DType::f32, 0, {kLogprobSumSlots});
-    if (logprob_sums_used_ == kLogprobSumSlots) {
-        logprob_sum_folded_ = take_logprob_sum();
-        logprob_sums_used_ = 0;
-    }
+    if (logprob_sums_used_ == kLogprobSumSlots) logprob_sum_folded_ = take_logprob_sum();  // empties the slots
     ops::sum_into(ctx_, slots.rows(logprob_sums_used_, logprob_sums_used_ + 1),
                   acts_.logprob.rows(0, int64_t(acts_.B) * acts_.T));
     ++logprob_sums_used_;
