@@ -24,7 +24,8 @@
 #   agree-pretrain  20 pre-training steps of `tiny`, CUDA vs CPU, same seed
 #   agree-rpt       one RPT step, CUDA vs CPU, same checkpoint and seed
 #   bench-*    our kernels (matmul in fp32 and bf16), training step (`small`, and the
-#              124M-class qwen2-124m: 5 timed steps of 8 x 1024), decode and RPT step, then
+#              124M-class qwen2-124m: 5 timed steps of 8 x 1024), the cost of --recompute
+#              layer on that model (bench-recompute), decode and RPT step, then
 #              the PyTorch peer at the same shapes (bench/peers/torch_gpu.py)
 # --dry-run (no GPU needed; `make test` runs it): every step whose work needs no GPU
 # runs (libs, ptxas, the CPU halves of the agreement checks, listing the GPU tests), and
@@ -516,6 +517,11 @@ selected bench-training bench bench-training 30 "training --preset small --batch
 selected bench-training-124m bench bench-training-124m 30 \
     "training --preset qwen2-124m --batch 8 --seq 1024 --warmup 2 --steps 5" \
     "training --preset tiny --batch 2 --seq 32 --warmup 0 --steps 1"
+# What --recompute layer costs on one GPU (issue 15): the same 124M-class steps with and
+# without recomputation, side by side, from the same initial weights.
+selected bench-recompute bench bench-recompute 30 \
+    "training --preset qwen2-124m --batch 8 --seq 1024 --warmup 1 --steps 3 --recompute both" \
+    "training --preset tiny --batch 2 --seq 32 --warmup 0 --steps 1 --recompute both"
 selected bench-decode bench bench-decode 45 "decode --preset small --batch 64 --batch 256" \
     "decode --preset tiny --batch 2 --prompt 8 --gen 4 --dtype-batch 2 --dtype-prompt 8 --dtype-gen 4 --group 2 --group-contexts 2 --group-gen 4"
 selected bench-rpt-step bench bench-rpt-step 40 "rpt-step --preset small --contexts 32 --rollouts 8" \

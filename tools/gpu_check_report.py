@@ -214,6 +214,15 @@ def bench_tables(data, dry_run):
                 mfu = ratio(r.get("tflops"), c)
                 lines.append(f"  transformers Qwen2 {name:<13} {r['tokens_per_s']:.0f} tok/s ({fmt(r.get('tflops'))} TFLOP/s, "
                              f"{fmt(mfu and 100 * mfu)}% of its ceiling); rpt/torch {fmt(ratio(tr['tokens_per_s'], r['tokens_per_s']), '.2f')}x")
+    rc = data.get("bench-recompute")
+    if rc and rc.get("recompute_cost"):
+        c = rc["recompute_cost"]
+        lines.append("")
+        lines.append(f"recompute layer, {rc['preset']} B{rc['batch']} T{rc['seq']} ({rc.get('precision')}): "
+                     f"{c['seconds_per_step_none']:.4f} -> {c['seconds_per_step_layer']:.4f} s/step "
+                     f"({c['slowdown']:.2f}x), activations {c['activation_bytes_none'] / 2**20:.0f} -> "
+                     f"{c['activation_bytes_layer'] / 2**20:.0f} MiB, final weights "
+                     f"{'bit-identical' if c['final_weights_identical'] else 'differ'}")
     de = data.get("bench-decode")
     if de:
         pd = {(r["dtype"], r["batch"]): r for r in (get(peer, "decode", "runs") or [])}
