@@ -273,4 +273,29 @@ void policy_loss(const OpContext& ctx, Tensor coef, Tensor token_loss, Tensor cl
                     logp_old.f32(), opt_f32(logp_ref), advantages.f32(), mask.f32(), S, R, s);
 }
 
+namespace {
+// The checks gather_tokens and scatter_tokens share: index (M, R) i32 and values of as
+// many f32 elements, per_token (N) f32.
+void check_token_map(const OpContext& ctx, const char* op, const Tensor& per_token, const Tensor& values,
+                     const Tensor& index) {
+    expect_device(ctx, op, {&per_token, &values, &index});
+    expect(index.dtype == DType::i32, op, "index must be i32, got " + index.describe());
+    expect(values.dtype == DType::f32 && per_token.dtype == DType::f32, op,
+           "values and per_token must be f32, got " + values.describe() + " and " + per_token.describe());
+    expect_numel(op, values, index.numel(), "the per-response tensor");
+}
+}  // namespace
+
+void gather_tokens(const OpContext& ctx, Tensor out, Tensor per_token, Tensor index) {
+    check_token_map(ctx, "gather_tokens", per_token, out, index);
+    if (index.numel() == 0) return;
+    RPT_RL_DISPATCH(ctx, gather_tokens, out.f32(), per_token.f32(), index.i32(), index.numel());
+}
+
+void scatter_tokens(const OpContext& ctx, Tensor per_token, Tensor values, Tensor index) {
+    check_token_map(ctx, "scatter_tokens", per_token, values, index);
+    if (index.numel() == 0) return;
+    RPT_RL_DISPATCH(ctx, scatter_tokens, per_token.f32(), values.f32(), index.i32(), index.numel());
+}
+
 }  // namespace rpt::ops

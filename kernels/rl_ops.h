@@ -160,5 +160,17 @@ struct PolicyLossSettings {
 void policy_loss(const OpContext& ctx, Tensor coef, Tensor token_loss, Tensor clipped, Tensor kl, Tensor logp,
                  Tensor logp_old, Tensor logp_ref, Tensor advantages, Tensor mask, const PolicyLossSettings& s);
 
+// The update's per-response view of the model's per-token arrays (rl/grpo.cpp), so the
+// log-probs go into policy_loss and its coefficients into the backward without leaving
+// the device. Token j of response m sits at per_token[index[m, j]] of a micro-batch's
+// N = rows * T tokens, or nowhere (-1) past the response's end. Entries >= 0 are
+// distinct (one batch token per response token) and below N; the caller builds the map
+// on the host and checks it, since a device op cannot report a bad entry.
+//   gather_tokens:  out (M, R) f32 = per_token[index], 0 where index is -1
+//   scatter_tokens: per_token[index] = values (M, R) where index >= 0; the rest untouched
+//   per_token (N) f32, index (M, R) i32
+void gather_tokens(const OpContext& ctx, Tensor out, Tensor per_token, Tensor index);
+void scatter_tokens(const OpContext& ctx, Tensor per_token, Tensor values, Tensor index);
+
 }  // namespace ops
 }  // namespace rpt

@@ -395,14 +395,33 @@ void Transformer::layer_backward(int l) {
 }
 
 void Transformer::backward(const float* dlogprob, float inv_temperature) {
+    begin_backward(inv_temperature);
+    upload_dlogprob(dlogprob, int64_t(acts_.B) * acts_.T);
+    backward_from_dlogprob(inv_temperature);
+}
+
+void Transformer::backward(const Tensor& dlogprob, float inv_temperature) {
+    begin_backward(inv_temperature);
+    const int64_t N = int64_t(acts_.B) * acts_.T;
+    if (dlogprob.dtype != DType::f32 || dlogprob.numel() != N || dlogprob.device != ctx_.device)
+        throw std::invalid_argument(fmt::format("backward: dlogprob must be ({}) f32 on the model's device, got {}", N,
+                                                dlogprob.describe()));
+    ops::copy(ctx_, acts_.dlogprob, dlogprob.reshaped({N}));
+    uploaded_dlogprob_.clear();  // acts_.dlogprob no longer holds the last upload
+    backward_from_dlogprob(inv_temperature);
+}
+
+void Transformer::begin_backward(float inv_temperature) {
     if (acts_.B == 0) throw std::logic_error("backward() before forward()");
     if (last_request_.skip_head) throw std::logic_error("backward() after a forward without the head");
     if (inv_temperature != last_inv_temperature_)
         throw std::logic_error("backward() at another temperature than its forward");
-    const int64_t N = int64_t(acts_.B) * acts_.T;
     ensure_gradients();
     ensure_backward_scratch();
-    upload_dlogprob(dlogprob, N);
+}
+
+void Transformer::backward_from_dlogprob(float inv_temperature) {
+    const int64_t N = int64_t(acts_.B) * acts_.T;
     // The weights the backward reads (resident since the forward: no gather under ZeRO-3).
     acquire(head_bucket(config_.num_layers));
 

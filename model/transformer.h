@@ -113,6 +113,9 @@ public:
     // gradient is taken at the same one, and a different one throws). The head's logits
     // chunk still resident from that forward is reused, not recomputed.
     void backward(const float* dlogprob, float inv_temperature = 1.0f);
+    // The same with dL/dlogprob (B*T) f32 already on the model's device (the GRPO update
+    // computes it there): no upload, no host synchronisation.
+    void backward(const Tensor& dlogprob, float inv_temperature = 1.0f);
 
     // Runs the layers over each context's prefix (host token lists, right-padded to the
     // longest) and stores their keys and values as the cache's shared prefixes.
@@ -168,6 +171,10 @@ private:
     void head_chunk_logits(int64_t row_begin, int64_t row_end);
     // acts_.dlogprob = dlogprob (N), uploaded only when it differs from the last upload.
     void upload_dlogprob(const float* dlogprob, int64_t N);
+    // The backward in phases: checks and allocations, then (with acts_.dlogprob filled)
+    // the head, the layers and the embedding.
+    void begin_backward(float inv_temperature);
+    void backward_from_dlogprob(float inv_temperature);
 
     ModelConfig config_;
     OpContext ctx_;

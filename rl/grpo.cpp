@@ -11,6 +11,7 @@
 
 #include "comm/comm.h"
 #include "kernels/host_sync.h"
+#include "rl/policy_loss_device.h"
 #include "rl/rank_sums.h"
 #include "rl/update_rows.h"
 
@@ -76,71 +77,6 @@ struct BatchCounts {
     int64_t kept_responses = 0;
 };
 
-// The device side of the policy loss: inputs and outputs of ops::policy_loss for a
-// micro-batch of M responses (M, R), carved from one buffer sized for the largest.
-class PolicyLossStaging {
-public:
-    PolicyLossStaging(const OpContext& ctx, int max_responses, int R)
-        : ctx_(ctx),
-          R_(R),
-          buf_(ctx.device, size_t(std::max(1, max_responses)) * size_t(R) * 8 * sizeof(float) +
-                               size_t(std::max(1, max_responses)) * sizeof(float),
-               "policy loss") {}
-
-    // Per-token outputs of one micro-batch, (M, R) each, on the host.
-    struct Result {
-        std::vector<float> coef, token_loss, clipped, kl;
-    };
-
-    // One micro-batch's inputs, on the host.
-    struct Inputs {
-        int M = 0;                          // responses
-        const float* logp = nullptr;        // (M, R) the policy's
-        const float* logp_old = nullptr;    // (M, R) the behaviour policy's
-        const float* logp_ref = nullptr;    // (M, R) the reference's; null without one
-        const float* mask = nullptr;        // (M, R) 1 on response tokens
-        const float* advantages = nullptr;  // (M)
-    };
-
-    // The inputs go up in one upload and the outputs come back in one readback: the
-    // tensors are carved back to back, outputs first, inputs after.
-    Result run(const Inputs& in, const ops::PolicyLossSettings& loss) {
-        const int M = in.M;
-        const int64_t R = R_, MR = int64_t(M) * R_;
-        size_t at = 0;
-        auto carve = [&](std::initializer_list<int64_t> shape) {
-            Tensor t = buf_.view(DType::f32, at, shape);
-            at += t.nbytes();
-            return t;
-        };
-        const Tensor t_coef = carve({M, R}), t_loss = carve({M, R}), t_clip = carve({M, R}), t_kl = carve({M, R});
-        const Tensor t_logp = carve({M, R}), t_old = carve({M, R}), t_ref = carve({M, R}), t_mask = carve({M, R});
-        const Tensor t_adv = carve({M});
-        // logp, logp_old, logp_ref (zero without a reference), mask, advantages.
-        host_.assign(size_t(4 * MR + M), 0.0f);
-        std::copy_n(in.logp, MR, host_.begin());
-        std::copy_n(in.logp_old, MR, host_.begin() + MR);
-        if (in.logp_ref) std::copy_n(in.logp_ref, MR, host_.begin() + 2 * MR);
-        std::copy_n(in.mask, MR, host_.begin() + 3 * MR);
-        std::copy_n(in.advantages, M, host_.begin() + 4 * MR);
-        copy_from_host(ctx_, buf_.view(DType::f32, t_logp.nbytes() * 4, {4 * MR + M}), host_.data());
-        ops::policy_loss(ctx_, t_coef, t_loss, t_clip, t_kl, t_logp, t_old, in.logp_ref ? t_ref : Tensor{}, t_adv,
-                         t_mask, loss);
-        host_.resize(size_t(4 * MR));
-        copy_to_host(ctx_, host_.data(), buf_.view(DType::f32, 0, {4 * MR}));
-        const auto part = [&](int k) {
-            return std::vector<float>(host_.begin() + k * MR, host_.begin() + (k + 1) * MR);
-        };
-        return {part(0), part(1), part(2), part(3)};
-    }
-
-private:
-    const OpContext& ctx_;
-    int R_;
-    Buffer buf_;
-    std::vector<float> host_;  // the staged inputs, then the outputs
-};
-
 // Per-token sums of the update's statistics, this rank's (then all ranks').
 struct TokenSums {
     double entropy = 0;          // of the first pass
@@ -161,55 +97,27 @@ struct PassContext {
     bool last;   // the last pass: records clipping and KL
 };
 
-// One micro-batch: forwards, coefficients, backward (gradients accumulate). Appends to
-// logp_old on the first pass and reads it from `done` responses on; returns the loss sum.
-double micro_batch_step(const PassContext& p, const MicroBatch& mb, PolicyLossStaging& staging,
-                        std::vector<float>& logp_old, size_t done, TokenSums& sums) {
-    const int M = int(mb.spans.size()), R = p.R;
-    std::vector<float> mask(size_t(M) * R, 0.0f), adv(static_cast<size_t>(M));
-    for (int m = 0; m < M; ++m) {
-        std::fill_n(mask.begin() + int64_t(m) * R, mb.spans[size_t(m)].length, 1.0f);
-        adv[size_t(m)] = p.advantages[size_t(mb.spans[size_t(m)].slot)];
-    }
+// One micro-batch: forwards, coefficients and backward (gradients accumulate), the
+// log-probs and coefficients never leaving the device. On the first pass the policy's
+// log-probs become the behaviour log-probs of responses [done, done + M).
+void micro_batch_step(const PassContext& p, int mb_index, const MicroBatch& mb, PolicyLossDevice& device,
+                      int64_t done) {
+    device.load(mb_index, mb, p.advantages);
 
     // Log-probs of the responses at the sampling temperature (and the reference's).
-    HeadRequest request;
-    request.entropy = p.first;
-    std::vector<float> logp_ref;
     if (p.reference) {
         p.reference->forward(mb.tokens.data(), mb.targets.data(), mb.rows, mb.T, {}, p.inv_temperature,
                              mb.layout());
-        logp_ref = gather_responses(mb, p.reference->logprobs(), R);
+        device.gather_reference(*p.reference);
     }
+    HeadRequest request;
+    request.entropy = p.first;
     p.policy.forward(mb.tokens.data(), mb.targets.data(), mb.rows, mb.T, request, p.inv_temperature, mb.layout());
-    const std::vector<float> logp = gather_responses(mb, p.policy.logprobs(), R);
-    if (p.first) {
-        logp_old.insert(logp_old.end(), logp.begin(), logp.end());
-        const std::vector<float> ent = gather_responses(mb, p.policy.entropies(), R);
-        for (size_t i = 0; i < ent.size(); ++i) sums.entropy += ent[i] * mask[i];
-    }
+    device.gather_policy(p.policy, p.first, done);
 
-    // Coefficients on the device, scattered back to the tokens that produced each log-prob.
-    const PolicyLossStaging::Result c =
-        staging.run({M, logp.data(), logp_old.data() + done * size_t(R), p.reference ? logp_ref.data() : nullptr,
-                     mask.data(), adv.data()},
-                    p.loss);
-    double loss_sum = 0;
-    std::vector<float> dlogprob(size_t(mb.rows) * size_t(mb.T), 0.0f);
-    for (int m = 0; m < M; ++m) {
-        const ResponseSpan& sp = mb.spans[size_t(m)];
-        for (int j = 0; j < sp.length; ++j) {
-            const size_t i = size_t(m) * R + size_t(j);
-            dlogprob[size_t(sp.row) * size_t(mb.T) + size_t(sp.begin + j)] = c.coef[i];
-            loss_sum += c.token_loss[i];
-            if (p.last) {
-                sums.clipped += c.clipped[i];
-                sums.kl += c.kl[i];
-            }
-        }
-    }
-    p.policy.backward(dlogprob.data(), p.inv_temperature);
-    return loss_sum;
+    // Coefficients, scattered back to the tokens that produced each log-prob.
+    const Tensor& dlogprob = device.coefficients(p.loss, p.reference != nullptr, p.last, done);
+    p.policy.backward(dlogprob, p.inv_temperature);
 }
 
 // The loss settings normalised by counts over all ranks, and how many responses all
@@ -246,32 +154,51 @@ struct PassStep {
     AdamWConfig adamw;  // sum_gradients set
 };
 
+// The sizes the update's micro-batches reach.
+PolicyLossShape policy_loss_shape(const UpdatePlan& plan) {
+    PolicyLossShape shape;
+    shape.R = plan.R;
+    shape.kept_responses = int64_t(plan.kept.size());
+    shape.max_responses = plan.max_micro_batch_responses;
+    shape.micro_batches = int(plan.micro_batches.size());
+    for (const MicroBatch& mb : plan.micro_batches)
+        shape.max_tokens = std::max(shape.max_tokens, int64_t(mb.rows) * mb.T);
+    return shape;
+}
+
 // The update's passes over the micro-batches, each a forward, coefficients and backward
 // per micro-batch, then one AdamW step; `pass` is the first pass's context.
 TokenSums run_passes(PassContext pass, const PassStep& step, const UpdatePlan& plan, int updates,
                      GrpoStats& stats) {
     Comm* comm = step.optimizer.comm();
     Transformer& policy = pass.policy;
-    PolicyLossStaging staging(policy.context(), plan.max_micro_batch_responses, plan.R);
-    std::vector<float> logp_old;  // (kept responses, R) from the first pass, the behaviour policy
+    PolicyLossDevice device(policy.context(), policy_loss_shape(plan));
     TokenSums sums;
     for (int update = 0; update < updates; ++update) {
         pass.first = update == 0;
         pass.last = update == updates - 1;
         policy.zero_grad();
-        double loss_sum = 0;
-        size_t done = 0;  // responses of earlier micro-batches
-        for (const MicroBatch& mb : plan.micro_batches) {
-            if (&mb == &plan.micro_batches.back()) step.optimizer.reduce_during_next_backward();  // ZeRO-2/3
-            loss_sum += micro_batch_step(pass, mb, staging, logp_old, done, sums);
-            done += mb.spans.size();
+        device.begin_pass();
+        int64_t done = 0;  // responses of earlier micro-batches
+        for (size_t i = 0; i < plan.micro_batches.size(); ++i) {
+            const MicroBatch& mb = plan.micro_batches[i];
+            if (i + 1 == plan.micro_batches.size()) step.optimizer.reduce_during_next_backward();  // ZeRO-2/3
+            micro_batch_step(pass, int(i), mb, device, done);
+            done += int64_t(mb.spans.size());
             stats.train_tokens += int64_t(mb.rows) * mb.T;
             // Forward + backward (about twice the forward), plus the reference's forward.
             stats.flops += (pass.reference ? 4.0 : 3.0) * micro_batch_flops(policy.config(), mb);
         }
         stats.grad_norm = step.optimizer.step(policy.params().flat, policy.grads().flat, step.lr, step.adamw,
                                               policy.working_params());
-        stats.loss = comm ? comm->allreduce_sum(loss_sum) : loss_sum;
+        // The pass's statistics: one readback for all its micro-batches.
+        const PolicyLossSums pass_sums = device.take_sums();
+        if (pass.first) sums.entropy = pass_sums.entropy;
+        if (pass.last) {
+            sums.clipped = pass_sums.clipped;
+            sums.kl = pass_sums.kl;
+        }
+        stats.loss = comm ? comm->allreduce_sum(pass_sums.loss) : pass_sums.loss;
     }
     return sums;
 }

@@ -1,6 +1,9 @@
 #include "rl/update_rows.h"
 
 #include <algorithm>
+#include <stdexcept>
+
+#include <fmt/format.h>
 
 #include "model/flops.h"
 
@@ -89,14 +92,19 @@ double micro_batch_flops(const ModelConfig& c, const MicroBatch& mb) {
     return forward_flops(c, double(mb.rows) * mb.T, pairs);
 }
 
-std::vector<float> gather_responses(const MicroBatch& mb, const std::vector<float>& per_token, int R) {
-    std::vector<float> out(mb.spans.size() * size_t(R), 0.0f);
+std::vector<int32_t> response_token_index(const MicroBatch& mb, int R) {
+    std::vector<int32_t> index(mb.spans.size() * size_t(R), -1);
     for (size_t i = 0; i < mb.spans.size(); ++i) {
         const ResponseSpan& sp = mb.spans[i];
+        // The device ops trust the map: a span outside the batch is a bug here, not input.
+        if (sp.length > R || sp.row < 0 || sp.row >= mb.rows || sp.begin < 0 || sp.begin + sp.length > mb.T)
+            throw std::logic_error(fmt::format("response span (row {}, begin {}, length {}) outside the ({}, {}) batch "
+                                               "or longer than R = {}",
+                                               sp.row, sp.begin, sp.length, mb.rows, mb.T, R));
         for (int j = 0; j < sp.length; ++j)
-            out[i * size_t(R) + size_t(j)] = per_token[size_t(sp.row) * size_t(mb.T) + size_t(sp.begin + j)];
+            index[i * size_t(R) + size_t(j)] = int32_t(int64_t(sp.row) * mb.T + sp.begin + j);
     }
-    return out;
+    return index;
 }
 
 

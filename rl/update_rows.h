@@ -59,7 +59,9 @@ MicroBatch make_micro_batch(const std::vector<PackedRow>& rows, size_t first, si
 // response against the prompt and itself (keys of other responses are skipped).
 double micro_batch_flops(const ModelConfig& config, const MicroBatch& mb);
 
-// Per-response values (spans, R) gathered from a per-token array (rows, T) of the batch.
-std::vector<float> gather_responses(const MicroBatch& mb, const std::vector<float>& per_token, int R);
+// Where each response's tokens sit in the batch, (spans, R) i32: entry (m, j) is the
+// flat index row * T + begin + j of response m's token j, -1 past its end (the token
+// map of ops::gather_tokens / scatter_tokens). R must be at least the longest span.
+std::vector<int32_t> response_token_index(const MicroBatch& mb, int R);
 
 }  // namespace rpt

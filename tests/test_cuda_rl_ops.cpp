@@ -540,6 +540,31 @@ TEST(CudaRlGrpo, AdvantagesMatchCpu) {
     }
 }
 
+TEST(CudaRlGrpo, TokenMapsMatchCpu) {
+    SKIP_WITHOUT_GPU();
+    Gpu g;
+    // Responses at distinct, shuffled tokens (as the update's map), -1 past their ends.
+    constexpr int64_t M = 37, R = 301, N = 20000;
+    IVec places(static_cast<size_t>(N));
+    for (int64_t t = 0; t < N; ++t) places[t] = static_cast<int32_t>((t * 7919) % N);  // 7919 is prime to N
+    const IVec lens = test::random_ints(M, 21, 0, static_cast<int32_t>(R));
+    IVec map(static_cast<size_t>(M * R), -1);
+    size_t next = 0;
+    for (int64_t m = 0; m < M; ++m)
+        for (int64_t j = 0; j < lens[m]; ++j) map[m * R + j] = places[next++];
+    Both<int32_t> index(map, {M, R});
+    Both<float> per_token(test::random_floats(N, 22, -6.0f, 0.0f), {N}), values(test::random_floats(M * R, 23, -1.0f, 1.0f), {M, R});
+    Both<float> gathered = out_f32({M, R}), scattered = out_f32({N});
+    ops::gather_tokens(g.cpu, gathered.cpu(), per_token.cpu(), index.cpu());
+    ops::gather_tokens(g.ctx, gathered.gpu(), per_token.gpu(), index.gpu());
+    ops::scatter_tokens(g.cpu, scattered.cpu(), values.cpu(), index.cpu());
+    ops::scatter_tokens(g.ctx, scattered.gpu(), values.gpu(), index.gpu());
+    g.sync();
+    // Copies: the same bits, and the untouched (poisoned) tokens stay NaN on both sides.
+    EXPECT_TRUE(test::bitwise_equal(gathered.download(), gathered.host));
+    EXPECT_TRUE(test::bitwise_equal(scattered.download(), scattered.host));
+}
+
 TEST(CudaRlGrpo, PolicyLossMatchesCpu) {
     SKIP_WITHOUT_GPU();
     Gpu g;

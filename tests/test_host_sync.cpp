@@ -8,6 +8,9 @@
 //   rollout: 2 uploads for the prefill (its tokens and targets, the prefix lengths) + 1
 //     for its positions when the batch shape is new, then per decode step 1 upload (the
 //     step's inputs) + 1 readback (the sampled tokens and log-probs, one copy).
+//   GRPO update: 1 readback for the advantages, then per pass 1 for the gradient norm
+//     and 1 for the pass's statistics, however many micro-batches: the log-probs,
+//     coefficients and sums stay on the device (rl/policy_loss_device.h).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -19,6 +22,7 @@
 #include "kernels/context.h"
 #include "kernels/host_sync.h"
 #include "model/optimizer.h"
+#include "rl/grpo.h"
 #include "rl/ntp_trainer.h"
 #include "rl/rollout.h"
 #include "tests/test_util.h"
@@ -123,6 +127,37 @@ TEST(HostSync, RolloutMakesTwoPerDecodeStep) {
         EXPECT_EQ(c.uploads, (run == 0 ? 3 : 2) + r.decode_steps) << "run " << run;
         EXPECT_EQ(c.readbacks, r.decode_steps) << "run " << run;
         EXPECT_EQ(c.waits, 0) << "run " << run;
+    }
+}
+
+TEST(HostSync, GrpoUpdateReadsBackTwicePerPassAtAnyMicroBatchCount) {
+    const OpContext ctx = make_context("cpu", false);
+    Transformer policy(sync_config(), ctx), reference(sync_config(), ctx);
+    policy.init_weights(5);
+    reference.init_weights(5);
+    const std::vector<std::vector<int32_t>> prompts = {{1, 2, 3, 4}, {5, 6, 7}, {8, 9, 10, 11, 12}};
+    RolloutSettings rs;
+    rs.group_size = 4;
+    rs.max_new_tokens = 5;
+    rs.sampling.seed = 3;
+    const RolloutResult rollouts = generate_rollouts(policy, prompts, {0, 1, 2}, {}, rs);
+    std::vector<float> rewards(rollouts.responses.size());
+    for (size_t s = 0; s < rewards.size(); ++s) rewards[s] = float(s % 3 == 0);  // every group mixed
+    for (int micro_batch_rows : {1, 3, 64}) {
+        AdamW optimizer(policy.layout(), ctx);
+        GrpoSettings g;
+        g.micro_batch_rows = micro_batch_rows;
+        g.updates_per_batch = 2;
+        g.loss.kl_beta = 0.05f;
+        const HostSyncCounts before = host_sync_counts(ctx);
+        const GrpoStats stats = grpo_update(policy, optimizer, &reference, prompts, rollouts, rewards, g, 1e-3f, {});
+        const HostSyncCounts c = host_sync_counts(ctx) - before;
+        std::printf("GRPO update, %d response(s) per micro-batch: %lld readbacks, %lld uploads\n", micro_batch_rows,
+                    static_cast<long long>(c.readbacks), static_cast<long long>(c.uploads));
+        EXPECT_GT(stats.grad_norm, 0.0);
+        EXPECT_GT(stats.kl, 0.0);  // the second pass moved the policy off the reference
+        EXPECT_EQ(c.readbacks, 1 + 2 * g.updates_per_batch) << micro_batch_rows;
+        EXPECT_EQ(c.waits, 0) << micro_batch_rows;
     }
 }
 

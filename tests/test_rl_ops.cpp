@@ -422,6 +422,46 @@ TEST(RlOpsGrpo, PolicyLossOptionalOutputsAndKlWithoutBeta) {
                  std::invalid_argument);
 }
 
+// A token map as the GRPO update builds one: M responses of random lengths at distinct,
+// shuffled places among N tokens, -1 past each response's end.
+IVec random_token_map(int64_t M, int64_t R, int64_t N, uint64_t seed) {
+    IVec places(static_cast<size_t>(N));
+    std::iota(places.begin(), places.end(), 0);
+    const IVec keys = test::random_ints(N, seed, 0, 1 << 30);
+    std::sort(places.begin(), places.end(), [&](int32_t a, int32_t b) { return keys[a] != keys[b] ? keys[a] < keys[b] : a < b; });
+    const IVec lens = test::random_ints(M, seed + 1, 0, static_cast<int32_t>(R));
+    IVec index(static_cast<size_t>(M * R), -1);
+    size_t next = 0;
+    for (int64_t m = 0; m < M; ++m)
+        for (int64_t j = 0; j < lens[m] && next < places.size(); ++j) index[m * R + j] = places[next++];
+    return index;
+}
+
+TEST(RlOpsGrpo, TokenMapsGatherAndScatterByIndex) {
+    constexpr int64_t M = 7, R = 13, N = 150;
+    IVec index = random_token_map(M, R, N, 11);
+    Vec per_token = test::random_floats(N, 12, -5.0f, 0.0f), gathered = test::poisoned(M * R);
+    ops::gather_tokens(cpu(), f32(gathered, {M, R}), f32(per_token, {N}), i32(index, {M, R}));
+    for (int64_t i = 0; i < M * R; ++i)
+        EXPECT_EQ(gathered[i], index[i] >= 0 ? per_token[index[i]] : 0.0f) << i;
+    // Scatter writes exactly the mapped tokens and leaves the others as they were.
+    Vec values = test::random_floats(M * R, 13, -1.0f, 1.0f), out = test::poisoned(N);
+    ops::scatter_tokens(cpu(), f32(out, {N}), f32(values, {M, R}), i32(index, {M, R}));
+    Vec expected = test::poisoned(N);
+    for (int64_t i = 0; i < M * R; ++i)
+        if (index[i] >= 0) expected[index[i]] = values[i];
+    for (int64_t t = 0; t < N; ++t) {
+        if (std::isnan(expected[t])) EXPECT_TRUE(std::isnan(out[t])) << t;
+        else EXPECT_EQ(out[t], expected[t]) << t;
+    }
+    // Shapes and dtypes are checked.
+    Vec short_out(M * R - 1);
+    EXPECT_THROW(ops::gather_tokens(cpu(), f32(short_out, {M * R - 1}), f32(per_token, {N}), i32(index, {M, R})),
+                 std::invalid_argument);
+    EXPECT_THROW(ops::scatter_tokens(cpu(), f32(out, {N}), f32(values, {M, R}), f32(gathered, {M, R})),
+                 std::invalid_argument);
+}
+
 // ================================ sampling ===========================================
 
 struct Draws {

@@ -6,6 +6,8 @@
 // Policy loss: one pass per sequence row; the per-token formulas are the shared
 // rl_detail::token_loss, the weight depends on the aggregation (and, for
 // seq-mean-token-mean, on the row's token count, summed first).
+// Token maps: plain indexed copies between a micro-batch's per-token arrays and the
+// (responses, R) layout of the policy loss.
 #include <cmath>
 
 #include "kernels/cpu/rl_ops_cpu.h"
@@ -50,6 +52,18 @@ void policy_loss(float* coef, float* token_loss, float* clipped, float* kl, cons
             if (kl) kl[i] = t.kl;
         }
     }
+}
+
+void gather_tokens(float* out, const float* per_token, const int32_t* index, int64_t n) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; ++i) out[i] = index[i] >= 0 ? per_token[index[i]] : 0.0f;
+}
+
+void scatter_tokens(float* per_token, const float* values, const int32_t* index, int64_t n) {
+    // Distinct targets (the op's contract): the iterations never write the same element.
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; ++i)
+        if (index[i] >= 0) per_token[index[i]] = values[i];
 }
 
 }  // namespace rpt::cpu

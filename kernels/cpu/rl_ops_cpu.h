@@ -52,6 +52,10 @@ void policy_loss(float* coef, float* token_loss, float* clipped, float* kl, cons
                  const float* logp_ref, const float* advantages, const float* mask, int64_t S, int64_t R,
                  const ops::PolicyLossSettings& s);
 
+// n = M * R entries of index (kernels/rl_ops.h, ops::gather_tokens / scatter_tokens).
+void gather_tokens(float* out, const float* per_token, const int32_t* index, int64_t n);
+void scatter_tokens(float* per_token, const float* values, const int32_t* index, int64_t n);
+
 }  // namespace rpt::cpu
 
 namespace rpt::rl_detail {

@@ -7,8 +7,13 @@
 // block first counts the row's response tokens (needed by seq-mean-token-mean), then
 // each thread handles tokens r = tid, tid + blockDim, ... Both are tiny, bandwidth-bound
 // elementwise passes: one coalesced read of each input, one write of each output.
+// Token maps (gather_tokens, scatter_tokens): one thread per (response, token) entry, a
+// 1-D grid; the per-response side is read or written coalesced, the per-token side at
+// the mapped index (consecutive tokens of a response are consecutive in the batch, so
+// those accesses are mostly coalesced too). Distinct targets: no atomics.
 #include <cstdint>
 #include <stdexcept>
+#include <string>
 
 #include "kernels/cpu/rl_ops_cpu.h"
 #include "kernels/cuda/common.cuh"
@@ -19,6 +24,23 @@ namespace {
 
 constexpr int kGroupThreads = 128;
 constexpr int kLossThreads = 256;
+constexpr int kTokenMapThreads = 256;
+
+__global__ void gather_tokens_kernel(float* out, const float* per_token, const int32_t* index, int64_t n) {
+    const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+    if (i < n) out[i] = index[i] >= 0 ? per_token[index[i]] : 0.0f;
+}
+
+__global__ void scatter_tokens_kernel(float* per_token, const float* values, const int32_t* index, int64_t n) {
+    const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+    if (i < n && index[i] >= 0) per_token[index[i]] = values[i];
+}
+
+unsigned token_map_blocks(int64_t n, const char* op) {
+    const int64_t blocks = (n + kTokenMapThreads - 1) / kTokenMapThreads;
+    if (blocks > INT32_MAX) throw std::invalid_argument(std::string(op) + ": too many entries");
+    return static_cast<unsigned>(blocks);
+}
 
 __global__ void grpo_advantages_kernel(float* advantages, const float* rewards, int64_t groups, int64_t G, float eps,
                                        bool scale_by_std) {
@@ -77,6 +99,18 @@ void policy_loss(void* stream, float* coef, float* token_loss, float* clipped, f
     if (S > INT32_MAX) throw std::invalid_argument("policy_loss: too many sequences");
     const LossArgs p{coef, token_loss, clipped, kl, logp, logp_old, logp_ref, advantages, mask, R, s};
     policy_loss_kernel<<<static_cast<unsigned>(S), kLossThreads, 0, as_stream(stream)>>>(p);
+    RPT_CUDA_LAUNCH_CHECK();
+}
+
+void gather_tokens(void* stream, float* out, const float* per_token, const int32_t* index, int64_t n) {
+    gather_tokens_kernel<<<token_map_blocks(n, "gather_tokens"), kTokenMapThreads, 0, as_stream(stream)>>>(out, per_token, index,
+                                                                                                n);
+    RPT_CUDA_LAUNCH_CHECK();
+}
+
+void scatter_tokens(void* stream, float* per_token, const float* values, const int32_t* index, int64_t n) {
+    scatter_tokens_kernel<<<token_map_blocks(n, "scatter_tokens"), kTokenMapThreads, 0, as_stream(stream)>>>(per_token, values,
+                                                                                                  index, n);
     RPT_CUDA_LAUNCH_CHECK();
 }
 

@@ -49,4 +49,7 @@ void policy_loss(void* stream, float* coef, float* token_loss, float* clipped, f
                  const float* logp_old, const float* logp_ref, const float* advantages, const float* mask, int64_t S,
                  int64_t R, const ops::PolicyLossSettings& s);
 
+void gather_tokens(void* stream, float* out, const float* per_token, const int32_t* index, int64_t n);
+void scatter_tokens(void* stream, float* per_token, const float* values, const int32_t* index, int64_t n);
+
 }  // namespace rpt::cuda
