@@ -16,12 +16,15 @@ Activations carve_activations(Arena& arena, const ActivationSpec& spec, int B, i
     Activations a;
     a.B = B;
     a.T = T;
-    // Tokens and targets in one block, so a batch uploads them with a single copy.
-    a.token_rows = arena.carve(DType::i32, {2, N});
-    a.tokens = a.token_rows.rows(0, 1).reshaped({N});
-    a.targets = a.token_rows.rows(1, 2).reshaped({N});
-    a.positions = arena.carve(DType::i32, {N});
-    a.segments = arena.carve(DType::i32, {N});
+    // The batch's integer inputs in one block, so a batch uploads them with a single copy.
+    a.batch_rows = arena.carve(DType::i32, {Activations::kBatchRows, N});
+    const auto batch_row = [&](Activations::BatchRow row) {
+        return a.batch_rows.rows(int(row), int(row) + 1).reshaped({N});
+    };
+    a.tokens = batch_row(Activations::BatchRow::tokens);
+    a.targets = batch_row(Activations::BatchRow::targets);
+    a.positions = batch_row(Activations::BatchRow::positions);
+    a.segments = batch_row(Activations::BatchRow::segments);
     // Under Recompute::layer one set of layer activations serves every layer (the
     // backward recomputes each layer's into it); each layer keeps only its input.
     const int sets = spec.recompute == Recompute::layer ? 1 : config.num_layers;

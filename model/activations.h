@@ -38,7 +38,11 @@ struct LayerActivations {
 // Under Recompute::layer every layers[l] but its input views one shared set.
 struct Activations {
     int B = 0, T = 0;
-    Tensor token_rows; // (2, N) i32: row 0 the tokens, row 1 the targets (one upload)
+    // The rows of batch_rows, in this order: a forward uploads the first two, three (new
+    // positions) or all four (a packed batch) with one copy.
+    enum class BatchRow : int { tokens, targets, positions, segments, count };
+    static constexpr int kBatchRows = int(BatchRow::count);
+    Tensor batch_rows; // (kBatchRows, N) i32: the four below, one block
     Tensor tokens;     // (N) i32
     Tensor targets;    // (N) i32, -1 = no target
     Tensor positions;  // (N) i32, RoPE position (t within the row unless packed)

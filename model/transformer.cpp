@@ -124,30 +124,34 @@ void Transformer::ensure_batch(int B, int T) {
     held_layer_ = -1;
 }
 
-void Transformer::set_layout(const PackedLayout& layout) {
+int Transformer::stage_layout(const PackedLayout& layout) {
     const int B = acts_.B, T = acts_.T;
     const int64_t N = int64_t(B) * T;
+    using Row = Activations::BatchRow;
+    int32_t* positions = batch_upload_.data() + int64_t(Row::positions) * N;
     if (layout.positions) {
         for (int64_t i = 0; i < N; ++i)
             if (layout.positions[i] < 0 || layout.positions[i] >= config_.max_position_embeddings)
                 throw std::invalid_argument(fmt::format("position {} of token {} is outside the model's context of {}",
                                                         layout.positions[i], i, config_.max_position_embeddings));
-        copy_from_host(ctx_, acts_.positions, layout.positions);
-        acts_.default_positions = false;
-    } else {
-        if (T > config_.max_position_embeddings)
-            throw std::invalid_argument(fmt::format("sequence length {} exceeds the model's context of {} tokens", T,
-                                                    config_.max_position_embeddings));
-        if (!acts_.default_positions) {
-            std::vector<int32_t> positions(static_cast<size_t>(N));
-            for (int b = 0; b < B; ++b)
-                for (int t = 0; t < T; ++t) positions[size_t(b) * T + t] = t;
-            copy_from_host(ctx_, acts_.positions, positions.data());
-            acts_.default_positions = true;
-        }
+    } else if (T > config_.max_position_embeddings) {
+        throw std::invalid_argument(fmt::format("sequence length {} exceeds the model's context of {} tokens", T,
+                                                config_.max_position_embeddings));
     }
-    acts_.packed = layout.segments != nullptr;
-    if (acts_.packed) copy_from_host(ctx_, acts_.segments, layout.segments);
+    const bool packed = layout.segments != nullptr;
+    // The default positions go up once per batch shape; a packed batch's every time.
+    const bool new_positions = layout.positions != nullptr || !acts_.default_positions;
+    const int rows = packed ? 4 : new_positions ? 3 : 2;
+    if (rows >= 3) {
+        if (layout.positions) std::copy(layout.positions, layout.positions + N, positions);
+        else
+            for (int b = 0; b < B; ++b)
+                for (int t = 0; t < T; ++t) positions[int64_t(b) * T + t] = t;
+    }
+    if (packed) std::copy(layout.segments, layout.segments + N, batch_upload_.data() + int64_t(Row::segments) * N);
+    acts_.default_positions = layout.positions == nullptr;
+    acts_.packed = packed;
+    return rows;
 }
 
 void layer_forward(const OpContext& ctx, const ModelConfig& config, const LayerTensors& w, const LayerRows& r,
@@ -202,7 +206,6 @@ Tensor Transformer::attention_segments() const {
 void Transformer::start_batch(const int32_t* tokens, const int32_t* targets, int B, int T,
                               const HeadRequest& request, float inv_temperature, const PackedLayout& layout) {
     ensure_batch(B, T);
-    set_layout(layout);
     const int64_t N = int64_t(B) * T;
     for (int64_t i = 0; i < N; ++i) {
         if (tokens[i] < 0 || tokens[i] >= config_.vocab_size)
@@ -212,11 +215,13 @@ void Transformer::start_batch(const int32_t* tokens, const int32_t* targets, int
             throw std::invalid_argument(fmt::format("target id {} at position {} is outside the vocabulary of {}",
                                                     targets[i], i, config_.vocab_size));
     }
-    // One upload for both (Activations::token_rows).
-    token_upload_.resize(size_t(2 * N));
-    std::copy(tokens, tokens + N, token_upload_.begin());
-    std::copy(targets, targets + N, token_upload_.begin() + N);
-    copy_from_host(ctx_, acts_.token_rows, token_upload_.data());
+    // One upload for the batch's integer inputs (Activations::batch_rows): tokens and
+    // targets always, positions and segments when they changed.
+    batch_upload_.resize(size_t(Activations::kBatchRows * N));
+    const int rows = stage_layout(layout);
+    std::copy(tokens, tokens + N, batch_upload_.begin());
+    std::copy(targets, targets + N, batch_upload_.begin() + N);
+    copy_from_host(ctx_, acts_.batch_rows.rows(0, rows), batch_upload_.data());
     last_request_ = request;
     last_inv_temperature_ = inv_temperature;
 }

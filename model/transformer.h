@@ -153,8 +153,10 @@ private:
     void ensure_gradients();
     // Carves the backward scratch of the current batch shape (once per shape).
     void ensure_backward_scratch();
-    // Positions and segment ids of the current batch (default: one sequence per row).
-    void set_layout(const PackedLayout& layout);
+    // Positions and segment ids of the current batch (default: one sequence per row):
+    // checks them, stages what changed in batch_upload_, and returns how many rows of
+    // Activations::batch_rows the batch's upload covers (2, 3 or 4).
+    int stage_layout(const PackedLayout& layout);
     Tensor attention_segments() const;  // (B, T) i32, or empty when not packed
     ActivationSpec activation_spec() const { return {config_, precision_, recompute_}; }
     // The forward in phases: checks and uploads the batch, runs the layers (after_layer,
@@ -205,7 +207,7 @@ private:
     int logprob_sums_used_ = 0;
     double logprob_sum_folded_ = 0;
     // Host staging of the batch's uploads (kernels/host_sync.h counts each upload).
-    std::vector<int32_t> token_upload_;      // tokens then targets: Activations::token_rows
+    std::vector<int32_t> batch_upload_;      // the host image of Activations::batch_rows
     std::vector<float> uploaded_dlogprob_;   // what acts_.dlogprob holds (empty: unknown)
 };
 

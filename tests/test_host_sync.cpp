@@ -4,9 +4,10 @@
 //   pretrain step, A micro-batches: A uploads (each micro-batch's tokens and targets, one
 //     copy) + 1 readback (the loss, added up on the device over the micro-batches) + 1
 //     readback (the gradient norm) = A + 2, no waits; the constant dL/dlogprob is
-//     uploaded once, by the first step.
-//   rollout: 2 uploads for the prefill (its tokens and targets, the prefix lengths) + 1
-//     for its positions when the batch shape is new, then per decode step 1 upload (the
+//     uploaded once, by the first step (with the default RoPE positions riding along in
+//     its first micro-batch's copy).
+//   rollout: 2 uploads for the prefill (its tokens, targets and, on a new batch shape,
+//     positions in one copy; the prefix lengths), then per decode step 1 upload (the
 //     step's inputs) + 1 readback (the sampled tokens and log-probs, one copy).
 //   GRPO update: 1 readback for the advantages, then per pass 1 for the gradient norm
 //     and 1 for the pass's statistics, however many micro-batches: the log-probs,
@@ -98,8 +99,9 @@ TEST_P(PretrainSyncs, StepMakesOnePerMicroBatchPlusTwo) {
             EXPECT_NEAR(r.loss, mean, 1e-6 * mean) << "step " << step;
         }
     }
-    // The first step also uploads the default positions and dL/dlogprob, once each.
-    EXPECT_EQ(first.uploads, accum + 2);
+    // The first step also uploads dL/dlogprob (the default positions travel with its
+    // first micro-batch's tokens, in the same copy).
+    EXPECT_EQ(first.uploads, accum + 1);
     EXPECT_EQ(first.readbacks, 2);
     std::printf("pretrain step, %d micro-batch(es), %s: %lld host syncs (first step %lld)\n", accum,
                 precision_name(precision), (long long)(accum + 2), (long long)first.total());
@@ -123,8 +125,8 @@ TEST(HostSync, RolloutMakesTwoPerDecodeStep) {
         const RolloutResult r = generate_rollouts(model, prompts, {0, 1}, {}, s);
         const HostSyncCounts c = host_sync_counts(ctx) - before;
         ASSERT_EQ(r.decode_steps, 6);
-        // The first run's prefill meets a new batch shape: one more upload (positions).
-        EXPECT_EQ(c.uploads, (run == 0 ? 3 : 2) + r.decode_steps) << "run " << run;
+        // The prefill's positions, new on the first run, go up with its tokens: one copy.
+        EXPECT_EQ(c.uploads, 2 + r.decode_steps) << "run " << run;
         EXPECT_EQ(c.readbacks, r.decode_steps) << "run " << run;
         EXPECT_EQ(c.waits, 0) << "run " << run;
     }
@@ -143,7 +145,10 @@ TEST(HostSync, GrpoUpdateReadsBackTwicePerPassAtAnyMicroBatchCount) {
     const RolloutResult rollouts = generate_rollouts(policy, prompts, {0, 1, 2}, {}, rs);
     std::vector<float> rewards(rollouts.responses.size());
     for (size_t s = 0; s < rewards.size(); ++s) rewards[s] = float(s % 3 == 0);  // every group mixed
-    for (int micro_batch_rows : {1, 3, 64}) {
+    // Responses per micro-batch -> micro-batches: 12 of one; groups of 4 split into rows of
+    // 3 + 1, one row per micro-batch; all 12 in one.
+    const std::vector<std::pair<int, int>> layouts = {{1, 12}, {3, 6}, {64, 1}};
+    for (const auto& [micro_batch_rows, micro_batches] : layouts) {
         AdamW optimizer(policy.layout(), ctx);
         GrpoSettings g;
         g.micro_batch_rows = micro_batch_rows;
@@ -157,6 +162,9 @@ TEST(HostSync, GrpoUpdateReadsBackTwicePerPassAtAnyMicroBatchCount) {
         EXPECT_GT(stats.grad_norm, 0.0);
         EXPECT_GT(stats.kl, 0.0);  // the second pass moved the policy off the reference
         EXPECT_EQ(c.readbacks, 1 + 2 * g.updates_per_batch) << micro_batch_rows;
+        // The rewards, then per micro-batch and pass: the loss's inputs, the reference's
+        // batch and the policy's batch (tokens, targets, positions, segments: one copy each).
+        EXPECT_EQ(c.uploads, 1 + 3 * micro_batches * g.updates_per_batch) << micro_batch_rows;
         EXPECT_EQ(c.waits, 0) << micro_batch_rows;
     }
 }
