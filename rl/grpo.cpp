@@ -259,10 +259,12 @@ TokenSums run_passes(PassContext pass, const PassStep& step, const UpdatePlan& p
         pass.first = update == 0;
         pass.last = update == updates - 1;
         policy.zero_grad();
+        // Ranks hold different numbers of micro-batches (none, even): ZeRO-2/3 reduce in
+        // every backward, so the ranks agree on rounds first.
+        step.optimizer.agree_backward_rounds(int(plan.micro_batches.size()));
         double loss_sum = 0;
         size_t done = 0;  // responses of earlier micro-batches
         for (const MicroBatch& mb : plan.micro_batches) {
-            if (&mb == &plan.micro_batches.back()) step.optimizer.reduce_during_next_backward();  // ZeRO-2/3
             loss_sum += micro_batch_step(pass, mb, staging, logp_old, done, sums);
             done += mb.spans.size();
             stats.train_tokens += int64_t(mb.rows) * mb.T;
