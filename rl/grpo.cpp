@@ -259,8 +259,11 @@ TokenSums run_passes(PassContext pass, const PassStep& step, const UpdatePlan& p
         pass.first = update == 0;
         pass.last = update == updates - 1;
         policy.zero_grad();
-        // Ranks hold different numbers of micro-batches (none, even): ZeRO-2/3 reduce in
-        // every backward, so the ranks agree on rounds first.
+        // Ranks hold different numbers of micro-batches (none, even), so nothing
+        // collective may hang on a forward or backward: ZeRO-3 gathers the parameters the
+        // last pass's step left sharded here, on every rank (no-op when resident), and
+        // ZeRO-2/3, which reduce in every backward, agree on the rounds first.
+        policy.gather_parameters();
         step.optimizer.agree_backward_rounds(int(plan.micro_batches.size()));
         double loss_sum = 0;
         size_t done = 0;  // responses of earlier micro-batches

@@ -4,7 +4,9 @@
 //   - the parameters follow ZeRO-1's within fp32 rounding (ranks are summed before
 //     micro-batches), and bit for bit with one micro-batch per rank;
 //   - each rank's gradient bytes are what `rpt plan` says, and at 4 ranks under half of
-//     ZeRO-1's (its whole buffer and the shard it is reduced into).
+//     ZeRO-1's (its whole buffer and the shard it is reduced into);
+//   - GRPO with different numbers of micro-batches per rank (one rank with none) agrees
+//     the rounds of collectives, does not deadlock, and follows ZeRO-1.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,7 +14,9 @@
 
 #include "model/memory_plan.h"
 #include "model/optimizer.h"
+#include "kernels/rng.h"
 #include "model/transformer.h"
+#include "rl/grpo.h"
 #include "rl/ntp_trainer.h"
 #include "tests/test_util.h"
 #include "tests/thread_comm.h"
@@ -118,6 +122,70 @@ TEST(ZeroTraining, GradientBytesAreThePlansAndZeroTwoHalvesThemAtFourRanks) {
         }
     }
     EXPECT_LT(level2_at_4, level1_at_4 / 2);
+}
+
+// GRPO: `groups` groups of 4 responses with mixed rewards, seeded by `seed`.
+struct GrpoBatch {
+    std::vector<std::vector<int32_t>> prompts;
+    RolloutResult rollouts;
+    std::vector<float> rewards;
+};
+
+GrpoBatch grpo_batch(int groups, uint64_t seed, int vocab) {
+    constexpr int G = 4;
+    GrpoBatch b;
+    b.rollouts.contexts = groups;
+    b.rollouts.group_size = G;
+    for (int g = 0; g < groups; ++g) {
+        std::vector<int32_t> p;
+        for (int t = 0; t < 5 + g; ++t) p.push_back(int32_t(hash_keys(seed, g, t) % uint64_t(vocab)));
+        b.prompts.push_back(p);
+        for (int i = 0; i < G; ++i) {
+            const int s = g * G + i, length = 2 + int(hash_keys(seed + 1, s) % 5);
+            std::vector<int32_t> r;
+            for (int j = 0; j < length; ++j) r.push_back(int32_t(hash_keys(seed + 2, s, j) % uint64_t(vocab)));
+            b.rollouts.responses.push_back(r);
+            b.rewards.push_back(float((i + g) % 2));
+        }
+    }
+    return b;
+}
+
+std::vector<float> grpo_on_ranks(ZeroSettings zero) {
+    const ModelConfig c = deep_config();
+    const int groups_of_rank[] = {3, 1, 0};  // one micro-batch row each: 3, 1 and no micro-batches
+    constexpr int kRanks = 3;
+    std::vector<float> result;
+    test::on_ranks(kRanks, [&](Comm& comm) {
+        Transformer policy(c, OpContext{});
+        policy.init_weights(3);
+        AdamW optimizer(policy.layout(), OpContext{}, &comm, zero);
+        if (optimizer.zero_runtime()) policy.set_zero_hooks(optimizer.zero_runtime(), optimizer.zero_runtime());
+        const GrpoBatch b = grpo_batch(groups_of_rank[comm.rank()], 20 + uint64_t(comm.rank()), c.vocab_size);
+        GrpoSettings settings;
+        settings.micro_batch_rows = 1;
+        settings.updates_per_batch = 2;
+        grpo_update(policy, optimizer, nullptr, b.prompts, b.rollouts, b.rewards, settings, 1e-3f, AdamWConfig{});
+        policy.gather_parameters();
+        if (comm.rank() == 0) result = host_copy(policy.params().flat);
+    });
+    return result;
+}
+
+TEST(ZeroTraining, GrpoWithUnequalMicroBatchCountsFollowsZeroOne) {
+    const std::vector<float> one = grpo_on_ranks(ZeroSettings{1});
+    const std::vector<float> start = [] {
+        Transformer m(deep_config(), OpContext{});
+        m.init_weights(3);
+        return host_copy(m.params().flat);
+    }();
+    const int64_t P = int64_t(one.size());
+    EXPECT_GT(count_beyond(one, start, 1e-4f), P / 2) << "the update must move the parameters";
+    for (ZeroSettings zero : {ZeroSettings{2}, ZeroSettings{3, true}}) {
+        const std::vector<float> run = grpo_on_ranks(zero);
+        EXPECT_LE(count_beyond(run, one, 1e-5f), P / 1000) << "ZeRO-" << zero.level;
+        EXPECT_EQ(count_beyond(run, one, 4e-3f), 0) << "ZeRO-" << zero.level;
+    }
 }
 
 }  // namespace
