@@ -178,8 +178,10 @@ rpt_run() {
 rpt_run "RPT, 1 rank, 8 contexts" 1 --out q1 --metrics q1.jsonl
 rpt_run "RPT, 2 ranks, 4 contexts each" 2 --out q2 --metrics q2.jsonl
 rpt_run "RPT, 2 ranks, ZeRO-1" 2 --out qz --zero 1
-rpt_run "RPT, 2 ranks, ZeRO-2" 2 --out qz2 --zero 2
-rpt_run "RPT, 2 ranks, ZeRO-3, overlapped" 2 --out qz3 --zero 3 --overlap-reduce
+# Small micro-batches: the ranks, which keep different numbers of groups, run different
+# numbers of backwards, and ZeRO-2/3 reduce in each.
+rpt_run "RPT, 2 ranks, ZeRO-2, micro-batches of 4" 2 --out qz2 --zero 2 --micro-batch 4
+rpt_run "RPT, 2 ranks, ZeRO-3, micro-batches of 4, overlapped" 2 --out qz3 --zero 3 --overlap-reduce --micro-batch 4
 if "$DIFF" base/model.safetensors q1/model.safetensors 0 >/dev/null 2>&1; then
   bad "RPT did not change the model (all groups uniform?)" "$(cat q1.jsonl)"
 else ok "RPT updated the model"; fi
