@@ -172,7 +172,7 @@ void ZeroRuntime::finish_reduction(const Tensor& grads) {
         throw std::logic_error(fmt::format("ZeRO: this rank ran {} backwards after agreeing on at most {}",
                                            rounds_done_, rounds_agreed_));
     // The others' extra backwards: the same collectives, in the same bucket order, of zeros.
-    for (int round = std::max(rounds_done_, 0); round < rounds_agreed_; ++round) {
+    for (int round = rounds_done_; round < rounds_agreed_; ++round) {
         for (int b = shards_.bucket_count() - 1; b >= 0; --b) {
             (void)gradient_slot(b);
             bucket_done(b);

@@ -16,6 +16,7 @@
 #include "model/optimizer.h"
 #include "kernels/rng.h"
 #include "model/transformer.h"
+#include "model/zero_shards.h"
 #include "rl/grpo.h"
 #include "rl/ntp_trainer.h"
 #include "tests/test_util.h"
@@ -43,8 +44,7 @@ struct ZeroRun {
     bool same_on_every_rank = true;
 };
 
-ZeroRun train_on_ranks(int ranks, ZeroSettings zero, int grad_accum, int steps) {
-    const ModelConfig c = deep_config();
+ZeroRun train_on_ranks(int ranks, ZeroSettings zero, int grad_accum, int steps, const ModelConfig& c = deep_config()) {
     const std::vector<int32_t> stream = test::random_ints(4000, 5, 0, c.vocab_size - 1);
     NtpOptions o;
     o.batch_size = 2 * ranks;
@@ -60,6 +60,7 @@ ZeroRun train_on_ranks(int ranks, ZeroSettings zero, int grad_accum, int steps) 
         Transformer model(c, OpContext{});
         model.init_weights(3);
         AdamW optimizer(model.layout(), OpContext{}, &comm, zero);
+        ASSERT_EQ(model.has_gradients(), false);
         if (optimizer.zero_runtime()) model.set_zero_hooks(optimizer.zero_runtime(), optimizer.zero_runtime());
         for (int64_t step = 1; step <= steps; ++step) ntp_train_step(model, optimizer, stream, o, step);
         model.gather_parameters();  // ZeRO-3: sharded after the update
@@ -103,6 +104,32 @@ TEST(ZeroTraining, LevelsTwoAndThreeFollowZeroOneOverUnequalShardsAndMicroBatche
     // One micro-batch per rank: 0 + the ranks' sum is ZeRO-1's sum, bit for bit.
     EXPECT_EQ(train_on_ranks(kRanks, ZeroSettings{2, true}, 1, 1).params,
               train_on_ranks(kRanks, ZeroSettings{1}, 1, 1).params);
+}
+
+// The slot layouts besides deep_config's (an untied head small enough to rotate with
+// the layers): a tied head, whose gradient lives in the embedding's slot through the
+// whole backward, and an untied head larger than a layer, which lends the embedding's
+// slot first.
+TEST(ZeroTraining, TiedAndWideHeadsFollowZeroOne) {
+    constexpr int kRanks = 3;
+    test::TinyShape wide;
+    wide.vocab = 300;
+    wide.hidden = 16;
+    wide.ffn = 32;
+    ModelConfig tied = deep_config();
+    tied.tie_word_embeddings = true;
+    for (const ModelConfig& c : {tied, test::tiny_config(wide)}) {
+        const ZeroShards shards(ParameterLayout(c), kRanks, 0);
+        EXPECT_EQ(shards.head_in_embedding_slot(), !c.tie_word_embeddings);  // the layout the case is for
+        const ZeroRun one = train_on_ranks(kRanks, ZeroSettings{1}, 2, 2, c);
+        const int64_t P = int64_t(one.params.size());
+        for (ZeroSettings zero : {ZeroSettings{2}, ZeroSettings{2, true}}) {
+            const ZeroRun run = train_on_ranks(kRanks, zero, 2, 2, c);
+            const std::string what = std::string(c.tie_word_embeddings ? "tied" : "wide") + (zero.overlap ? ", overlapped" : "");
+            EXPECT_LE(count_beyond(run.params, one.params, 1e-5f), P / 1000) << what;
+            EXPECT_EQ(count_beyond(run.params, one.params, 4e-3f), 0) << what;
+        }
+    }
 }
 
 TEST(ZeroTraining, GradientBytesAreThePlansAndZeroTwoHalvesThemAtFourRanks) {
