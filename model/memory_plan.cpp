@@ -196,6 +196,8 @@ std::vector<std::string> fitting_suggestions(const ModelConfig& c, const PlanSet
         candidates.push_back({"--recompute layer", [](PlanSettings& t) { t.recompute = Recompute::layer; }});
     if (training(s) && s.zero == 0 && s.ranks > 1)
         candidates.push_back({"--zero", [](PlanSettings& t) { t.zero = 1; }});
+    if (training(s) && s.zero < 2 && s.ranks > 1)
+        candidates.push_back({"--zero 2", [](PlanSettings& t) { t.zero = 2; }});
     if (s.run == PlanRun::rpt) {
         if (s.micro_batch_rows > 1)
             candidates.push_back({fmt::format("--micro-batch {}", std::max(1, s.micro_batch_rows / 2)),
