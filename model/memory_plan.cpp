@@ -98,17 +98,18 @@ MemoryPlan plan_memory(const ModelConfig& c, const PlanSettings& s) {
     const int64_t shard = shards.shard_size();
     const bool bf16 = s.precision == Precision::bf16;
     MemoryPlan m;
-    // Phase 1: state proportional to P. Parameters and gradients stay whole at every
-    // ZeRO level (model/zero_runtime.h says why).
+    // Phase 1: state proportional to P. Parameters stay whole at every ZeRO level
+    // (model/zero_runtime.h says why); gradients below ZeRO-2.
     m.parameters = size_t(P) * sizeof(float);
     m.working = bf16 ? size_t(P) * sizeof(uint16_t) : 0;
     if (training(s)) {
-        m.gradients = size_t(P) * sizeof(float);
         const int64_t moments = s.zero >= 1 ? shard : P;
         m.optimizer = 2 * size_t(moments) * sizeof(float);
-        // ZeRO reduce-scatters into a shard of its own, through a staging bucket when N
-        // divides some bucket unevenly (model/zero_runtime.cpp).
-        if (s.zero >= 1) m.optimizer += size_t(shard) * sizeof(float);
+        // ZeRO reduce-scatters into a gradient shard of its own: ZeRO-1 from the model's
+        // whole buffer, ZeRO-2/3 from the slots the backward writes (model/zero_runtime.h).
+        if (s.zero >= 2) m.gradients = size_t(shard + shards.gradient_slots().total()) * sizeof(float);
+        else m.gradients = size_t(P + (s.zero == 1 ? shard : 0)) * sizeof(float);
+        // Parameter gathers (and ZeRO-1's reduction) stage a bucket N divides unevenly.
         bool uneven = false;
         for (const ZeroBucket& k : shards.buckets()) uneven |= k.padded != k.size();
         if (s.zero >= 1 && uneven) m.optimizer += size_t(shards.max_padded()) * sizeof(float);
@@ -150,8 +151,8 @@ std::vector<std::string> plan_lines(const ModelConfig& c, const PlanSettings& s,
     std::vector<std::string> lines;
     const std::string zero = s.zero == 0   ? "no ZeRO"
                              : s.zero == 1 ? "ZeRO-1"
-                             : s.zero == 2 ? "ZeRO-2 (the gradient buffer stays whole)"
-                                           : "ZeRO-3 (the parameter and gradient buffers stay whole)";
+                             : s.zero == 2 ? "ZeRO-2"
+                                           : "ZeRO-3 (the parameter buffer stays whole)";
     lines.push_back(fmt::format("plan: {} on {}, {} rank{}, {}, {}, recompute {}, {:.2f}M parameters", run_name(s.run),
                                 device_name(s.device), s.ranks, s.ranks == 1 ? "" : "s", precision_name(s.precision),
                                 zero, recompute_name(s.recompute), double(ParameterLayout(c).total()) * 1e-6));
@@ -195,6 +196,8 @@ std::vector<std::string> fitting_suggestions(const ModelConfig& c, const PlanSet
         candidates.push_back({"--recompute layer", [](PlanSettings& t) { t.recompute = Recompute::layer; }});
     if (training(s) && s.zero == 0 && s.ranks > 1)
         candidates.push_back({"--zero", [](PlanSettings& t) { t.zero = 1; }});
+    if (training(s) && s.zero < 2 && s.ranks > 1)
+        candidates.push_back({"--zero 2", [](PlanSettings& t) { t.zero = 2; }});
     if (s.run == PlanRun::rpt) {
         if (s.micro_batch_rows > 1)
             candidates.push_back({fmt::format("--micro-batch {}", std::max(1, s.micro_batch_rows / 2)),

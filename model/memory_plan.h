@@ -10,9 +10,9 @@
 //
 // ZeRO (model/zero_runtime.h): the moments and a gradient shard are the buckets' padded
 // slices (model/zero_shards.h), plus one staging bucket when N divides some bucket
-// unevenly. Levels 2 and 3 change when the collectives run, not what is held: the
-// gradient buffer (and at level 3 the parameter buffer) stays whole in this version,
-// and the plan's first line says so.
+// unevenly. From level 2 the gradients are that shard plus the backward's slots
+// (GradientSlotSizes) instead of a whole buffer; the parameter buffer stays whole at
+// level 3 in this version, and the plan's first line says so.
 #pragma once
 
 #include <cstddef>

@@ -8,9 +8,9 @@
 // normalised by the global count), then clips by the global norm and updates.
 // ZeRO (`zero.level` 1-3, model/zero_runtime.h) shards the moments by the buckets of
 // model/zero_shards.h: each rank updates the slices it owns of every bucket from its
-// reduce-scattered gradient shard; ZeRO-2 reduces during the step's last backward
-// (reduce_during_next_backward), ZeRO-3 leaves the parameters sharded until the next
-// forward gathers them. Parameters are fp32 throughout, so they are their own master
+// reduce-scattered gradient shard; ZeRO-2 reduces during every backward into that shard
+// (the model then holds no gradient buffer), ZeRO-3 leaves the parameters sharded until
+// the next forward gathers them. Parameters are fp32 throughout, so they are their own master
 // weights; a bf16 model's working copy (Transformer::working_params) is passed to
 // step(), which writes it in the same AdamW pass (the other ranks' slices by a rounding
 // copy after the gather: the same bits).
@@ -54,7 +54,8 @@ public:
     // picks the ZeRO level over its ranks (and whether its collectives overlap).
     AdamW(const ParameterLayout& layout, OpContext ctx, Comm* comm = nullptr, ZeroSettings zero = {});
 
-    // One update of `params` with `grads` at learning rate `lr`; returns the global
+    // One update of `params` with `grads` (P; unused and may be empty under ZeRO-2/3,
+    // whose gradients are the runtime's shard) at learning rate `lr`; returns the global
     // gradient norm before clipping (after averaging over ranks). Increments
     // steps_taken(). Collective over the comm's ranks. `grads` is left averaged (without
     // ZeRO) or unspecified (with ZeRO). A non-finite norm throws naming the step, or
@@ -76,10 +77,11 @@ public:
     const ZeroShards& shards() const { return shards_; }
     const Tensor& m() const { return m_view_; }  // (shard_size) first moments of this rank's shard
     const Tensor& v() const { return v_view_; }  // (shard_size) second moments
-    // ZeRO-2/3: the next backward reduce-scatters its buckets as it finishes them; the
-    // trainers call this before the step's last micro-batch. No-op otherwise.
-    void reduce_during_next_backward() {
-        if (runtime_) runtime_->arm_reduction();
+    // ZeRO-2/3: every backward is a round of collectives, so a trainer whose ranks may run
+    // different numbers of backwards this step says how many this rank runs, before the
+    // first (collective; ZeroRuntime::agree_backward_rounds). No-op otherwise.
+    void agree_backward_rounds(int local_backwards) {
+        if (runtime_) runtime_->agree_backward_rounds(local_backwards);
     }
 
     // The full (P) moments in host memory on every rank; collective under ZeRO (an

@@ -44,15 +44,10 @@ ParameterLayout::ParameterLayout(const ModelConfig& config) : config_(config) {
     if (!config.tie_word_embeddings) add("lm_head.weight", {V, C}, true);
 }
 
-ModelTensors ParameterLayout::views(const Buffer& flat, DType dtype) const {
-    const size_t element = dtype_size(dtype);
-    if (flat.bytes() < size_t(total_) * element)
-        throw std::logic_error("parameter buffer smaller than the layout");
+template <typename At>
+ModelTensors ParameterLayout::carve(At&& at) const {
     const int64_t C = config_.hidden_size, F = config_.intermediate_size, V = config_.vocab_size;
     const int64_t QKV = config_.qkv_dim(), QD = config_.q_dim();
-    auto at = [&](size_t index, std::initializer_list<int64_t> shape) {
-        return flat.view(dtype, size_t(entries_.at(index).offset) * element, shape);
-    };
     ModelTensors t;
     size_t i = 0;
     t.embedding = at(i++, {V, C});
@@ -72,7 +67,30 @@ ModelTensors ParameterLayout::views(const Buffer& flat, DType dtype) const {
     }
     t.final_norm = at(i++, {C});
     t.lm_head = config_.tie_word_embeddings ? t.embedding : at(i++, {V, C});
+    return t;
+}
+
+ModelTensors ParameterLayout::views(const Buffer& flat, DType dtype) const {
+    const size_t element = dtype_size(dtype);
+    if (flat.bytes() < size_t(total_) * element)
+        throw std::logic_error("parameter buffer smaller than the layout");
+    ModelTensors t = carve([&](size_t index, std::initializer_list<int64_t> shape) {
+        return flat.view(dtype, size_t(entries_.at(index).offset) * element, shape);
+    });
     t.flat = flat.view(dtype, 0, {total_});
+    return t;
+}
+
+ModelTensors ParameterLayout::views(const Tensor& window, int64_t begin) const {
+    const int64_t end = begin + window.numel();
+    ModelTensors t = carve([&](size_t index, std::initializer_list<int64_t> shape) {
+        int64_t numel = 1;
+        for (int64_t s : shape) numel *= s;
+        const int64_t offset = entries_.at(index).offset;
+        if (offset < begin || offset + numel > end) return Tensor{};
+        return window.rows(offset - begin, offset - begin + numel).reshaped(shape);
+    });
+    t.flat = window;
     return t;
 }
 

@@ -51,8 +51,15 @@ public:
     // Named views over a flat buffer of total() elements of `dtype` (parameters or their
     // gradients in f32, the bf16 working copy of the parameters).
     ModelTensors views(const Buffer& flat, DType dtype = DType::f32) const;
+    // Views into `window`, which holds flat elements [begin, begin + window.numel()):
+    // the tensors inside it, the others empty (a ZeRO gradient slot of one bucket).
+    ModelTensors views(const Tensor& window, int64_t begin) const;
 
 private:
+    // The named views, each made by at(first entry index, shape) (empty when not placed).
+    template <typename At>
+    ModelTensors carve(At&& at) const;
+
     ModelConfig config_;
     std::vector<ParameterEntry> entries_;
     int64_t total_ = 0;

@@ -62,7 +62,8 @@ void estimate_rollout(const ModelConfig& c, const PlanSettings& s, const Shapes&
     const MemoryPlan plan = plan_memory(c, s);
     double resident = double(plan.total() - plan.kv_cache);
     // ZeRO-2/3 as designed: gradients (2) and parameters (3) sharded over the ranks.
-    // (rpt's ZeRO-2/3 keep both buffers whole today, which the plan counts.)
+    // (rpt's ZeRO-2/3 add the backward's gradient slots, and ZeRO-3 keeps the parameter
+    // buffer whole today, which the plan counts.)
     const double N = x.N, bf16_copy = plan.working > 0 ? kBf16Bytes : 0;
     resident -= double(plan.parameters + plan.working + plan.gradients);
     resident += x.P * (s.zero >= 3 ? (kF32Bytes + bf16_copy) / N : kF32Bytes + bf16_copy);
@@ -153,9 +154,10 @@ std::vector<std::string> step_time_lines(const PlanSettings& s, int mean_respons
         "responses {} mean / {} max tokens",
         s.ranks, k.gpus_per_node, s.contexts, s.rollouts, s.prompt_tokens, mean_response_tokens, s.max_new_tokens));
     if (s.zero >= 2)
-        lines.push_back(fmt::format("  ZeRO-{} as designed: {} sharded over the GPUs (rpt keeps them whole today, "
-                                    "as the plan above counts)",
-                                    s.zero, s.zero >= 3 ? "parameters and gradients" : "gradients"));
+        lines.push_back(fmt::format("  ZeRO-{} as designed: {} sharded over the GPUs (rpt {}, as the plan above counts)",
+                                    s.zero, s.zero >= 3 ? "parameters and gradients" : "gradients",
+                                    s.zero >= 3 ? "keeps the parameters whole today and adds the backward's gradient slots"
+                                                : "adds the backward's gradient slots"));
     lines.push_back(fmt::format(
         "  assumed per GPU: training {:.0f} TFLOP/s (peak {:.0f}), HBM {:.0f} GB/s x {:.2f} in decode, "
         "{:.0f} GiB; bus bandwidth {:.0f} GB/s in a node, {:.0f} GB/s across nodes",

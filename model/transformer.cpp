@@ -49,6 +49,10 @@ void Transformer::set_recompute(Recompute recompute) {
 void Transformer::set_zero_hooks(ParameterSource* source, GradientSink* sink) {
     param_source_ = source;
     grad_sink_ = sink;
+    if (lends_slots()) {  // the sink keeps the gradients from now on
+        grad_buffer_ = Buffer();
+        grads_ = ModelTensors{};
+    }
 }
 
 void Transformer::acquire(int bucket) const {
@@ -56,7 +60,13 @@ void Transformer::acquire(int bucket) const {
 }
 
 void Transformer::bucket_done(int bucket) const {
-    if (grad_sink_) grad_sink_->bucket_done(bucket, grads_.flat);
+    if (grad_sink_) grad_sink_->bucket_done(bucket);
+}
+
+ModelTensors Transformer::bucket_gradients(int bucket) const {
+    if (!lends_slots()) return grads_;
+    const GradientSlot slot = grad_sink_->gradient_slot(bucket);
+    return layout_.views(slot.grads, slot.begin);
 }
 
 void Transformer::gather_parameters() const {
@@ -84,12 +94,16 @@ void Transformer::refresh_working() {
 }
 
 void Transformer::ensure_gradients() {
-    if (has_gradients()) return;
+    if (has_gradients() || lends_slots()) return;
     grad_buffer_ = Buffer(ctx_.device, size_t(layout_.total()) * sizeof(float), "gradients");  // zero-filled
     grads_ = layout_.views(grad_buffer_);
 }
 
 void Transformer::zero_grad() {
+    if (lends_slots()) {
+        grad_sink_->zero_gradients();
+        return;
+    }
     if (!has_gradients()) {
         ensure_gradients();  // a fresh buffer is zero already
         return;
@@ -352,14 +366,13 @@ void Transformer::decode_step(KvCache& cache, int A) {
     ops::matmul_forward(ctx_, cache.logits.rows(0, A), normed.reshaped({A, C}), compute_.lm_head, Tensor{});
 }
 
-void Transformer::layer_backward(int l) {
+void Transformer::layer_backward(int l, const LayerTensors& g) {
     // Recomputation: the layer's activations from its saved input, unless the shared set
     // still holds them (the last layer, straight after the forward). Its output lands
     // where the forward put it (the next layer's input, or the residual), which the
     // backward has finished with, and is the same value bit for bit.
     if (recompute_ == Recompute::layer && held_layer_ != l) layer_forward_batch(l);
     const LayerTensors& w = compute_.layers[l];
-    const LayerTensors& g = grads_.layers[l];
     const LayerActivations& a = acts_.layers[l];
     Activations& s = acts_;  // scratch; s.dresidual holds dL/d(layer output) on entry
     const int64_t N = int64_t(acts_.B) * acts_.T, B = acts_.B, T = acts_.T;
@@ -429,6 +442,13 @@ void Transformer::backward_from_dlogprob(float inv_temperature) {
     const int64_t N = int64_t(acts_.B) * acts_.T;
     // The weights the backward reads (resident since the forward: no gather under ZeRO-3).
     acquire(head_bucket(config_.num_layers));
+    // Where the gradients go, asked for right before each bucket's first write (a lent
+    // slot may serve several buckets in turn). A tied lm_head's gradient is the
+    // embedding's: written first (here) and finished last.
+    const bool tied = config_.tie_word_embeddings;
+    ModelTensors embedding_grads = tied ? bucket_gradients(embedding_bucket()) : ModelTensors{};
+    const ModelTensors head_grads = bucket_gradients(head_bucket(config_.num_layers));
+    const Tensor lm_head_grad = tied ? embedding_grads.embedding : head_grads.lm_head;
 
     // Head, chunk by chunk (fp32); the chunk still resident from forward goes first.
     ops::fill(ctx_, acts_.dlnf, 0.0f);
@@ -441,21 +461,22 @@ void Transformer::backward_from_dlogprob(float inv_temperature) {
         ops::logsoftmax_backward(ctx_, dlogits, acts_.dlogprob.rows(begin, end), acts_.lse.rows(begin, end),
                                  acts_.targets.rows(begin, end), inv_temperature);
         resident_chunk_begin_ = -1;  // the buffer now holds gradients
-        ops::matmul_backward(ctx_, acts_.dlnf.rows(begin, end), grads_.lm_head, Tensor{}, dlogits,
+        ops::matmul_backward(ctx_, acts_.dlnf.rows(begin, end), lm_head_grad, Tensor{}, dlogits,
                              acts_.lnf.rows(begin, end), compute_.lm_head);
     }
     ops::fill(ctx_, acts_.dresidual, 0.0f);
-    ops::rmsnorm_backward(ctx_, acts_.dresidual, grads_.final_norm, acts_.dlnf, acts_.residual, compute_.final_norm,
-                          acts_.lnf_rstd);
+    ops::rmsnorm_backward(ctx_, acts_.dresidual, head_grads.final_norm, acts_.dlnf, acts_.residual,
+                          compute_.final_norm, acts_.lnf_rstd);
     // Each bucket's gradients are final once its layer is done (a tied lm_head's go to
     // the embedding, which the embedding's backward finishes last).
     bucket_done(head_bucket(config_.num_layers));
     for (int l = config_.num_layers - 1; l >= 0; --l) {
         acquire(layer_bucket(l));
-        layer_backward(l);
+        layer_backward(l, bucket_gradients(layer_bucket(l)).layers[size_t(l)]);
         bucket_done(layer_bucket(l));
     }
-    ops::embedding_backward(ctx_, grads_.embedding, acts_.dresidual, acts_.tokens);
+    if (!tied) embedding_grads = bucket_gradients(embedding_bucket());
+    ops::embedding_backward(ctx_, embedding_grads.embedding, acts_.dresidual, acts_.tokens);
     bucket_done(embedding_bucket());
     if (grad_sink_) grad_sink_->backward_done();
 }

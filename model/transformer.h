@@ -80,7 +80,9 @@ public:
     // working = params rounded to bf16 (nothing in f32).
     void refresh_working();
     // The fp32 parameter gradients. Empty until the first zero_grad() or backward(): a
-    // model that never trains (inference, the frozen KL reference) holds no gradient memory.
+    // model that never trains (inference, the frozen KL reference) holds no gradient
+    // memory. Always empty under a sink that lends slots (ZeRO-2/3): the gradients are
+    // then the runtime's shard (ZeroRuntime::gradient_shard).
     const ModelTensors& grads() const { return grads_; }
     bool has_gradients() const { return grad_buffer_.bytes() > 0; }
     const Activations& activations() const { return acts_; }
@@ -92,7 +94,9 @@ public:
 
     // ZeRO (model/zero_hooks.h; not owned, null = everything resident, nothing reduced
     // during the backward): `source` is asked for each bucket before the forward or
-    // backward reads its weights, `sink` told of each bucket whose gradients are final.
+    // backward reads its weights, `sink` told of each bucket whose gradients are final
+    // (and, when it lends slots, asked where to write each bucket; a gradient buffer
+    // the model already had is freed).
     void set_zero_hooks(ParameterSource* source, GradientSink* sink);
     // Brings every parameter into place (collective under ZeRO-3; no-op when resident):
     // what reads the weights outside a training forward calls it first, on every rank
@@ -100,7 +104,8 @@ public:
     void gather_parameters() const;
 
     void init_weights(uint64_t seed);
-    // Allocates the gradients on first use, then sets them to zero.
+    // Allocates the gradients on first use, then sets them to zero (under a sink that
+    // lends slots: zeroes the sink's accumulation instead).
     void zero_grad();
 
     // tokens, targets: host arrays of B*T ids (targets -1 where no loss is taken).
@@ -141,10 +146,12 @@ public:
     std::vector<int32_t> argmax_tokens() const;
 
     // Bytes held by parameters (fp32 masters), the bf16 working copy, gradients (0 before
-    // training), saved activations and backward scratch (for reports and `rpt plan`).
+    // training; with ZeRO also the runtime's gradient shard, and from ZeRO-2 its slots
+    // instead of the buffer), saved activations and
+    // backward scratch (for reports and `rpt plan`).
     size_t parameter_bytes() const { return param_buffer_.bytes(); }
     size_t working_bytes() const { return working_buffer_.bytes(); }
-    size_t gradient_bytes() const { return grad_buffer_.bytes(); }
+    size_t gradient_bytes() const { return grad_buffer_.bytes() + (grad_sink_ ? grad_sink_->gradient_bytes() : 0); }
     size_t activation_bytes() const { return act_buffer_.bytes(); }
     size_t backward_scratch_bytes() const { return scratch_buffer_.bytes(); }
 
@@ -166,9 +173,14 @@ private:
     void forward_layers(const std::function<void(int)>& after_layer);
     void head_forward(const HeadRequest& request, float inv_temperature);
     void layer_forward_batch(int l);
-    void layer_backward(int l);
+    // `g`: where the layer's gradients accumulate (bucket_gradients of its bucket).
+    void layer_backward(int l, const LayerTensors& g);
     void acquire(int bucket) const;      // param_source_->acquire, when set
     void bucket_done(int bucket) const;  // grad_sink_->bucket_done, when set
+    bool lends_slots() const { return grad_sink_ && grad_sink_->lends_slots(); }
+    // Where the backward writes bucket b: grads_, or views of the slot the sink lends
+    // (only bucket b's tensors set).
+    ModelTensors bucket_gradients(int bucket) const;
     void require_resident(const char* what) const;
     void head_chunk_logits(int64_t row_begin, int64_t row_end);
     // acts_.dlogprob = dlogprob (N), uploaded only when it differs from the last upload.

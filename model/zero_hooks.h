@@ -7,6 +7,9 @@
 // and reports each as soon as its gradients are final.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+
 #include "kernels/tensor.h"
 
 namespace rpt {
@@ -28,14 +31,35 @@ public:
     virtual bool resident() const = 0;
 };
 
-// Where finished gradients go. bucket_done(b) comes right after the backward last writes
-// bucket b of `grads` (P, fp32); backward_done() at the end of the backward, before the
-// gradient buffer may be written again.
+// A bucket's gradients while the backward writes them: (end - begin) fp32, zero when
+// lent, holding flat elements [begin, end) of the layout (model/parameters.h).
+struct GradientSlot {
+    Tensor grads;
+    int64_t begin = 0;
+};
+
+// Where gradients go. Two ways:
+//   - the model keeps its own (P) fp32 buffer, accumulating every backward into it, and
+//     the sink reads it when the step needs it (lends_slots() false: ZeRO-0/1);
+//   - the sink lends the backward one slot per bucket (gradient_slot(b), before the
+//     backward first writes bucket b) and keeps what bucket_done(b) hands back in its
+//     own (sharded) accumulation; the model then holds no gradient buffer (ZeRO-2/3).
+//     A slot may be lent to several buckets in turn: the backward asks for bucket b's
+//     right before it first writes it (a tied lm_head: the embedding's, at the start).
+// bucket_done(b) comes right after the backward last writes bucket b; backward_done()
+// at the end of the backward.
 class GradientSink {
 public:
     virtual ~GradientSink() = default;
-    virtual void bucket_done(int bucket, const Tensor& grads) = 0;
+    virtual bool lends_slots() const = 0;
+    virtual GradientSlot gradient_slot(int bucket) = 0;
+    virtual void bucket_done(int bucket) = 0;
     virtual void backward_done() = 0;
+    // Starts a new accumulation (Transformer::zero_grad), when the sink keeps it.
+    virtual void zero_gradients() = 0;
+    // Bytes the sink holds for the model's gradients (its accumulation, or reduction
+    // target, and its slots), beside the model's own buffer if any.
+    virtual size_t gradient_bytes() const = 0;
 };
 
 }  // namespace rpt

@@ -1,6 +1,7 @@
 // Per-bucket ZeRO collectives, inline or on the communication thread (zero_runtime.h).
 #include "model/zero_runtime.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <stdexcept>
 
@@ -23,6 +24,20 @@ ZeroRuntime::ZeroRuntime(const ParameterLayout& layout, OpContext ctx, Comm* com
     for (const ZeroBucket& k : shards_.buckets()) padded |= k.padded != k.size();
     if (padded)
         staging_ = Buffer(ctx.device, size_t(shards_.max_padded()) * sizeof(float), "ZeRO bucket staging");
+    if (lends_slots()) {
+        // The slots of GradientSlotSizes, end to end in one allocation.
+        const GradientSlotSizes sizes = shards_.gradient_slots();
+        slot_buffer_ = Buffer(ctx.device, size_t(sizes.total()) * sizeof(float), "ZeRO gradient slots");
+        size_t at = 0;
+        auto carve = [&](int64_t n) {
+            const Tensor t = n > 0 ? slot_buffer_.view(DType::f32, at, {n}) : Tensor{};
+            at += size_t(n) * sizeof(float);
+            return t;
+        };
+        embedding_slot_ = carve(sizes.embedding);
+        for (Tensor& slot : shared_slots_) slot = carve(sizes.layer);
+        landing_ = carve(sizes.landing);
+    }
     // Overlap needs a second thread in MPI; without it the same collectives run inline.
     if (settings.overlap && ranks() > 1) {
         if (comm->allows_worker_thread()) worker_ = std::make_unique<CommWorker>();
@@ -75,26 +90,98 @@ void ZeroRuntime::gather_bucket(int bucket, const Tensor& params, const Tensor& 
 
 // ---- gradients ----------------------------------------------------------------------
 
-void ZeroRuntime::bucket_done(int bucket, const Tensor& grads) {
-    if (!armed_) return;
-    if (worker_) worker_->submit([this, bucket, grads] { reduce_bucket(bucket, grads); });
-    else reduce_bucket(bucket, grads);
+// The backward runs the head (rotation 0, unless it takes the embedding's slot), then
+// layers L-1 .. 0 (rotations 1 .. L): consecutive buckets alternate between the two
+// shared slots. kSharedSlots stands for the embedding's slot.
+int ZeroRuntime::rotation_of(int bucket) const {
+    const int head = shards_.bucket_count() - 1;
+    if (bucket == embedding_bucket() || (bucket == head && shards_.head_in_embedding_slot())) return kSharedSlots;
+    return (head - bucket) % kSharedSlots;
+}
+
+Tensor ZeroRuntime::slot_of(int bucket) const {
+    const int64_t padded = shards_.buckets()[size_t(bucket)].padded;
+    const int rotation = rotation_of(bucket);
+    return (rotation == kSharedSlots ? embedding_slot_ : shared_slots_[rotation]).rows(0, padded);
+}
+
+GradientSlot ZeroRuntime::gradient_slot(int bucket) {
+    if (!lends_slots()) throw std::logic_error("ZeroRuntime::gradient_slot below ZeRO-2 (the model keeps its buffer)");
+    // The slot may still be on its way to the other ranks (a layer slot: the bucket two
+    // before; the embedding's: an untied head's).
+    if (worker_) worker_->wait(slot_tickets_[rotation_of(bucket)]);
+    const Tensor slot = slot_of(bucket);
+    ops::fill(ctx_, slot, 0.0f);  // the backward accumulates (dW += ...); the padding stays zero
+    const ZeroBucket& k = shards_.buckets()[size_t(bucket)];
+    return {slot.rows(0, k.size()), k.begin};
+}
+
+void ZeroRuntime::reduce_slot(int bucket) {
+    const ZeroBucket& k = shards_.buckets()[size_t(bucket)];
+    const Tensor out = grad_shard_view_.rows(k.shard_offset, k.shard_offset + k.slice);
+    const Tensor slot = slot_of(bucket);
+    if (ranks() == 1) {
+        ops::add(ctx_, out, out, slot);
+        return;
+    }
+    const Tensor landed = landing_.rows(0, k.slice);
+    comm_->reduce_scatter_sum(slot, landed);
+    ops::add(ctx_, out, out, landed);
+}
+
+void ZeroRuntime::bucket_done(int bucket) {
+    if (!lends_slots()) return;  // level 1: the optimizer reduces the model's buffer
+    if (worker_) {
+        const int64_t ticket = worker_->submit([this, bucket] { reduce_slot(bucket); });
+        slot_tickets_[rotation_of(bucket)] = ticket;
+    } else {
+        reduce_slot(bucket);
+    }
 }
 
 void ZeroRuntime::backward_done() {
-    if (!armed_) return;
+    if (!lends_slots()) return;
     if (worker_) worker_->wait_all();  // before any other MPI call, or the next backward
-    armed_ = false;
-    reduced_ = true;
+    ++rounds_done_;
+}
+
+void ZeroRuntime::zero_gradients() {
+    if (!lends_slots()) return;
+    if (worker_) worker_->wait_all();
+    ops::fill(ctx_, grad_shard_view_, 0.0f);
+    rounds_done_ = 0;
+}
+
+void ZeroRuntime::agree_backward_rounds(int local_backwards) {
+    if (!lends_slots() || ranks() == 1) return;
+    // The most of any rank: each rank adds its count at its own index.
+    std::vector<int64_t> counts(size_t(ranks()), 0);
+    counts[size_t(shards_.rank())] = local_backwards;
+    comm_->allreduce_sum_host(counts.data(), counts.size());
+    rounds_agreed_ = int(*std::max_element(counts.begin(), counts.end()));
 }
 
 void ZeroRuntime::finish_reduction(const Tensor& grads) {
     if (worker_) worker_->wait_all();
-    armed_ = false;
-    // The backward reports the head first and the embedding last: reduce in that order.
-    if (!reduced_)
+    if (!lends_slots()) {
+        // The backward reports the head first and the embedding last: reduce in that order.
         for (int b = shards_.bucket_count() - 1; b >= 0; --b) reduce_bucket(b, grads);
-    reduced_ = false;  // the next step starts over
+        return;
+    }
+    if (rounds_agreed_ >= 0 && rounds_done_ > rounds_agreed_)
+        throw std::logic_error(fmt::format("ZeRO: this rank ran {} backwards after agreeing on at most {}",
+                                           rounds_done_, rounds_agreed_));
+    // The others' extra backwards: the same collectives, in the same bucket order, of zeros.
+    for (int round = rounds_done_; round < rounds_agreed_; ++round) {
+        for (int b = shards_.bucket_count() - 1; b >= 0; --b) {
+            (void)gradient_slot(b);
+            bucket_done(b);
+        }
+        backward_done();
+    }
+    if (worker_) worker_->wait_all();
+    rounds_done_ = 0;
+    rounds_agreed_ = -1;  // the next step agrees afresh
 }
 
 // ---- parameters ---------------------------------------------------------------------

@@ -3,17 +3,29 @@
 // inline or on a CommWorker thread, behind the Transformer's hooks (model/zero_hooks.h).
 //
 // Levels (ZeroSettings::level):
-//   1  moments sharded; the optimizer reduce-scatters every bucket after the backward
-//      and all-gathers the parameters after the update.
-//   2  + gradients: the backward reduce-scatters each bucket as soon as the layer is done
-//      (on the worker thread with `overlap`), into the gradient shard.
+//   1  moments sharded; the model keeps a full (P) gradient buffer, micro-batches
+//      accumulate into it, and the optimizer reduce-scatters every bucket of it after
+//      the step's last backward, then all-gathers the parameters after the update.
+//   2  + gradients: the model holds no gradient buffer. The backward writes each bucket
+//      into a slot lent here (GradientSlotSizes: the embedding's, which a tied head
+//      writes first and the embedding last, or an untied head first and the embedding
+//      again at the end; two rotating slots of the largest layer for the layers, so that
+//      with `overlap` one is reduced on the worker thread while the next layer writes
+//      the other), and every backward
+//      reduce-scatters each bucket as soon as its layer is done, ADDING it to the fp32
+//      shard (zeroed by zero_gradients). Per rank: P/N + the slots, not P.
 //   3  + parameters: the update leaves them sharded; the next forward all-gathers them
 //      bucket by bucket, issuing the next bucket's gather ahead (prefetch, with overlap).
-// What stays full size in this version: the gradient buffer (P fp32: micro-batches
-// accumulate into it locally; the reduction runs in the step's last backward, so every
-// level reduces the same sums in the same order and ZeRO-2/3 equal ZeRO-1 bit for bit),
-// and under ZeRO-3 the parameter buffer (each bucket is gathered into its own place and
-// stays there until the next update). `rpt plan` models exactly these bytes.
+// Summation order: levels 2-3 sum over ranks first, then over micro-batches (ZeRO-0/1:
+// micro-batches first), so with more than one micro-batch per rank they equal ZeRO-1
+// within fp32 rounding, not bit for bit (one micro-batch per rank: bit for bit, since
+// 0 + x = x). Every backward is a round of collectives, so all ranks must run the same
+// number per step: a trainer whose ranks may differ (GRPO) calls agree_backward_rounds
+// before the first backward, and finish_reduction makes up the difference with rounds
+// of zero slots in the same bucket order (a rank without micro-batches runs them all).
+// What stays full size in this version: under ZeRO-3 the parameter buffer (each bucket
+// is gathered into its own place and stays there until the next update). `rpt plan`
+// models exactly these bytes.
 #pragma once
 
 #include <cstdint>
@@ -48,15 +60,21 @@ public:
     // (shard_size) fp32: this rank's reduce-scattered gradient, padding zero.
     const Tensor& gradient_shard() const { return grad_shard_view_; }
 
-    // ---- gradients ------------------------------------------------------------------
-    // ZeRO-2/3: the next backward reduces its buckets as it finishes them (the trainer
-    // arms the step's last micro-batch); no-op at level 1.
-    void arm_reduction() { armed_ = settings_.level >= 2; }
-    void bucket_done(int bucket, const Tensor& grads) override;
+    // ---- gradients (GradientSink) ----------------------------------------------------
+    bool lends_slots() const override { return settings_.level >= 2; }
+    GradientSlot gradient_slot(int bucket) override;
+    void bucket_done(int bucket) override;
     void backward_done() override;
-    // Makes gradient_shard() this step's reduced gradient: reduces every bucket inline
-    // unless an armed backward already did (a rank without micro-batches still joins the
-    // others' collectives here, in the same bucket order).
+    void zero_gradients() override;
+    // The shard and the slots (at level 1 the shard alone, beside the model's buffer).
+    size_t gradient_bytes() const override { return grad_shard_.bytes() + slot_buffer_.bytes(); }
+    // ZeRO-2/3 on several ranks: agrees with the other ranks on the most backwards any of
+    // them runs this step (collective: every rank calls it, before its first backward).
+    // No-op at level 1 or on one rank.
+    void agree_backward_rounds(int local_backwards);
+    // Makes gradient_shard() this step's reduced gradient. Level 1: reduces every bucket
+    // of the model's `grads` (P) now. Levels 2-3 (`grads` unused): the rounds this rank
+    // still owes the others (agree_backward_rounds), reducing zeros.
     void finish_reduction(const Tensor& grads);
 
     // ---- parameters -----------------------------------------------------------------
@@ -69,11 +87,17 @@ public:
 
 private:
     enum class State { resident, stale, in_flight };
-    void reduce_bucket(int bucket, const Tensor& grads);
+    void reduce_bucket(int bucket, const Tensor& grads);  // level 1: from the model's buffer
+    void reduce_slot(int bucket);                         // levels 2-3: added to the shard
     void gather_bucket(int bucket, const Tensor& params, const Tensor& working);
     void issue_gather(int bucket, const Tensor& params, const Tensor& working);
     int ranks() const { return shards_.ranks(); }
+    // The padded slot bucket b is written into (levels 2-3), and its rotation index
+    // (kSharedSlots: the embedding's slot).
+    Tensor slot_of(int bucket) const;
+    int rotation_of(int bucket) const;
 
+    static constexpr int kSharedSlots = 2;
     OpContext ctx_;
     Comm* comm_ = nullptr;
     ZeroSettings settings_;
@@ -81,7 +105,14 @@ private:
     Buffer grad_shard_;  // (shard_size) fp32
     Tensor grad_shard_view_;
     Buffer staging_;     // (max padded bucket) fp32: buckets whose size N does not divide
-    bool armed_ = false, reduced_ = false;
+    // Levels 2-3: the slots of GradientSlotSizes in one allocation.
+    Buffer slot_buffer_;
+    Tensor embedding_slot_;                 // (GradientSlotSizes::embedding)
+    Tensor shared_slots_[kSharedSlots];     // (GradientSlotSizes::layer) each
+    Tensor landing_;                        // (largest slice), several ranks only
+    int64_t slot_tickets_[kSharedSlots + 1] = {};  // the worker ticket of each slot's last reduction
+    int rounds_done_ = 0;    // backwards reduced since the last finish_reduction
+    int rounds_agreed_ = -1;  // the most of any rank this step, -1 if not agreed (all equal)
     std::vector<State> state_;      // per bucket (ZeRO-3)
     std::vector<int64_t> tickets_;  // per bucket: the worker ticket of its gather in flight
     std::unique_ptr<CommWorker> worker_;  // last: destroyed (drained) first

@@ -69,4 +69,28 @@ int64_t ZeroShards::max_padded() const {
     return m;
 }
 
+int64_t ZeroShards::max_layer_padded() const {
+    int64_t m = 0;
+    for (size_t b = 1; b + 1 < buckets_.size(); ++b) m = std::max(m, buckets_[b].padded);
+    return m;
+}
+
+bool ZeroShards::head_in_embedding_slot() const {
+    const int64_t layer = max_layer_padded();
+    return layer > 0 && buckets_.back().padded > layer;
+}
+
+GradientSlotSizes ZeroShards::gradient_slots() const {
+    GradientSlotSizes s;
+    const int64_t head = buckets_.back().padded;
+    s.embedding = buckets_.front().padded;
+    s.layer = max_layer_padded();
+    if (head_in_embedding_slot()) s.embedding = std::max(s.embedding, head);
+    else s.layer = std::max(s.layer, head);
+    int64_t max_slice = 0;
+    for (const ZeroBucket& k : buckets_) max_slice = std::max(max_slice, k.slice);
+    s.landing = ranks_ > 1 ? max_slice : 0;
+    return s;
+}
+
 }  // namespace rpt

@@ -33,6 +33,23 @@ struct OwnedRange {
     int64_t begin = 0, end = 0, shard_offset = 0;
 };
 
+// ZeRO-2/3's gradient slots (model/zero_runtime.h), in elements: where the backward
+// writes a bucket before its reduce-scatter adds it to the shard. Every slot holds a
+// whole padded bucket (the padding stays zero), so the reduce-scatter needs no staging.
+// The backward writes the head first, then layers L-1 .. 0, then the embedding (a tied
+// lm_head's gradient is the embedding's: written first, finished last).
+struct GradientSlotSizes {
+    // The embedding's slot; an untied head larger than a layer writes it first (the
+    // embedding asks for it only at the end of the backward).
+    int64_t embedding = 0;
+    // Each of the two slots the layers rotate through (with --overlap-reduce one is on
+    // its way to the other ranks while the next layer writes the other), and the head
+    // when it fits (a tied head is the final norm alone).
+    int64_t layer = 0;
+    int64_t landing = 0;  // a reduce-scatter's output before it is added to the shard (0 on one rank)
+    int64_t total() const { return embedding + 2 * layer + landing; }
+};
+
 class ZeroShards {
 public:
     // ranks >= 1, 0 <= rank < ranks. One rank gives one slice per bucket: the flat layout.
@@ -53,8 +70,13 @@ public:
     OwnedRange owned_by(int bucket, int rank) const;
     // The largest padded bucket: the staging an exchange of an unpadded bucket needs.
     int64_t max_padded() const;
+    GradientSlotSizes gradient_slots() const;
+    // Whether the head bucket is written in the embedding's slot (else a layer slot).
+    bool head_in_embedding_slot() const;
 
 private:
+    int64_t max_layer_padded() const;  // 0 without decoder layers
+
     int ranks_ = 1, rank_ = 0;
     int64_t total_ = 0, shard_size_ = 0;
     std::vector<ZeroBucket> buckets_;

@@ -179,10 +179,15 @@ TokenSums run_passes(PassContext pass, const PassStep& step, const UpdatePlan& p
         pass.last = update == updates - 1;
         policy.zero_grad();
         device.begin_pass();
+        // Ranks hold different numbers of micro-batches (none, even), so nothing
+        // collective may hang on a forward or backward: ZeRO-3 gathers the parameters the
+        // last pass's step left sharded here, on every rank (no-op when resident), and
+        // ZeRO-2/3, which reduce in every backward, agree on the rounds first.
+        policy.gather_parameters();
+        step.optimizer.agree_backward_rounds(int(plan.micro_batches.size()));
         int64_t done = 0;  // responses of earlier micro-batches
         for (size_t i = 0; i < plan.micro_batches.size(); ++i) {
             const MicroBatch& mb = plan.micro_batches[i];
-            if (i + 1 == plan.micro_batches.size()) step.optimizer.reduce_during_next_backward();  // ZeRO-2/3
             micro_batch_step(pass, int(i), mb, device, done);
             done += int64_t(mb.spans.size());
             stats.train_tokens += int64_t(mb.rows) * mb.T;

@@ -139,12 +139,14 @@ NtpStepResult ntp_train_step(Transformer& model, AdamW& optimizer, const std::ve
         fill_windows(stream, o, {step, micro, rank, ranks}, tokens, targets);
         model.forward(tokens.data(), targets.data(), local_batch, o.seq_len);
         model.accumulate_logprob_sum();  // on the device: the loss is read back once, below
-        if (micro == o.grad_accum - 1) optimizer.reduce_during_next_backward();  // ZeRO-2/3
         model.backward(dlogprob.data());
     }
     double loss = -model.take_logprob_sum();
-    if (step == faults.nan_step && rank == faults.nan_rank)
-        ops::fill(model.context(), model.grads().flat.rows(0, 1), std::numeric_limits<float>::quiet_NaN());
+    if (step == faults.nan_step && rank == faults.nan_rank) {
+        // The gradients this rank holds: the model's buffer, or ZeRO-2/3's shard.
+        const Tensor held = model.has_gradients() ? model.grads().flat : optimizer.zero_runtime()->gradient_shard();
+        ops::fill(model.context(), held.rows(0, 1), std::numeric_limits<float>::quiet_NaN());
+    }
     loss /= double(local_tokens);
     if (ranks > 1) loss = comm->allreduce_sum(loss) / double(ranks);
     result.loss = loss;

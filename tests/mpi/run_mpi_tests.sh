@@ -3,14 +3,16 @@
 # (oversubscribed: 2 cores run up to 3 ranks, one OpenMP thread each):
 #   - N ranks with B/N sequences each == 1 rank with B, for N = 2, 3 (fp32 tolerance:
 #     ranks sum gradients in another order, so not bit-exact);
-#   - ZeRO-1, 2 and 3 == plain data parallelism; --overlap-reduce bit-identical to the
-#     same level without it;
+#   - ZeRO-1, 2 and 3 == plain data parallelism (ZeRO-2/3 also over two micro-batches,
+#     which they sum in another order: within tolerance); --overlap-reduce bit-identical
+#     to the same level without it;
 #   - a 2-rank ZeRO-1 run stopped half way resumes on 3 ranks and on 1 and matches the
 #     uninterrupted run; a 2-rank ZeRO-3 one resumes on 3 ranks under ZeRO-1, a ZeRO-1 one
 #     on 3 ranks under ZeRO-2;
 #   - one rank failing (an error, or a NaN gradient) ends every rank, non-zero, fast;
 #     --skip-nonfinite skips the NaN step instead and writes finite weights;
-#   - RPT: 2 ranks with B/2 contexts == 1 rank with B; ZeRO-1, 2 and 3 == off.
+#   - RPT: 2 ranks with B/2 contexts == 1 rank with B; ZeRO-1, 2 and 3 == off (ranks keep
+#     different numbers of groups, so ZeRO-2/3 make up rounds of zeros).
 # Usage: tests/mpi/run_mpi_tests.sh BUILD_DIR   (skips, saying so, in a build without MPI)
 set -u
 BUILD=$(realpath "${1:-build}")
@@ -90,10 +92,12 @@ else bad "ZeRO-1 moments" "$out"; fi
 echo "mpi: ZeRO-2 and ZeRO-3, reductions overlapped with the backward"
 run "2 ranks, ZeRO-2" 2 "${FRESH[@]}" --out z2_2 --zero 2
 run "2 ranks, ZeRO-2, overlapped" 2 "${FRESH[@]}" --out z2_2o --zero 2 --overlap-reduce
-run "3 ranks, ZeRO-3" 3 "${FRESH[@]}" --out z3_3 --zero 3
-run "3 ranks, ZeRO-3, overlapped" 3 "${FRESH[@]}" --out z3_3o --zero 3 --overlap-reduce
+# Two micro-batches per rank: ZeRO-3 reduces each into the shards (ranks, then micro-batches).
+run "3 ranks, 2 micro-batches" 3 "${FRESH[@]}" --out r3a --grad-accum 2
+run "3 ranks, ZeRO-3, 2 micro-batches" 3 "${FRESH[@]}" --out z3_3 --zero 3 --grad-accum 2
+run "3 ranks, ZeRO-3, 2 micro-batches, overlapped" 3 "${FRESH[@]}" --out z3_3o --zero 3 --grad-accum 2 --overlap-reduce
 same "ZeRO-2 == plain, 2 ranks" r2 z2_2
-same "ZeRO-3 == plain, 3 ranks" r3 z3_3
+same "ZeRO-3 == plain, 3 ranks, 2 micro-batches" r3a z3_3
 # Same collectives in the same bucket order on the communication thread: the same bits.
 for pair in "z2_2 z2_2o" "z3_3 z3_3o"; do
   set -- $pair
@@ -143,6 +147,9 @@ expect_abort "NaN gradient on rank 1 stops with the step" "step 3: gradient norm
 if [ -d fnan ] && grep -q '"step": 2' fnan/trainer_state.json && "$DIFF" fnan/model.safetensors fnan/model.safetensors 0 >/dev/null; then
   ok "the last checkpoint before the NaN (step 2) is finite"
 else bad "checkpoint before the NaN"; fi
+# ZeRO-2 holds no gradient buffer: the NaN goes into the rank's gradient shard.
+expect_abort "NaN gradient on rank 1 under ZeRO-2 stops with the step" "step 3: gradient norm is nan" --out fnan2 \
+  --debug-nan-at 1:3 --zero 2
 run "--skip-nonfinite skips the NaN step" 2 "${FRESH[@]}" --out skip --debug-nan-at 1:3 --skip-nonfinite --metrics skip.jsonl
 grep -q '"skipped":true' skip.jsonl && ok "metrics mark step 3 skipped" || bad "skipped step not in metrics" "$(cat skip.jsonl)"
 if out=$("$DIFF" skip/model.safetensors skip/model.safetensors 0 2>&1); then ok "weights after a skipped step are finite"
@@ -171,8 +178,10 @@ rpt_run() {
 rpt_run "RPT, 1 rank, 8 contexts" 1 --out q1 --metrics q1.jsonl
 rpt_run "RPT, 2 ranks, 4 contexts each" 2 --out q2 --metrics q2.jsonl
 rpt_run "RPT, 2 ranks, ZeRO-1" 2 --out qz --zero 1
-rpt_run "RPT, 2 ranks, ZeRO-2" 2 --out qz2 --zero 2
-rpt_run "RPT, 2 ranks, ZeRO-3, overlapped" 2 --out qz3 --zero 3 --overlap-reduce
+# Small micro-batches: the ranks, which keep different numbers of groups, run different
+# numbers of backwards, and ZeRO-2/3 reduce in each.
+rpt_run "RPT, 2 ranks, ZeRO-2, micro-batches of 4" 2 --out qz2 --zero 2 --micro-batch 4
+rpt_run "RPT, 2 ranks, ZeRO-3, micro-batches of 4, overlapped" 2 --out qz3 --zero 3 --overlap-reduce --micro-batch 4
 if "$DIFF" base/model.safetensors q1/model.safetensors 0 >/dev/null 2>&1; then
   bad "RPT did not change the model (all groups uniform?)" "$(cat q1.jsonl)"
 else ok "RPT updated the model"; fi
@@ -194,9 +203,10 @@ else ok "the RPT comparison tells two steps from none: $out"; fi
 same_rpt "RPT: ZeRO-1 == plain" q2 qz
 same_rpt "RPT: ZeRO-2 == plain" q2 qz2
 same_rpt "RPT: ZeRO-3 (overlapped) == plain" q2 qz3
-# Every level reduces the same bucket sums in the same order.
-cmp -s qz/model.safetensors qz3/model.safetensors && ok "RPT: ZeRO-3 overlapped == ZeRO-1, bit for bit" \
-  || bad "RPT: ZeRO-3 differs from ZeRO-1"
+# Levels 2 and 3 reduce the same bucket sums in the same order (ZeRO-1 sums the
+# micro-batches first: within tolerance above).
+cmp -s qz2/model.safetensors qz3/model.safetensors && ok "RPT: ZeRO-3 overlapped == ZeRO-2, bit for bit" \
+  || bad "RPT: ZeRO-3 differs from ZeRO-2"
 if python3 -c "import json,sys; a=[json.loads(l)['reward_mean'] for l in open('q1.jsonl')]; b=[json.loads(l)['reward_mean'] for l in open('q2.jsonl')]; sys.exit(0 if a==b else 1)"; then
   ok "RPT: the same rewards on 1 and 2 ranks"
 else bad "RPT rewards differ" "$(cat q1.jsonl q2.jsonl)"; fi

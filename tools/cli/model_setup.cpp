@@ -31,8 +31,9 @@ void ModelFlags::add_zero_flag(CLI::App& command) {
     // A bare --zero keeps meaning what it did before levels: ZeRO-1.
     command
         .add_option("--zero", zero,
-                    "ZeRO level over the MPI ranks: 0 none, 1 AdamW moments sharded, 2 + gradients "
-                    "reduce-scattered during the backward, 3 + parameters gathered layer by layer "
+                    "ZeRO level over the MPI ranks: 0 none, 1 AdamW moments sharded, 2 + gradients sharded "
+                    "(each backward reduce-scatters them into the rank's shard), 3 + parameters gathered "
+                    "layer by layer "
                     "(a bare --zero is 1)")
         ->expected(0, 1)
         ->default_str("1")
@@ -52,6 +53,14 @@ int32_t end_of_text_id(const Tokenizer& tokenizer) {
 
 namespace {
 
+// What the training step's gradients hold: the model's buffer (allocated by the first
+// step; none from ZeRO-2) and ZeRO's shard and slots.
+size_t training_gradient_bytes(const ModelSetup& s) {
+    const ZeroRuntime* zero = s.optimizer->zero_runtime();
+    const size_t buffer = zero && zero->lends_slots() ? 0 : size_t(s.model->layout().total()) * sizeof(float);
+    return buffer + (zero ? zero->gradient_bytes() : 0);
+}
+
 void report(const ModelSetup& s) {
     if (!s.comm->is_root()) return;
     const ModelConfig& c = s.model->config();
@@ -64,7 +73,7 @@ void report(const ModelSetup& s) {
     // Gradients are allocated by the first training step (none for inference).
     std::fprintf(stderr, "memory on %s: parameters %.1f MiB%s%s\n", device_name(s.ctx.device),
                  double(s.model->parameter_bytes() + s.model->working_bytes()) / 1048576.0,
-                 s.optimizer ? fmt::format(", gradients {:.1f} MiB", double(s.model->parameter_bytes()) / 1048576.0)
+                 s.optimizer ? fmt::format(", gradients {:.1f} MiB", double(training_gradient_bytes(s)) / 1048576.0)
                                    .c_str()
                              : " (inference: no gradients)",
                  s.optimizer ? fmt::format(", AdamW moments {:.1f} MiB{}",
