@@ -92,7 +92,6 @@ struct PassContext {
     const std::vector<float>& advantages;
     const ops::PolicyLossSettings& loss;
     float inv_temperature;
-    int R;
     bool first;  // the first pass: records the behaviour log-probs and the entropy
     bool last;   // the last pass: records clipping and KL
 };
@@ -247,7 +246,7 @@ GrpoStats grpo_update(Transformer& policy, AdamW& optimizer, Transformer* refere
     if (norm.kept_responses == 0) return stats;
 
     // 3. The passes: forward, coefficients and backward per micro-batch, then one step.
-    const PassContext first{policy, reference, advantages, norm.loss, 1.0f / settings.temperature, plan.R, true, true};
+    const PassContext first{policy, reference, advantages, norm.loss, 1.0f / settings.temperature, true, true};
     AdamWConfig summed = adamw;
     summed.sum_gradients = true;
     TokenSums sums = run_passes(first, {optimizer, lr, summed}, plan, settings.updates_per_batch, stats);
