@@ -228,7 +228,7 @@ void KvCache::grow_pool(int blocks) {
 }
 
 void KvCache::reserve(const std::vector<int32_t>& slots, int tokens) {
-    if (!shape_.paged()) throw std::logic_error("KvCache::reserve: the cache is contiguous");
+    if (!shape_.paged()) return;  // every slot holds its whole suffix already
     int missing = 0;
     for (int32_t s : slots) missing += blocks_.missing(s, tokens);
     const int needed = blocks_.used() + missing;
@@ -237,8 +237,7 @@ void KvCache::reserve(const std::vector<int32_t>& slots, int tokens) {
 }
 
 void KvCache::release(int slot) {
-    if (!shape_.paged()) throw std::logic_error("KvCache::release: the cache is contiguous");
-    blocks_.release(slot);
+    if (shape_.paged()) blocks_.release(slot);
 }
 
 }  // namespace rpt

@@ -96,12 +96,13 @@ public:
     DType kv_dtype() const { return kv_dtype_; }  // f32 or bf16, resolved for the device
     size_t bytes() const { return buffer_.bytes() + pool_buffer_.bytes(); }
 
-    // Paged only. Gives each slot in `slots` the blocks to hold `tokens` tokens, growing the
-    // pool first when the free list runs short; throws std::invalid_argument naming
-    // --kv-budget-mb (and the live tokens) when the budget does not allow the growth.
-    // The host table changes (blocks().table()); the caller uploads it with the step's rows.
+    // Gives each slot in `slots` the blocks to hold `tokens` tokens, growing the pool first
+    // when the free list runs short; throws std::invalid_argument naming --kv-budget-mb
+    // (and the live tokens) when the budget does not allow the growth. The host table
+    // changes (blocks().table()); the caller uploads it with the step's rows. Nothing to
+    // do for a contiguous cache.
     void reserve(const std::vector<int32_t>& slots, int tokens);
-    // Paged only. Takes back every block of a finished slot.
+    // Takes back every block of a finished slot (paged; nothing to do contiguous).
     void release(int slot);
     const KvBlockAllocator& blocks() const { return blocks_; }
     // Keys and values allocated at the pool's largest so far: the prefix and the pool.

@@ -36,9 +36,9 @@ size_t check_prompts(const Transformer& model, const RolloutJob& job) {
     const RolloutSettings& settings = job.settings;
     if (prompts.empty() || settings.group_size <= 0 || settings.max_new_tokens <= 0)
         throw std::invalid_argument("rollouts need prompts, a positive group size and max_new_tokens");
-    if (settings.kv_block_tokens <= 0)
-        throw std::invalid_argument(
-            fmt::format("--kv-block-tokens {} must be a positive number of tokens", settings.kv_block_tokens));
+    if (settings.kv_block_tokens < 0)
+        throw std::invalid_argument(fmt::format(
+            "--kv-block-tokens {} must be a number of tokens (0: contiguous)", settings.kv_block_tokens));
     if (job.context_ids.size() != prompts.size()) throw std::invalid_argument("one context id per prompt");
     size_t longest = 0;
     for (const auto& p : prompts) {
@@ -227,7 +227,7 @@ void decode_responses(Transformer& model, KvCache& cache, const RolloutJob& job,
         r.bookkeeping_seconds += seconds_since(t_compact);
     }
     r.kv_peak_bytes = cache.peak_kv_bytes();
-    r.kv_peak_blocks = cache.blocks().peak_used();
+    r.kv_peak_blocks = cache.shape().paged() ? cache.blocks().peak_used() : cache.shape().slots();
 }
 
 }  // namespace

@@ -139,11 +139,13 @@ void check_kv_budget(const RptRun& run, const Transformer& model) {
     const DeviceKind device = model.context().device;
     if (!o.quiet && run.rank == 0)
         std::fprintf(stderr, "KV cache: %.1f MiB per rollout batch at most in %s (every response at "
-                     "--max-new-tokens), from %.1f MiB, in blocks of %d tokens that follow the live tokens "
-                     "(%d contexts x %d rollouts per rank, budget %.0f MiB)\n",
+                     "--max-new-tokens), from %.1f MiB, %s (%d contexts x %d rollouts per rank, budget %.0f MiB)\n",
                      double(KvCache::kv_bytes(model.config(), shape, device)) / 1048576.0,
                      dtype_name(resolve_kv_dtype(o.kv_dtype, device)),
-                     double(KvCache::min_kv_bytes(model.config(), shape, device)) / 1048576.0, o.kv_block_tokens,
+                     double(KvCache::min_kv_bytes(model.config(), shape, device)) / 1048576.0,
+                     shape.paged() ? fmt::format("in blocks of {} tokens that follow the live tokens",
+                                                 o.kv_block_tokens).c_str()
+                                   : "contiguous (--kv-block-tokens 0)",
                      run.local_contexts, run.G, double(o.kv_budget_bytes) / 1048576.0);
     KvCache::check_budget(model.config(), shape, device, o.kv_budget_bytes);
 }

@@ -40,9 +40,10 @@ void add_kv_block_flag(CLI::App& command, int& block_tokens) {
     command
         .add_option("--kv-block-tokens", block_tokens,
                     fmt::format("tokens per block of the rollouts' paged KV cache: blocks are allocated as responses "
-                                "grow and freed when they end (default {})",
+                                "grow and freed when they end (default {}; 0: one contiguous suffix per rollout "
+                                "at its maximum length)",
                                 kDefaultKvBlockTokens))
-        ->check(CLI::Range(1, kMaxKvBlockTokens));
+        ->check(CLI::Range(0, kMaxKvBlockTokens));
 }
 
 void add_rpt_flags(CLI::App& cmd, RptOptions& o, RptFlagValues& values) {
