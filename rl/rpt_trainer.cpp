@@ -170,6 +170,7 @@ void report_memory_plan(const RptRun& run, const Transformer& model, const AdamW
     s.shared_prompt = run.grpo.prompt_layout == PromptLayout::shared;
     s.kl_reference = run.grpo.loss.kl_beta > 0;
     s.kv_dtype = o.kv_dtype;
+    s.kv_block_tokens = o.kv_block_tokens;
     for (const std::string& line : plan_lines(model.config(), s, plan_memory(model.config(), s)))
         std::fprintf(stderr, "%s\n", line.c_str());
 }
