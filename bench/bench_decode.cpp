@@ -8,7 +8,8 @@
 //      prefix per group, against the same work with every rollout holding its own copy
 //      of the prefix (B*G contexts, G = 1): KV memory and time.
 // --precision: the model's (auto: bf16 on a GPU, the decode step on bf16 weights and
-// rows; f32 on the CPU).
+// rows; f32 on the CPU). --kv-block-tokens: the paged cache's block (0: contiguous), to
+// measure what paging costs.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -57,20 +58,23 @@ struct DecodeRun {
     double seconds = 0;  // decoding only (after the prefill), as the peer times it
     double bookkeeping_seconds = 0;  // host work of the active set within `seconds`
     int64_t tokens = 0;
-    size_t kv_bytes = 0;
+    size_t kv_bytes = 0;       // at most (every slot at `gen`)
+    size_t kv_peak_bytes = 0;  // allocated at the paged pool's largest
 };
 
 DecodeRun decode(Transformer& model, const std::vector<std::vector<int32_t>>& prompts, int group, int gen,
-                 KvDType kv_dtype = KvDType::automatic) {
+                 int block_tokens, KvDType kv_dtype = KvDType::automatic) {
     RolloutSettings s;
     s.kv_dtype = kv_dtype;
+    s.kv_block_tokens = block_tokens;
     s.group_size = group;
     s.max_new_tokens = gen;
     s.sampling.greedy = true;
     std::vector<int64_t> ids(prompts.size());
     for (size_t i = 0; i < ids.size(); ++i) ids[i] = int64_t(i);
     const RolloutResult r = generate_rollouts(model, prompts, ids, /*stop_ids=*/{}, s);
-    return {r.seconds - r.prefill_seconds, r.bookkeeping_seconds, r.generated_tokens, r.kv_cache_bytes};
+    return {r.seconds - r.prefill_seconds, r.bookkeeping_seconds, r.generated_tokens, r.kv_cache_bytes,
+            r.kv_peak_bytes};
 }
 
 }  // namespace
@@ -82,6 +86,7 @@ int decode(int argc, char** argv) {
     int prompt = 64, gen = 193, group = 8, group_contexts = 8, group_gen = 32;
     // The KV-dtype comparison: a long context, so the cache's bytes matter next to the weights'.
     int dtype_batch = 32, dtype_prompt = 448, dtype_gen = 64;
+    int block_tokens = kDefaultKvBlockTokens;
     app.add_option("--preset", preset)->check(CLI::IsMember(model_preset_names()));
     app.add_option("--batch", batches, "batch sizes of the throughput runs");
     app.add_option("--prompt", prompt);
@@ -92,6 +97,8 @@ int decode(int argc, char** argv) {
     app.add_option("--dtype-batch", dtype_batch, "rows of the f32 vs bf16 KV-cache comparison");
     app.add_option("--dtype-prompt", dtype_prompt, "prompt tokens of that comparison");
     app.add_option("--dtype-gen", dtype_gen, "new tokens of that comparison");
+    app.add_option("--kv-block-tokens", block_tokens, "tokens per block of the paged KV cache (0: contiguous)")
+        ->check(CLI::Range(0, 1 << 20));
     app.add_option("--device", device);
     app.add_option("--precision", precision, "bf16 or f32 (auto: bf16 on a GPU, f32 on the CPU)")
         ->check(CLI::IsMember({"auto", "bf16", "f32"}));
@@ -116,13 +123,15 @@ int decode(int argc, char** argv) {
     const double kv_bytes_per_token = 2.0 * config.num_layers * config.kv_dim() * double(dtype_size(kv_dtype));
     nlohmann::json out = {{"bench", "decode"}, {"preset", preset}, {"device", device_name(ctx.device)},
                           {"precision", precision_name(model_precision)},
-                          {"kv_dtype", dtype_name(kv_dtype)}, {"bandwidth_gbs", bandwidth * 1e-9},
+                          {"kv_dtype", dtype_name(kv_dtype)}, {"kv_block_tokens", block_tokens},
+                          {"bandwidth_gbs", bandwidth * 1e-9},
                           {"config", config.to_hf_json()}};  // for the PyTorch peer
-    std::printf("decode %s on %s in %s, KV cache in %s (memory bandwidth %.1f GB/s measured by triad)\n",
+    std::printf("decode %s on %s in %s, KV cache in %s, blocks of %d tokens (memory bandwidth %.1f GB/s measured by "
+                "triad)\n",
                 preset.c_str(), device_name(ctx.device), precision_name(model_precision), dtype_name(kv_dtype),
-                bandwidth * 1e-9);
+                block_tokens, bandwidth * 1e-9);
     for (int B : batches) {
-        const DecodeRun r = decode(model, random_prompts(B, prompt, config.vocab_size, 7), 1, gen);
+        const DecodeRun r = decode(model, random_prompts(B, prompt, config.vocab_size, 7), 1, gen, block_tokens);
         // Bytes a decode step must move at least: the weights once, then every row's
         // cache up to its current length (prompt + i), summed over the gen steps.
         double bytes = 0;
@@ -134,12 +143,13 @@ int decode(int argc, char** argv) {
                     100.0 * r.bookkeeping_seconds / r.seconds);
         out["throughput"].push_back({{"batch", B}, {"prompt", prompt}, {"gen", gen}, {"seconds", r.seconds},
                                      {"tokens_per_s", double(r.tokens) / r.seconds}, {"bytes_per_s", achieved},
-                                     {"bookkeeping_seconds", r.bookkeeping_seconds}});
+                                     {"bookkeeping_seconds", r.bookkeeping_seconds}, {"kv_bytes", r.kv_bytes},
+                                     {"kv_peak_bytes", r.kv_peak_bytes}});
     }
     // The same decode with the cache in f32 and in bf16 (half the KV bytes to stream).
     const auto long_prompts = random_prompts(dtype_batch, dtype_prompt, config.vocab_size, 11);
-    const DecodeRun kv32 = decode(model, long_prompts, 1, dtype_gen, KvDType::f32);
-    const DecodeRun kv16 = decode(model, long_prompts, 1, dtype_gen, KvDType::bf16);
+    const DecodeRun kv32 = decode(model, long_prompts, 1, dtype_gen, block_tokens, KvDType::f32);
+    const DecodeRun kv16 = decode(model, long_prompts, 1, dtype_gen, block_tokens, KvDType::bf16);
     std::printf("  batch %d, %d-token prompts, %d new tokens: KV cache f32 %.1f MiB, %.0f tokens/s; bf16 %.1f MiB, "
                 "%.0f tokens/s (%.2fx)\n",
                 dtype_batch, dtype_prompt, dtype_gen, double(kv32.kv_bytes) / 1048576.0,
@@ -153,8 +163,8 @@ int decode(int argc, char** argv) {
     std::vector<std::vector<int32_t>> copied;
     for (const auto& p : prompts)
         for (int g = 0; g < group; ++g) copied.push_back(p);
-    const DecodeRun shared = decode(model, prompts, group, group_gen);
-    const DecodeRun copy = decode(model, copied, 1, group_gen);
+    const DecodeRun shared = decode(model, prompts, group, group_gen, block_tokens);
+    const DecodeRun copy = decode(model, copied, 1, group_gen, block_tokens);
     std::printf("  %d contexts x %d rollouts, %d new tokens: shared prefix %.1f MiB KV, %.3f s; copied prefix "
                 "%.1f MiB KV, %.3f s (%.2fx memory, %.2fx time)\n",
                 group_contexts, group, group_gen, double(shared.kv_bytes) / 1048576.0, shared.seconds,

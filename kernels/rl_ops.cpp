@@ -43,13 +43,36 @@ constexpr size_t kMaxMarkerBytes = rl_detail::kMaxMarkerBytes;
 
 float* opt_f32(const Tensor& t) { return t.empty() ? nullptr : t.f32(); }
 
+// The suffix pool's layout (kernels/paged_kv.h) from its (N, Tb, KVH, D) view and the
+// block table (S, max_blocks) i32, or the contiguous (S, Tmax, KVH, D) without a table.
+// The table's pointer is only dereferenced by the kernels (it may be on the GPU).
+paged_kv::Layout suffix_layout(const OpContext& ctx, const char* op, const Tensor& pool, Tensor& table) {
+    paged_kv::Layout p;
+    p.blocks = pool.dim(0);
+    p.block_tokens = pool.dim(1);
+    if (table.empty()) {
+        p.slots = p.blocks;
+        return p;
+    }
+    expect_device(ctx, op, {&table});
+    expect_dtype(op, table, DType::i32, "block_table");
+    expect(table.ndim == 2, op, "block_table must be (S, max_blocks), got " + table.describe());
+    expect(p.block_tokens > 0, op, "a paged suffix needs blocks of at least one token");
+    p.table = table.i32();
+    p.slots = table.dim(0);
+    p.max_blocks = table.dim(1);
+    return p;
+}
+
 }  // namespace
 
-void kv_cache_append(const OpContext& ctx, Tensor suffix, Tensor kv, Tensor slots, Tensor index) {
+void kv_cache_append(const OpContext& ctx, Tensor suffix, Tensor kv, Tensor slots, Tensor index,
+                     Tensor block_table) {
     constexpr const char* op = "kv_cache_append";
     expect_device(ctx, op, {&suffix, &kv, &slots, &index});
-    expect(suffix.ndim == 4, op, "suffix must be (S, Tmax, KVH, D), got " + suffix.describe());
-    const int64_t S = suffix.dim(0), Tmax = suffix.dim(1), KVH = suffix.dim(2), D = suffix.dim(3);
+    expect(suffix.ndim == 4, op, "suffix must be (N, Tb, KVH, D) or (S, Tmax, KVH, D), got " + suffix.describe());
+    const paged_kv::Layout pool = suffix_layout(ctx, op, suffix, block_table);
+    const int64_t KVH = suffix.dim(2), D = suffix.dim(3);
     const int64_t A = slots.numel();
     expect_dtype(op, slots, DType::i32, "slots");
     expect_dtype(op, index, DType::i32, "index");
@@ -60,7 +83,7 @@ void kv_cache_append(const OpContext& ctx, Tensor suffix, Tensor kv, Tensor slot
     if (A == 0) return;
     if (on_gpu(ctx)) {
 #ifdef RPT_WITH_CUDA
-        return cuda::kv_cache_append(ctx.stream, suffix, kv, slots, index);
+        return cuda::kv_cache_append(ctx.stream, suffix, kv, slots, index, pool);
 #else
         fail(op, "this build has no CUDA backend (rebuild with CUDA=1)");
 #endif
@@ -69,13 +92,14 @@ void kv_cache_append(const OpContext& ctx, Tensor suffix, Tensor kv, Tensor slot
     // cache the rounding of an already-bf16 value is exact, so the bits are copied.
     precision::BF16Staging staging({{&kv, "kv", precision::Allowed::either, precision::Role::in}});
     if (suffix.dtype == DType::bf16)
-        cpu::kv_cache_append(suffix.bf16(), kv.f32(), slots.i32(), index.i32(), A, S, Tmax, KVH, D);
+        cpu::kv_cache_append(suffix.bf16(), kv.f32(), slots.i32(), index.i32(), A, pool, KVH, D);
     else
-        cpu::kv_cache_append(suffix.f32(), kv.f32(), slots.i32(), index.i32(), A, S, Tmax, KVH, D);
+        cpu::kv_cache_append(suffix.f32(), kv.f32(), slots.i32(), index.i32(), A, pool, KVH, D);
 }
 
 void decode_attention(const OpContext& ctx, Tensor out, Tensor q, Tensor prefix_k, Tensor prefix_v, Tensor prefix_len,
-                      Tensor suffix_k, Tensor suffix_v, Tensor suffix_len, Tensor slots, int group_size) {
+                      Tensor suffix_k, Tensor suffix_v, Tensor suffix_len, Tensor slots, int group_size,
+                      Tensor block_table) {
     constexpr const char* op = "decode_attention";
     expect_device(ctx, op,
                   {&out, &q, &prefix_k, &prefix_v, &prefix_len, &suffix_k, &suffix_v, &suffix_len, &slots});
@@ -83,13 +107,13 @@ void decode_attention(const OpContext& ctx, Tensor out, Tensor q, Tensor prefix_
     expect(prefix_k.ndim == 4 && suffix_k.ndim == 4, op, "prefix_k and suffix_k must be (rows, T, KVH, D)");
     const int64_t A = q.dim(0), H = q.dim(1), D = q.dim(2);
     const int64_t B = prefix_k.dim(0), Tp = prefix_k.dim(1), KVH = prefix_k.dim(2);
-    const int64_t S = suffix_k.dim(0), Tmax = suffix_k.dim(1);
+    const paged_kv::Layout pool = suffix_layout(ctx, op, suffix_k, block_table);
     expect(group_size > 0, op, fmt::format("group_size = {} must be positive", group_size));
     expect(prefix_k.dim(3) == D && suffix_k.dim(3) == D, op, "prefix_k / suffix_k head dim mismatches q");
     expect(suffix_k.dim(2) == KVH, op, "suffix_k and prefix_k have different KV head counts");
     expect(KVH > 0 && H % KVH == 0, op, fmt::format("{} query heads not divisible by {} kv heads", H, KVH));
-    expect(S == B * group_size, op,
-           fmt::format("suffix has {} slots, expected B * group_size = {} * {}", S, B, group_size));
+    expect(pool.slots == B * group_size, op,
+           fmt::format("suffix has {} slots, expected B * group_size = {} * {}", pool.slots, B, group_size));
     expect_numel(op, prefix_v, prefix_k.numel(), "prefix_v");
     expect_numel(op, suffix_v, suffix_k.numel(), "suffix_v");
     expect_numel(op, out, A * H * D, "out");
@@ -114,7 +138,7 @@ void decode_attention(const OpContext& ctx, Tensor out, Tensor q, Tensor prefix_
     if (on_gpu(ctx)) {
 #ifdef RPT_WITH_CUDA
         return cuda::decode_attention(ctx.stream, {out, q, prefix_k, prefix_v, prefix_len, suffix_k, suffix_v,
-                                                   suffix_len, slots, group_size});
+                                                   suffix_len, slots, pool, group_size});
 #else
         fail(op, "this build has no CUDA backend (rebuild with CUDA=1)");
 #endif
@@ -126,11 +150,11 @@ void decode_attention(const OpContext& ctx, Tensor out, Tensor q, Tensor prefix_
     precision::BF16Staging staging({{&out, "out", Allowed::either, Role::out}, {&q, "q", Allowed::either, Role::in}});
     if (kv_dtype == DType::bf16)
         cpu::decode_attention(out.f32(), q.f32(), prefix_k.bf16(), prefix_v.bf16(), prefix_len.i32(), suffix_k.bf16(),
-                              suffix_v.bf16(), suffix_len.i32(), slots.i32(), A, B, Tp, S, Tmax, H, KVH, D,
+                              suffix_v.bf16(), suffix_len.i32(), slots.i32(), A, B, Tp, pool, H, KVH, D,
                               static_cast<int64_t>(group_size));
     else
         cpu::decode_attention(out.f32(), q.f32(), prefix_k.f32(), prefix_v.f32(), prefix_len.i32(), suffix_k.f32(),
-                              suffix_v.f32(), suffix_len.i32(), slots.i32(), A, B, Tp, S, Tmax, H, KVH, D,
+                              suffix_v.f32(), suffix_len.i32(), slots.i32(), A, B, Tp, pool, H, KVH, D,
                               static_cast<int64_t>(group_size));
     staging.commit();
 }

@@ -23,8 +23,18 @@ namespace ops {
 // computes in fp32 (statistics and accumulators) and rounds a bf16 out once at the store
 // (the CPU twin: fp32 on the widened rows, the emulation of kernels/ops.h).
 //
-// suffix (S, Tmax, KVH, D): suffix[slots[a], index[a]] = kv (A, KVH, D).
-void kv_cache_append(const OpContext& ctx, Tensor suffix, Tensor kv, Tensor slots, Tensor index);
+// The suffix is paged (kernels/paged_kv.h): a pool (N, Tb, KVH, D) of blocks of Tb
+// tokens and a block table (S, max_blocks) i32 naming each slot's blocks in token order,
+// so token i of slot s is pool row table[s, i / Tb] * Tb + i % Tb and a slot holds up to
+// max_blocks * Tb tokens. An empty block_table means the contiguous layout: the pool is
+// (S, Tmax, KVH, D), slot s owning block s whole. Both layouts give the same bits for the
+// same tokens (the keys are read in the same order); the contiguous one is the tests'
+// reference. Only the blocks a row's tokens reach are read; table entries past them are
+// ignored (-1 by convention).
+//
+// suffix[slot slots[a], token index[a]] = kv (A, KVH, D).
+void kv_cache_append(const OpContext& ctx, Tensor suffix, Tensor kv, Tensor slots, Tensor index,
+                     Tensor block_table = Tensor{});
 
 // One decoding step of attention for A active rows. Row a (slot s = slots[a], group
 // g = s / group_size) attends to prefix keys 0 .. prefix_len[g]-1 of its group and to
@@ -32,9 +42,11 @@ void kv_cache_append(const OpContext& ctx, Tensor suffix, Tensor kv, Tensor slot
 // appended), all with scale 1/sqrt(D) and GQA head mapping h -> h / (H / KVH).
 //   out (A, H, D), q (A, H, D), one dtype
 //   prefix_k, prefix_v (B, Tp, KVH, D), prefix_len (B) i32
-//   suffix_k, suffix_v (S, Tmax, KVH, D), suffix_len (A) i32, slots (A) i32
+//   suffix_k, suffix_v: pools (N, Tb, KVH, D) with block_table (S, max_blocks) i32, or
+//     (S, Tmax, KVH, D) with block_table empty; suffix_len (A) i32, slots (A) i32
 void decode_attention(const OpContext& ctx, Tensor out, Tensor q, Tensor prefix_k, Tensor prefix_v, Tensor prefix_len,
-                      Tensor suffix_k, Tensor suffix_v, Tensor suffix_len, Tensor slots, int group_size);
+                      Tensor suffix_k, Tensor suffix_v, Tensor suffix_len, Tensor slots, int group_size,
+                      Tensor block_table = Tensor{});
 
 // ---- sampling ----------------------------------------------------------------------
 struct SamplingSettings {

@@ -126,7 +126,7 @@ MemoryPlan plan_memory(const ModelConfig& c, const PlanSettings& s) {
         backward = r.update;
         m.kv_cache = KvCache::total_bytes(
             c, {r.contexts, s.rollouts, std::max(1, s.prompt_tokens), std::max(1, s.max_new_tokens), s.kv_dtype,
-                s.precision},
+                s.precision, std::max(0, s.kv_block_tokens)},
             s.device);
         if (s.kl_reference) {
             // A forward-only model of the same precision over the update's batches.
@@ -170,11 +170,16 @@ std::vector<std::string> plan_lines(const ModelConfig& c, const PlanSettings& s,
                                                                    : ""));
     }
     lines.push_back(fmt::format("plan per rank: parameters {}{}, gradients {}, optimizer {}{}, activations {}, "
-                                "logits chunk {}, backward scratch {}, KV cache {}, workspace {}",
+                                "logits chunk {}, backward scratch {}, KV cache {}{}, workspace {}",
                                 mib(m.parameters), m.working ? fmt::format(" + bf16 copy {}", mib(m.working)) : "",
                                 mib(m.gradients), mib(m.optimizer),
                                 m.reference ? fmt::format(", KL reference {}", mib(m.reference)) : "",
                                 mib(m.activations), mib(m.logits), mib(m.backward_scratch), mib(m.kv_cache),
+                                s.run == PlanRun::rpt && s.kv_block_tokens > 0
+                                    ? fmt::format(" at most (every rollout at max length; its blocks of {} tokens "
+                                                  "follow the live tokens)",
+                                                  s.kv_block_tokens)
+                                    : "",
                                 mib(m.workspace)));
     std::string total = fmt::format("plan: total {} per rank", mib(m.total()));
     if (s.device_memory > 0)

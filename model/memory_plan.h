@@ -52,6 +52,7 @@ struct PlanSettings {
     bool shared_prompt = true;
     bool kl_reference = false;
     KvDType kv_dtype = KvDType::automatic;
+    int kv_block_tokens = kDefaultKvBlockTokens;  // the rollouts' paged suffix (0: contiguous)
     size_t device_memory = 0;  // bytes to fit in; 0: no check
 };
 

@@ -353,10 +353,10 @@ void Transformer::decode_step(KvCache& cache, int A) {
     for (int l = 0; l < config_.num_layers; ++l) {
         const LayerRows rows{decode_step_rows(cache, A, x), y, positions};
         layer_forward(ctx_, config_, compute_.layers[l], rows, [&]() {
-            ops::kv_cache_append(ctx_, cache.suffix_k[l], rows.k, slots, index);
-            ops::kv_cache_append(ctx_, cache.suffix_v[l], rows.v, slots, index);
+            ops::kv_cache_append(ctx_, cache.suffix_k[l], rows.k, slots, index, cache.block_table);
+            ops::kv_cache_append(ctx_, cache.suffix_v[l], rows.v, slots, index, cache.block_table);
             ops::decode_attention(ctx_, rows.attn, rows.q, cache.prefix_k[l], cache.prefix_v[l], cache.prefix_len,
-                                  cache.suffix_k[l], cache.suffix_v[l], suffix_len, slots, G);
+                                  cache.suffix_k[l], cache.suffix_v[l], suffix_len, slots, G, cache.block_table);
         });
         std::swap(x, y);
     }

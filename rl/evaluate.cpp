@@ -80,6 +80,7 @@ int64_t reasoning_batch(const EvalRun& run, size_t p0, int B, std::vector<Positi
     rs.max_new_tokens = run.o.max_new_tokens;
     rs.kv_budget_bytes = run.o.kv_budget_bytes;
     rs.kv_dtype = run.o.kv_dtype;
+    rs.kv_block_tokens = run.o.kv_block_tokens;
     rs.sampling.greedy = run.o.greedy;
     rs.sampling.temperature = run.o.temperature;
     rs.sampling.seed = run.o.seed;

@@ -29,6 +29,7 @@ struct EvalOptions {
     int truth_tokens = 0;      // cap on the ground-truth tokens kept (0: none, see RewardScorer)
     size_t kv_budget_bytes = size_t(4) << 30;
     KvDType kv_dtype = KvDType::automatic;  // of the reasoning-mode rollouts' KV cache
+    int kv_block_tokens = kDefaultKvBlockTokens;  // tokens per block of that cache
     bool reasoning = true;     // also run reasoning mode
     int samples = 1;           // reasoning rollouts per position (n); > 1 needs sampling
     int pass_k = 0;            // k of Pass@k, in [1, samples] (0: samples)

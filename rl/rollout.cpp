@@ -36,6 +36,9 @@ size_t check_prompts(const Transformer& model, const RolloutJob& job) {
     const RolloutSettings& settings = job.settings;
     if (prompts.empty() || settings.group_size <= 0 || settings.max_new_tokens <= 0)
         throw std::invalid_argument("rollouts need prompts, a positive group size and max_new_tokens");
+    if (settings.kv_block_tokens < 0)
+        throw std::invalid_argument(fmt::format(
+            "--kv-block-tokens {} must be a number of tokens (0: contiguous)", settings.kv_block_tokens));
     if (job.context_ids.size() != prompts.size()) throw std::invalid_argument("one context id per prompt");
     size_t longest = 0;
     for (const auto& p : prompts) {
@@ -79,11 +82,20 @@ SlotState start_slots(const std::vector<std::vector<int32_t>>& prompts, const st
     return st;
 }
 
-// The host image of cache.step_inputs (kStepInputs, S), uploaded whole in one copy per
-// step (its first A columns are used), with its rows named as in KvCache::StepInput.
+// The host image of cache.step_inputs (kStepInputs rows of S, then the block table),
+// uploaded whole in one copy per step (the first A columns of each row are used), with
+// its rows named as in KvCache::StepInput.
 class StepInputs {
 public:
-    explicit StepInputs(int S) : S_(S), rows_(size_t(KvCache::kStepInputs) * size_t(S), 0) {}
+    explicit StepInputs(const KvCache& cache)
+        : S_(cache.shape().slots()), rows_(size_t(cache.step_inputs.numel()), 0) {}
+
+    // The cache's block table after this step's reserve, copied only when it changed.
+    void fill_table(const KvBlockAllocator& blocks) {
+        if (blocks.version() == table_version_) return;
+        std::copy(blocks.table().begin(), blocks.table().end(), rows_.begin() + int64_t(KvCache::kStepInputs) * S_);
+        table_version_ = blocks.version();
+    }
 
     // Row a of the step is slot active[a] feeding its next token, its `step`-th.
     void fill(const SlotState& st, int step, const std::vector<int64_t>& context_ids, int G) {
@@ -105,6 +117,7 @@ private:
     int32_t* row(KvCache::StepInput r) { return rows_.data() + size_t(r) * size_t(S_); }
     int S_;
     std::vector<int32_t> rows_;
+    uint64_t table_version_ = 0;  // the allocator's starts at 0 with every entry -1, as rows_
 };
 
 // The sampler's outputs for the active rows: on the device, and their host copies.
@@ -143,8 +156,10 @@ private:
     Tensor logprobs_;  // (S) f32
 };
 
-// Records each active row's sampled token and keeps the rows that did not stop.
-void advance_slots(SlotState& st, const SampledRows& sampled, const RolloutJob& job, RolloutResult& r) {
+// Records each active row's sampled token and keeps the rows that did not stop; the
+// stopped ones give their KV blocks back.
+void advance_slots(SlotState& st, const SampledRows& sampled, const RolloutJob& job, KvCache& cache,
+                   RolloutResult& r) {
     std::vector<int32_t> still_active;
     for (size_t a = 0; a < st.active.size(); ++a) {
         const int s = st.active[a];
@@ -157,6 +172,8 @@ void advance_slots(SlotState& st, const SampledRows& sampled, const RolloutJob& 
             st.next_token[s] = token;
             ++st.position[s];
             still_active.push_back(s);
+        } else {
+            cache.release(s);
         }
     }
     st.active.swap(still_active);
@@ -180,6 +197,7 @@ RolloutResult empty_result(const Transformer& model, const KvCache& cache, const
     r.sampler_logprobs.assign(S, {});
     r.kv_cache_bytes = KvCache::kv_bytes(model.config(), shape, model.context().device);
     r.kv_dtype = cache.kv_dtype();
+    r.kv_block_tokens = shape.block_tokens;
     for (const auto& p : prompts) r.prompt_tokens += int64_t(p.size());
     return r;
 }
@@ -188,12 +206,15 @@ RolloutResult empty_result(const Transformer& model, const KvCache& cache, const
 void decode_responses(Transformer& model, KvCache& cache, const RolloutJob& job, RolloutResult& r) {
     const int G = job.settings.group_size, S = int(job.prompts.size()) * G;
     SlotState slots = start_slots(job.prompts, job.context_ids, G);
-    StepInputs inputs(S);
+    StepInputs inputs(cache);
     SampledRows sampled(model.context(), S);
     for (int step = 0; step < job.settings.max_new_tokens && !slots.active.empty(); ++step) {
         const auto t_rows = Clock::now();
         const int A = int(slots.active.size());
+        // Every active slot now feeds its token `step`: blocks for step + 1 tokens.
+        cache.reserve(slots.active, step + 1);
         inputs.fill(slots, step, job.context_ids, G);
+        inputs.fill_table(cache.blocks());
         r.bookkeeping_seconds += seconds_since(t_rows);
         copy_from_host(model.context(), cache.step_inputs, inputs.data());
         model.decode_step(cache, A);
@@ -202,9 +223,11 @@ void decode_responses(Transformer& model, KvCache& cache, const RolloutJob& job,
         ++r.decode_steps;
 
         const auto t_compact = Clock::now();
-        advance_slots(slots, sampled, job, r);
+        advance_slots(slots, sampled, job, cache, r);
         r.bookkeeping_seconds += seconds_since(t_compact);
     }
+    r.kv_peak_bytes = cache.peak_kv_bytes();
+    r.kv_peak_blocks = cache.shape().paged() ? cache.blocks().peak_used() : cache.shape().slots();
 }
 
 }  // namespace
@@ -218,7 +241,8 @@ RolloutResult generate_rollouts(Transformer& model, const std::vector<std::vecto
 
     // 1. Prefill: each context's prompt but its last token, once for its G responses.
     const KvCacheShape shape{int(prompts.size()), settings.group_size, std::max(1, int(longest) - 1),
-                             settings.max_new_tokens, settings.kv_dtype, model.precision()};
+                             settings.max_new_tokens, settings.kv_dtype, model.precision(),
+                             settings.kv_block_tokens};
     KvCache cache(model.config(), model.context(), shape, settings.kv_budget_bytes);
     prefill_prompts(model, cache, prompts);
     const double prefill_seconds = seconds_since(t0);

@@ -1,7 +1,8 @@
 // The rollout engine: G sampled responses for each of B prompts, decoded in one batch
 // over a shared-prefix KV cache. Each prompt's context is prefilled once; its G slots
 // read that prefix and append only their own tokens. Finished sequences leave the
-// active set, so later steps run on fewer rows.
+// active set, so later steps run on fewer rows, and give their KV blocks back: the
+// suffix cache is paged (model/kv_cache.h), so its memory follows the live tokens.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +20,9 @@ struct RolloutSettings {
     ops::SamplingSettings sampling;  // seed and step form the RNG key with sequence ids
     size_t kv_budget_bytes = size_t(4) << 30;
     KvDType kv_dtype = KvDType::automatic;  // cached K/V: auto = bf16 on the GPU, f32 on the CPU
+    // Tokens per block of the paged suffix cache (--kv-block-tokens); 0: the contiguous
+    // cache, every slot's suffix allocated at max_new_tokens (the unpaged reference).
+    int kv_block_tokens = kDefaultKvBlockTokens;
     // Called with each token as soon as it is sampled (stop tokens included), in slot
     // order within a step: lets `rpt generate` stream text. Empty: not called.
     std::function<void(int slot, int32_t token)> on_token;
@@ -32,7 +36,10 @@ struct RolloutResult {
     int64_t generated_tokens = 0;  // sum of response lengths
     int64_t decode_rows = 0;       // rows processed over all decode steps (= generated_tokens)
     int64_t decode_steps = 0;
-    size_t kv_cache_bytes = 0;      // keys and values, in kv_dtype
+    size_t kv_cache_bytes = 0;      // keys and values at most (every slot at max_new_tokens), in kv_dtype
+    size_t kv_peak_bytes = 0;       // keys and values allocated at the pool's largest (prefix + blocks)
+    int64_t kv_peak_blocks = 0;     // suffix blocks in use at the worst step (contiguous: one per slot)
+    int kv_block_tokens = 0;        // tokens per block (0: contiguous)
     DType kv_dtype = DType::f32;    // what the cache stored (the setting resolved for the device)
     double seconds = 0;          // the whole call
     double prefill_seconds = 0;  // of which the shared-prefix prefill

@@ -97,6 +97,7 @@ RptRun::RptRun(const Transformer& model, const Tokenizer& tokenizer, const Promp
     rollout.max_new_tokens = o.max_new_tokens;
     rollout.kv_budget_bytes = o.kv_budget_bytes;
     rollout.kv_dtype = o.kv_dtype;
+    rollout.kv_block_tokens = o.kv_block_tokens;
     rollout.sampling.temperature = o.temperature;
     rollout.sampling.top_p = o.top_p;
     rollout.sampling.top_k = o.top_k;
@@ -127,20 +128,25 @@ std::unique_ptr<Transformer> make_reference(const RptRun& run, const Transformer
     return reference;
 }
 
-// The largest cache a step can need, reported once and checked against the budget now
-// rather than after the first rollouts.
+// The cache a rollout batch starts with and the largest it can grow to, reported once;
+// the start is checked against the budget now rather than after the first rollouts (the
+// pool's growth is checked as it happens, model/kv_cache.h).
 void check_kv_budget(const RptRun& run, const Transformer& model) {
     const RptOptions& o = run.o;
     const size_t longest_prompt = run.tokens.prefix.size() + run.tokens.suffix.size() + size_t(o.context_tokens);
     const KvCacheShape shape{run.local_contexts, run.G, int(longest_prompt), o.max_new_tokens, o.kv_dtype,
-                             model.precision()};
+                             model.precision(), o.kv_block_tokens};
     const DeviceKind device = model.context().device;
-    const size_t kv = KvCache::kv_bytes(model.config(), shape, device);
     if (!o.quiet && run.rank == 0)
-        std::fprintf(stderr, "KV cache: %.1f MiB per rollout batch in %s (%d contexts x %d rollouts per rank, "
-                     "budget %.0f MiB)\n",
-                     double(kv) / 1048576.0, dtype_name(resolve_kv_dtype(o.kv_dtype, device)), run.local_contexts,
-                     run.G, double(o.kv_budget_bytes) / 1048576.0);
+        std::fprintf(stderr, "KV cache: %.1f MiB per rollout batch at most in %s (every response at "
+                     "--max-new-tokens), from %.1f MiB, %s (%d contexts x %d rollouts per rank, budget %.0f MiB)\n",
+                     double(KvCache::kv_bytes(model.config(), shape, device)) / 1048576.0,
+                     dtype_name(resolve_kv_dtype(o.kv_dtype, device)),
+                     double(KvCache::min_kv_bytes(model.config(), shape, device)) / 1048576.0,
+                     shape.paged() ? fmt::format("in blocks of {} tokens that follow the live tokens",
+                                                 o.kv_block_tokens).c_str()
+                                   : "contiguous (--kv-block-tokens 0)",
+                     run.local_contexts, run.G, double(o.kv_budget_bytes) / 1048576.0);
     KvCache::check_budget(model.config(), shape, device, o.kv_budget_bytes);
 }
 
@@ -164,6 +170,7 @@ void report_memory_plan(const RptRun& run, const Transformer& model, const AdamW
     s.shared_prompt = run.grpo.prompt_layout == PromptLayout::shared;
     s.kl_reference = run.grpo.loss.kl_beta > 0;
     s.kv_dtype = o.kv_dtype;
+    s.kv_block_tokens = o.kv_block_tokens;
     for (const std::string& line : plan_lines(model.config(), s, plan_memory(model.config(), s)))
         std::fprintf(stderr, "%s\n", line.c_str());
 }
@@ -238,6 +245,8 @@ Groups sample_round(const RptRun& run, Transformer& model, const ContextDraw& dr
     rec.seconds_rollout_bookkeeping += groups.rollouts.bookkeeping_seconds;
     sample.sums.generated += double(groups.rollouts.generated_tokens);
     sample.sums.decode_rows += double(groups.rollouts.decode_rows);
+    rec.kv_peak_bytes = std::max(rec.kv_peak_bytes, groups.rollouts.kv_peak_bytes);
+    rec.kv_peak_blocks = std::max(rec.kv_peak_blocks, groups.rollouts.kv_peak_blocks);
     const ModelConfig& config = model.config();
     for (const auto& p : groups.prompts)
         sample.rollout_flops += double(p.size()) * forward_flops_per_token(config, double(p.size()));
@@ -338,6 +347,8 @@ nlohmann::json step_record(const RptStepRecord& rec) {
         {"seconds_reward", rec.seconds_reward},
         {"seconds_update", rec.seconds_update},
         {"decode_rows", rec.decode_rows},
+        {"kv_peak_bytes", rec.kv_peak_bytes},
+        {"kv_peak_blocks", rec.kv_peak_blocks},
         {"flops", rec.flops},
     };
 }
@@ -387,8 +398,9 @@ void train_rpt(Transformer& model, AdamW& optimizer, const Tokenizer& tokenizer,
         if (hook) hook(rec, record);
         if (log.logs_at(step))
             log.progress(step, "reward %.3f | format %.2f | uniform %.2f | clip %.3f | %6.0f rollout tok/s | "
-                         "%6.0f train tok/s", rec.reward_mean, rec.format_rate, rec.all_equal_fraction,
-                         rec.grpo.clip_fraction, rec.rollout_tokens_per_s, rec.train_tokens_per_s);
+                         "%6.0f train tok/s | KV %.1f MiB", rec.reward_mean, rec.format_rate, rec.all_equal_fraction,
+                         rec.grpo.clip_fraction, rec.rollout_tokens_per_s, rec.train_tokens_per_s,
+                         double(rec.kv_peak_bytes) / 1048576.0);
         log.record(record);
         if (!o.out_dir.empty() && log.checkpoints_at(step)) {
             state.rng_state = o.seed;

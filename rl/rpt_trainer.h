@@ -42,6 +42,7 @@ struct RptOptions {
     uint64_t seed = 1;
     size_t kv_budget_bytes = size_t(4) << 30;
     KvDType kv_dtype = KvDType::automatic;  // cached K/V: auto = bf16 on the GPU, f32 on the CPU
+    int kv_block_tokens = kDefaultKvBlockTokens;  // tokens per block of the paged KV cache
     std::string out_dir;
     // A resumed run's checkpoint: its reference.safetensors is the KL term's frozen
     // reference (the policy the run started from). Empty: the policy as passed in.
@@ -67,6 +68,10 @@ struct RptStepRecord {
     double seconds_rollout = 0, seconds_reward = 0, seconds_update = 0;
     double seconds_rollout_bookkeeping = 0;  // of seconds_rollout: the active set's host work
     int64_t decode_rows = 0;        // rows through decode steps, all ranks
+    // This rank's KV cache at its largest over the step's rollout rounds (the paged pool
+    // follows the live tokens): bytes allocated (prefix + blocks), and blocks in use.
+    size_t kv_peak_bytes = 0;
+    int64_t kv_peak_blocks = 0;
     double flops = 0;               // this step's FLOPs (rollout + update)
 };
 

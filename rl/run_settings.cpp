@@ -57,7 +57,7 @@ const std::vector<std::string>& changeable_on_resume_flags() {
     // it keeps the recorded value (auto stays auto: the device's default).
     static const std::vector<std::string> flags = {"--steps",     "--stop-at",        "--checkpoint-every",
                                                    "--log-every", "--eval-every",     "--eval-docs",
-                                                   "--metrics",   "--skip-nonfinite", "--kv-budget-mb",
+                                                   "--metrics",   "--skip-nonfinite", "--kv-budget-mb", "--kv-block-tokens",
                                                    "--device",    "--precision",      "--zero",      "--overlap-reduce",
                                                    "--out"};
     return flags;

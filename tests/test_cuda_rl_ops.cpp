@@ -24,6 +24,7 @@
 #include "kernels/context.h"
 #include "kernels/cuda/device.h"
 #include "kernels/rl_ops.h"
+#include "tests/paged_kv_util.h"
 #include "tests/test_util.h"
 
 namespace rpt {
@@ -368,6 +369,85 @@ TEST(CudaRlDecode, Bf16ConvertMatchesCpu) {
             ops::copy(g.ctx, offset_view(again.gpu(), off, {n}), half_g);
             g.sync();
             EXPECT_EQ(again.download(), half.host) << "bf16 -> bf16 " << at;
+        }
+    }
+}
+
+// ================================ paged KV cache =====================================
+
+// The paged suffix (kernels/paged_kv.h) on the GPU: a slot's blocks out of order in a
+// pool whose unowned rows (spare blocks, each slot's last-block tail) are NaN. Append
+// writes the pool exactly as the CPU twin; attention over the pool gives the bits of the
+// GPU's own contiguous run (the same keys in the same order) and matches the CPU twin.
+template <typename T>
+void check_paged_decode(Gpu& g, const DecodeShape& sh, int64_t Tb, uint32_t seed) {
+    const int64_t S = sh.B * sh.G, row = sh.KVH * sh.D;
+    IVec length = test::random_ints(S, seed, 1, static_cast<int32_t>(sh.Tmax));
+    length[0] = static_cast<int32_t>(sh.Tmax);
+    const test::PagedTable pt = test::paged_table(length, sh.Tmax, Tb, /*spare=*/2, seed);
+    T poison{};
+    if constexpr (std::is_same_v<T, float>) poison = kNaN;
+    else poison = 0x7fc0;  // a bf16 quiet NaN
+    std::vector<T> contiguous_k = random_cache<T>(S * sh.Tmax * row, seed + 1);
+    std::vector<T> contiguous_v = random_cache<T>(S * sh.Tmax * row, seed + 2);
+    const std::vector<int64_t> pool_shape = {pt.blocks, Tb, sh.KVH, sh.D}, flat_shape = {S, sh.Tmax, sh.KVH, sh.D};
+    Both<T> ck(contiguous_k, flat_shape), cv(contiguous_v, flat_shape);
+    Both<T> pk_pool(test::scatter_to_pool(contiguous_k, length, pt, sh.Tmax, Tb, row, poison), pool_shape);
+    Both<T> pv_pool(test::scatter_to_pool(contiguous_v, length, pt, sh.Tmax, Tb, row, poison), pool_shape);
+    Both<int32_t> table(pt.table, {S, pt.max_blocks});
+
+    // Append: one token per active slot at a random position inside its length.
+    const IVec active = active_slots(S);
+    const int64_t A = static_cast<int64_t>(active.size());
+    IVec positions(A);
+    for (int64_t a = 0; a < A; ++a)
+        positions[a] = test::random_ints(1, seed + 3 + uint32_t(a), 0, length[size_t(active[a])] - 1)[0];
+    Both<float> kv(test::random_floats(A * row, seed + 4), {A, sh.KVH, sh.D});
+    Both<int32_t> slots(active, {A}), index(positions, {A});
+    Both<T> appended(pk_pool.host, pool_shape);
+    ops::kv_cache_append(g.cpu, appended.cpu(), kv.cpu(), slots.cpu(), index.cpu(), table.cpu());
+    ops::kv_cache_append(g.ctx, appended.gpu(), kv.gpu(), slots.gpu(), index.gpu(), table.gpu());
+    g.sync();
+    const std::vector<T> appended_gpu = appended.download();  // NaN rows included: compare bits
+    EXPECT_EQ(std::memcmp(appended_gpu.data(), appended.host.data(), appended_gpu.size() * sizeof(T)), 0)
+        << "append, blocks of " << Tb;
+
+    // Attention over the pool and over the contiguous cache.
+    IVec slen(A);
+    for (int64_t a = 0; a < A; ++a) slen[a] = length[size_t(active[a])];
+    const IVec plen = prefix_lengths(sh, seed + 5);
+    Both<float> q(test::random_floats(A * sh.H * sh.D, seed + 6), {A, sh.H, sh.D});
+    const std::vector<int64_t> prefix_shape = {sh.B, sh.Tp, sh.KVH, sh.D};
+    Both<T> pk(random_cache<T>(sh.B * sh.Tp * row, seed + 7), prefix_shape);
+    Both<T> pv(random_cache<T>(sh.B * sh.Tp * row, seed + 8), prefix_shape);
+    Both<int32_t> prefix_len(plen, {sh.B}), suffix_len(slen, {A});
+    Both<float> paged = out_f32({A, sh.H, sh.D}), flat = out_f32({A, sh.H, sh.D});
+    ops::decode_attention(g.cpu, paged.cpu(), q.cpu(), pk.cpu(), pv.cpu(), prefix_len.cpu(), pk_pool.cpu(),
+                          pv_pool.cpu(), suffix_len.cpu(), slots.cpu(), static_cast<int>(sh.G), table.cpu());
+    ops::decode_attention(g.ctx, paged.gpu(), q.gpu(), pk.gpu(), pv.gpu(), prefix_len.gpu(), pk_pool.gpu(),
+                          pv_pool.gpu(), suffix_len.gpu(), slots.gpu(), static_cast<int>(sh.G), table.gpu());
+    ops::decode_attention(g.ctx, flat.gpu(), q.gpu(), pk.gpu(), pv.gpu(), prefix_len.gpu(), ck.gpu(), cv.gpu(),
+                          suffix_len.gpu(), slots.gpu(), static_cast<int>(sh.G));
+    g.sync();
+    const Vec on_gpu = paged.download();
+    for (float x : on_gpu) ASSERT_TRUE(std::isfinite(x)) << "a poisoned pool row was read, blocks of " << Tb;
+    EXPECT_TRUE(test::bitwise_equal(on_gpu, flat.download())) << "blocks of " << Tb << " D " << sh.D;
+    EXPECT_LT(test::rel_error(on_gpu, paged.host), kTolerance) << "blocks of " << Tb << " D " << sh.D;
+}
+
+TEST(CudaRlDecode, PagedMatchesContiguousAndCpu) {
+    SKIP_WITHOUT_GPU();
+    Gpu g;
+    // Short (one split) and long (split keys, a split starting inside a block) suffixes,
+    // GQA, bf16 pairs (D even) and single elements (D odd).
+    const DecodeShape shapes[] = {{2, 3, 9, 13, 6, 2, 8}, {1, 4, 5, 17, 4, 4, 33}, {2, 2, 40, 600, 12, 2, 128},
+                                  {1, 3, 300, 260, 4, 1, 64}};
+    uint32_t seed = 700;
+    for (const DecodeShape& sh : shapes) {
+        if (test::small_mode() && is_long(sh)) continue;
+        for (int64_t Tb : {int64_t(1), int64_t(5), int64_t(16)}) {
+            check_paged_decode<float>(g, sh, Tb, seed += 10);
+            check_paged_decode<uint16_t>(g, sh, Tb, seed += 10);
         }
     }
 }

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/paged_kv.h"
 #include "kernels/rl_ops.h"
 #include "kernels/rng.h"
 
@@ -21,23 +22,26 @@ struct RewardArgs;  // below, with the reward helpers
 
 namespace rpt::cpu {
 
-// suffix (S, Tmax, KVH, D): suffix[slots[a], index[a]] = kv[a] (A, KVH, D).
-// Throws std::out_of_range on a slot or index outside the cache (checked before copying).
-// The uint16_t overload stores bf16 bits, kv rounded to nearest even.
-void kv_cache_append(float* suffix, const float* kv, const int32_t* slots, const int32_t* index, int64_t A, int64_t S,
-                     int64_t Tmax, int64_t KVH, int64_t D);
+// suffix: the pool (N, Tb, KVH, D) addressed by `pool` (kernels/paged_kv.h; without a
+// table the contiguous (S, Tmax, KVH, D)): suffix[slot slots[a], token index[a]] = kv[a]
+// (A, KVH, D). Throws std::out_of_range on a slot, index or block outside the cache
+// (checked before copying). The uint16_t overload stores bf16 bits, kv rounded to
+// nearest even.
+void kv_cache_append(float* suffix, const float* kv, const int32_t* slots, const int32_t* index, int64_t A,
+                     const paged_kv::Layout& pool, int64_t KVH, int64_t D);
 void kv_cache_append(uint16_t* suffix, const float* kv, const int32_t* slots, const int32_t* index, int64_t A,
-                     int64_t S, int64_t Tmax, int64_t KVH, int64_t D);
+                     const paged_kv::Layout& pool, int64_t KVH, int64_t D);
 
 // The uint16_t overload reads a bf16 cache (all four K/V tensors), widened to fp32.
+// suffix_k/v are pools addressed by `pool`, as for kv_cache_append.
 void decode_attention(float* out, const float* q, const float* prefix_k, const float* prefix_v,
                       const int32_t* prefix_len, const float* suffix_k, const float* suffix_v,
-                      const int32_t* suffix_len, const int32_t* slots, int64_t A, int64_t B, int64_t Tp, int64_t S,
-                      int64_t Tmax, int64_t H, int64_t KVH, int64_t D, int64_t group_size);
+                      const int32_t* suffix_len, const int32_t* slots, int64_t A, int64_t B, int64_t Tp,
+                      const paged_kv::Layout& pool, int64_t H, int64_t KVH, int64_t D, int64_t group_size);
 void decode_attention(float* out, const float* q, const uint16_t* prefix_k, const uint16_t* prefix_v,
                       const int32_t* prefix_len, const uint16_t* suffix_k, const uint16_t* suffix_v,
-                      const int32_t* suffix_len, const int32_t* slots, int64_t A, int64_t B, int64_t Tp, int64_t S,
-                      int64_t Tmax, int64_t H, int64_t KVH, int64_t D, int64_t group_size);
+                      const int32_t* suffix_len, const int32_t* slots, int64_t A, int64_t B, int64_t Tp,
+                      const paged_kv::Layout& pool, int64_t H, int64_t KVH, int64_t D, int64_t group_size);
 
 void sample_tokens(int32_t* tokens, float* logprob, const float* logits, const int32_t* sequence_ids,
                    const int32_t* positions, int64_t A, int64_t V, const ops::SamplingSettings& s);

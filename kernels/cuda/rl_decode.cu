@@ -14,8 +14,15 @@
 // merges the per-split softmax states. Inside a block, each warp streams its own keys
 // with coalesced loads (lane = head-dim element), kKeyUnroll keys in flight at once, and
 // keeps an online softmax per head in registers; warps merge through shared memory.
-// The split count depends only on the cache capacity (Tp + Tmax), never on A, so a row's
+// The split count depends only on the cache capacity (Tp + a slot's capacity), never on A, so a row's
 // result does not depend on which other rows are in the batch.
+//
+// Paged suffix. A slot's generated K/V lives in blocks of a pool named by its block
+// table (kernels/paged_kv.h; no table: the contiguous layout, block s = slot s). A block
+// reads the table entries of its split's keys once into shared memory (at most
+// kKeysPerSplit + 1 of them), so a key's address costs a shared load, not a global one;
+// the keys are visited in the same order as with the contiguous layout, so both give
+// the same bits.
 //
 // Storage type. The cache holds K/V as fp32 or bf16 (model/kv_cache.h; bf16 by default
 // on the GPU); every kernel is a template on that type T and computes in fp32. Decode
@@ -53,6 +60,9 @@ constexpr int kDecodeThreads = kDecodeWarps * kWarpSize;
 constexpr int kMaxGroupHeads = 8;    // query heads one block serves (a KV head's group, chunked)
 constexpr int kKeysPerSplit = 256;   // keys per block: long contexts use several blocks per row
 constexpr int kMaxHeadDim = 256;
+// Suffix blocks one split's keys can touch: ceil(kKeysPerSplit / Tb) + 1 when the split
+// does not start on a block boundary, kKeysPerSplit with one-token blocks; this bounds both.
+constexpr int kMaxSplitBlocks = kKeysPerSplit + 1;
 
 using bf16 = __nv_bfloat16;
 
@@ -63,17 +73,21 @@ __device__ __forceinline__ void store_as(bf16* dst, float x) { *dst = __float2bf
 __device__ __forceinline__ float load_as_float(float x) { return x; }
 __device__ __forceinline__ float load_as_float(bf16 x) { return __bfloat162float(x); }
 
-// suffix[slots[a], index[a]] = kv[a]; one thread per element (grid-stride, 256 threads:
-// consecutive threads write consecutive elements of a row, so stores coalesce), rows
-// outside the cache skipped. T = cache type, R = row type (bf16 -> bf16 copies the bits).
+// suffix[slot slots[a], token index[a]] = kv[a] at the pool row of kernels/paged_kv.h;
+// one thread per element (grid-stride, 256 threads: consecutive threads write
+// consecutive elements of a row, so stores coalesce), rows outside the cache or mapped
+// to a block outside the pool skipped. T = cache type, R = row type (bf16 -> bf16
+// copies the bits).
 template <typename T, typename R>
 __global__ void kv_cache_append_kernel(T* suffix, const R* kv, const int32_t* slots, const int32_t* index,
-                                       int64_t A, int64_t S, int64_t Tmax, int64_t row) {
+                                       int64_t A, paged_kv::Layout pool, int64_t row) {
     for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < A * row; i += int64_t(gridDim.x) * blockDim.x) {
         const int64_t a = i / row, c = i % row;
         const int64_t s = slots[a], t = index[a];
-        if (s < 0 || s >= S || t < 0 || t >= Tmax) continue;
-        store_as(suffix + (s * Tmax + t) * row + c, load_as_float(kv[i]));
+        if (s < 0 || s >= pool.slots || t < 0 || t >= pool.slot_capacity()) continue;
+        const int64_t block = paged_kv::block_of(pool, s, int32_t(t));
+        if (!paged_kv::block_in_pool(pool, block)) continue;
+        store_as(suffix + paged_kv::pool_row(pool, block, int32_t(t)) * row + c, load_as_float(kv[i]));
     }
 }
 
@@ -125,7 +139,8 @@ struct DecodeArgs {
     const void* q;      // (A, H, D) of the row type R
     const void *prefix_k, *prefix_v, *suffix_k, *suffix_v;  // of the kernel's storage type T
     const int32_t *prefix_len, *suffix_len, *slots;
-    int64_t B, Tp, S, Tmax, H, KVH, D, group_size;
+    paged_kv::Layout pool;  // the suffix pools' addressing (kernels/paged_kv.h)
+    int64_t B, Tp, H, KVH, D, group_size;
     int splits, head_chunks;
     float scale;
 };
@@ -135,9 +150,9 @@ __device__ __forceinline__ bool row_keys(const DecodeArgs& p, int64_t a, int64_t
                                          int64_t& n) {
     s = p.slots[a];
     g = s / p.group_size;
-    if (s < 0 || s >= p.S || g >= p.B) return false;
+    if (s < 0 || s >= p.pool.slots || g >= p.B) return false;
     P = min(max(int64_t(p.prefix_len[g]), int64_t(0)), p.Tp);
-    n = P + min(max(int64_t(p.suffix_len[a]), int64_t(0)), p.Tmax);
+    n = P + min(max(int64_t(p.suffix_len[a]), int64_t(0)), p.pool.slot_capacity());
     return true;
 }
 
@@ -151,6 +166,7 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_attention_kernel(Decode
     __shared__ float q_s[kMaxGroupHeads][kDim];
     __shared__ float acc_s[kDecodeWarps][kMaxGroupHeads][kDim];
     __shared__ float ml_s[kDecodeWarps][kMaxGroupHeads][2];
+    __shared__ int32_t block_s[kMaxSplitBlocks];  // the split's suffix blocks; -1: outside the pool
 
     const int split = blockIdx.x;
     const int64_t a = blockIdx.z;
@@ -174,6 +190,15 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_attention_kernel(Decode
             (h < nh && d < p.D) ? load_as_float(static_cast<const R*>(p.q)[(a * p.H + h0 + h) * p.D + d]) * p.scale
                                 : 0.0f;
     }
+    // The table entries of the split's suffix tokens [i0, i1), read once.
+    const int32_t tb = int32_t(p.pool.block_tokens);
+    const int32_t i0 = int32_t(max(j0, P) - P), i1 = int32_t(max(j1, P) - P);
+    const int32_t first_block = paged_kv::block_index(p.pool, i0);
+    const int split_blocks = i1 > i0 ? paged_kv::block_index(p.pool, i1 - 1) - first_block + 1 : 0;
+    for (int b = threadIdx.x; b < split_blocks; b += kDecodeThreads) {
+        const int64_t block = paged_kv::block_of(p.pool, s, (first_block + b) * tb);
+        block_s[b] = paged_kv::block_in_pool(p.pool, block) ? int32_t(block) : -1;
+    }
     __syncthreads();
 
     float m[kMaxGroupHeads], l[kMaxGroupHeads], acc[kMaxGroupHeads][EPL];
@@ -188,23 +213,31 @@ __global__ void __launch_bounds__(kDecodeThreads) decode_attention_kernel(Decode
     const int64_t key_stride = p.KVH * p.D;
     const T* pk = static_cast<const T*>(p.prefix_k) + g * p.Tp * key_stride + kvh * p.D;
     const T* pv = static_cast<const T*>(p.prefix_v) + g * p.Tp * key_stride + kvh * p.D;
-    const T* sk = static_cast<const T*>(p.suffix_k) + s * p.Tmax * key_stride + kvh * p.D;
-    const T* sv = static_cast<const T*>(p.suffix_v) + s * p.Tmax * key_stride + kvh * p.D;
+    const T* sk = static_cast<const T*>(p.suffix_k) + kvh * p.D;  // pool row 0 of this head
+    const T* sv = static_cast<const T*>(p.suffix_v) + kvh * p.D;
 
     for (int64_t jb = j0 + warp; jb < j1; jb += int64_t(kDecodeWarps) * kKeyUnroll) {
         float kr[kKeyUnroll][EPL], vr[kKeyUnroll][EPL];
+        bool valid[kKeyUnroll];
 #pragma unroll
         for (int u = 0; u < kKeyUnroll; ++u) {
             const int64_t j = jb + int64_t(u) * kDecodeWarps;
-            const bool valid = j < j1;
-            const T* kp = j < P ? pk + j * key_stride : sk + (j - P) * key_stride;
-            const T* vp = j < P ? pv + j * key_stride : sv + (j - P) * key_stride;
-            load_row<EPL, kPairs>(kr[u], kp, lane, p.D, valid);
-            load_row<EPL, kPairs>(vr[u], vp, lane, p.D, valid);
+            int64_t row = j;  // prefix row, or the suffix token's pool row
+            valid[u] = j < j1;
+            if (j >= P) {
+                const int32_t i = int32_t(j - P);
+                const int64_t block = valid[u] ? block_s[paged_kv::block_index(p.pool, i) - first_block] : -1;
+                valid[u] = block >= 0;
+                row = valid[u] ? paged_kv::pool_row(p.pool, block, i) : 0;
+            }
+            const T* kp = j < P ? pk + row * key_stride : sk + row * key_stride;
+            const T* vp = j < P ? pv + row * key_stride : sv + row * key_stride;
+            load_row<EPL, kPairs>(kr[u], kp, lane, p.D, valid[u]);
+            load_row<EPL, kPairs>(vr[u], vp, lane, p.D, valid[u]);
         }
 #pragma unroll
         for (int u = 0; u < kKeyUnroll; ++u) {
-            if (jb + int64_t(u) * kDecodeWarps >= j1) continue;  // warp-uniform
+            if (!valid[u]) continue;  // warp-uniform
 #pragma unroll
             for (int h = 0; h < kMaxGroupHeads; ++h) {
                 if (h >= nh) continue;  // block-uniform
@@ -329,11 +362,11 @@ void launch_combine(cudaStream_t st, const DecodeArgs& p, int64_t A) {
 
 template <typename T, typename R>
 void append_rows(cudaStream_t stream, const Tensor& suffix, const Tensor& kv, const Tensor& slots,
-                 const Tensor& index) {
-    const int64_t S = suffix.dim(0), Tmax = suffix.dim(1), row = suffix.dim(2) * suffix.dim(3);
+                 const Tensor& index, const paged_kv::Layout& pool) {
+    const int64_t row = suffix.dim(2) * suffix.dim(3);
     const int64_t A = slots.numel();
     kv_cache_append_kernel<T, R><<<grid_for(A * row, kAppendThreads), kAppendThreads, 0, stream>>>(
-        static_cast<T*>(suffix.data), static_cast<const R*>(kv.data), slots.i32(), index.i32(), A, S, Tmax, row);
+        static_cast<T*>(suffix.data), static_cast<const R*>(kv.data), slots.i32(), index.i32(), A, pool, row);
     RPT_CUDA_LAUNCH_CHECK();
 }
 
@@ -352,26 +385,27 @@ DecodeArgs decode_args(const DecodeTensors& t) {
     p.B = t.prefix_k.dim(0);
     p.Tp = t.prefix_k.dim(1);
     p.KVH = t.prefix_k.dim(2);
-    p.S = t.suffix_k.dim(0);
-    p.Tmax = t.suffix_k.dim(1);
+    p.pool = t.pool;
     p.H = t.q.dim(1);
     p.D = t.q.dim(2);
     p.group_size = t.group_size;
     p.scale = 1.0f / sqrtf(static_cast<float>(p.D));
     p.head_chunks = static_cast<int>(ceil_div<int64_t>(p.H / p.KVH, kMaxGroupHeads));
-    p.splits = static_cast<int>(ceil_div<int64_t>(p.Tp + p.Tmax > 0 ? p.Tp + p.Tmax : 1, kKeysPerSplit));
+    const int64_t keys = p.Tp + p.pool.slot_capacity();
+    p.splits = static_cast<int>(ceil_div<int64_t>(keys > 0 ? keys : 1, kKeysPerSplit));
     return p;
 }
 
 }  // namespace
 
-void kv_cache_append(void* stream, Tensor suffix, Tensor kv, Tensor slots, Tensor index) {
+void kv_cache_append(void* stream, Tensor suffix, Tensor kv, Tensor slots, Tensor index,
+                     const paged_kv::Layout& pool) {
     cudaStream_t st = as_stream(stream);
     const bool cache16 = suffix.dtype == DType::bf16, rows16 = kv.dtype == DType::bf16;
-    if (cache16 && rows16) append_rows<bf16, bf16>(st, suffix, kv, slots, index);
-    else if (cache16) append_rows<bf16, float>(st, suffix, kv, slots, index);
-    else if (rows16) append_rows<float, bf16>(st, suffix, kv, slots, index);
-    else append_rows<float, float>(st, suffix, kv, slots, index);
+    if (cache16 && rows16) append_rows<bf16, bf16>(st, suffix, kv, slots, index, pool);
+    else if (cache16) append_rows<bf16, float>(st, suffix, kv, slots, index, pool);
+    else if (rows16) append_rows<float, bf16>(st, suffix, kv, slots, index, pool);
+    else append_rows<float, float>(st, suffix, kv, slots, index, pool);
 }
 
 void decode_attention(void* stream, const DecodeTensors& t) {

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 
+#include "kernels/paged_kv.h"
 #include "kernels/rl_ops.h"
 
 namespace rpt::rl_detail {
@@ -23,16 +24,20 @@ namespace rpt::cuda {
 // kernels/rl_ops.cpp). The cache (suffix, prefix_k ...) is f32 or bf16 (--kv-dtype), the
 // step's rows (kv; q and out) f32 or bf16 (the model's precision), in any combination: a
 // bf16 cache is written rounded to nearest even and read widened to fp32; bf16 rows are
-// widened on load and the attention output rounded once at its store.
-void kv_cache_append(void* stream, Tensor suffix, Tensor kv, Tensor slots, Tensor index);
+// widened on load and the attention output rounded once at its store. The suffix is a
+// pool addressed by `pool` (kernels/paged_kv.h; its table a device pointer, or null: the
+// contiguous layout), as kernels/rl_ops.cpp derives it from the op's tensors.
+void kv_cache_append(void* stream, Tensor suffix, Tensor kv, Tensor slots, Tensor index,
+                     const paged_kv::Layout& pool);
 
 // The tensors of one decode-attention call (kernels/rl_ops.h, ops::decode_attention).
 struct DecodeTensors {
     Tensor out, q;                // (A, H, D), one dtype
     Tensor prefix_k, prefix_v;    // (B, Tp, KVH, D)
     Tensor prefix_len;            // (B) i32
-    Tensor suffix_k, suffix_v;    // (S, Tmax, KVH, D), the prefix's dtype
+    Tensor suffix_k, suffix_v;    // pools (N, Tb, KVH, D), or (S, Tmax, KVH, D); the prefix's dtype
     Tensor suffix_len, slots;     // (A) i32
+    paged_kv::Layout pool;        // how suffix_k/v are addressed (table on the device, or null)
     int group_size = 1;
 };
 void decode_attention(void* stream, const DecodeTensors& t);

@@ -157,6 +157,8 @@ table \
   "train --min-lr-ratio 2              | --min-lr-ratio     | $TRAIN --out new --min-lr-ratio 2" \
   "train --kv-budget-mb 0              | --kv-budget-mb     | $TRAIN --out new --kv-budget-mb 0" \
   "train --kv-budget-mb 1e30           | --kv-budget-mb     | $TRAIN --out new --kv-budget-mb 1e30" \
+  "train --kv-block-tokens -1          | --kv-block-tokens  | $TRAIN --out new --kv-block-tokens -1" \
+  "generate --kv-block-tokens 2000000  | --kv-block-tokens  | $GEN --kv-block-tokens 2000000" \
   "train --entropy-threshold nan       | --entropy-threshold| $TRAIN --out new --entropy-threshold nan" \
   "train --heldout-fraction 0.9        | --heldout-fraction | $TRAIN --out new --heldout-fraction 0.9" \
   "train --truth-tokens -1             | --truth-tokens     | $TRAIN --out new --truth-tokens -1" \

@@ -50,6 +50,7 @@ struct GenerateFlags {
     int top_k = 0;
     uint64_t seed = 1;
     KvDType kv_dtype = KvDType::automatic;
+    int kv_block_tokens = kDefaultKvBlockTokens;
 };
 
 // The prompt's token ids and the ids that end generation.
@@ -126,6 +127,7 @@ void run_generate(const GenerateFlags& f) {
     settings.max_new_tokens = f.max_new_tokens;
     settings.kv_budget_bytes = kKvBudgetBytes;
     settings.kv_dtype = f.kv_dtype;
+    settings.kv_block_tokens = f.kv_block_tokens;
     settings.sampling.greedy = f.greedy;
     settings.sampling.temperature = f.temperature;
     settings.sampling.top_p = f.top_p;
@@ -145,10 +147,13 @@ void run_generate(const GenerateFlags& f) {
     const RolloutResult r = generate_rollouts(model, {p.prompt}, {0}, stop, settings);
     std::fputc('\n', stdout);
     std::fflush(stdout);
-    std::fprintf(stderr, "%zu prompt tokens, %lld new tokens in %.2f s (%.1f tokens/s), KV cache %.1f MiB in %s\n",
+    std::fprintf(stderr,
+                 "%zu prompt tokens, %lld new tokens in %.2f s (%.1f tokens/s), KV cache %.1f MiB in %s at its "
+                 "largest (%lld blocks of %d tokens; %.1f MiB at max length)\n",
                  p.prompt.size(), (long long)r.generated_tokens, r.seconds,
-                 r.seconds > 0 ? double(r.generated_tokens) / r.seconds : 0.0, double(r.kv_cache_bytes) / 1048576.0,
-                 dtype_name(r.kv_dtype));
+                 r.seconds > 0 ? double(r.generated_tokens) / r.seconds : 0.0, double(r.kv_peak_bytes) / 1048576.0,
+                 dtype_name(r.kv_dtype), (long long)r.kv_peak_blocks, r.kv_block_tokens,
+                 double(r.kv_cache_bytes) / 1048576.0);
     std::fprintf(stderr, "first token %.2f s after start, done after %.2f s\n", first_token_seconds, since_start());
 }
 
@@ -171,6 +176,7 @@ void add_generate_command(CLI::App& app) {
     cmd->add_option("--device", f->device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
     add_precision_flag(*cmd, f->precision);
     add_kv_dtype_flag(*cmd, f->kv_dtype);
+    add_kv_block_flag(*cmd, f->kv_block_tokens);
     cmd->callback([f]() { run_generate(*f); });
 }
 

@@ -110,6 +110,7 @@ void add_plan_command(CLI::App& app) {
         ->check(CLI::IsMember({"shared", "separate"}));
     cmd->add_option("--kl-beta", f->kl_beta, "train: > 0 keeps a frozen KL reference")->check(non_negative());
     add_kv_dtype_flag(*cmd, s.kv_dtype);
+    add_kv_block_flag(*cmd, s.kv_block_tokens);
     cmd->add_option("--device-memory", f->device_memory_gib, "GiB per device to fit in (e.g. 80)")->check(positive());
     add_step_time_flags(*cmd, f->step_time);
     cmd->callback([f]() { run_plan(*f); });

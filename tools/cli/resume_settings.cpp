@@ -53,6 +53,7 @@ void add_rpt_settings(RunSettings& s, RptOptions& o, RptFlagValues& v) {
     s.add(value_setting<std::string>(
         "--kv-dtype", [&kv_dtype] { return std::string(kv_dtype_name(kv_dtype)); },
         [&kv_dtype](const std::string& name) { kv_dtype = parse_kv_dtype(name); }));
+    s.add("--kv-block-tokens", o.kv_block_tokens);
     s.add("--rl-seed", o.seed);
     s.add("--metrics", o.metrics_path);
     s.add("--checkpoint-every", o.checkpoint_every);

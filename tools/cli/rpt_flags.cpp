@@ -16,6 +16,8 @@ constexpr double kMaxKvBudgetMb = double(1 << 30);
 constexpr int kMaxRefillRoundsFlag = 1024;
 // Rollouts per evaluated position: one group of the rollout engine.
 constexpr int kMaxEvalSamples = 1024;
+// Far beyond any useful block (a block is allocated whole); keeps block arithmetic in i32.
+constexpr int kMaxKvBlockTokens = 1 << 20;
 
 }  // namespace
 
@@ -32,6 +34,16 @@ void add_kv_dtype_flag(CLI::App& command, KvDType& dtype) {
             "element type of the KV cache: auto (bf16 on a GPU, f32 on the CPU), f32, or bf16 (half the memory)")
         ->check(CLI::IsMember({kv_dtype_name(KvDType::automatic), kv_dtype_name(KvDType::f32),
                                kv_dtype_name(KvDType::bf16)}));
+}
+
+void add_kv_block_flag(CLI::App& command, int& block_tokens) {
+    command
+        .add_option("--kv-block-tokens", block_tokens,
+                    fmt::format("tokens per block of the rollouts' paged KV cache: blocks are allocated as responses "
+                                "grow and freed when they end (default {}; 0: one contiguous suffix per rollout "
+                                "at its maximum length)",
+                                kDefaultKvBlockTokens))
+        ->check(CLI::Range(0, kMaxKvBlockTokens));
 }
 
 void add_rpt_flags(CLI::App& cmd, RptOptions& o, RptFlagValues& values) {
@@ -88,6 +100,7 @@ void add_rpt_flags(CLI::App& cmd, RptOptions& o, RptFlagValues& values) {
     cmd.add_option("--kv-budget-mb", values.kv_budget_mb, "largest KV cache allowed (MiB)")
         ->check(positive_at_most(kMaxKvBudgetMb));
     add_kv_dtype_flag(cmd, o.kv_dtype);
+    add_kv_block_flag(cmd, o.kv_block_tokens);
     cmd.add_option("--rl-seed", o.seed, "seed of context sampling and rollouts");
     cmd.add_option("--metrics", o.metrics_path, "write one JSON object per step to this file");
     cmd.add_option("--checkpoint-every", o.checkpoint_every, "checkpoint every N steps (0: at the end)")
@@ -128,6 +141,7 @@ void add_eval_flags(CLI::App& cmd, EvalOptions& o, std::string& mode) {
     cmd.add_option("--pass-k", o.pass_k, "k of the unbiased Pass@k from --samples n (0: k = n)")
         ->check(CLI::Range(0, kMaxEvalSamples));
     add_kv_dtype_flag(cmd, o.kv_dtype);
+    add_kv_block_flag(cmd, o.kv_block_tokens);
 }
 
 std::string describe_splits(const std::vector<ScoredPosition>& positions, const EntropySplits& s) {

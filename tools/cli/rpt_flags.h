@@ -15,6 +15,8 @@ namespace rpt::cli {
 void add_split_flags(CLI::App& command, EntropySplits& splits);
 // --kv-dtype auto|f32|bf16: the element type of the rollouts' KV cache, into `dtype`.
 void add_kv_dtype_flag(CLI::App& command, KvDType& dtype);
+// --kv-block-tokens N (0 .. 2^20): tokens per block of the rollouts' paged KV cache (0: contiguous).
+void add_kv_block_flag(CLI::App& command, int& block_tokens);
 // Training-side flags whose text or unit differs from their RptOptions field.
 struct RptFlagValues {
     std::string aggregation = "token-mean";
