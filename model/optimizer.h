@@ -61,15 +61,17 @@ public:
     // steps_taken(). Collective over the comm's ranks. `grads` is left averaged (without
     // ZeRO) or unspecified (with ZeRO). A non-finite norm throws naming the step, or
     // with config.skip_nonfinite returns it without touching parameters or moments.
-    // `working` (P, bf16, optional) receives the updated params rounded to bf16.
+    // `working` (P, bf16, optional) receives the updated params rounded to bf16. When the
+    // model sharded its parameters (ZeroRuntime::sharded), `params` is its shard
+    // (shard_size) and `working` empty.
     double step(const Tensor& params, const Tensor& grads, float lr, const AdamWConfig& config,
                 const Tensor& working = {});
 
     // The same update of parameters held in shard layout (model/zero_parameters.h):
     // `params_shard` (shard_size) fp32 and `working_shard` (shard_size, bf16, optional)
     // are this rank's slices, updated in place; nothing is gathered. ZeRO only (a
-    // logic_error without it); `grads` as in step(). Building block of ZeRO-3's sharded
-    // parameters, which the Transformer does not use yet.
+    // logic_error without it); `grads` as in step(). Not collective beyond step()'s
+    // reductions; leaves the runtime's state alone (a caller that keeps its own shard).
     double step_shard(const Tensor& params_shard, const Tensor& grads, float lr, const AdamWConfig& config,
                       const Tensor& working_shard = {});
 

@@ -13,7 +13,8 @@
 // full working copy rounded from the full parameters); the fp32 slot still serves the
 // biases and the LM head, which the bf16 path reads in fp32.
 //
-// Not wired into the Transformer yet (model/zero_runtime.h says what stays full size).
+// The ZeroRuntime owns them once the model shards its parameters
+// (ZeroRuntime::shard_parameters), on its CommWorker.
 #pragma once
 
 #include <cstdint>
@@ -22,17 +23,10 @@
 #include "kernels/buffer.h"
 #include "kernels/ops.h"
 #include "model/comm_worker.h"
+#include "model/zero_hooks.h"
 #include "model/zero_shards.h"
 
 namespace rpt {
-
-// One bucket's current weights: views of a slot, holding flat elements [begin, begin +
-// f32.numel()) of the layout (ParameterLayout::views(window, begin) names them).
-struct BucketWeights {
-    Tensor f32;      // (bucket size) fp32
-    Tensor working;  // (bucket size) bf16, empty in f32
-    int64_t begin = 0;
-};
 
 class ParameterSlots {
 public:
