@@ -103,16 +103,20 @@ double AdamW::step(const Tensor& params, const Tensor& grads, float lr, const Ad
                    const Tensor& working) {
     Tensor shard_grads;  // the averaged gradient in shard layout (the full buffer without ZeRO)
     double norm = 0;
-    // Sharded ZeRO-3 (Transformer::shard_parameters): `params` is the model's shard.
+    // Sharded ZeRO-3 (Transformer::shard_parameters): the update writes the runtime's
+    // shard; `params` (the model's params().flat: that shard, or the full copy a
+    // whole-model reader gathered, which the update makes stale) is not written.
     const bool shard_layout = runtime_ && runtime_->sharded();
-    const int64_t want = shard_layout ? shards_.shard_size() : layout_.total();
-    if (params.numel() != want)
-        throw std::invalid_argument(fmt::format("AdamW::step: {} parameters, want {} ({})", params.numel(), want,
-                                                shard_layout ? "the sharded model's shard" : "P"));
+    if (!shard_layout && params.numel() != layout_.total())
+        throw std::invalid_argument(fmt::format("AdamW::step: {} parameters, want P = {}", params.numel(),
+                                                layout_.total()));
     std::optional<UpdateSettings> u = prepare_update(grads, lr, config, shard_grads, norm);
     if (!u) return norm;
     u->shard_layout = shard_layout;
-    for (int b = 0; b < shards_.bucket_count(); ++b) update_range(params, shard_grads, working, shards_.owned(b), *u);
+    const Tensor target = shard_layout ? runtime_->parameter_shard() : params;
+    const Tensor target_working = shard_layout ? Tensor{} : working;
+    for (int b = 0; b < shards_.bucket_count(); ++b)
+        update_range(target, shard_grads, target_working, shards_.owned(b), *u);
     // Every rank now holds its updated slices: gather them (ZeRO-3: at the next forward;
     // sharded: into the slots, by each acquire).
     if (runtime_) runtime_->parameters_updated(params, working);

@@ -62,8 +62,9 @@ public:
     // ZeRO) or unspecified (with ZeRO). A non-finite norm throws naming the step, or
     // with config.skip_nonfinite returns it without touching parameters or moments.
     // `working` (P, bf16, optional) receives the updated params rounded to bf16. When the
-    // model sharded its parameters (ZeroRuntime::sharded), `params` is its shard
-    // (shard_size) and `working` empty.
+    // model sharded its parameters (ZeroRuntime::sharded) the update writes the runtime's
+    // shard instead, and `params` / `working` (the model's params().flat and
+    // working_params(): the shard or a gathered full copy) are not written.
     double step(const Tensor& params, const Tensor& grads, float lr, const AdamWConfig& config,
                 const Tensor& working = {});
 

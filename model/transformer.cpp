@@ -59,8 +59,13 @@ void Transformer::set_zero_hooks(ParameterSource* source, GradientSink* sink) {
 
 void Transformer::acquire(int bucket, int prefetch) {
     if (!param_source_) return;
-    if (!param_source_->sharded()) {
+    if (!sharded()) {
         param_source_->acquire(bucket, params_.flat, working_.flat);
+        return;
+    }
+    drop_stale_full_copy();
+    if (full_copy_current()) {  // gathered for this pass: no collective (ranks may differ)
+        compute_ = full_copy_.compute;
         return;
     }
     // compute_weights' recipe over the slot's views, then only this bucket's tensors.
@@ -113,14 +118,47 @@ ModelTensors Transformer::bucket_gradients(int bucket) const {
 }
 
 void Transformer::gather_parameters() const {
-    if (sharded())
-        throw std::logic_error("gather_parameters: the parameters are sharded (Transformer::shard_parameters); "
-                               "checkpoints, rollouts, evaluation and the KL reference are not served on a sharded "
-                               "model yet");
-    if (param_source_) param_source_->acquire_all(params_.flat, working_.flat);
+    if (!sharded()) {
+        if (param_source_) param_source_->acquire_all(params_.flat, working_.flat);
+        return;
+    }
+    if (full_copy_current()) return;
+    // Phases: free a stale copy, allocate, gather every bucket, round the working copy.
+    full_copy_ = FullCopy{};
+    const int64_t P = layout_.total();
+    const bool bf16 = precision_ == Precision::bf16;
+    full_copy_.buffer = Buffer(ctx_.device, size_t(P) * (sizeof(float) + (bf16 ? sizeof(uint16_t) : 0)),
+                               "ZeRO-3 full parameter copy");
+    full_copy_.params = layout_.views(full_copy_.buffer);
+    shard_runtime_->gather_all_into(full_copy_.params.flat);
+    if (bf16) {
+        full_copy_.working = layout_.views(full_copy_.buffer.view(DType::bf16, size_t(P) * sizeof(float), {P}), 0);
+        ops::copy(ctx_, full_copy_.working.flat, full_copy_.params.flat);
+    }
+    full_copy_.compute = compute_weights(full_copy_.params, full_copy_.working, precision_);
+    full_copy_.generation = shard_runtime_->parameter_generation();
 }
 
-void Transformer::require_resident(const char* what) const {
+bool Transformer::full_copy_current() const {
+    return shard_runtime_ && full_copy_.generation == shard_runtime_->parameter_generation();
+}
+
+void Transformer::drop_stale_full_copy() {
+    if (full_copy_.generation < 0 || full_copy_current()) return;
+    full_copy_ = FullCopy{};
+    compute_ = ModelTensors{};
+    compute_.layers.resize(size_t(config_.num_layers));
+}
+
+void Transformer::require_resident(const char* what) {
+    if (sharded()) {
+        if (!full_copy_current())
+            throw std::logic_error(fmt::format("{}: ZeRO-3 parameters are sharded and no full copy is current (call "
+                                               "gather_parameters() on every rank first)",
+                                               what));
+        compute_ = full_copy_.compute;
+        return;
+    }
     // Decoding runs on each rank for its own contexts, a different number of times per
     // rank: it must not gather (a collective) by itself. The trainer gathers first.
     if (param_source_ && !param_source_->resident())

@@ -47,6 +47,7 @@ public:
     // Whether bucket b's current weights sit in its slot (no collective needed).
     bool holds(int bucket) const;
     size_t bytes() const { return buffer_.bytes(); }
+    const Tensor& shard() const { return shard_; }
 
 private:
     static constexpr int kRotating = 2;

@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "model/zero_parameters.h"
+
 namespace rpt {
 
 ZeroRuntime::ZeroRuntime(const ParameterLayout& layout, OpContext ctx, Comm* comm, ZeroSettings settings)
@@ -225,6 +227,7 @@ void ZeroRuntime::parameters_updated(const Tensor& params, const Tensor& working
     if (worker_) worker_->wait_all();
     if (slots_) {  // the shard itself was updated: nothing to gather, the slots are stale
         slots_->invalidate();
+        ++generation_;
         return;
     }
     if (settings_.level >= 3) {
@@ -250,5 +253,11 @@ BucketWeights ZeroRuntime::acquire_slot(int bucket, int prefetch) {
 }
 
 size_t ZeroRuntime::parameter_slot_bytes() const { return slots_ ? slots_->bytes() : 0; }
+
+void ZeroRuntime::gather_all_into(const Tensor& full) {
+    if (!slots_) throw std::logic_error("ZeroRuntime::gather_all_into before shard_parameters");
+    if (worker_) worker_->wait_all();  // the collectives below run on this thread
+    gather_full(ctx_, shards_, comm_, slots_->shard(), full, staging_.bytes() ? staging_.view(DType::f32, 0, {shards_.max_padded()}) : Tensor{});
+}
 
 }  // namespace rpt

@@ -99,6 +99,14 @@ public:
     bool sharded() const override { return slots_ != nullptr; }
     BucketWeights acquire_slot(int bucket, int prefetch) override;
     size_t parameter_slot_bytes() const override;
+    // (shard_size) fp32: the model's shard, which AdamW::step updates (empty unless sharded).
+    Tensor parameter_shard() const { return slots_ ? slots_->shard() : Tensor{}; }
+    // How many times the shard changed (parameters_updated): a full copy gathered at
+    // another generation is stale.
+    int64_t parameter_generation() const { return generation_; }
+    // full (P) fp32 = every rank's shard: the whole-model readers' temporary copy
+    // (Transformer::gather_parameters on a sharded model). Collective.
+    void gather_all_into(const Tensor& full);
 
 private:
     enum class State { resident, stale, in_flight };
@@ -130,6 +138,7 @@ private:
     int rounds_agreed_ = -1;  // the most of any rank this step, -1 if not agreed (all equal)
     std::vector<State> state_;      // per bucket (ZeRO-3)
     std::vector<int64_t> tickets_;  // per bucket: the worker ticket of its gather in flight
+    int64_t generation_ = 0;
     std::unique_ptr<ParameterSlots> slots_;  // sharded ZeRO-3 only; its gathers run on worker_
     std::unique_ptr<CommWorker> worker_;  // last: destroyed (drained) first
 };

@@ -8,7 +8,8 @@
 //     in bf16 (each slot's bf16 twin is the full working copy's rounding);
 //   - each rank's parameter bytes are its shard plus the three slots, and at four ranks
 //     well under ZeRO-1's full buffer;
-//   - what is not served on a sharded model yet (whole-model readers) says so.
+//   - gather_parameters makes a full copy (the whole-model readers') that the next
+//     update drops; sharding needs level 3 and the runtime as the model's source.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -147,7 +148,45 @@ TEST(ZeroSharded, ParameterBytesAreTheShardAndSlotsAndFallWithRanks) {
     }
 }
 
-TEST(ZeroSharded, WholeModelReadersAndOtherLevelsSayWhatIsMissing) {
+// gather_parameters on a sharded model: a full copy equal to the shards' gather, read
+// by params() and counted in parameter_bytes until the next update drops it.
+TEST(ZeroSharded, TheFullCopyIsTheGatherAndLivesUntilTheNextUpdate) {
+    const ModelConfig c = deep_config();
+    const std::vector<int32_t> stream = test::random_ints(4000, 5, 0, c.vocab_size - 1);
+    NtpOptions o;
+    o.batch_size = 6;
+    o.seq_len = 16;
+    o.steps = 2;
+    o.warmup_steps = 0;
+    o.quiet = true;
+    test::on_ranks(3, [&](Comm& comm) {
+        Transformer model(c, OpContext{}, Precision::bf16);
+        AdamW optimizer(model.layout(), OpContext{}, &comm, ZeroSettings{3, true});
+        ZeroRuntime& runtime = *optimizer.zero_runtime();
+        model.set_zero_hooks(&runtime, &runtime);
+        model.shard_parameters(runtime);
+        model.init_weights(3);
+        ntp_train_step(model, optimizer, stream, o, 1);
+        const size_t sharded_bytes = model.parameter_bytes();
+        const int64_t P = model.layout().total();
+        std::vector<float> expected(static_cast<size_t>(P)), staging(size_t(runtime.shards().max_padded()));
+        gather_full(OpContext{}, runtime.shards(), &comm, runtime.parameter_shard(), cpu_f32(expected.data(), {P}),
+                    cpu_f32(staging.data(), {runtime.shards().max_padded()}));
+        model.gather_parameters();
+        ASSERT_EQ(model.params().flat.numel(), P);
+        std::vector<float> copy(static_cast<size_t>(P));
+        copy_to_host(copy.data(), model.params().flat);
+        EXPECT_TRUE(test::bitwise_equal(copy, expected));
+        EXPECT_EQ(model.working_params().numel(), P);
+        EXPECT_EQ(model.parameter_bytes(), sharded_bytes + size_t(P) * (sizeof(float) + sizeof(uint16_t)));
+        ntp_train_step(model, optimizer, stream, o, 2);  // the update makes it stale, the forward drops it
+        model.forward(stream.data(), stream.data() + 1, 1, 16);
+        EXPECT_EQ(model.parameter_bytes(), sharded_bytes);
+        EXPECT_EQ(model.params().flat.numel(), runtime.shards().shard_size());
+    });
+}
+
+TEST(ZeroSharded, ShardingNeedsZeroThreeAsTheModelsSource) {
     const ModelConfig c = deep_config();
     test::on_ranks(2, [&](Comm& comm) {
         Transformer model(c, OpContext{});
@@ -159,7 +198,7 @@ TEST(ZeroSharded, WholeModelReadersAndOtherLevelsSayWhatIsMissing) {
         model.set_zero_hooks(level3.zero_runtime(), level3.zero_runtime());
         model.shard_parameters(*level3.zero_runtime());
         EXPECT_TRUE(model.sharded());
-        EXPECT_THROW(model.gather_parameters(), std::logic_error);
+        EXPECT_EQ(model.params().flat.numel(), level3.shards().shard_size());
     });
 }
 
