@@ -26,9 +26,11 @@
 // What stays full size in this version: under ZeRO-3 the parameter buffer (each bucket
 // is gathered into its own place and stays there until the next update). `rpt plan`
 // models exactly these bytes. A model that calls Transformer::shard_parameters keeps only
-// its shard plus three gather slots instead (shard_parameters below); that path is
-// opt-in, not `--zero 3`'s, until every whole-model reader (checkpoints, rollouts,
-// evaluation, the KL reference) gathers into a temporary full buffer.
+// its shard plus three gather slots instead (shard_parameters below), and its
+// whole-model readers (checkpoint writes, rollouts, evaluation) gather one temporary
+// full copy per rollout batch. That path is opt-in, not yet `--zero 3`'s: the CLI and
+// trainers do not call it, loading weights into a sharded model is not served, and
+// `rpt plan` does not count it.
 #pragma once
 
 #include <cstdint>
