@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -44,24 +45,25 @@ AdamW::AdamW(const ParameterLayout& layout, OpContext ctx, Comm* comm, ZeroSetti
 }
 
 void AdamW::update_range(const Tensor& params, const Tensor& grads, const Tensor& working, const OwnedRange& own,
-                         ops::AdamWSettings s, float weight_decay) {
+                         const UpdateSettings& u) {
+    ops::AdamWSettings s = u.adamw;
     // Intersect every tensor with the owned range: decay stays per tensor inside shards.
     for (const ParameterEntry& e : layout_.entries()) {
         const int64_t begin = std::max(e.offset, own.begin);
         const int64_t end = std::min(e.offset + e.numel, own.end);
         if (begin >= end) continue;
         const int64_t at = own.shard_offset + (begin - own.begin), n = end - begin;
-        s.weight_decay = e.weight_decay ? weight_decay : 0.0f;
-        ops::adamw_update(ctx_, params.rows(begin, end), grads.rows(at, at + n), m_view_.rows(at, at + n),
-                          v_view_.rows(at, at + n), s, working.empty() ? Tensor{} : working.rows(begin, end));
+        // Where this piece's parameters sit: the flat offset, or the shard one.
+        const int64_t p = u.shard_layout ? at : begin;
+        s.weight_decay = e.weight_decay ? u.weight_decay : 0.0f;
+        ops::adamw_update(ctx_, params.rows(p, p + n), grads.rows(at, at + n), m_view_.rows(at, at + n),
+                          v_view_.rows(at, at + n), s, working.empty() ? Tensor{} : working.rows(p, p + n));
     }
 }
 
-double AdamW::step(const Tensor& params, const Tensor& grads, float lr, const AdamWConfig& config,
-                   const Tensor& working) {
+std::optional<AdamW::UpdateSettings> AdamW::prepare_update(const Tensor& grads, float lr, const AdamWConfig& config,
+                                                            Tensor& shard_grads, double& norm) {
     const int N = comm_size(comm_);
-    Tensor shard_grads;  // the averaged gradient in shard layout (the full buffer without ZeRO)
-    double norm = 0;
     if (!runtime_) {
         if (N > 1 && config.sum_gradients) comm_->allreduce_sum(grads);
         else if (N > 1) comm_->allreduce_avg(grads);
@@ -79,25 +81,63 @@ double AdamW::step(const Tensor& params, const Tensor& grads, float lr, const Ad
     // A NaN or inf gradient would poison the moments for good: refuse before touching
     // them. The norm is global, so every rank takes the same branch.
     if (!std::isfinite(norm)) {
-        if (config.skip_nonfinite) return norm;
+        if (config.skip_nonfinite) return std::nullopt;
         throw std::runtime_error(fmt::format("step {}: gradient norm is {} (no update applied)", steps_ + 1, norm));
     }
     float grad_scale = 1.0f;
     if (config.max_grad_norm > 0 && norm > config.max_grad_norm)
         grad_scale = float(config.max_grad_norm / (norm + kClipEpsilon));
     ++steps_;
-    ops::AdamWSettings s;
-    s.lr = lr;
-    s.beta1 = config.beta1;
-    s.beta2 = config.beta2;
-    s.eps = config.eps;
-    s.step = steps_;
-    s.grad_scale = grad_scale;
+    UpdateSettings u;
+    u.adamw.lr = lr;
+    u.adamw.beta1 = config.beta1;
+    u.adamw.beta2 = config.beta2;
+    u.adamw.eps = config.eps;
+    u.adamw.step = steps_;
+    u.adamw.grad_scale = grad_scale;
+    u.weight_decay = config.weight_decay;
+    return u;
+}
+
+double AdamW::step(const Tensor& params, const Tensor& grads, float lr, const AdamWConfig& config,
+                   const Tensor& working) {
+    Tensor shard_grads;  // the averaged gradient in shard layout (the full buffer without ZeRO)
+    double norm = 0;
+    // Sharded ZeRO-3 (Transformer::shard_parameters): the update writes the runtime's
+    // shard; `params` (the model's params().flat: that shard, or the full copy a
+    // whole-model reader gathered, which the update makes stale) is not written.
+    const bool shard_layout = runtime_ && runtime_->sharded();
+    if (!shard_layout && params.numel() != layout_.total())
+        throw std::invalid_argument(fmt::format("AdamW::step: {} parameters, want P = {}", params.numel(),
+                                                layout_.total()));
+    std::optional<UpdateSettings> u = prepare_update(grads, lr, config, shard_grads, norm);
+    if (!u) return norm;
+    u->shard_layout = shard_layout;
+    const Tensor target = shard_layout ? runtime_->parameter_shard() : params;
+    const Tensor target_working = shard_layout ? Tensor{} : working;
     for (int b = 0; b < shards_.bucket_count(); ++b)
-        update_range(params, shard_grads, working, shards_.owned(b), s, config.weight_decay);
-    // Every rank now holds its updated slices: gather them (ZeRO-3: at the next forward).
+        update_range(target, shard_grads, target_working, shards_.owned(b), *u);
+    // Every rank now holds its updated slices: gather them (ZeRO-3: at the next forward;
+    // sharded: into the slots, by each acquire).
     if (runtime_) runtime_->parameters_updated(params, working);
     return norm;
+}
+
+double AdamW::step_shard(const Tensor& params_shard, const Tensor& grads, float lr, const AdamWConfig& config,
+                         const Tensor& working_shard) {
+    if (!runtime_) throw std::logic_error("AdamW::step_shard without ZeRO (the parameters are not sharded)");
+    if (params_shard.numel() != shards_.shard_size())
+        throw std::invalid_argument(fmt::format("AdamW::step_shard: {} parameters, the shard holds {}",
+                                                params_shard.numel(), shards_.shard_size()));
+    Tensor shard_grads;
+    double norm = 0;
+    const std::optional<UpdateSettings> u = prepare_update(grads, lr, config, shard_grads, norm);
+    if (!u) return norm;
+    UpdateSettings shard = *u;
+    shard.shard_layout = true;
+    for (int b = 0; b < shards_.bucket_count(); ++b)
+        update_range(params_shard, shard_grads, working_shard, shards_.owned(b), shard);
+    return norm;  // nothing to gather: the next reader gathers from the shards
 }
 
 void AdamW::moments_to_host(std::vector<float>& m, std::vector<float>& v) const {

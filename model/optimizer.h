@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "comm/comm.h"
@@ -60,9 +61,20 @@ public:
     // steps_taken(). Collective over the comm's ranks. `grads` is left averaged (without
     // ZeRO) or unspecified (with ZeRO). A non-finite norm throws naming the step, or
     // with config.skip_nonfinite returns it without touching parameters or moments.
-    // `working` (P, bf16, optional) receives the updated params rounded to bf16.
+    // `working` (P, bf16, optional) receives the updated params rounded to bf16. When the
+    // model sharded its parameters (ZeroRuntime::sharded) the update writes the runtime's
+    // shard instead, and `params` / `working` (the model's params().flat and
+    // working_params(): the shard or a gathered full copy) are not written.
     double step(const Tensor& params, const Tensor& grads, float lr, const AdamWConfig& config,
                 const Tensor& working = {});
+
+    // The same update of parameters held in shard layout (model/zero_parameters.h):
+    // `params_shard` (shard_size) fp32 and `working_shard` (shard_size, bf16, optional)
+    // are this rank's slices, updated in place; nothing is gathered. ZeRO only (a
+    // logic_error without it); `grads` as in step(). Not collective beyond step()'s
+    // reductions; leaves the runtime's state alone (a caller that keeps its own shard).
+    double step_shard(const Tensor& params_shard, const Tensor& grads, float lr, const AdamWConfig& config,
+                      const Tensor& working_shard = {});
 
     int64_t steps_taken() const { return steps_; }
     void set_steps_taken(int64_t steps) { steps_ = steps; }
@@ -95,11 +107,22 @@ public:
     void load_moment_shard(const float* m, const float* v);
 
 private:
-    // The AdamW kernel over one owned range of the flat buffer, one call per tensor piece
-    // (decay differs between matrices and norms/biases). `grads` and the moments are in
-    // shard layout (the range's shard_offset holds its first element).
+    // One step's kernel settings, and where the parameters sit.
+    struct UpdateSettings {
+        ops::AdamWSettings adamw;
+        float weight_decay = 0.0f;  // matrices only (ParameterEntry::weight_decay)
+        bool shard_layout = false;  // params/working in shard layout (else flat, P)
+    };
+    // The step up to the update: reduces and averages the gradients into `shard_grads`
+    // (shard layout), takes the global `norm`, refuses a non-finite one (nullopt with
+    // skip_nonfinite), clips, and counts the step.
+    std::optional<UpdateSettings> prepare_update(const Tensor& grads, float lr, const AdamWConfig& config,
+                                                 Tensor& shard_grads, double& norm);
+    // The AdamW kernel over one owned range, one call per tensor piece (decay differs
+    // between matrices and norms/biases). `grads` and the moments are in shard layout
+    // (the range's shard_offset holds its first element); the parameters as `u` says.
     void update_range(const Tensor& params, const Tensor& grads, const Tensor& working, const OwnedRange& own,
-                      ops::AdamWSettings s, float weight_decay);
+                      const UpdateSettings& u);
 
     const ParameterLayout& layout_;
     OpContext ctx_;

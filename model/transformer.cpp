@@ -9,6 +9,8 @@
 
 #include "kernels/host_sync.h"
 #include "kernels/rl_ops.h"
+#include "model/zero_parameters.h"
+#include "model/zero_runtime.h"
 
 namespace rpt {
 namespace {
@@ -55,8 +57,54 @@ void Transformer::set_zero_hooks(ParameterSource* source, GradientSink* sink) {
     }
 }
 
-void Transformer::acquire(int bucket) const {
-    if (param_source_) param_source_->acquire(bucket, params_.flat, working_.flat);
+void Transformer::acquire(int bucket, int prefetch) {
+    if (!param_source_) return;
+    if (!sharded()) {
+        param_source_->acquire(bucket, params_.flat, working_.flat);
+        return;
+    }
+    drop_stale_full_copy();
+    if (full_copy_current()) {  // gathered for this pass: no collective (ranks may differ)
+        compute_ = full_copy_.compute;
+        return;
+    }
+    // compute_weights' recipe over the slot's views, then only this bucket's tensors.
+    const BucketWeights w = param_source_->acquire_slot(bucket, prefetch);
+    const ModelTensors f32 = layout_.views(w.f32, w.begin);
+    const ModelTensors working = precision_ == Precision::bf16 ? layout_.views(w.working, w.begin) : ModelTensors{};
+    const ModelTensors c = compute_weights(f32, working, precision_);
+    const bool tied = config_.tie_word_embeddings;
+    if (bucket == embedding_bucket()) {
+        compute_.embedding = c.embedding;
+        if (tied) compute_.lm_head = c.lm_head;  // the embedding, in the slot until the next update
+    } else if (bucket == head_bucket(config_.num_layers)) {
+        compute_.final_norm = c.final_norm;
+        if (!tied) compute_.lm_head = c.lm_head;
+    } else {
+        const size_t l = size_t(bucket - layer_bucket(0));
+        compute_.layers[l] = c.layers[l];
+    }
+}
+
+void Transformer::shard_parameters(ZeroRuntime& runtime) {
+    if (param_source_ != &runtime)
+        throw std::logic_error("shard_parameters: set_zero_hooks(runtime, ...) first (the runtime is the source)");
+    if (shard_runtime_) return;
+    // Phases: cut the shard out of the full buffer, hand it to the runtime (which carves
+    // its slots), then free the full buffer and working copy.
+    const ZeroShards& shards = runtime.shards();
+    Buffer shard(ctx_.device, size_t(shards.shard_size()) * sizeof(float), "ZeRO-3 parameter shard");
+    const Tensor view = shard.view(DType::f32, 0, {shards.shard_size()});
+    cut_shard(ctx_, shards, params_.flat, view);
+    runtime.shard_parameters(view, precision_ == Precision::bf16);
+    param_buffer_ = std::move(shard);
+    working_buffer_ = Buffer();
+    working_ = ModelTensors{};
+    params_ = ModelTensors{};
+    params_.flat = view;
+    compute_ = ModelTensors{};
+    compute_.layers.resize(size_t(config_.num_layers));
+    shard_runtime_ = &runtime;
 }
 
 void Transformer::bucket_done(int bucket) const {
@@ -70,10 +118,47 @@ ModelTensors Transformer::bucket_gradients(int bucket) const {
 }
 
 void Transformer::gather_parameters() const {
-    if (param_source_) param_source_->acquire_all(params_.flat, working_.flat);
+    if (!sharded()) {
+        if (param_source_) param_source_->acquire_all(params_.flat, working_.flat);
+        return;
+    }
+    if (full_copy_current()) return;
+    // Phases: free a stale copy, allocate, gather every bucket, round the working copy.
+    full_copy_ = FullCopy{};
+    const int64_t P = layout_.total();
+    const bool bf16 = precision_ == Precision::bf16;
+    full_copy_.buffer = Buffer(ctx_.device, size_t(P) * (sizeof(float) + (bf16 ? sizeof(uint16_t) : 0)),
+                               "ZeRO-3 full parameter copy");
+    full_copy_.params = layout_.views(full_copy_.buffer);
+    shard_runtime_->gather_all_into(full_copy_.params.flat);
+    if (bf16) {
+        full_copy_.working = layout_.views(full_copy_.buffer.view(DType::bf16, size_t(P) * sizeof(float), {P}), 0);
+        ops::copy(ctx_, full_copy_.working.flat, full_copy_.params.flat);
+    }
+    full_copy_.compute = compute_weights(full_copy_.params, full_copy_.working, precision_);
+    full_copy_.generation = shard_runtime_->parameter_generation();
 }
 
-void Transformer::require_resident(const char* what) const {
+bool Transformer::full_copy_current() const {
+    return shard_runtime_ && full_copy_.generation == shard_runtime_->parameter_generation();
+}
+
+void Transformer::drop_stale_full_copy() {
+    if (full_copy_.generation < 0 || full_copy_current()) return;
+    full_copy_ = FullCopy{};
+    compute_ = ModelTensors{};
+    compute_.layers.resize(size_t(config_.num_layers));
+}
+
+void Transformer::require_resident(const char* what) {
+    if (sharded()) {
+        if (!full_copy_current())
+            throw std::logic_error(fmt::format("{}: ZeRO-3 parameters are sharded and no full copy is current (call "
+                                               "gather_parameters() on every rank first)",
+                                               what));
+        compute_ = full_copy_.compute;
+        return;
+    }
     // Decoding runs on each rank for its own contexts, a different number of times per
     // rank: it must not gather (a collective) by itself. The trainer gathers first.
     if (param_source_ && !param_source_->resident())
@@ -85,12 +170,21 @@ void Transformer::require_resident(const char* what) const {
 void Transformer::init_weights(uint64_t seed) {
     std::vector<float> host(size_t(layout_.total()));
     init_parameters(layout_, host.data(), seed);
+    if (sharded()) {  // this rank's slices of the same full init
+        const ZeroShards& shards = shard_runtime_->shards();
+        std::vector<float> shard(size_t(shards.shard_size()));
+        cut_shard_host(shards, host.data(), shard.data());
+        copy_from_host(params_.flat, shard.data());
+        shard_runtime_->parameters_updated(params_.flat, Tensor{});  // the slots are stale
+        return;
+    }
     copy_from_host(params_.flat, host.data());
     refresh_working();
 }
 
 void Transformer::refresh_working() {
-    if (precision_ == Precision::bf16) ops::copy(ctx_, working_.flat, params_.flat);
+    // Sharded: nothing to refresh, every gather rounds its slot.
+    if (precision_ == Precision::bf16 && !sharded()) ops::copy(ctx_, working_.flat, params_.flat);
 }
 
 void Transformer::ensure_gradients() {
@@ -241,10 +335,11 @@ void Transformer::start_batch(const int32_t* tokens, const int32_t* targets, int
 }
 
 void Transformer::forward_layers(const std::function<void(int)>& after_layer) {
-    acquire(embedding_bucket());
+    // Each bucket prefetches the next (sharded ZeRO-3 with overlap).
+    acquire(embedding_bucket(), layer_bucket(0));
     ops::embedding_forward(ctx_, acts_.layers[0].input, acts_.tokens, compute_.embedding);
     for (int l = 0; l < config_.num_layers; ++l) {
-        acquire(layer_bucket(l));
+        acquire(layer_bucket(l), layer_bucket(l + 1));  // the last layer's next is the head
         layer_forward_batch(l);
         if (after_layer) after_layer(l);
     }
@@ -440,8 +535,9 @@ void Transformer::begin_backward(float inv_temperature) {
 
 void Transformer::backward_from_dlogprob(float inv_temperature) {
     const int64_t N = int64_t(acts_.B) * acts_.T;
-    // The weights the backward reads (resident since the forward: no gather under ZeRO-3).
-    acquire(head_bucket(config_.num_layers));
+    // The weights the backward reads (resident since the forward: no gather under ZeRO-3;
+    // sharded, the head and the last layer are still in their slots).
+    acquire(head_bucket(config_.num_layers), layer_bucket(config_.num_layers - 1));
     // Where the gradients go, asked for right before each bucket's first write (a lent
     // slot may serve several buckets in turn). A tied lm_head's gradient is the
     // embedding's: written first (here) and finished last.
@@ -471,7 +567,7 @@ void Transformer::backward_from_dlogprob(float inv_temperature) {
     // the embedding, which the embedding's backward finishes last).
     bucket_done(head_bucket(config_.num_layers));
     for (int l = config_.num_layers - 1; l >= 0; --l) {
-        acquire(layer_bucket(l));
+        acquire(layer_bucket(l), l > 0 ? layer_bucket(l - 1) : -1);
         layer_backward(l, bucket_gradients(layer_bucket(l)).layers[size_t(l)]);
         bucket_done(layer_bucket(l));
     }

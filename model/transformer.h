@@ -33,6 +33,8 @@
 
 namespace rpt {
 
+class ZeroRuntime;
+
 // What the head computes besides the target log-probs.
 struct HeadRequest {
     bool entropy = false;  // full-softmax entropy per token
@@ -74,9 +76,13 @@ public:
     const OpContext& context() const { return ctx_; }
     // The fp32 parameters (the masters in bf16). Who writes them from outside (a loader,
     // a copy) calls refresh_working() after; the optimizer writes both in one pass.
-    const ModelTensors& params() const { return params_; }
-    // (P) bf16: the working copy of params() in bf16; empty in f32.
-    const Tensor& working_params() const { return working_.flat; }
+    // Sharded (shard_parameters): while a full copy gathered by gather_parameters() is
+    // current, its views; else only .flat is set, and it is this rank's shard
+    // (shard_size, model/zero_parameters.h), not the (P) buffer.
+    const ModelTensors& params() const { return full_copy_current() ? full_copy_.params : params_; }
+    // (P) bf16: the working copy of params() in bf16; empty in f32 (sharded: the full
+    // copy's, when current, else empty).
+    const Tensor& working_params() const { return full_copy_current() ? full_copy_.working.flat : working_.flat; }
     // working = params rounded to bf16 (nothing in f32).
     void refresh_working();
     // The fp32 parameter gradients. Empty until the first zero_grad() or backward(): a
@@ -101,7 +107,21 @@ public:
     // Brings every parameter into place (collective under ZeRO-3; no-op when resident):
     // what reads the weights outside a training forward calls it first, on every rank
     // (a checkpoint's write, the rollouts' prefill and decode).
+    // Sharded: gathers a temporary full copy (P fp32, and P bf16 in bf16) that the
+    // forward, prefill, decode_step and params() read without any collective until the
+    // next update, after which the next forward frees it. Once per rollout batch, not per
+    // layer: decoding runs every layer once per token, a different number of times per
+    // rank, so it cannot gather layer by layer.
     void gather_parameters() const;
+    // ZeRO-3 that saves parameter memory (opt-in; `--zero 3` does not call it yet): keeps
+    // only this rank's fp32 shard (cut from the current parameters) and frees the (P)
+    // buffer and working copy; every forward and backward then reads each bucket from
+    // the runtime's gather slots (ZeroRuntime::shard_parameters), AdamW::step updates
+    // the shard. `runtime` must be this model's ParameterSource (set_zero_hooks) at level
+    // 3. Not served on a sharded model yet: loading weights into it (load them first,
+    // then shard).
+    void shard_parameters(ZeroRuntime& runtime);
+    bool sharded() const { return shard_runtime_ != nullptr; }
 
     void init_weights(uint64_t seed);
     // Allocates the gradients on first use, then sets them to zero (under a sink that
@@ -149,7 +169,12 @@ public:
     // training; with ZeRO also the runtime's gradient shard, and from ZeRO-2 its slots
     // instead of the buffer), saved activations and
     // backward scratch (for reports and `rpt plan`).
-    size_t parameter_bytes() const { return param_buffer_.bytes(); }
+    // Sharded: the shard and the gather slots (their bf16 twins included).
+    // And a gathered full copy while it exists.
+    size_t parameter_bytes() const {
+        return param_buffer_.bytes() + (param_source_ ? param_source_->parameter_slot_bytes() : 0) +
+               full_copy_.buffer.bytes();
+    }
     size_t working_bytes() const { return working_buffer_.bytes(); }
     size_t gradient_bytes() const { return grad_buffer_.bytes() + (grad_sink_ ? grad_sink_->gradient_bytes() : 0); }
     size_t activation_bytes() const { return act_buffer_.bytes(); }
@@ -175,13 +200,20 @@ private:
     void layer_forward_batch(int l);
     // `g`: where the layer's gradients accumulate (bucket_gradients of its bucket).
     void layer_backward(int l, const LayerTensors& g);
-    void acquire(int bucket) const;      // param_source_->acquire, when set
+    // param_source_->acquire, when set; sharded: acquire_slot (issuing `prefetch` ahead),
+    // and points the bucket's compute_ views at its slot.
+    void acquire(int bucket, int prefetch = -1);
     void bucket_done(int bucket) const;  // grad_sink_->bucket_done, when set
     bool lends_slots() const { return grad_sink_ && grad_sink_->lends_slots(); }
     // Where the backward writes bucket b: grads_, or views of the slot the sink lends
     // (only bucket b's tensors set).
     ModelTensors bucket_gradients(int bucket) const;
-    void require_resident(const char* what) const;
+    // Checks the weights are readable without a collective; sharded, points compute_ at
+    // the full copy (which must be current).
+    void require_resident(const char* what);
+    bool full_copy_current() const;
+    // Sharded: drops a full copy the update made stale (compute_ then holds no views).
+    void drop_stale_full_copy();
     void head_chunk_logits(int64_t row_begin, int64_t row_end);
     // acts_.dlogprob = dlogprob (N), uploaded only when it differs from the last upload.
     void upload_dlogprob(const float* dlogprob, int64_t N);
@@ -194,7 +226,7 @@ private:
     OpContext ctx_;
     ParameterLayout layout_;
     Precision precision_;
-    Buffer param_buffer_;    // (P) fp32
+    Buffer param_buffer_;    // (P) fp32; sharded: (shard_size) fp32, this rank's slices
     Buffer grad_buffer_;     // (P) fp32, allocated by the first zero_grad() or backward()
     Buffer working_buffer_;  // (P) bf16, in bf16 only
     Buffer act_buffer_;      // the forward's activations of the largest batch shape so far
@@ -204,6 +236,7 @@ private:
     ModelTensors working_;   // views of working_buffer_ (empty in f32)
     // What the forward and backward read: params_ in f32; in bf16 working_, except the
     // biases (added in the matmul's fp32 epilogue) and the LM head, from params_.
+    // Sharded: views into the runtime's gather slots, set bucket by bucket by acquire().
     ModelTensors compute_;
     Activations acts_;
     HeadRequest last_request_;
@@ -212,6 +245,17 @@ private:
     Recompute recompute_ = Recompute::none;
     ParameterSource* param_source_ = nullptr;  // ZeRO-3's gathers (not owned)
     GradientSink* grad_sink_ = nullptr;        // ZeRO-2/3's reductions (not owned)
+    ZeroRuntime* shard_runtime_ = nullptr;     // sharded: the runtime holding the slots (not owned)
+    // Sharded: the whole-model readers' temporary copy (gather_parameters). Mutable: a
+    // const reader (a checkpoint's write) gathers it.
+    struct FullCopy {
+        Buffer buffer;          // (P) fp32, then (P) bf16 in bf16
+        ModelTensors params;    // views of the fp32 part
+        ModelTensors working;   // views of the bf16 part (empty in f32)
+        ModelTensors compute;   // compute_weights of the two
+        int64_t generation = -1;  // ZeroRuntime::parameter_generation when gathered
+    };
+    mutable FullCopy full_copy_;
     int held_layer_ = -1;  // whose activations the layer set holds (the shared one under recompute)
     // accumulate_logprob_sum's device slots and what already came back of them.
     static constexpr int kLogprobSumSlots = 64;

@@ -18,6 +18,15 @@ inline int embedding_bucket() { return 0; }
 inline int layer_bucket(int layer) { return 1 + layer; }
 inline int head_bucket(int num_layers) { return 1 + num_layers; }
 
+// One bucket's current weights when the source keeps them in its own slots (sharded
+// ZeRO-3, model/zero_parameter_slots.h): views holding flat elements [begin, begin +
+// f32.numel()) of the layout (ParameterLayout::views(window, begin) names them).
+struct BucketWeights {
+    Tensor f32;      // (bucket size) fp32
+    Tensor working;  // (bucket size) bf16, empty in f32
+    int64_t begin = 0;
+};
+
 // Where the weights come from. acquire(b) returns once bucket b of `params` (P, fp32) and
 // of `working` (P, bf16, or empty) holds the current weights. Collective under ZeRO-3:
 // every rank acquires the same buckets in the same order.
@@ -29,6 +38,13 @@ public:
     virtual void acquire_all(const Tensor& params, const Tensor& working) = 0;
     // Whether every bucket holds the current weights (no collective needed to read them).
     virtual bool resident() const = 0;
+    // Sharded parameters (the model keeps only its shard, Transformer::shard_parameters):
+    // acquire_slot(b, prefetch) gathers bucket b into a slot of the source's and returns
+    // it, issuing `prefetch` (a bucket or -1) ahead. Collective, as acquire().
+    virtual bool sharded() const { return false; }
+    virtual BucketWeights acquire_slot(int bucket, int prefetch) = 0;
+    // Bytes of those slots (0 unless sharded).
+    virtual size_t parameter_slot_bytes() const { return 0; }
 };
 
 // A bucket's gradients while the backward writes them: (end - begin) fp32, zero when

@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "model/zero_parameters.h"
+
 namespace rpt {
 
 ZeroRuntime::ZeroRuntime(const ParameterLayout& layout, OpContext ctx, Comm* comm, ZeroSettings settings)
@@ -197,6 +199,7 @@ void ZeroRuntime::issue_gather(int bucket, const Tensor& params, const Tensor& w
 }
 
 void ZeroRuntime::acquire(int bucket, const Tensor& params, const Tensor& working) {
+    if (slots_) throw std::logic_error("ZeroRuntime::acquire: the parameters are sharded (acquire_slot)");
     State& s = state_.at(size_t(bucket));
     if (s == State::stale) issue_gather(bucket, params, working);
     if (s == State::in_flight) {
@@ -214,6 +217,7 @@ void ZeroRuntime::acquire_all(const Tensor& params, const Tensor& working) {
 }
 
 bool ZeroRuntime::resident() const {
+    if (slots_) return false;  // only one bucket at a time is ever whole
     for (State s : state_)
         if (s != State::resident) return false;
     return true;
@@ -221,11 +225,39 @@ bool ZeroRuntime::resident() const {
 
 void ZeroRuntime::parameters_updated(const Tensor& params, const Tensor& working) {
     if (worker_) worker_->wait_all();
+    if (slots_) {  // the shard itself was updated: nothing to gather, the slots are stale
+        slots_->invalidate();
+        ++generation_;
+        return;
+    }
     if (settings_.level >= 3) {
         for (State& s : state_) s = State::stale;
         return;
     }
     for (int b = 0; b < shards_.bucket_count(); ++b) gather_bucket(b, params, working);
+}
+
+// ---- sharded parameters ----------------------------------------------------------------
+
+void ZeroRuntime::shard_parameters(const Tensor& shard, bool bf16) {
+    if (settings_.level < 3)
+        throw std::logic_error(fmt::format("shard_parameters at ZeRO-{} (parameters are sharded from ZeRO-3)",
+                                           settings_.level));
+    if (worker_) worker_->wait_all();
+    slots_ = std::make_unique<ParameterSlots>(shards_, ctx_, comm_, worker_.get(), shard, bf16);
+}
+
+BucketWeights ZeroRuntime::acquire_slot(int bucket, int prefetch) {
+    if (!slots_) throw std::logic_error("ZeroRuntime::acquire_slot before shard_parameters");
+    return slots_->acquire(bucket, prefetch);
+}
+
+size_t ZeroRuntime::parameter_slot_bytes() const { return slots_ ? slots_->bytes() : 0; }
+
+void ZeroRuntime::gather_all_into(const Tensor& full) {
+    if (!slots_) throw std::logic_error("ZeroRuntime::gather_all_into before shard_parameters");
+    if (worker_) worker_->wait_all();  // the collectives below run on this thread
+    gather_full(ctx_, shards_, comm_, slots_->shard(), full, staging_.bytes() ? staging_.view(DType::f32, 0, {shards_.max_padded()}) : Tensor{});
 }
 
 }  // namespace rpt

@@ -25,7 +25,12 @@
 // of zero slots in the same bucket order (a rank without micro-batches runs them all).
 // What stays full size in this version: under ZeRO-3 the parameter buffer (each bucket
 // is gathered into its own place and stays there until the next update). `rpt plan`
-// models exactly these bytes.
+// models exactly these bytes. A model that calls Transformer::shard_parameters keeps only
+// its shard plus three gather slots instead (shard_parameters below), and its
+// whole-model readers (checkpoint writes, rollouts, evaluation) gather one temporary
+// full copy per rollout batch. That path is opt-in, not yet `--zero 3`'s: the CLI and
+// trainers do not call it, loading weights into a sharded model is not served, and
+// `rpt plan` does not count it.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +41,7 @@
 #include "kernels/buffer.h"
 #include "kernels/ops.h"
 #include "model/comm_worker.h"
+#include "model/zero_parameter_slots.h"
 #include "model/zero_hooks.h"
 #include "model/zero_shards.h"
 
@@ -82,8 +88,27 @@ public:
     void acquire_all(const Tensor& params, const Tensor& working) override;
     bool resident() const override;
     // After the update wrote this rank's slices: levels 1-2 all-gather every bucket now;
-    // level 3 marks them stale for the next acquire.
+    // level 3 marks them stale for the next acquire (sharded: invalidates the slots).
     void parameters_updated(const Tensor& params, const Tensor& working);
+
+    // ---- sharded parameters (ZeRO-3, opt-in: Transformer::shard_parameters) -------------
+    // From now on the model keeps only `shard` (shard_size fp32, its slices in shard
+    // layout; not owned, stays in place): the forward and backward read every bucket from
+    // the gather slots (model/zero_parameter_slots.h, bf16 twins when `bf16`), the
+    // optimizer updates the shard (AdamW::step), and nothing is ever gathered in place.
+    // Level 3 only (std::logic_error otherwise).
+    void shard_parameters(const Tensor& shard, bool bf16);
+    bool sharded() const override { return slots_ != nullptr; }
+    BucketWeights acquire_slot(int bucket, int prefetch) override;
+    size_t parameter_slot_bytes() const override;
+    // (shard_size) fp32: the model's shard, which AdamW::step updates (empty unless sharded).
+    Tensor parameter_shard() const { return slots_ ? slots_->shard() : Tensor{}; }
+    // How many times the shard changed (parameters_updated): a full copy gathered at
+    // another generation is stale.
+    int64_t parameter_generation() const { return generation_; }
+    // full (P) fp32 = every rank's shard: the whole-model readers' temporary copy
+    // (Transformer::gather_parameters on a sharded model). Collective.
+    void gather_all_into(const Tensor& full);
 
 private:
     enum class State { resident, stale, in_flight };
@@ -115,6 +140,8 @@ private:
     int rounds_agreed_ = -1;  // the most of any rank this step, -1 if not agreed (all equal)
     std::vector<State> state_;      // per bucket (ZeRO-3)
     std::vector<int64_t> tickets_;  // per bucket: the worker ticket of its gather in flight
+    int64_t generation_ = 0;
+    std::unique_ptr<ParameterSlots> slots_;  // sharded ZeRO-3 only; its gathers run on worker_
     std::unique_ptr<CommWorker> worker_;  // last: destroyed (drained) first
 };
 
