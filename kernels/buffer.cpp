@@ -146,6 +146,7 @@ Tensor Buffer::view(DType dtype, size_t byte_offset, std::initializer_list<int64
 }
 
 void copy_to_host(void* dst, const Tensor& src) {
+    if (src.nbytes() == 0) return;  // an empty tensor may have no memory at all (a rank with no rows)
     if (src.device == DeviceKind::cpu) {
         std::memcpy(dst, src.data, src.nbytes());
         return;
@@ -158,6 +159,7 @@ void copy_to_host(void* dst, const Tensor& src) {
 }
 
 void copy_from_host(const Tensor& dst, const void* src) {
+    if (dst.nbytes() == 0) return;
     if (dst.device == DeviceKind::cpu) {
         std::memcpy(dst.data, src, dst.nbytes());
         return;

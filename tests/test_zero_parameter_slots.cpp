@@ -15,27 +15,14 @@
 #include "model/zero_parameter_slots.h"
 #include "model/zero_parameters.h"
 #include "tests/test_util.h"
+#include "tests/zero_test_util.h"
 #include "tests/thread_comm.h"
 
 namespace rpt {
 namespace {
 
-// Buckets of 333 (embedding), 685 (each layer) and 342 (an untied head) at vocab 37;
-// at vocab 100 the untied head (909) outgrows a layer and takes the embedding's slot.
-ModelConfig odd_config(bool tied, int vocab) {
-    ModelConfig c;
-    c.vocab_size = vocab;
-    c.hidden_size = 9;
-    c.num_layers = 3;
-    c.num_heads = 3;
-    c.num_kv_heads = 1;
-    c.head_dim = 2;
-    c.intermediate_size = 19;
-    c.max_position_embeddings = 16;
-    c.tie_word_embeddings = tied;
-    return c;
-}
-
+// The buckets of test::odd_zero_config with 3 layers: at vocab 100 the untied head (909)
+// outgrows a layer (685) and takes the embedding's slot.
 struct Case {
     bool tied;
     int vocab;
@@ -52,7 +39,7 @@ bool sees(const BucketWeights& w, const ZeroBucket& k, const std::vector<float>&
 
 TEST(ZeroParameterSlots, ForwardThenBackwardSeesTheFullParameters) {
     for (const Case c : {Case{true, 37}, Case{false, 37}, Case{false, 100}}) {
-        const ModelConfig config = odd_config(c.tied, c.vocab);
+        const ModelConfig config = test::odd_zero_config(c.tied, c.vocab, 3);
         const ParameterLayout layout(config);
         const int64_t P = layout.total();
         const int L = config.num_layers;
@@ -111,7 +98,7 @@ TEST(ZeroParameterSlots, ForwardThenBackwardSeesTheFullParameters) {
 }
 
 TEST(ZeroParameterSlots, RejectsAShardOfTheWrongSize) {
-    const ParameterLayout layout(odd_config(true, 37));
+    const ParameterLayout layout(test::odd_zero_config(true, 37, 3));
     const ZeroShards shards(layout, 2, 0);
     std::vector<float> shard(size_t(shards.shard_size()) - 1);
     EXPECT_THROW(ParameterSlots(shards, OpContext{}, nullptr, nullptr,

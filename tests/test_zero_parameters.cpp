@@ -10,29 +10,15 @@
 #include "model/optimizer.h"
 #include "model/zero_parameters.h"
 #include "tests/test_util.h"
+#include "tests/zero_test_util.h"
 #include "tests/thread_comm.h"
 
 namespace rpt {
 namespace {
 
-// P = 2045 (untied): every rank count from 2 to 4 leaves some bucket padded.
-ModelConfig odd_config(bool tied) {
-    ModelConfig c;
-    c.vocab_size = 37;
-    c.hidden_size = 9;
-    c.num_layers = 2;
-    c.num_heads = 3;
-    c.num_kv_heads = 1;
-    c.head_dim = 2;
-    c.intermediate_size = 19;
-    c.max_position_embeddings = 16;
-    c.tie_word_embeddings = tied;
-    return c;
-}
-
 TEST(ZeroParameters, CutThenGatherGivesTheFullParametersBack) {
     for (bool tied : {false, true}) {
-        const ParameterLayout layout(odd_config(tied));
+        const ParameterLayout layout(test::odd_zero_config(tied));
         const int64_t P = layout.total();
         const std::vector<float> full = test::random_floats(size_t(P), 11);
         for (int N = 1; N <= 4; ++N) {
@@ -67,7 +53,7 @@ TEST(ZeroParameters, CutThenGatherGivesTheFullParametersBack) {
 }
 
 TEST(ZeroParameters, StepOnTheShardEqualsTheFlatStep) {
-    const ParameterLayout layout(odd_config(false));
+    const ParameterLayout layout(test::odd_zero_config(false));
     const int64_t P = layout.total();
     AdamWConfig config;
     config.weight_decay = 0.1f;  // matrices only: the shard path must cut decay per tensor too
@@ -104,7 +90,7 @@ TEST(ZeroParameters, StepOnTheShardEqualsTheFlatStep) {
 }
 
 TEST(ZeroParameters, StepShardNeedsZeroAndTheShardSize) {
-    const ParameterLayout layout(odd_config(true));
+    const ParameterLayout layout(test::odd_zero_config(true));
     const int64_t P = layout.total();
     std::vector<float> params(static_cast<size_t>(P)), grads(static_cast<size_t>(P));
     AdamW plain(layout, OpContext{});

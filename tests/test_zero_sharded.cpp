@@ -21,6 +21,7 @@
 #include "model/zero_parameters.h"
 #include "rl/ntp_trainer.h"
 #include "tests/test_util.h"
+#include "tests/zero_test_util.h"
 #include "tests/thread_comm.h"
 
 namespace rpt {
@@ -80,12 +81,6 @@ ShardedRun train(int ranks, ZeroSettings zero, bool shard, const ModelConfig& c,
     return run;
 }
 
-int64_t count_beyond(const std::vector<float>& a, const std::vector<float>& b, float tol) {
-    int64_t n = 0;
-    for (size_t i = 0; i < a.size(); ++i) n += !(std::fabs(a[i] - b[i]) <= tol);
-    return n;
-}
-
 TEST(ZeroSharded, NtpFollowsZeroOneForEveryHeadLayoutAndPrecision) {
     constexpr int kRanks = 3;  // 3 divides no bucket: padded slots
     test::TinyShape wide;
@@ -115,9 +110,9 @@ TEST(ZeroSharded, NtpFollowsZeroOneForEveryHeadLayoutAndPrecision) {
             const ShardedRun run = train(kRanks, ZeroSettings{3, overlap}, true, c.config, c.precision);
             const std::string what = c.name + (overlap ? ", overlapped" : "");
             EXPECT_TRUE(run.same_on_every_rank) << what;
-            EXPECT_GT(count_beyond(run.params, start, 1e-4f), P / 2) << what << ": the steps must move the parameters";
-            EXPECT_LE(count_beyond(run.params, one.params, 1e-5f), P / 1000) << what;
-            EXPECT_EQ(count_beyond(run.params, one.params, 4e-3f), 0) << what;
+            EXPECT_GT(test::count_beyond(run.params, start, 1e-4f), P / 2) << what << ": the steps must move the parameters";
+            EXPECT_LE(test::count_beyond(run.params, one.params, 1e-5f), P / 1000) << what;
+            EXPECT_EQ(test::count_beyond(run.params, one.params, 4e-3f), 0) << what;
         }
     }
 }

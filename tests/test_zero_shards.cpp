@@ -7,29 +7,14 @@
 #include "model/config.h"
 #include "model/parameters.h"
 #include "model/zero_shards.h"
+#include "tests/zero_test_util.h"
 
 namespace rpt {
 namespace {
 
-ModelConfig odd_config(bool tied) {
-    ModelConfig c;
-    // Buckets of 333 (embedding), 685 (each layer), 342 (untied head): P = 2045 is odd,
-    // and every rank count from 2 to 5 leaves some bucket uneven.
-    c.vocab_size = 37;
-    c.hidden_size = 9;
-    c.num_layers = 2;
-    c.num_heads = 3;
-    c.num_kv_heads = 1;
-    c.head_dim = 2;
-    c.intermediate_size = 19;
-    c.max_position_embeddings = 16;
-    c.tie_word_embeddings = tied;
-    return c;
-}
-
 TEST(ZeroShards, BucketsTileTheFlatBufferByLayer) {
     for (bool tied : {false, true}) {
-        const ParameterLayout layout(odd_config(tied));
+        const ParameterLayout layout(test::odd_zero_config(tied));
         const ZeroShards shards(layout, 3, 1);
         ASSERT_EQ(shards.bucket_count(), 2 + 2);  // embedding, 2 layers, head
         int64_t at = 0;
@@ -55,7 +40,7 @@ TEST(ZeroShards, BucketsTileTheFlatBufferByLayer) {
 }
 
 TEST(ZeroShards, SlicesCoverEveryBucketOnceForAnyRankCount) {
-    const ParameterLayout layout(odd_config(false));
+    const ParameterLayout layout(test::odd_zero_config(false));
     const int64_t P = layout.total();
     for (int N = 1; N <= 5; ++N) {
         std::vector<int> owners(size_t(P), 0);
@@ -86,7 +71,7 @@ TEST(ZeroShards, SlicesCoverEveryBucketOnceForAnyRankCount) {
 }
 
 TEST(ZeroShards, RejectsABadRank) {
-    const ParameterLayout layout(odd_config(false));
+    const ParameterLayout layout(test::odd_zero_config(false));
     EXPECT_THROW(ZeroShards(layout, 2, 2), std::invalid_argument);
     EXPECT_THROW(ZeroShards(layout, 0, 0), std::invalid_argument);
 }

@@ -20,6 +20,7 @@
 #include "rl/grpo.h"
 #include "rl/ntp_trainer.h"
 #include "tests/test_util.h"
+#include "tests/zero_test_util.h"
 #include "tests/thread_comm.h"
 
 namespace rpt {
@@ -74,13 +75,6 @@ ZeroRun train_on_ranks(int ranks, ZeroSettings zero, int grad_accum, int steps, 
     return run;
 }
 
-// How many elements of a and b differ by more than tol.
-int64_t count_beyond(const std::vector<float>& a, const std::vector<float>& b, float tol) {
-    int64_t n = 0;
-    for (size_t i = 0; i < a.size(); ++i) n += !(std::fabs(a[i] - b[i]) <= tol);
-    return n;
-}
-
 TEST(ZeroTraining, LevelsTwoAndThreeFollowZeroOneOverUnequalShardsAndMicroBatches) {
     constexpr int kRanks = 3, kSteps = 2;  // 3 divides no bucket: padded slots
     const ZeroRun one = train_on_ranks(kRanks, ZeroSettings{1}, 2, kSteps);
@@ -91,15 +85,15 @@ TEST(ZeroTraining, LevelsTwoAndThreeFollowZeroOneOverUnequalShardsAndMicroBatche
     }();
     // The comparison can fail: the steps move most parameters by about lr (1e-3).
     const int64_t P = int64_t(one.params.size());
-    EXPECT_GT(count_beyond(one.params, start, 1e-4f), P / 2);
+    EXPECT_GT(test::count_beyond(one.params, start, 1e-4f), P / 2);
     for (ZeroSettings zero : {ZeroSettings{2}, ZeroSettings{2, true}, ZeroSettings{3, true}}) {
         const ZeroRun run = train_on_ranks(kRanks, zero, 2, kSteps);
         const std::string what = "ZeRO-" + std::to_string(zero.level) + (zero.overlap ? " overlapped" : "");
         EXPECT_TRUE(run.same_on_every_rank) << what;
         // fp32 summation-order noise: AdamW's g / (|g| + eps) can turn it into up to a
         // step of lr where |g| is near eps, so a few elements may move further.
-        EXPECT_LE(count_beyond(run.params, one.params, 1e-5f), P / 1000) << what;
-        EXPECT_EQ(count_beyond(run.params, one.params, 2.0f * kSteps * 1e-3f), 0) << what;
+        EXPECT_LE(test::count_beyond(run.params, one.params, 1e-5f), P / 1000) << what;
+        EXPECT_EQ(test::count_beyond(run.params, one.params, 2.0f * kSteps * 1e-3f), 0) << what;
     }
     // One micro-batch per rank: 0 + the ranks' sum is ZeRO-1's sum, bit for bit.
     EXPECT_EQ(train_on_ranks(kRanks, ZeroSettings{2, true}, 1, 1).params,
@@ -126,8 +120,8 @@ TEST(ZeroTraining, TiedAndWideHeadsFollowZeroOne) {
         for (ZeroSettings zero : {ZeroSettings{2}, ZeroSettings{2, true}}) {
             const ZeroRun run = train_on_ranks(kRanks, zero, 2, 2, c);
             const std::string what = std::string(c.tie_word_embeddings ? "tied" : "wide") + (zero.overlap ? ", overlapped" : "");
-            EXPECT_LE(count_beyond(run.params, one.params, 1e-5f), P / 1000) << what;
-            EXPECT_EQ(count_beyond(run.params, one.params, 4e-3f), 0) << what;
+            EXPECT_LE(test::count_beyond(run.params, one.params, 1e-5f), P / 1000) << what;
+            EXPECT_EQ(test::count_beyond(run.params, one.params, 4e-3f), 0) << what;
         }
     }
 }
@@ -209,13 +203,13 @@ TEST(ZeroTraining, GrpoWithUnequalMicroBatchCountsFollowsZeroOne) {
         return host_copy(m.params().flat);
     }();
     const int64_t P = int64_t(one.size());
-    EXPECT_GT(count_beyond(one, start, 1e-4f), P / 2) << "the update must move the parameters";
+    EXPECT_GT(test::count_beyond(one, start, 1e-4f), P / 2) << "the update must move the parameters";
     for (ZeroSettings zero : {ZeroSettings{2}, ZeroSettings{3, true}}) {
         for (bool shard : {false, true}) {
             if (shard && zero.level < 3) continue;
             const std::vector<float> run = grpo_on_ranks(zero, shard);
-            EXPECT_LE(count_beyond(run, one, 1e-5f), P / 1000) << "ZeRO-" << zero.level << (shard ? " sharded" : "");
-            EXPECT_EQ(count_beyond(run, one, 4e-3f), 0) << "ZeRO-" << zero.level << (shard ? " sharded" : "");
+            EXPECT_LE(test::count_beyond(run, one, 1e-5f), P / 1000) << "ZeRO-" << zero.level << (shard ? " sharded" : "");
+            EXPECT_EQ(test::count_beyond(run, one, 4e-3f), 0) << "ZeRO-" << zero.level << (shard ? " sharded" : "");
         }
     }
 }
