@@ -10,6 +10,7 @@
 
 #include "kernels/rng.h"
 #include "rl/rollout.h"
+#include "tests/rollout_test_util.h"
 #include "tests/test_util.h"
 
 namespace rpt {
@@ -22,16 +23,6 @@ ModelConfig rollout_config() {
     return test::tiny_config(s);
 }
 
-std::vector<std::vector<int32_t>> prompts_of(const std::vector<int>& lengths, uint64_t seed, int vocab) {
-    std::vector<std::vector<int32_t>> out;
-    for (size_t i = 0; i < lengths.size(); ++i) {
-        std::vector<int32_t> p;
-        for (int t = 0; t < lengths[i]; ++t) p.push_back(int32_t(hash_keys(seed, i, t) % uint64_t(vocab)));
-        out.push_back(p);
-    }
-    return out;
-}
-
 TEST(Rollout, SamplerLogprobsMatchTheTrainingForward) {
     Transformer model(rollout_config(), OpContext{});
     model.init_weights(4);
@@ -41,7 +32,7 @@ TEST(Rollout, SamplerLogprobsMatchTheTrainingForward) {
     for (size_t i = 0; i < params.size(); ++i) params[i] *= 20.0f;
     copy_from_host(model.params().flat, params.data());
 
-    const auto prompts = prompts_of({5, 9, 2}, 3, 40);
+    const auto prompts = test::prompts_of({5, 9, 2}, 3, 40);
     RolloutSettings s;
     s.group_size = 3;
     s.max_new_tokens = 7;
@@ -75,7 +66,7 @@ TEST(Rollout, SamplerLogprobsMatchTheTrainingForward) {
 TEST(Rollout, SamplesDoNotDependOnBatchComposition) {
     Transformer model(rollout_config(), OpContext{});
     model.init_weights(5);
-    const auto prompts = prompts_of({4, 6, 3, 8}, 9, 40);
+    const auto prompts = test::prompts_of({4, 6, 3, 8}, 9, 40);
     RolloutSettings s;
     s.group_size = 2;
     s.max_new_tokens = 6;
@@ -108,7 +99,7 @@ TEST(Rollout, Bf16CacheStaysCloseToFp32) {
     for (float& p : params) p *= 3.0f;
     copy_from_host(model.params().flat, params.data());
 
-    const auto prompts = prompts_of({5, 9, 2, 12}, 3, 40);
+    const auto prompts = test::prompts_of({5, 9, 2, 12}, 3, 40);
     RolloutSettings s;
     s.group_size = 4;
     s.max_new_tokens = 10;
@@ -143,7 +134,7 @@ TEST(Rollout, KvBudgetErrorNamesTheKnobs) {
     RolloutSettings s;
     s.kv_budget_bytes = 1024;
     try {
-        generate_rollouts(model, prompts_of({5}, 1, 40), {0}, {}, s);
+        generate_rollouts(model, test::prompts_of({5}, 1, 40), {0}, {}, s);
         FAIL() << "expected an error";
     } catch (const std::invalid_argument& e) {
         EXPECT_NE(std::string(e.what()).find("--kv-budget-mb"), std::string::npos) << e.what();

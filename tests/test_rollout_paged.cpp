@@ -11,20 +11,11 @@
 
 #include "kernels/rng.h"
 #include "rl/rollout.h"
+#include "tests/rollout_test_util.h"
 #include "tests/test_util.h"
 
 namespace rpt {
 namespace {
-
-std::vector<std::vector<int32_t>> prompts_of(const std::vector<int>& lengths, uint64_t seed, int vocab) {
-    std::vector<std::vector<int32_t>> out;
-    for (size_t i = 0; i < lengths.size(); ++i) {
-        std::vector<int32_t> p;
-        for (int t = 0; t < lengths[i]; ++t) p.push_back(int32_t(hash_keys(seed, i, t) % uint64_t(vocab)));
-        out.push_back(p);
-    }
-    return out;
-}
 
 bool same_rollouts(const RolloutResult& a, const RolloutResult& b) {
     if (a.responses != b.responses) return false;
@@ -41,7 +32,7 @@ TEST(RolloutPaged, MatchesTheContiguousCacheBitwise) {
     shape.ffn = 48;
     Transformer model(test::tiny_config(shape), OpContext{});
     model.init_weights(4);
-    const auto prompts = prompts_of({5, 9, 2}, 3, 40);
+    const auto prompts = test::prompts_of({5, 9, 2}, 3, 40);
     RolloutSettings s;
     s.group_size = 3;
     s.max_new_tokens = 23;
@@ -84,7 +75,7 @@ TEST(RolloutPaged, LongResponsesKvFollowsTheGeneratedTokens) {
     config.max_position_embeddings = 2048;
     Transformer model(config, OpContext{});
     model.init_weights(7);
-    const auto prompts = prompts_of({8, 6}, 9, config.vocab_size);
+    const auto prompts = test::prompts_of({8, 6}, 9, config.vocab_size);
     RolloutSettings s;
     s.group_size = 3;
     s.max_new_tokens = 1024;
